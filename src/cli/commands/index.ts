@@ -1,0 +1,11 @@
+import type { Command } from './command.js';
+import { migrateCommand } from './migrate.command.js';
+
+export const COMMANDS = {
+  migrate: migrateCommand,
+} satisfies Record<string, Command>;
+
+export function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${`${name} ${command.synopsis}`.padEnd(44)} ${command.summary}`);
+  return `usage: jobfleet <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nconfiguration comes from environment variables; see README.md.\n`;
+}

@@ -1,0 +1,123 @@
+/**
+ * The one place that reads the environment. Every other module receives a `Config`.
+ *
+ * A bad value stops the process with one line naming the variable, the value (masked for
+ * secrets) and what is allowed, so an operator never has to read a stack trace to fix a typo.
+ */
+import { z } from 'zod';
+import { JOB_KINDS, type JobKind } from './queues/job-kind.js';
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: `an integer from ${min} to ${max}` })
+    .int({ error: `an integer from ${min} to ${max}` })
+    .min(min, { error: `an integer from ${min} to ${max}` })
+    .max(max, { error: `an integer from ${min} to ${max}` });
+
+const url = (protocols: readonly string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const kindList = z
+  .string()
+  .transform((value) => value.split(',').map((kind) => kind.trim().toUpperCase()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.enum(JOB_KINDS, { error: `a comma-separated list of ${JOB_KINDS.map((k) => k.toLowerCase()).join(', ')}` }))
+      .min(1, { error: 'at least one job kind' }),
+  );
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+const schema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/jobfleet'),
+  DB_POOL_MAX: integer(1, 200).default(10),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  BULLMQ_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, { error: 'letters, digits, dot, dash or underscore (no colon)' })
+    .default('jobfleet'),
+  HOST: z.string().min(1, { error: 'a host name or address' }).default('127.0.0.1'),
+  PORT: integer(0, 65535).default(3000),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  ADMIN_TOKEN: optionalText.pipe(
+    z.string().min(16, { error: 'at least 16 characters' }).optional(),
+  ),
+  BODY_LIMIT_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+
+  AGENT: z
+    .enum(['dry-run', 'anthropic', 'command'], { error: 'one of dry-run, anthropic, command' })
+    .default('dry-run'),
+  AGENT_TIMEOUT_MS: integer(1000).default(30 * 60 * 1000),
+  AGENT_COMMAND: optionalText,
+  ANTHROPIC_API_KEY: optionalText,
+  ANTHROPIC_BASE_URL: optionalText.pipe(url(['http:', 'https:']).optional()),
+  ANTHROPIC_MODEL: z.string().min(1, { error: 'a model name' }).default('claude-sonnet-4-5'),
+  ANTHROPIC_MAX_TOKENS: integer(1, 1_000_000).default(8192),
+  ANTHROPIC_MAX_RETRIES: integer(0, 20).default(2),
+  DRY_RUN_DELAY_MS: integer(0, 3_600_000).default(0),
+
+  WORKER_KINDS: kindList.default([...JOB_KINDS]),
+  WORKER_CONCURRENCY: integer(1, 1000).default(10),
+  LEASE_MS: integer(1000).default(30_000),
+  HEARTBEAT_MS: integer(100).default(5_000),
+  STALE_CLAIM_MS: integer(1000).default(30 * 60 * 1000),
+  JOB_MAX_RETRIES: integer(0, 100).default(2),
+  SWEEP_INTERVAL_MS: integer(100).default(10_000),
+  SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
+});
+
+export type Config = Readonly<Omit<z.infer<typeof schema>, 'WORKER_KINDS'> & { WORKER_KINDS: readonly JobKind[] }>;
+
+/** Variables whose values never appear in an error message. */
+const SECRETS = new Set(['ADMIN_TOKEN', 'ANTHROPIC_API_KEY', 'DATABASE_URL', 'REDIS_URL']);
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment into a frozen Config. Throws a ConfigError whose message is one line
+ * per bad variable: `PORT="abc" is not allowed: expected an integer from 0 to 65535`.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    // An empty variable means "not set": `PORT= npm start` should not fail on "".
+    input[key] = value === '' ? undefined : value;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      const raw = input[name];
+      const shown = raw === undefined ? '(unset)' : SECRETS.has(name) ? '"***"' : JSON.stringify(raw);
+      return `${name}=${shown} is not allowed: expected ${issue.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  const config = parsed.data;
+  if (config.AGENT === 'command' && !config.AGENT_COMMAND) {
+    throw new ConfigError('AGENT_COMMAND=(unset) is not allowed: expected a command line when AGENT=command');
+  }
+  if (config.AGENT === 'anthropic' && !config.ANTHROPIC_API_KEY) {
+    throw new ConfigError('ANTHROPIC_API_KEY=(unset) is not allowed: expected an API key when AGENT=anthropic');
+  }
+  return Object.freeze({ ...config, WORKER_KINDS: Object.freeze([...config.WORKER_KINDS]) });
+}

@@ -1,0 +1,64 @@
+/**
+ * The typed shape of the jobfleet schema (see migrations/) and the factory that opens it.
+ * Only entry points (the CLI, test helpers) call createDatabase; everything else receives `db`.
+ */
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import { withDefaultUser } from './connection-string.js';
+import type { ApiTokenTable } from './tables/api-token.table.js';
+import type { ClaudeJobTable } from './tables/claude-job.table.js';
+import type { IdeaLogTable, IdeaTable } from './tables/idea.table.js';
+import type { PbiTable } from './tables/pbi.table.js';
+import type { ProductTable } from './tables/product.table.js';
+import type { SprintRunTable } from './tables/sprint-run.table.js';
+import type { SprintTable } from './tables/sprint.table.js';
+import type { StepTable } from './tables/step.table.js';
+import type { StoryTable } from './tables/story.table.js';
+import type { TaskDependencyTable, TaskTable } from './tables/task.table.js';
+import type { TransitionTable } from './tables/transition.table.js';
+import type { WorkerTable } from './tables/worker.table.js';
+
+export interface Database {
+  api_tokens: ApiTokenTable;
+  workers: WorkerTable;
+  products: ProductTable;
+  pbis: PbiTable;
+  stories: StoryTable;
+  tasks: TaskTable;
+  task_dependencies: TaskDependencyTable;
+  sprints: SprintTable;
+  sprint_runs: SprintRunTable;
+  steps: StepTable;
+  ideas: IdeaTable;
+  idea_logs: IdeaLogTable;
+  claude_jobs: ClaudeJobTable;
+  transitions: TransitionTable;
+}
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+/** Repository functions take either; the caller decides whether a transaction is open. */
+export type Executor = Db | Trx;
+
+// int8 (bigint identity, count(*)) stays a string: JS numbers cannot hold every int8.
+// numeric (cost) stays a string too; mappers convert where a number is safe.
+
+export interface DatabaseOptions {
+  connectionString: string;
+  poolMax?: number;
+  applicationName?: string;
+}
+
+export function createDatabase(options: DatabaseOptions): Db {
+  const pool = new pg.Pool({
+    connectionString: withDefaultUser(options.connectionString),
+    max: options.poolMax ?? 10,
+    application_name: options.applicationName ?? 'jobfleet',
+    // Fail fast instead of hanging when Postgres is gone; a request gets a 503, not a stall.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client erroring (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

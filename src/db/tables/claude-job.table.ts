@@ -1,0 +1,44 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ClaudeJobStatus } from '../../machines/claude-job.machine.js';
+import type { JobKind } from '../../queues/job-kind.js';
+import type { CreatedAt, DefaultedJson, Id, NullableJson, NullableTimestamp, StatusColumn, Timestamp } from '../column-types.js';
+
+export interface ClaudeJobTable {
+  id: Id;
+  kind: JobKind;
+  status: StatusColumn<ClaudeJobStatus>;
+  /** Exactly the subject column its kind names is set (a CHECK enforces it). */
+  idea_id: string | null;
+  task_id: string | null;
+  sprint_run_id: string | null;
+  /** coalesce of the three above, for "newest job per kind and subject". */
+  subject_id: ColumnType<string, never, never>;
+  payload: DefaultedJson;
+  result: NullableJson;
+  error: NullableJson;
+  /** The token of the worker holding the current claim. */
+  claimed_by_token_id: string | null;
+  claimed_by_worker_id: string | null;
+  /** Raised by every claim; a write carrying an older epoch is refused (fencing). */
+  claim_epoch: Generated<number>;
+  claimed_at: NullableTimestamp;
+  lease_expires_at: NullableTimestamp;
+  /** How many times a worker has claimed the job. */
+  attempt_count: Generated<number>;
+  /** How many times the sweeper put a stale claim back on the queue. */
+  requeue_count: Generated<number>;
+  /** The job this one retries after its worker was lost. */
+  retry_of_job_id: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  /** numeric(14,6); pg returns it as a string. */
+  cost_usd: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  created_by_token_id: string | null;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export type ClaudeJob = Selectable<ClaudeJobTable>;
+export type NewClaudeJob = Insertable<ClaudeJobTable>;

@@ -1,0 +1,39 @@
+/**
+ * A ClaudeJob is one unit of agent work, carried by BullMQ and recorded here.
+ *
+ * - QUEUED: committed and on (or on its way back to) its kind's queue.
+ * - CLAIMED: a worker took it, bound to that worker's token and a new claim epoch (fencing).
+ * - RUNNING: the executor runs; the worker renews the job's lease while it does.
+ * - DONE: result, token usage and cost stored (terminal).
+ * - FAILED: error stored (terminal); `worker_lost` when the lease lapsed, `retries_exhausted`
+ *   when stale claims went past the retry cap.
+ * - CANCELLED: a user cancelled it; a running executor is aborted (terminal).
+ * - SKIPPED: a newer job of the same kind for the same subject superseded it (terminal).
+ *
+ * Beyond the seed's diagram: CLAIMED -> FAILED (stale claims past the retry cap) and
+ * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on).
+ */
+import { defineMachine } from './define-machine.js';
+
+export const CLAUDE_JOB_STATUSES = ['QUEUED', 'CLAIMED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED', 'SKIPPED'] as const;
+export type ClaudeJobStatus = (typeof CLAUDE_JOB_STATUSES)[number];
+
+export const claudeJobMachine = defineMachine({
+  entity: 'CLAUDE_JOB',
+  table: 'claude_jobs',
+  statuses: CLAUDE_JOB_STATUSES,
+  initial: 'QUEUED',
+  transitions: [
+    { from: 'QUEUED', to: 'CLAIMED', trigger: 'claimed', by: 'system', description: 'a worker claims the job' },
+    { from: 'CLAIMED', to: 'RUNNING', trigger: 'started', by: 'system', description: 'the claiming worker starts the agent' },
+    { from: 'RUNNING', to: 'DONE', trigger: 'agent_done', by: 'system', description: 'the agent returns a result' },
+    { from: 'RUNNING', to: 'FAILED', trigger: 'agent_failed', by: 'system', description: 'the agent fails' },
+    { from: 'RUNNING', to: 'FAILED', trigger: 'worker_lost', by: 'system', description: 'the job\'s lease lapses because its worker is gone' },
+    { from: 'CLAIMED', to: 'QUEUED', trigger: 'stale_claim', by: 'system', description: 'the claim grows stale and the sweeper requeues the job' },
+    { from: 'CLAIMED', to: 'FAILED', trigger: 'retries_exhausted', by: 'system', description: 'the claim grows stale past the retry cap' },
+    { from: 'QUEUED', to: 'SKIPPED', trigger: 'superseded', by: 'system', description: 'a newer job of the same kind for the same subject is enqueued' },
+    { from: 'QUEUED', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job' },
+    { from: 'CLAIMED', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job' },
+    { from: 'RUNNING', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job; its agent is aborted' },
+  ],
+});

@@ -1,0 +1,143 @@
+/**
+ * What a job's change does to its subject (the kind's side effects that are not results):
+ * - IDEA_GRILL / IDEA_MAKE_PLAN failed or cancelled: the idea goes to GRILL_FAILED / PLAN_FAILED
+ *   (retryable), with the error in its log, unless another job of the kind still works on it;
+ * - TASK_IMPLEMENTATION started: its task goes TO_DO -> IN_PROGRESS; failed: IN_PROGRESS -> FAILED;
+ * - SPRINT_IMPLEMENTATION started: its run goes QUEUED -> RUNNING; failed: the run fails.
+ * A failure retried as a new job (context.retriedAs) leaves the subject where it is.
+ * Results (grill_md, plan_md, REVIEW) are written by the kinds' result handlers, not here.
+ */
+import type { Trx } from '../../db/database.js';
+import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
+import { ideaMachine, sprintRunMachine, taskMachine } from '../../machines/index.js';
+import type { AppliedTransition } from '../transition-types.js';
+import { type Cascade, type Door, inherited } from './cascade.js';
+
+const LIVE = ['QUEUED', 'CLAIMED', 'RUNNING'] as const;
+
+export const claudeJobCascade: Cascade = async (trx, changes, door) => {
+  for (const change of changes as readonly AppliedTransition<ClaudeJob>[]) {
+    const job = change.row;
+    const failed = (change.to === 'FAILED' || change.to === 'CANCELLED') && !change.context.retriedAs;
+    const started = change.to === 'RUNNING';
+    if (!failed && !started) continue;
+
+    switch (job.kind) {
+      case 'IDEA_GRILL':
+        if (failed) await failIdea(trx, change, 'GRILLING', 'GRILL_FAILED', door);
+        break;
+      case 'IDEA_MAKE_PLAN':
+        if (failed) await failIdea(trx, change, 'PLANNING', 'PLAN_FAILED', door);
+        break;
+      case 'PLAN_CHAT':
+        break;
+      case 'TASK_IMPLEMENTATION':
+        await moveTask(trx, change, started ? 'TO_DO' : 'IN_PROGRESS', started ? 'IN_PROGRESS' : 'FAILED', door);
+        break;
+      case 'SPRINT_IMPLEMENTATION':
+        await moveRun(trx, change, started, door);
+        break;
+    }
+  }
+};
+
+function describe(change: AppliedTransition<ClaudeJob>): string {
+  const job = change.row;
+  const verb = change.to === 'CANCELLED' ? 'was cancelled' : change.to === 'RUNNING' ? 'started' : 'failed';
+  return `${job.kind} job ${job.id} ${verb}`;
+}
+
+async function failIdea(
+  trx: Trx,
+  change: AppliedTransition<ClaudeJob>,
+  from: 'GRILLING' | 'PLANNING',
+  to: 'GRILL_FAILED' | 'PLAN_FAILED',
+  door: Door,
+): Promise<void> {
+  const job = change.row;
+  const idea = await trx
+    .selectFrom('ideas')
+    .select(['id', 'status'])
+    .where('id', '=', job.idea_id!)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  if (idea.status !== from) return;
+  const others = await trx
+    .selectFrom('claude_jobs')
+    .select('id')
+    .where('idea_id', '=', idea.id)
+    .where('kind', '=', job.kind)
+    .where('status', 'in', LIVE)
+    .where('id', '<>', job.id)
+    .limit(1)
+    .execute();
+  if (others.length > 0) return;
+
+  await door.transition(trx, ideaMachine, {
+    id: idea.id,
+    from,
+    to,
+    trigger: 'job_failed',
+    context: { ...inherited(change, describe(change)), artifacts: { job_id: job.id, error: job.error ?? null } },
+  });
+  await trx
+    .insertInto('idea_logs')
+    .values({
+      idea_id: idea.id,
+      type: 'JOB_EVENT',
+      content: describe(change),
+      data: JSON.stringify({ job_id: job.id, status: change.to, error: job.error ?? null }),
+      job_id: job.id,
+    })
+    .execute();
+}
+
+async function moveTask(
+  trx: Trx,
+  change: AppliedTransition<ClaudeJob>,
+  from: 'TO_DO' | 'IN_PROGRESS',
+  to: 'IN_PROGRESS' | 'FAILED',
+  door: Door,
+): Promise<void> {
+  const job = change.row;
+  const task = await trx.selectFrom('tasks').select(['id', 'status']).where('id', '=', job.task_id!).forUpdate().executeTakeFirstOrThrow();
+  if (task.status !== from) return;
+  await door.transition(trx, taskMachine, {
+    id: task.id,
+    from,
+    to,
+    trigger: to === 'IN_PROGRESS' ? 'agent_started' : 'agent_failed',
+    context: { ...inherited(change, describe(change)), sprintRunId: job.sprint_run_id },
+  });
+}
+
+async function moveRun(trx: Trx, change: AppliedTransition<ClaudeJob>, started: boolean, door: Door): Promise<void> {
+  const job = change.row;
+  const run = await trx
+    .selectFrom('sprint_runs')
+    .select(['id', 'status'])
+    .where('id', '=', job.sprint_run_id!)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  const now = new Date().toISOString();
+  if (started && run.status === 'QUEUED') {
+    await door.transition(trx, sprintRunMachine, {
+      id: run.id,
+      from: 'QUEUED',
+      to: 'RUNNING',
+      trigger: 'worker_started',
+      set: { started_at: now },
+      context: inherited(change, describe(change)),
+    });
+  } else if (!started && (run.status === 'QUEUED' || run.status === 'RUNNING' || run.status === 'PAUSED')) {
+    const cancelled = change.to === 'CANCELLED';
+    await door.transition(trx, sprintRunMachine, {
+      id: run.id,
+      from: run.status,
+      to: cancelled ? 'CANCELLED' : 'FAILED',
+      trigger: cancelled ? 'user_cancels' : 'job_failed',
+      set: { finished_at: now, error: describe(change) },
+      context: inherited(change, describe(change)),
+    });
+  }
+}

@@ -1,0 +1,11 @@
+export { createEntities, createEntity, type Created } from './create-entities.js';
+export { listHistory } from './history.repository.js';
+export {
+  explainRefusal,
+  transition,
+  transitionMany,
+  type BatchOptions,
+  type BatchOutcome,
+  type TransitionRequest,
+} from './transition.js';
+export type { AppliedHop, AppliedTransition, TransitionContext } from './transition-types.js';

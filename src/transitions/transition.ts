@@ -1,0 +1,253 @@
+/**
+ * The one door for status changes. Every status column of jobfleet is written here and nowhere
+ * else (the table types make `status` unwritable through the query builder).
+ *
+ * A change is a guarded update (`WHERE id = ? AND status = <from>`, plus any guard columns such
+ * as the claim epoch), one history row per edge taken, and the cascades the change sets off,
+ * all in the caller's transaction. The guard is what makes a second delivery harmless: the
+ * loser of a race updates no row and gets a typed error (or, in a batch, a refusal).
+ *
+ * Batches are first-class because the job pipeline coalesces the transitions of concurrent
+ * jobs: one statement updates every row of a batch and writes all of its history rows.
+ */
+import { type RawBuilder, sql } from 'kysely';
+import type { Selectable } from 'kysely';
+import type { Database, Trx } from '../db/database.js';
+import type { JsonValue } from '../db/column-types.js';
+import { AppError } from '../errors/app-error.js';
+import type { AnyMachine, TriggeredBy } from '../machines/index.js';
+import { runCascades } from './cascades/index.js';
+import type { AppliedTransition, TransitionContext } from './transition-types.js';
+
+export type { AppliedTransition, TransitionContext } from './transition-types.js';
+
+type TableOf<M extends AnyMachine> = M['table'];
+type RowOf<M extends AnyMachine> = Selectable<Database[TableOf<M>]>;
+type StatusOfMachine<M extends AnyMachine> = M['statuses'][number];
+
+export interface TransitionRequest<M extends AnyMachine = AnyMachine> {
+  id: string;
+  /** The status the row must be in; the update is guarded on it. */
+  from: StatusOfMachine<M>;
+  to: StatusOfMachine<M>;
+  /**
+   * Statuses passed through on the way, when several edges are taken in one statement (a
+   * claim that starts at once: QUEUED -> CLAIMED -> RUNNING). Each edge is checked and gets
+   * its own history row.
+   */
+  via?: readonly StatusOfMachine<M>[];
+  /** The trigger of the last edge; may be left out when that edge has only one. */
+  trigger?: string;
+  /** 'user' when a user asked for the change through the API: system-only edges are refused. */
+  by?: TriggeredBy;
+  /** Columns written with the status, as JSON values; Postgres converts them to column types. */
+  set?: Record<string, JsonValue | undefined>;
+  /** Columns that must hold these values for the change to apply (claim epoch, claiming token). */
+  guard?: Record<string, JsonValue>;
+  context?: TransitionContext;
+}
+
+export interface BatchOptions {
+  /** SQL expressions written for every row of the batch (`claim_epoch + 1`, `now()`); `t` is the row. */
+  setSql?: Record<string, RawBuilder<unknown>>;
+}
+
+export interface BatchOutcome<M extends AnyMachine> {
+  applied: AppliedTransition<RowOf<M>>[];
+  /** Requests whose row was missing, in another status, or failed a guard. */
+  refused: TransitionRequest<M>[];
+}
+
+interface Hop {
+  from: string;
+  to: string;
+  trigger: string;
+}
+
+function hopsOf(machine: AnyMachine, request: TransitionRequest): Hop[] {
+  const path = [request.from, ...(request.via ?? []), request.to] as string[];
+  const hops: Hop[] = [];
+  for (let i = 0; i + 1 < path.length; i += 1) {
+    const last = i + 2 === path.length;
+    const options: { trigger?: string; by?: TriggeredBy } = {};
+    if (last && request.trigger !== undefined) options.trigger = request.trigger;
+    if (request.by !== undefined) options.by = request.by;
+    const rule = (machine.assertTransition as (f: string, t: string, o: typeof options) => { trigger: string })(
+      path[i]!,
+      path[i + 1]!,
+      options,
+    );
+    hops.push({ from: path[i]!, to: path[i + 1]!, trigger: rule.trigger });
+  }
+  return hops;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+function column(name: string): RawBuilder<unknown> {
+  // Column names come from code, never from requests; refuse anything that is not one.
+  if (!IDENTIFIER.test(name) || name === 'status' || name === 'id') {
+    throw new Error(`transition: ${name} cannot be written or guarded here`);
+  }
+  return sql.ref(`t.${name}`);
+}
+
+/**
+ * Applies a batch of transitions of one machine in one statement. Requests that cannot apply
+ * (missing row, other status, failed guard, or a second request for the same row) come back in
+ * `refused`; edges the machine does not allow throw invalid_transition before anything is written.
+ */
+export async function transitionMany<M extends AnyMachine>(
+  trx: Trx,
+  machine: M,
+  requests: readonly TransitionRequest<M>[],
+  options: BatchOptions = {},
+): Promise<BatchOutcome<M>> {
+  const seen = new Set<string>();
+  const unique: TransitionRequest<M>[] = [];
+  const refused: TransitionRequest<M>[] = [];
+  for (const request of requests) {
+    if (seen.has(request.id)) refused.push(request);
+    else {
+      seen.add(request.id);
+      unique.push(request);
+    }
+  }
+  if (unique.length === 0) return { applied: [], refused };
+
+  const hops = unique.map((request) => hopsOf(machine, request as TransitionRequest));
+  const setColumns = [...new Set(unique.flatMap((r) => Object.keys(r.set ?? {})))];
+  const guardColumns = [...new Set(unique.flatMap((r) => Object.keys(r.guard ?? {})))];
+  const table = sql.table(machine.table);
+
+  const assignments: RawBuilder<unknown>[] = [sql`status = req.to_status`, sql`updated_at = now()`];
+  for (const name of setColumns) {
+    column(name);
+    assignments.push(
+      sql`${sql.id(name)} = CASE WHEN req.patch ? ${name} THEN (req.p).${sql.id(name)} ELSE ${column(name)} END`,
+    );
+  }
+  for (const [name, expression] of Object.entries(options.setSql ?? {})) {
+    if (setColumns.includes(name)) throw new Error(`transition: ${name} is both set and setSql`);
+    column(name);
+    assignments.push(sql`${sql.id(name)} = ${expression}`);
+  }
+  const guards = guardColumns.map(
+    (name) => sql`AND (NOT (req.guard ? ${name}) OR ${column(name)} IS NOT DISTINCT FROM (req.g).${sql.id(name)})`,
+  );
+
+  const hopRows = hops.flatMap((list, index) => list.map((hop) => ({ ord: index + 1, ...hop })));
+  const text = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
+
+  const result = await sql<RowOf<M> & { __ord: string; __history: string[] }>`
+    WITH req AS (
+      SELECT r.*, jsonb_populate_record(NULL::${table}, r.patch) AS p, jsonb_populate_record(NULL::${table}, r.guard) AS g
+      FROM unnest(
+        ${unique.map((r) => r.id)}::uuid[],
+        ${unique.map((r) => r.from)}::text[],
+        ${unique.map((r) => r.to)}::text[],
+        ${unique.map((r) => JSON.stringify(r.set ?? {}))}::jsonb[],
+        ${unique.map((r) => JSON.stringify(r.guard ?? {}))}::jsonb[],
+        ${unique.map((r) => r.context?.actorTokenId ?? null)}::uuid[],
+        ${unique.map((r) => r.context?.reason ?? null)}::text[],
+        ${unique.map((r) => text(r.context?.artifacts))}::jsonb[]
+      ) WITH ORDINALITY AS r(id, from_status, to_status, patch, guard, actor, reason, artifacts, ord)
+    ),
+    upd AS (
+      UPDATE ${table} AS t
+      SET ${sql.join(assignments)}
+      FROM req
+      WHERE t.id = req.id AND t.status = req.from_status ${sql.join(guards, sql` `)}
+      RETURNING t.*, req.ord AS __ord
+    ),
+    hops AS (
+      SELECT * FROM unnest(
+        ${hopRows.map((h) => h.ord)}::bigint[],
+        ${hopRows.map((h) => h.from)}::text[],
+        ${hopRows.map((h) => h.to)}::text[],
+        ${hopRows.map((h) => h.trigger)}::text[]
+      ) WITH ORDINALITY AS h(ord, from_status, to_status, trigger, seq)
+    ),
+    hist AS (
+      INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
+      SELECT ${machine.entity}, upd.id, hops.from_status, hops.to_status, hops.trigger, req.actor, req.reason, req.artifacts
+      FROM upd JOIN hops ON hops.ord = upd.__ord JOIN req ON req.ord = upd.__ord
+      ORDER BY hops.seq
+      RETURNING id, entity_id
+    )
+    SELECT upd.*, (SELECT array_agg(hist.id ORDER BY hist.id) FROM hist WHERE hist.entity_id = upd.id) AS __history
+    FROM upd
+  `.execute(trx);
+
+  const applied: AppliedTransition<RowOf<M>>[] = [];
+  const appliedIndexes = new Set<number>();
+  for (const { __ord, __history, ...row } of result.rows) {
+    const index = Number(__ord) - 1;
+    appliedIndexes.add(index);
+    const request = unique[index]!;
+    applied.push({
+      entity: machine.entity,
+      row: row as unknown as RowOf<M>,
+      from: request.from,
+      to: request.to,
+      hops: hops[index]!.map((hop, i) => ({ ...hop, historyId: __history[i]! })),
+      context: request.context ?? {},
+    });
+  }
+  unique.forEach((request, index) => {
+    if (!appliedIndexes.has(index)) refused.push(request);
+  });
+
+  await runCascades(trx, applied as AppliedTransition[], { transition, transitionMany });
+  return { applied, refused };
+}
+
+/**
+ * Applies one transition; throws when it cannot: not_found (404), status_conflict (409, with
+ * the current status and what is allowed from it), or invalid_transition (409).
+ */
+export async function transition<M extends AnyMachine>(
+  trx: Trx,
+  machine: M,
+  request: TransitionRequest<M>,
+  options: BatchOptions = {},
+): Promise<AppliedTransition<RowOf<M>>> {
+  const { applied } = await transitionMany(trx, machine, [request], options);
+  if (applied[0]) return applied[0];
+  throw await explainRefusal(trx, machine, request);
+}
+
+/** Why a guarded update matched no row, as the AppError a caller would answer with. */
+export async function explainRefusal<M extends AnyMachine>(
+  trx: Trx,
+  machine: M,
+  request: TransitionRequest<M>,
+): Promise<AppError> {
+  const current = (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(machine.table)} WHERE id = ${request.id}`.execute(trx))
+    .rows[0];
+  const entity = machine.entity;
+  if (!current) return new AppError('not_found', `${entity} ${request.id} does not exist`, { entity, id: request.id });
+  const status = current.status as StatusOfMachine<M>;
+  if (status !== request.from) {
+    const allowed = (machine.allowedFrom as (s: string, by?: TriggeredBy) => string[])(status, request.by);
+    return new AppError(
+      'status_conflict',
+      `${entity} ${request.id} is ${status}, not ${request.from}; allowed next: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`,
+      { entity, id: request.id, current: status, expected: request.from, allowed },
+    );
+  }
+  const mismatched = Object.entries(request.guard ?? {})
+    .filter(([name, value]) => !sameValue(current[name], value))
+    .map(([name]) => name);
+  return new AppError('status_conflict', `${entity} ${request.id} failed its guard on ${mismatched.join(', ')}`, {
+    entity,
+    id: request.id,
+    current: status,
+    mismatched,
+  });
+}
+
+function sameValue(actual: unknown, expected: JsonValue): boolean {
+  if (actual === null || actual === undefined) return expected === null;
+  if (actual instanceof Date) return actual.getTime() === new Date(expected as string).getTime();
+  return String(actual) === String(expected);
+}
