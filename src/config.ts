@@ -67,7 +67,7 @@ const schema = z.object({
   AGENT_COMMAND: optionalText,
   ANTHROPIC_API_KEY: optionalText,
   ANTHROPIC_BASE_URL: optionalText.pipe(url(['http:', 'https:']).optional()),
-  ANTHROPIC_MODEL: z.string().min(1, { error: 'a model name' }).default('claude-sonnet-4-5'),
+  ANTHROPIC_MODEL: z.string().min(1, { error: 'a model name' }).default('claude-sonnet-4-6'),
   ANTHROPIC_MAX_TOKENS: integer(1, 1_000_000).default(8192),
   ANTHROPIC_MAX_RETRIES: integer(0, 20).default(2),
   DRY_RUN_DELAY_MS: integer(0, 3_600_000).default(0),
@@ -79,6 +79,7 @@ const schema = z.object({
   STALE_CLAIM_MS: integer(1000).default(30 * 60 * 1000),
   JOB_MAX_RETRIES: integer(0, 100).default(2),
   SWEEP_INTERVAL_MS: integer(100).default(10_000),
+  RECONCILE_GRACE_MS: integer(0).default(5_000),
   SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
 });
 

@@ -18,6 +18,7 @@ export const HTTP_STATUS = {
   stale_claim: 409,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   validation_failed: 422,
   service_unavailable: 503,
   internal: 500,

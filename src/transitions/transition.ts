@@ -105,7 +105,9 @@ export async function transitionMany<M extends AnyMachine>(
   const seen = new Set<string>();
   const unique: TransitionRequest<M>[] = [];
   const refused: TransitionRequest<M>[] = [];
-  for (const request of requests) {
+  // Rows are locked in id order, so two batches that share rows cannot deadlock on each other.
+  const ordered = [...requests].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const request of ordered) {
     if (seen.has(request.id)) refused.push(request);
     else {
       seen.add(request.id);

@@ -1,7 +1,15 @@
+import { apiCommand } from './api.command.js';
 import type { Command } from './command.js';
 import { migrateCommand } from './migrate.command.js';
+import { startCommand } from './start.command.js';
+import { sweeperCommand } from './sweeper.command.js';
+import { workerCommand } from './worker.command.js';
 
 export const COMMANDS = {
+  start: startCommand,
+  api: apiCommand,
+  worker: workerCommand,
+  sweeper: sweeperCommand,
   migrate: migrateCommand,
 } satisfies Record<string, Command>;
 

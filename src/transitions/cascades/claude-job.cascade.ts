@@ -73,23 +73,33 @@ async function failIdea(
     .execute();
   if (others.length > 0) return;
 
+  // A plan that did not parse is kept on the idea with its errors, for the author and the retry.
+  const rejected = planRejection(job);
   await door.transition(trx, ideaMachine, {
     id: idea.id,
     from,
     to,
-    trigger: 'job_failed',
-    context: { ...inherited(change, describe(change)), artifacts: { job_id: job.id, error: job.error ?? null } },
+    trigger: rejected ? 'plan_rejected' : 'job_failed',
+    ...(rejected ? { set: { plan_md: rejected.planMd, plan_errors: rejected.errors } } : {}),
+    context: { ...inherited(change, rejected ? 'the plan did not parse' : describe(change)), artifacts: { job_id: job.id, error: job.error ?? null } },
   });
   await trx
     .insertInto('idea_logs')
     .values({
       idea_id: idea.id,
       type: 'JOB_EVENT',
-      content: describe(change),
+      content: rejected ? `the plan did not parse:\n${rejected.errors.join('\n')}` : describe(change),
       data: JSON.stringify({ job_id: job.id, status: change.to, error: job.error ?? null }),
       job_id: job.id,
     })
     .execute();
+}
+
+function planRejection(job: ClaudeJob): { planMd: string | null; errors: string[] } | null {
+  const error = job.error as { code?: string; details?: { errors?: string[] } } | null;
+  if (job.kind !== 'IDEA_MAKE_PLAN' || error?.code !== 'plan_invalid') return null;
+  const result = job.result as { text?: string } | null;
+  return { planMd: result?.text ?? null, errors: error.details?.errors ?? [] };
 }
 
 async function moveTask(
@@ -102,12 +112,18 @@ async function moveTask(
   const job = change.row;
   const task = await trx.selectFrom('tasks').select(['id', 'status']).where('id', '=', job.task_id!).forUpdate().executeTakeFirstOrThrow();
   if (task.status !== from) return;
+  // Only a live run owns its task's moves; a job outliving its run moves the task on its own.
+  let sprintRunId = job.sprint_run_id;
+  if (sprintRunId) {
+    const run = await trx.selectFrom('sprint_runs').select('status').where('id', '=', sprintRunId).executeTakeFirst();
+    if (run?.status !== 'RUNNING' && run?.status !== 'PAUSED') sprintRunId = null;
+  }
   await door.transition(trx, taskMachine, {
     id: task.id,
     from,
     to,
     trigger: to === 'IN_PROGRESS' ? 'agent_started' : 'agent_failed',
-    context: { ...inherited(change, describe(change)), sprintRunId: job.sprint_run_id },
+    context: { ...inherited(change, describe(change)), sprintRunId },
   });
 }
 

@@ -1,0 +1,47 @@
+/**
+ * The HTTP surface: /api/v1 (JSON, OpenAPI document at /api/v1/openapi.json). createApp takes
+ * its dependencies and opens nothing; `jobfleet api` and `jobfleet start` serve it.
+ */
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { AppError } from '../errors/app-error.js';
+import type { ApiDeps } from './api-deps.js';
+import { errorBody, respondWithError } from './http-errors.js';
+import { createRouter } from './router.js';
+import { jobsRoutes } from './routes/jobs.routes.js';
+
+export const API_VERSION = '0.1.0';
+
+export function createApp(deps: ApiDeps) {
+  const app = createRouter();
+
+  app.use('*', requestId());
+  app.use('*', async (c, next) => {
+    c.set('actorTokenId', null);
+    await next();
+  });
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: deps.config.BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new AppError('payload_too_large', `the request body is larger than ${deps.config.BODY_LIMIT_BYTES} bytes`, {
+          limit: deps.config.BODY_LIMIT_BYTES,
+        });
+      },
+    }),
+  );
+
+  app.route('/api/v1', jobsRoutes(deps));
+
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'jobfleet', version: API_VERSION, description: 'A worker fleet for AI coding-agent jobs.' },
+  });
+
+  app.notFound((c) => c.json(errorBody(new AppError('not_found', `no route for ${c.req.method} ${c.req.path}`), c.get('requestId') ?? 'unknown'), 404));
+  app.onError((error, c) => respondWithError(c, error, deps.logger));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

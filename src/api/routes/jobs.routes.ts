@@ -1,0 +1,157 @@
+/**
+ * /api/v1/jobs: enqueue (one, or a batch in one transaction), read, list, cancel, history.
+ * Every answer that carries a job carries it in the API's spelling (toApiJob).
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { AppError } from '../../errors/app-error.js';
+import { cancelJob } from '../../jobs/cancel-job.js';
+import { getJob, listJobs, type PagePosition } from '../../jobs/claude-job.repository.js';
+import { type EnqueueRequest, enqueueJobs } from '../../jobs/enqueue-jobs.js';
+import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
+import { jobKind } from '../../spelling/api-spelling.js';
+import { listHistory } from '../../transitions/index.js';
+import type { ApiDeps } from '../api-deps.js';
+import { createRouter } from '../router.js';
+import { History, toApiHistory } from '../schemas/history.schemas.js';
+import { CancelBody, Job, JobList, JobQuery, NewJob, NewJobBatch, toApiJob } from '../schemas/job.schemas.js';
+import { decodeCursor, encodeCursor, errorResponses, IdParam, isUuid, json } from '../schemas/common.schemas.js';
+
+type NewJobBody = z.infer<typeof NewJob>;
+const SUBJECT_FIELDS = ['idea_id', 'task_id', 'sprint_run_id'] as const;
+
+/** The kind's subject must be named, and nothing else (a task job may also name its sprint run). */
+function toEnqueueRequest(body: NewJobBody, at = ''): EnqueueRequest {
+  const kind = jobKind.fromApi(body.kind)!;
+  const subject = SUBJECT_OF_KIND[kind];
+  const issues: { path: string; message: string }[] = [];
+  const subjectId = body[subject];
+  if (!subjectId) issues.push({ path: `${at}${subject}`, message: `required for ${body.kind} jobs` });
+  for (const field of SUBJECT_FIELDS) {
+    const allowedExtra = kind === 'TASK_IMPLEMENTATION' && field === 'sprint_run_id';
+    if (field !== subject && body[field] !== undefined && !allowedExtra) {
+      issues.push({ path: `${at}${field}`, message: `not allowed for ${body.kind} jobs (their subject is ${subject})` });
+    }
+  }
+  if (issues.length) {
+    throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  }
+  return { kind, subjectId: subjectId!, payload: body.payload ?? {}, sprintRunId: kind === 'TASK_IMPLEMENTATION' ? (body.sprint_run_id ?? null) : null };
+}
+
+function isPosition(value: unknown): value is PagePosition {
+  const v = value as PagePosition;
+  return typeof v === 'object' && v !== null && typeof v.createdMicros === 'string' && /^\d+$/.test(v.createdMicros) && isUuid(v.id);
+}
+
+function jobId(id: string): string {
+  if (!isUuid(id)) throw new AppError('not_found', `job ${id} does not exist`, { id });
+  return id;
+}
+
+const tags = ['jobs'];
+
+export function jobsRoutes(deps: ApiDeps) {
+  const app = createRouter();
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/jobs',
+      tags,
+      summary: 'Enqueue a job',
+      description: `Answers 202 once the job row is committed. Subjects by kind: ${Object.entries(KINDS)
+        .map(([kind, k]) => `${jobKind.toApi(kind as keyof typeof KINDS)}: ${k.subject}`)
+        .join(', ')}.`,
+      request: { body: { content: { 'application/json': { schema: NewJob } }, required: true } },
+      responses: { 202: json(Job, 'The job, queued'), ...errorResponses(401, 403, 404, 409, 413, 422, 503) },
+    }),
+    async (c) => {
+      const [job] = await enqueueJobs(deps, [toEnqueueRequest(c.req.valid('json'))], { actorTokenId: c.get('actorTokenId') });
+      return c.json(toApiJob(job!), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/jobs/batch',
+      tags,
+      summary: 'Enqueue up to 1000 jobs in one transaction',
+      request: { body: { content: { 'application/json': { schema: NewJobBatch } }, required: true } },
+      responses: { 202: json(z.object({ jobs: z.array(Job) }), 'The jobs, queued, in request order'), ...errorResponses(401, 403, 404, 409, 413, 422, 503) },
+    }),
+    async (c) => {
+      const requests = c.req.valid('json').jobs.map((body, index) => toEnqueueRequest(body, `jobs[${index}].`));
+      const jobs = await enqueueJobs(deps, requests, { actorTokenId: c.get('actorTokenId') });
+      return c.json({ jobs: jobs.map(toApiJob) }, 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/jobs',
+      tags,
+      summary: 'List jobs, newest first',
+      request: { query: JobQuery },
+      responses: { 200: json(JobList, 'A page of jobs'), ...errorResponses(401, 403, 422) },
+    }),
+    async (c) => {
+      const query = c.req.valid('query');
+      const after = decodeCursor(query.cursor, isPosition);
+      if (after === null) throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', { issues: [{ path: 'cursor', message: 'not a cursor' }] });
+      const { items, next } = await listJobs(
+        deps.db,
+        { status: query.status, kind: query.kind, idea_id: query.idea_id, task_id: query.task_id, sprint_run_id: query.sprint_run_id, subject_id: query.subject_id },
+        { limit: query.limit, after },
+      );
+      return c.json({ items: items.map(toApiJob), next_cursor: next ? encodeCursor(next) : null }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/jobs/{id}',
+      tags,
+      summary: 'A job with its current status',
+      request: { params: IdParam },
+      responses: { 200: json(Job, 'The job'), ...errorResponses(401, 403, 404) },
+    }),
+    async (c) => c.json(toApiJob(await getJob(deps.db, jobId(c.req.valid('param').id))), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/jobs/{id}/cancel',
+      tags,
+      summary: 'Cancel a queued or running job (a running agent is aborted)',
+      request: { params: IdParam, body: { content: { 'application/json': { schema: CancelBody } }, required: false } },
+      responses: { 200: json(Job, 'The job, cancelled'), ...errorResponses(401, 403, 404, 409, 422) },
+    }),
+    async (c) => {
+      const id = jobId(c.req.valid('param').id);
+      const { reason } = c.req.valid('json');
+      const job = await cancelJob(deps, id, { actorTokenId: c.get('actorTokenId'), reason: reason ?? null });
+      return c.json(toApiJob(job), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/jobs/{id}/history',
+      tags,
+      summary: 'Every status change of a job, oldest first',
+      request: { params: IdParam },
+      responses: { 200: json(History, 'The history'), ...errorResponses(401, 403, 404) },
+    }),
+    async (c) => {
+      const job = await getJob(deps.db, jobId(c.req.valid('param').id));
+      return c.json({ items: (await listHistory(deps.db, 'CLAUDE_JOB', job.id)).map(toApiHistory) }, 200);
+    },
+  );
+
+  return app;
+}

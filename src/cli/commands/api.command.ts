@@ -1,0 +1,26 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../logger.js';
+import { Closers, shutdownSignal } from '../lifecycle.js';
+import { openDatabase } from '../open-services.js';
+import { openProducer, runApi } from '../roles.js';
+import type { Command } from './command.js';
+
+export const apiCommand: Command = {
+  summary: 'serve the HTTP API only (scale out behind a load balancer)',
+  synopsis: '',
+  async run(args, config) {
+    parseArgs({ args, options: {}, strict: true });
+    const logger = createLogger(config, { process: 'api' });
+    const closers = new Closers();
+    try {
+      const db = await openDatabase(config, closers, 'jobfleet-api');
+      const url = await runApi(config, db, openProducer(config, closers, logger), closers, logger);
+      process.stdout.write(`jobfleet API listening on ${url}/api/v1\n`);
+    } catch (error) {
+      await closers.closeAll(logger);
+      throw error;
+    }
+    await shutdownSignal(logger);
+    return (await closers.closeAll(logger)) ? 0 : 1;
+  },
+};

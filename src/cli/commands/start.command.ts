@@ -1,0 +1,54 @@
+import { parseArgs } from 'node:util';
+import { createDatabase } from '../../db/database.js';
+import { ensureDatabase } from '../../db/ensure-database.js';
+import { migrateToLatest } from '../../db/migrator.js';
+import { createLogger } from '../../logger.js';
+import { checkPostgres, checkRedis } from '../../services/reachability.js';
+import { Closers, shutdownSignal } from '../lifecycle.js';
+import { closeDeadline, openProducer, runApi, runSweeper, runWorkers } from '../roles.js';
+import type { Command } from './command.js';
+import { parseKinds, parsePositiveInt } from './kinds-option.js';
+
+export const startCommand: Command = {
+  summary: 'run the whole fleet in one process: migrations, API, workers for every kind, sweeper',
+  synopsis: '[--kinds k1,k2] [--concurrency N]',
+  async run(args, config) {
+    const { values } = parseArgs({ args, options: { kinds: { type: 'string' }, concurrency: { type: 'string' } }, strict: true });
+    const kinds = parseKinds(values.kinds, config.WORKER_KINDS);
+    const concurrency = parsePositiveInt('concurrency', values.concurrency, config.WORKER_CONCURRENCY);
+    const logger = createLogger(config, { process: 'start' });
+    const closers = new Closers();
+    try {
+      await checkPostgres({ DATABASE_URL: withDatabase(config.DATABASE_URL, 'postgres') });
+      await checkRedis(config);
+      if (await ensureDatabase(config.DATABASE_URL)) logger.info('created the database');
+      const db = createDatabase({ connectionString: config.DATABASE_URL, poolMax: config.DB_POOL_MAX, applicationName: 'jobfleet-start' });
+      closers.add('database', () => db.destroy());
+      for (const line of await migrateToLatest(db)) logger.info(line);
+
+      const producer = openProducer(config, closers, logger);
+      runSweeper(config, db, producer, closers, logger);
+      await runWorkers(config, db, closers, logger, { kinds, concurrency });
+      const url = await runApi(config, db, producer, closers, logger);
+      process.stdout.write(
+        [
+          `jobfleet is running (${config.AGENT} agent, ${kinds.length} kinds, concurrency ${concurrency})`,
+          `  API:      ${url}/api/v1`,
+          `  OpenAPI:  ${url}/api/v1/openapi.json`,
+          '',
+        ].join('\n'),
+      );
+    } catch (error) {
+      await closers.closeAll(logger);
+      throw error;
+    }
+    await shutdownSignal(logger);
+    return (await closers.closeAll(logger, closeDeadline(config))) ? 0 : 1;
+  },
+};
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

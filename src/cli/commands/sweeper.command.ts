@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../logger.js';
+import { sweep } from '../../sweeper/sweep.js';
+import { Closers, shutdownSignal } from '../lifecycle.js';
+import { openDatabase } from '../open-services.js';
+import { openProducer, runSweeper } from '../roles.js';
+import type { Command } from './command.js';
+
+export const sweeperCommand: Command = {
+  summary: 'run the sweeper (one is active across the fleet; others stand by); --once sweeps once and exits',
+  synopsis: '[--once]',
+  async run(args, config) {
+    const { values } = parseArgs({ args, options: { once: { type: 'boolean', default: false } }, strict: true });
+    const logger = createLogger(config, { process: 'sweeper' });
+    const closers = new Closers();
+    try {
+      const db = await openDatabase(config, closers, 'jobfleet-sweeper');
+      const producer = openProducer(config, closers, logger);
+      if (values.once) {
+        const report = await sweep({
+          db,
+          queues: producer.queues,
+          logger,
+          staleClaimMs: config.STALE_CLAIM_MS,
+          maxRetries: config.JOB_MAX_RETRIES,
+          reconcileGraceMs: config.RECONCILE_GRACE_MS,
+        });
+        process.stdout.write(`${JSON.stringify(report)}\n`);
+        return (await closers.closeAll(logger)) ? 0 : 1;
+      }
+      runSweeper(config, db, producer, closers, logger);
+      process.stdout.write(`jobfleet sweeper running every ${config.SWEEP_INTERVAL_MS} ms\n`);
+    } catch (error) {
+      await closers.closeAll(logger);
+      throw error;
+    }
+    await shutdownSignal(logger);
+    return (await closers.closeAll(logger)) ? 0 : 1;
+  },
+};

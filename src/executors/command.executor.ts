@@ -1,0 +1,282 @@
+/**
+ * Runs a prompt through an external command line, e.g. `claude -p --output-format json`: the
+ * prompt goes to stdin, the answer comes from stdout, and stderr lines go to the job's log.
+ *
+ * The command runs in its own process group (`detached`), so that on abort, timeout or an
+ * oversized answer the whole tree it started (an agent CLI and its tool subprocesses) can be
+ * signalled at once, and so that nothing of it is left running when `run()` settles.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type { JsonValue } from '../db/column-types.js';
+import {
+  AgentAbortedError,
+  AgentFailedError,
+  abortReason,
+  parseJsonOutput,
+  type AgentOutput,
+  type AgentRequest,
+  type AgentUsage,
+  type Executor,
+} from './executor.js';
+
+export interface CommandExecutorOptions {
+  /** A shell command line, run with `/bin/sh -c`. */
+  command: string;
+  /** Wall-clock limit for one run, on top of the request's own signal. */
+  timeoutMs: number;
+  /**
+   * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it.
+   * @defaultValue the worker's own environment
+   */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Beyond this, stdout is not an answer anyone will store: stop the command and fail. */
+export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
+const STDERR_TAIL_CHARS = 2000;
+/** A stderr "line" longer than this (a progress bar without newlines) is logged in pieces. */
+const MAX_LOG_LINE_CHARS = 4000;
+/** Between SIGTERM to the group and SIGKILL: time for an agent CLI to clean up after itself. */
+const KILL_GRACE_MS = 2000;
+/** How long to wait for SIGKILL to take effect before giving up on a process stuck in the kernel. */
+const KILL_WAIT_MS = 1000;
+const GROUP_POLL_MS = 25;
+
+export function createCommandExecutor(options: CommandExecutorOptions): Executor {
+  return { name: 'command', run: (request) => runCommand(options, request) };
+}
+
+/** Why the command was stopped by us rather than by itself. */
+type StopCause = { kind: 'aborted'; reason: string } | { kind: 'output-too-large' };
+
+async function runCommand(options: CommandExecutorOptions, request: AgentRequest): Promise<AgentOutput> {
+  const { signal, log } = request;
+  if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
+
+  const child = spawn('/bin/sh', ['-c', options.command], {
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: {
+      // The worker's environment is the child's by default, as it would be for any spawn.
+      ...(options.env ?? process.env),
+      JOBFLEET_JOB_ID: request.jobId,
+      JOBFLEET_JOB_KIND: request.kind,
+    },
+  });
+
+  let stopCause: StopCause | undefined;
+  let termination: Promise<void> | undefined;
+  const terminate = () => {
+    if (child.pid !== undefined) termination ??= terminateGroup(child.pid);
+  };
+  const stop = (cause: StopCause) => {
+    stopCause ??= cause;
+    terminate();
+  };
+
+  const stdout: Buffer[] = [];
+  let stdoutBytes = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (stopCause) return;
+    stdoutBytes += chunk.length;
+    if (stdoutBytes > MAX_OUTPUT_BYTES) return stop({ kind: 'output-too-large' });
+    stdout.push(chunk);
+  });
+  const stderr = stderrCollector(log);
+  child.stderr.on('data', (chunk: Buffer) => stderr.write(chunk));
+  // A command that exits without reading its stdin makes our write fail with EPIPE; its exit
+  // code says what went wrong, so the write error itself is not worth reporting.
+  child.stdin.on('error', () => {});
+  child.stdin.end(`${request.prompt.system}\n\n${request.prompt.user}`);
+
+  const onAbort = () => stop({ kind: 'aborted', reason: abortReason(signal) });
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => stop({ kind: 'aborted', reason: `timeout after ${options.timeoutMs} ms` }), options.timeoutMs);
+
+  const exit = await childEnd(child, terminate);
+  clearTimeout(timer);
+  signal.removeEventListener('abort', onAbort);
+  // Started on exit or stop already; settling only once the group is dead is the promise
+  // that no process of this run outlives it.
+  terminate();
+  await termination;
+  stderr.end();
+
+  if (stopCause?.kind === 'aborted') throw new AgentAbortedError(stopCause.reason);
+  if (stopCause?.kind === 'output-too-large') {
+    throw new AgentFailedError(`command output exceeded ${MAX_OUTPUT_BYTES / (1024 * 1024)} MB; the command was stopped`, {
+      limitBytes: MAX_OUTPUT_BYTES,
+      stderrTail: stderr.tail(),
+    });
+  }
+  if ('spawnError' in exit) {
+    throw new AgentFailedError(`could not start /bin/sh to run \`${options.command}\`: ${exit.spawnError.message}`);
+  }
+  if (exit.code !== 0) throw exitFailure(options.command, exit.code, exit.signal, stderr.tail());
+
+  return toOutput(Buffer.concat(stdout).toString('utf8'), agentName(options.command));
+}
+
+type ChildEnd = { code: number | null; signal: NodeJS.Signals | null } | { spawnError: Error };
+
+/** Resolves when the shell has exited and its pipes are closed, or it could not be started. */
+function childEnd(child: ChildProcessWithoutNullStreams, terminateGroup: () => void): Promise<ChildEnd> {
+  return new Promise((resolve) => {
+    let pipesTimer: NodeJS.Timeout | undefined;
+    child.once('error', (spawnError) => resolve({ spawnError }));
+    child.once('exit', () => {
+      // The shell is gone, but what it started may live on and keep stdout open: the group
+      // goes too, which also lets 'close' arrive.
+      terminateGroup();
+      // A process that left the group (setsid) could hold the pipes forever; stop waiting.
+      pipesTimer = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, KILL_GRACE_MS + KILL_WAIT_MS);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(pipesTimer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+function exitFailure(command: string, code: number | null, exitSignal: NodeJS.Signals | null, stderrTail: string) {
+  if (code === null) {
+    return new AgentFailedError(`command was killed by ${exitSignal ?? 'a signal'}`, {
+      exitCode: null,
+      signal: exitSignal,
+      stderrTail,
+    });
+  }
+  // The shell's own codes for "not found" and "not executable": name the command line, since
+  // the stderr tail alone ("sh: 1: claude: not found") is easy to misread as the agent's error.
+  const hint =
+    code === 127 ? ` (command not found: \`${command}\`)` : code === 126 ? ` (command not executable: \`${command}\`)` : '';
+  return new AgentFailedError(`command exited with code ${code}${hint}`, { exitCode: code, stderrTail });
+}
+
+/**
+ * Plain text, or JSON. The Claude Code CLI's `--output-format json` prints one object whose
+ * `result` is the answer and whose `usage` and `total_cost_usd` say what it cost.
+ */
+function toOutput(stdout: string, agent: string): AgentOutput {
+  const data = parseJsonOutput(stdout);
+  const usage: AgentUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  let text = stdout;
+  if (isObject(data) && typeof data.result === 'string') {
+    text = data.result;
+    const reported = isObject(data.usage) ? data.usage : {};
+    usage.inputTokens = numberOr0(reported.input_tokens);
+    usage.outputTokens = numberOr0(reported.output_tokens);
+    usage.costUsd = numberOr0(data.total_cost_usd);
+  }
+  return { text, data, usage, agent };
+}
+
+const isObject = (value: JsonValue | undefined): value is { [key: string]: JsonValue } =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const numberOr0 = (value: JsonValue | undefined): number =>
+  typeof value === 'number' && Number.isFinite(value) ? value : 0;
+
+/** `command:claude` for `claude -p --output-format json`: which program, not its arguments. */
+function agentName(command: string): string {
+  const program = (command.trim().split(/\s+/)[0] ?? '').replace(/^["']|["']$/g, '');
+  return program ? `command:${basename(program)}` : 'command';
+}
+
+/** Splits stderr into log lines and keeps its tail for the failure details. */
+function stderrCollector(log: (line: string) => void) {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let tail = '';
+  const emit = (line: string) => log(line.endsWith('\r') ? line.slice(0, -1) : line);
+  const take = (text: string) => {
+    tail = (tail + text).slice(-STDERR_TAIL_CHARS);
+    pending += text;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) !== -1) {
+      emit(pending.slice(0, newline));
+      pending = pending.slice(newline + 1);
+    }
+    while (pending.length > MAX_LOG_LINE_CHARS) {
+      emit(pending.slice(0, MAX_LOG_LINE_CHARS));
+      pending = pending.slice(MAX_LOG_LINE_CHARS);
+    }
+  };
+  return {
+    write: (chunk: Buffer) => take(decoder.write(chunk)),
+    end: () => {
+      take(decoder.end());
+      if (pending) emit(pending);
+      pending = '';
+    },
+    tail: () => tail,
+  };
+}
+
+/**
+ * SIGTERM to the whole group, then SIGKILL to whatever is left after the grace period.
+ * Resolves once no member is alive, or (a process stuck in the kernel) shortly after SIGKILL.
+ */
+async function terminateGroup(groupId: number): Promise<void> {
+  if (!signalGroup(groupId, 'SIGTERM')) return;
+  if (await groupEmptiesWithin(groupId, KILL_GRACE_MS)) return;
+  signalGroup(groupId, 'SIGKILL');
+  await groupEmptiesWithin(groupId, KILL_WAIT_MS);
+}
+
+async function groupEmptiesWithin(groupId: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    if (!groupHasLiveMembers(groupId)) return true;
+  }
+  return false;
+}
+
+/**
+ * Signal 0 says whether the group exists, but a killed grandchild stays in it as a zombie
+ * until init reaps it (about once a second on some hosts, never under a PID 1 that does not
+ * reap). On Linux, /proc tells the dead from the living, so an abort need not wait for that.
+ */
+function groupHasLiveMembers(groupId: number): boolean {
+  if (!signalGroup(groupId, 0)) return false;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true; // No /proc (macOS): trust signal 0; at worst a harmless SIGKILL follows.
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // Exited while we looked.
+    }
+    // Fields after the parenthesised command name: state, ppid, pgrp, ...
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === groupId && state !== 'Z') return true;
+  }
+  return false;
+}
+
+/** False when the group has no members left. */
+function signalGroup(groupId: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-groupId, signal);
+    return true;
+  } catch (thrown) {
+    const code = (thrown as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH') return false;
+    // A member that switched user (a setuid helper) cannot be signalled, but it exists.
+    if (code === 'EPERM') return true;
+    throw thrown;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * An agent executor runs one prompt to completion. Executors know nothing of queues, claims or
+ * the database: the worker hands them a prompt, an abort signal and a log sink, and stores what
+ * they return.
+ */
+import type { JsonValue } from '../db/column-types.js';
+
+export interface Prompt {
+  /** Instructions that frame the agent's role for this kind of job. */
+  system: string;
+  /** The work itself. */
+  user: string;
+}
+
+export interface AgentUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /** In US dollars; 0 when unknown or free (dry run). */
+  costUsd: number;
+}
+
+export interface AgentOutput {
+  /** The agent's answer as text (markdown for grills and plans). */
+  text: string;
+  /** Structured output when the agent produced JSON, else null. */
+  data: JsonValue;
+  usage: AgentUsage;
+  /** Which executor and model produced it, e.g. `anthropic:claude-sonnet-4-5`, `dry-run`. */
+  agent: string;
+}
+
+export interface AgentRequest {
+  jobId: string;
+  kind: string;
+  prompt: Prompt;
+  /** Aborted on cancel, timeout or shutdown; the executor must stop promptly and reject. */
+  signal: AbortSignal;
+  /** Progress lines worth keeping (stderr of a command, retries of an API call). */
+  log: (line: string) => void;
+}
+
+export interface Executor {
+  readonly name: string;
+  run(request: AgentRequest): Promise<AgentOutput>;
+}
+
+/** Thrown when an executor stops because its signal was aborted. */
+export class AgentAbortedError extends Error {
+  override readonly name = 'AgentAbortedError';
+  constructor(readonly reason: string) {
+    super(`agent aborted: ${reason}`);
+  }
+}
+
+/** Thrown when the agent ran but failed (non-zero exit, API error after retries, bad output). */
+export class AgentFailedError extends Error {
+  override readonly name = 'AgentFailedError';
+  constructor(
+    message: string,
+    readonly details: Record<string, JsonValue> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The reason an AbortSignal was aborted with, as text. */
+export function abortReason(signal: AbortSignal): string {
+  const reason = signal.reason as unknown;
+  if (typeof reason === 'string') return reason;
+  if (reason instanceof Error) return reason.message;
+  return 'aborted';
+}
+
+/** JSON when the text is JSON (an object or array), else null. */
+export function parseJsonOutput(text: string): JsonValue {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) return null;
+  try {
+    return JSON.parse(trimmed) as JsonValue;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,26 @@
+/** The executor the configuration names: dry-run unless an agent is configured. */
+import type { Config } from '../config.js';
+import { createAnthropicExecutor } from './anthropic.executor.js';
+import { createCommandExecutor } from './command.executor.js';
+import { createDryRunExecutor } from './dry-run.executor.js';
+import type { Executor } from './executor.js';
+
+export type { AgentOutput, AgentRequest, Executor, Prompt } from './executor.js';
+
+export function createExecutor(config: Config): Executor {
+  switch (config.AGENT) {
+    case 'anthropic':
+      return createAnthropicExecutor({
+        apiKey: config.ANTHROPIC_API_KEY!,
+        ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
+        model: config.ANTHROPIC_MODEL,
+        maxTokens: config.ANTHROPIC_MAX_TOKENS,
+        maxRetries: config.ANTHROPIC_MAX_RETRIES,
+        timeoutMs: config.AGENT_TIMEOUT_MS,
+      });
+    case 'command':
+      return createCommandExecutor({ command: config.AGENT_COMMAND!, timeoutMs: config.AGENT_TIMEOUT_MS });
+    case 'dry-run':
+      return createDryRunExecutor({ delayMs: config.DRY_RUN_DELAY_MS });
+  }
+}

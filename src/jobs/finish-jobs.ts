@@ -1,0 +1,72 @@
+/**
+ * The end of a run: RUNNING -> DONE (result, token usage, cost) or RUNNING -> FAILED (error) for
+ * a whole batch, each guarded by its lease, and the kinds' results written for the jobs that
+ * reached DONE, all in one transaction. A completion whose lease no longer holds (cancelled,
+ * failed by the sweeper, claimed again) writes nothing and comes back refused.
+ */
+import { sql } from 'kysely';
+import type { JsonValue } from '../db/column-types.js';
+import type { Trx } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import type { AgentOutput } from '../executors/executor.js';
+import { type FinishedJob, handlerOf, type Verdict } from '../kinds/index.js';
+import { claudeJobMachine } from '../machines/index.js';
+import type { JobKind } from '../queues/kinds.js';
+import { type TransitionRequest, transitionMany } from '../transitions/index.js';
+import { type Lease, leaseGuard } from './job-lease.js';
+
+export interface Completion {
+  lease: Lease;
+  kind: JobKind;
+  verdict: Verdict;
+  /** What the agent returned; null when it never returned (it threw). */
+  output: AgentOutput | null;
+}
+
+export interface FinishOutcome {
+  finished: ClaudeJob[];
+  refused: Completion[];
+}
+
+function usageOf(output: AgentOutput | null): Record<string, JsonValue> {
+  if (!output) return {};
+  return { input_tokens: output.usage.inputTokens, output_tokens: output.usage.outputTokens, cost_usd: output.usage.costUsd };
+}
+
+export async function finishJobs(trx: Trx, completions: readonly Completion[]): Promise<FinishOutcome> {
+  const byId = new Map(completions.map((completion) => [completion.lease.jobId, completion]));
+  const requests: TransitionRequest<typeof claudeJobMachine>[] = completions.map(({ lease, verdict, output }) => ({
+    id: lease.jobId,
+    from: 'RUNNING',
+    to: verdict.status,
+    trigger: verdict.status === 'DONE' ? 'agent_done' : 'agent_failed',
+    guard: leaseGuard(lease),
+    set:
+      verdict.status === 'DONE'
+        ? { result: verdict.result, ...usageOf(output) }
+        : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null, ...usageOf(output) },
+    context: {
+      actorTokenId: lease.tokenId,
+      reason: verdict.status === 'FAILED' ? verdict.error.message : null,
+    },
+  }));
+  const { applied, refused } = await transitionMany(trx, claudeJobMachine, requests, {
+    setSql: { finished_at: sql`now()`, lease_expires_at: sql`NULL` },
+  });
+
+  const done = new Map<JobKind, FinishedJob[]>();
+  for (const change of applied) {
+    const job = change.row as ClaudeJob;
+    if (job.status !== 'DONE') continue;
+    const output = byId.get(job.id)!.output!;
+    done.set(job.kind, [...(done.get(job.kind) ?? []), { job, output }]);
+  }
+  for (const [kind, finished] of done) {
+    await handlerOf(kind).applyDone(trx, finished, { actorTokenId: finished[0]!.job.claimed_by_token_id });
+  }
+
+  return {
+    finished: applied.map((change) => change.row as ClaudeJob),
+    refused: refused.map((request) => byId.get(request.id)!),
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * What each job kind adds to the pipeline: the subject transitions a new job implies, the prompt,
+ * the verdict on the agent's output and the results it writes. The worker and the enqueue
+ * service call these; they never switch on the kind themselves.
+ */
+import type { JsonValue } from '../db/column-types.js';
+import type { Db, Executor as DbExecutor, Trx } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import type { AgentOutput, Executor, Prompt } from '../executors/executor.js';
+import type { JobKind } from '../queues/kinds.js';
+
+export interface JobError {
+  /** agent_failed, agent_aborted, plan_invalid, worker_lost, retries_exhausted, shutdown, ... */
+  code: string;
+  message: string;
+  details?: JsonValue;
+}
+
+export type Verdict = { status: 'DONE'; result: JsonValue } | { status: 'FAILED'; error: JobError; result?: JsonValue };
+
+export interface FinishedJob {
+  /** The job row as it is after its transition to DONE. */
+  job: ClaudeJob;
+  output: AgentOutput;
+}
+
+export interface HandlerContext {
+  /** The token of the caller (enqueue) or of the worker (results). */
+  actorTokenId: string | null;
+}
+
+export interface ExecuteContext {
+  db: Db;
+  job: ClaudeJob;
+  prompt: Prompt;
+  executor: Executor;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  actorTokenId: string;
+}
+
+export interface KindHandler<K extends JobKind = JobKind> {
+  readonly kind: K;
+  /**
+   * In the enqueue transaction, after the job rows are inserted: check that the subjects may take
+   * a new job and apply the transitions it implies (idea DRAFT -> GRILLING). Throws an AppError
+   * to refuse, which rolls the whole enqueue back.
+   */
+  onEnqueue(trx: Trx, jobs: readonly ClaudeJob[], context: HandlerContext): Promise<void>;
+  /** The prompts of a batch of claimed jobs, read with as few queries as the kind allows. */
+  buildPrompts(db: DbExecutor, jobs: readonly ClaudeJob[]): Promise<Map<string, Prompt>>;
+  /** Runs the job when one executor call is not the whole job (a sprint batch runs its steps). */
+  execute?(context: ExecuteContext): Promise<AgentOutput>;
+  /** Done or failed, from the output alone: pure, outside any transaction. */
+  judge(job: ClaudeJob, output: AgentOutput): Verdict;
+  /** In the completion transaction, for jobs that reached DONE: write the kind's results. */
+  applyDone(trx: Trx, finished: readonly FinishedJob[], context: HandlerContext): Promise<void>;
+}
+
+/** The result stored on a DONE job: the agent's answer, its structured part, and who answered. */
+export function resultOf(output: AgentOutput, extra: Record<string, JsonValue> = {}): JsonValue {
+  return { text: output.text, data: output.data, agent: output.agent, ...extra };
+}
+
+export function ids(jobs: readonly ClaudeJob[], column: 'idea_id' | 'task_id' | 'sprint_run_id'): string[] {
+  return [...new Set(jobs.map((job) => job[column]).filter((id): id is string => id !== null))];
+}

@@ -1,0 +1,56 @@
+/**
+ * Cancel signals from any API process to whichever worker runs the job, over Redis pub/sub.
+ * A signal is a courtesy that makes cancel prompt: a worker that misses it (Redis away, message
+ * lost) still learns at its next lease renewal that its job is no longer RUNNING.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { createSubscriberConnection } from './redis-connections.js';
+
+export interface CancelPublisher {
+  publishCancel(jobIds: readonly string[]): Promise<void>;
+}
+
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:signals:cancel`;
+}
+
+export function createCancelPublisher(connection: Redis, prefix: string, logger: Logger): CancelPublisher {
+  return {
+    async publishCancel(jobIds) {
+      if (jobIds.length === 0) return;
+      try {
+        await connection.publish(cancelChannel(prefix), JSON.stringify(jobIds));
+      } catch (error) {
+        logger.warn({ err: (error as Error).message, jobIds }, 'cancel signal not published; workers will notice at lease renewal');
+      }
+    },
+  };
+}
+
+export interface CancelSubscription {
+  close(): Promise<void>;
+}
+
+export async function subscribeToCancels(
+  redisUrl: string,
+  prefix: string,
+  logger: Logger,
+  onCancel: (jobIds: string[]) => void,
+): Promise<CancelSubscription> {
+  const subscriber = createSubscriberConnection(redisUrl, logger, 'cancel-subscriber');
+  subscriber.on('message', (_channel, message) => {
+    try {
+      const ids = JSON.parse(message) as unknown;
+      if (Array.isArray(ids)) onCancel(ids.filter((id): id is string => typeof id === 'string'));
+    } catch {
+      logger.warn({ message }, 'ignored a malformed cancel signal');
+    }
+  });
+  await subscriber.subscribe(cancelChannel(prefix));
+  return {
+    async close() {
+      subscriber.disconnect();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The registry of job kinds: for each, its queue, its subject, the payload it accepts and how
+ * the fleet treats it when its worker is lost. A new kind is added here, to JOB_KINDS and to the
+ * handler map in src/kinds/ (which `satisfies Record<JobKind, ...>`, so it cannot be forgotten).
+ */
+import { z } from 'zod';
+import { JOB_KINDS, type JobKind, SUBJECT_OF_KIND, type SubjectColumn } from './job-kind.js';
+
+export { JOB_KINDS, type JobKind, SUBJECT_OF_KIND, type SubjectColumn } from './job-kind.js';
+
+const note = (max: number) => z.string().trim().min(1).max(max);
+
+export interface KindDefinition {
+  /** The BullMQ queue of the kind (queue names cannot contain a colon). */
+  queue: string;
+  subject: SubjectColumn;
+  /** What `payload` may hold for this kind; unknown fields are refused. */
+  payload: z.ZodType<Record<string, unknown>>;
+  /**
+   * When the worker running a job of this kind is lost, the job is FAILED (`worker_lost`) and,
+   * if this is true and the retry cap allows, enqueued again as a new job.
+   */
+  retryWhenWorkerLost: boolean;
+}
+
+export const KINDS = {
+  TASK_IMPLEMENTATION: {
+    queue: 'task_implementation',
+    subject: SUBJECT_OF_KIND.TASK_IMPLEMENTATION,
+    payload: z.strictObject({ instructions: note(20_000).optional() }),
+    retryWhenWorkerLost: true,
+  },
+  IDEA_GRILL: {
+    queue: 'idea_grill',
+    subject: SUBJECT_OF_KIND.IDEA_GRILL,
+    payload: z.strictObject({ answers: note(50_000).optional() }),
+    retryWhenWorkerLost: true,
+  },
+  IDEA_MAKE_PLAN: {
+    queue: 'idea_make_plan',
+    subject: SUBJECT_OF_KIND.IDEA_MAKE_PLAN,
+    payload: z.strictObject({ guidance: note(20_000).optional() }),
+    retryWhenWorkerLost: true,
+  },
+  PLAN_CHAT: {
+    queue: 'plan_chat',
+    subject: SUBJECT_OF_KIND.PLAN_CHAT,
+    payload: z.strictObject({ message: note(20_000) }),
+    retryWhenWorkerLost: true,
+  },
+  SPRINT_IMPLEMENTATION: {
+    queue: 'sprint_implementation',
+    subject: SUBJECT_OF_KIND.SPRINT_IMPLEMENTATION,
+    payload: z.strictObject({}),
+    // A sprint batch that lost its worker ends its run FAILED; a new run is the user's call.
+    retryWhenWorkerLost: false,
+  },
+} as const satisfies Record<JobKind, KindDefinition>;
+
+export function queueNameOf(kind: JobKind): string {
+  return KINDS[kind].queue;
+}
+
+export const QUEUE_NAMES: readonly string[] = JOB_KINDS.map(queueNameOf);

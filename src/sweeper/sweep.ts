@@ -1,0 +1,185 @@
+/**
+ * One sweep of the fleet's loose ends, each step in its own transactions and safe to run while
+ * workers work:
+ * 1. stale claims: CLAIMED for longer than STALE_CLAIM_MS (or whose lease lapsed) go back to
+ *    QUEUED and onto their queue, counting a requeue; past the retry cap they are FAILED;
+ * 2. lost workers: RUNNING jobs whose lease lapsed are FAILED (`worker_lost`), with the failure's
+ *    side effects, and per kind retried as a new job;
+ * 3. superseded: a QUEUED job with a newer QUEUED job of the same kind and subject is SKIPPED;
+ * 4. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
+ *    a crash between commit and add) is added again.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import { addToQueues } from '../jobs/enqueue-jobs.js';
+import { failLostJobs } from '../jobs/retry-jobs.js';
+import type { Logger } from '../logger.js';
+import { claudeJobMachine } from '../machines/index.js';
+import type { JobQueues } from '../queues/job-queues.js';
+import { transitionMany } from '../transitions/index.js';
+
+export interface SweepDeps {
+  db: Db;
+  queues: JobQueues;
+  logger: Logger;
+  staleClaimMs: number;
+  maxRetries: number;
+  /** QUEUED rows younger than this are left to their enqueuer's own add. */
+  reconcileGraceMs: number;
+}
+
+export interface SweepReport {
+  requeued: number;
+  exhausted: number;
+  lost: number;
+  retried: number;
+  superseded: number;
+  readded: number;
+}
+
+const PAGE = 500;
+/** Jobs checked against Redis per pipeline. */
+const RECONCILE_CHUNK = 1_000;
+
+export async function sweep(deps: SweepDeps): Promise<SweepReport> {
+  const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0 };
+  await requeueStaleClaims(deps, report);
+  await failLostWorkers(deps, report);
+  await skipSuperseded(deps, report);
+  await reconcile(deps, report);
+  if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
+  return report;
+}
+
+async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {
+  for (;;) {
+    const requeued = await deps.db.transaction().execute(async (trx) => {
+      const stale = await trx
+        .selectFrom('claude_jobs')
+        .selectAll()
+        .where('status', '=', 'CLAIMED')
+        .where((eb) =>
+          eb.or([
+            eb('claimed_at', '<', sql<Date>`now() - ${deps.staleClaimMs} * interval '1 millisecond'`),
+            eb('lease_expires_at', '<', sql<Date>`now()`),
+          ]),
+        )
+        .orderBy('claimed_at')
+        .limit(PAGE)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      const retry = stale.filter((job) => job.requeue_count < deps.maxRetries);
+      const give = stale.filter((job) => job.requeue_count >= deps.maxRetries);
+      const back = await transitionMany(
+        trx,
+        claudeJobMachine,
+        retry.map((job) => ({
+          id: job.id,
+          from: 'CLAIMED' as const,
+          to: 'QUEUED' as const,
+          guard: { claim_epoch: job.claim_epoch },
+          set: { requeue_count: job.requeue_count + 1, lease_expires_at: null },
+          context: { reason: `claim by worker ${job.claimed_by_worker_id} went stale` },
+        })),
+      );
+      const failed = await transitionMany(
+        trx,
+        claudeJobMachine,
+        give.map((job) => ({
+          id: job.id,
+          from: 'CLAIMED' as const,
+          to: 'FAILED' as const,
+          guard: { claim_epoch: job.claim_epoch },
+          set: {
+            lease_expires_at: null,
+            finished_at: new Date().toISOString(),
+            error: { code: 'retries_exhausted', message: `claimed ${job.attempt_count} times without being started (cap ${deps.maxRetries} requeues)` },
+          },
+          context: { reason: 'stale claims exhausted the retry cap' },
+        })),
+      );
+      report.requeued += back.applied.length;
+      report.exhausted += failed.applied.length;
+      return { rows: back.applied.map((change) => change.row as ClaudeJob), seen: stale.length };
+    });
+    await addToQueues(deps, requeued.rows);
+    if (requeued.seen < PAGE) return;
+  }
+}
+
+async function failLostWorkers(deps: SweepDeps, report: SweepReport) {
+  for (;;) {
+    const outcome = await deps.db.transaction().execute(async (trx) => {
+      const lost = await trx
+        .selectFrom('claude_jobs')
+        .selectAll()
+        .where('status', '=', 'RUNNING')
+        .where('lease_expires_at', '<', sql<Date>`now()`)
+        .orderBy('lease_expires_at')
+        .limit(PAGE)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      const result = await failLostJobs(trx, lost, {
+        trigger: 'worker_lost',
+        error: { code: 'worker_lost', message: 'the lease lapsed: its worker stopped renewing it' },
+        maxRetries: deps.maxRetries,
+        actorTokenId: null,
+      });
+      return { ...result, seen: lost.length };
+    });
+    report.lost += outcome.failed.length;
+    report.retried += outcome.retries.length;
+    await addToQueues(deps, outcome.retries);
+    if (outcome.seen < PAGE) return;
+  }
+}
+
+async function skipSuperseded(deps: SweepDeps, report: SweepReport) {
+  const skipped = await deps.db.transaction().execute(async (trx) => {
+    // Two enqueues racing each other can each miss the other's new row; this settles it.
+    const older = await sql<{ id: string; newer: string | null }>`
+      SELECT id, newer FROM (
+        SELECT id, first_value(id) OVER (PARTITION BY kind, subject_id ORDER BY created_at DESC, id DESC) AS newer
+        FROM claude_jobs WHERE status = 'QUEUED'
+      ) AS queued
+      WHERE id <> newer
+    `.execute(trx);
+    const { applied } = await transitionMany(
+      trx,
+      claudeJobMachine,
+      older.rows.map((row) => ({
+        id: row.id,
+        from: 'QUEUED' as const,
+        to: 'SKIPPED' as const,
+        set: { finished_at: new Date().toISOString() },
+        context: { reason: `superseded by job ${row.newer}` },
+      })),
+    );
+    return applied.map((change) => change.row as ClaudeJob);
+  });
+  report.superseded += skipped.length;
+  await deps.queues.remove(skipped).catch(() => undefined);
+}
+
+async function reconcile(deps: SweepDeps, report: SweepReport) {
+  const queued = await deps.db
+    .selectFrom('claude_jobs')
+    .select(['id', 'kind', 'requeue_count'])
+    .where('status', '=', 'QUEUED')
+    .where('created_at', '<', sql<Date>`now() - ${deps.reconcileGraceMs} * interval '1 millisecond'`)
+    .execute();
+  for (let start = 0; start < queued.length; start += RECONCILE_CHUNK) {
+    const chunk = queued.slice(start, start + RECONCILE_CHUNK);
+    try {
+      const missing = await deps.queues.missing(chunk);
+      await deps.queues.add(missing);
+      report.readded += missing.length;
+    } catch (error) {
+      deps.logger.warn({ err: (error as Error).message }, 'reconcile stopped: Redis did not answer; the next sweep tries again');
+      return;
+    }
+  }
+}

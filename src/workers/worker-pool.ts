@@ -1,0 +1,186 @@
+/**
+ * A worker process's share of the fleet: one BullMQ Worker per kind it serves, the group
+ * commits that batch its claims and outcomes, its heartbeat, and its ear for cancel signals.
+ *
+ * Shutdown (close): stop taking deliveries, let running agents finish until the deadline, then
+ * abort what is left and fail it (retried per kind as a new job), so a clean shutdown leaves
+ * nothing CLAIMED or RUNNING; then deregister.
+ */
+import { Worker } from 'bullmq';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import type { Executor } from '../executors/executor.js';
+import { claimJobs } from '../jobs/claim-jobs.js';
+import { addToQueues } from '../jobs/enqueue-jobs.js';
+import { explainLeaseRefusal } from '../jobs/job-lease.js';
+import { type Completion, finishJobs } from '../jobs/finish-jobs.js';
+import { failLostJobs } from '../jobs/retry-jobs.js';
+import { handlerOf } from '../kinds/index.js';
+import type { Logger } from '../logger.js';
+import { createJobQueues, type QueuedJobData } from '../queues/job-queues.js';
+import { subscribeToCancels } from '../queues/job-signals.js';
+import { type JobKind, queueNameOf } from '../queues/kinds.js';
+import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
+import { createGroupCommit, type FlushResult } from './group-commit.js';
+import { startHeartbeat } from './heartbeat.js';
+import { type ClaimedJob, createJobProcessor } from './job-processor.js';
+import { RunningJobs } from './running-jobs.js';
+import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
+
+export interface WorkerPoolOptions {
+  config: Pick<
+    Config,
+    | 'REDIS_URL'
+    | 'BULLMQ_PREFIX'
+    | 'LEASE_MS'
+    | 'HEARTBEAT_MS'
+    | 'AGENT_TIMEOUT_MS'
+    | 'JOB_MAX_RETRIES'
+  >;
+  db: Db;
+  logger: Logger;
+  executor: Executor;
+  kinds: readonly JobKind[];
+  /** Jobs of each kind this process runs at once. */
+  concurrency: number;
+  version: string;
+}
+
+export interface WorkerPool {
+  readonly identity: WorkerIdentity;
+  /** How many agents run here right now. */
+  readonly active: number;
+  /** Stops taking jobs; lets running ones finish for up to `deadlineMs`, then aborts them. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/** Claims and outcomes batch up to this many rows per statement. */
+const MAX_BATCH = 250;
+
+export async function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
+  const { config, db, logger, executor } = options;
+  const identity = await registerWorker(db, { kinds: options.kinds, concurrency: options.concurrency, version: options.version });
+  const log = logger.child({ worker: identity.workerId });
+  const running = new RunningJobs();
+  const producer = createProducerConnection(config.REDIS_URL, log);
+  const queues = createJobQueues({ connection: producer, prefix: config.BULLMQ_PREFIX, logger: log });
+  let givenUp = false;
+
+  const claims = createGroupCommit<string, ClaimedJob | null>({
+    maxBatch: MAX_BATCH,
+    maxInFlight: 2,
+    flush: (ids) =>
+      db.transaction().execute(async (trx) => {
+        const { claimed } = await claimJobs(trx, ids, identity, { leaseMs: config.LEASE_MS, start: true });
+        const prompts = new Map<string, ClaimedJob>();
+        for (const [kind, jobs] of byKind(claimed)) {
+          const built = await handlerOf(kind).buildPrompts(trx, jobs);
+          for (const job of jobs) prompts.set(job.id, { job, prompt: built.get(job.id)! });
+        }
+        return ids.map((id): FlushResult<ClaimedJob | null> => ({ ok: true, value: prompts.get(id) ?? null }));
+      }),
+  });
+
+  const completions = createGroupCommit<Completion, void>({
+    maxBatch: MAX_BATCH,
+    maxInFlight: 2,
+    async flush(items) {
+      const { refused } = await db.transaction().execute((trx) => finishJobs(trx, items));
+      const refusedIds = new Set(refused.map((item) => item.lease.jobId));
+      return Promise.all(
+        items.map(async (item): Promise<FlushResult<void>> => {
+          if (!refusedIds.has(item.lease.jobId)) return { ok: true, value: undefined };
+          return { ok: false, error: await explainLeaseRefusal(db, item.lease, 'RUNNING') };
+        }),
+      );
+    },
+  });
+
+  const shutdowns = createGroupCommit<ClaudeJob, void>({
+    maxBatch: MAX_BATCH,
+    maxInFlight: 1,
+    async flush(jobs) {
+      const { retries } = await db.transaction().execute((trx) =>
+        failLostJobs(trx, jobs, {
+          trigger: 'agent_failed',
+          error: { code: 'worker_shutdown', message: 'the worker shut down before the agent finished' },
+          maxRetries: config.JOB_MAX_RETRIES,
+          actorTokenId: identity.tokenId,
+        }),
+      );
+      await addToQueues({ queues, logger: log }, retries);
+      return jobs.map(() => ({ ok: true, value: undefined }));
+    },
+  });
+
+  const heartbeat = startHeartbeat({ db, identity, running, intervalMs: config.HEARTBEAT_MS, leaseMs: config.LEASE_MS, logger: log });
+  const cancels = await subscribeToCancels(config.REDIS_URL, config.BULLMQ_PREFIX, log, (ids) => {
+    const aborted = running.abort(ids, 'cancelled');
+    if (aborted) log.info({ jobs: ids }, 'cancelled jobs; their agents were aborted');
+  });
+
+  const processor = createJobProcessor({
+    db,
+    logger: log,
+    executor,
+    identity,
+    running,
+    claims,
+    completions,
+    shutdowns,
+    timeoutMs: config.AGENT_TIMEOUT_MS,
+    givenUp: () => givenUp,
+  });
+
+  const workers = options.kinds.map((kind) => {
+    const worker = new Worker<QueuedJobData>(queueNameOf(kind), processor, {
+      connection: workerConnectionOptions(config.REDIS_URL),
+      prefix: config.BULLMQ_PREFIX,
+      concurrency: options.concurrency,
+    });
+    worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
+    worker.on('failed', (job, error) => log.warn({ kind, delivery: job?.id, err: error.message }, 'delivery failed; BullMQ will retry it'));
+    return worker;
+  });
+  log.info({ kinds: options.kinds, concurrency: options.concurrency }, 'worker started');
+
+  return {
+    identity,
+    get active() {
+      return running.size;
+    },
+    async close(deadlineMs) {
+      log.info({ active: running.size, deadlineMs }, 'worker stopping: no new jobs; waiting for running ones');
+      const closing = Promise.all(workers.map((worker) => worker.close()));
+      const abortTimer = setTimeout(() => {
+        const aborted = running.abortAll('shutdown');
+        if (aborted) log.warn({ aborted }, 'shutdown deadline reached; aborting agents still running');
+      }, deadlineMs);
+      // Past the deadline and a grace for writing outcomes, stop waiting on an unreachable Postgres.
+      const forceTimer = setTimeout(() => {
+        givenUp = true;
+        for (const worker of workers) void worker.close(true);
+      }, deadlineMs + 15_000);
+      try {
+        await closing;
+        await Promise.all([claims.drain(), completions.drain(), shutdowns.drain()]);
+      } finally {
+        clearTimeout(abortTimer);
+        clearTimeout(forceTimer);
+      }
+      await heartbeat.stop();
+      await cancels.close();
+      await deregisterWorker(db, identity).catch((error) => log.warn({ err: (error as Error).message }, 'could not deregister'));
+      await queues.close();
+      producer.disconnect();
+      log.info('worker stopped');
+    },
+  };
+}
+
+function byKind(jobs: readonly ClaudeJob[]): Map<JobKind, ClaudeJob[]> {
+  const groups = new Map<JobKind, ClaudeJob[]>();
+  for (const job of jobs) groups.set(job.kind, [...(groups.get(job.kind) ?? []), job]);
+  return groups;
+}

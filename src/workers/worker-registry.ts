@@ -1,0 +1,60 @@
+/**
+ * The fleet registry. Each worker process registers itself (host, pid, kinds, concurrency) with
+ * a token of its own: the token its claims are bound to. Its heartbeat keeps it alive; a clean
+ * shutdown marks it stopped and revokes the token.
+ */
+import os from 'node:os';
+import type { Db } from '../db/database.js';
+import { generateTokenSecret } from '../auth/token-secret.js';
+import type { JobKind } from '../queues/kinds.js';
+
+export interface WorkerIdentity {
+  workerId: string;
+  /** The api_tokens row the worker's claims are bound to. */
+  tokenId: string;
+}
+
+export interface Registration {
+  kinds: readonly JobKind[];
+  concurrency: number;
+  version: string;
+}
+
+export async function registerWorker(db: Db, registration: Registration): Promise<WorkerIdentity> {
+  const host = os.hostname();
+  return db.transaction().execute(async (trx) => {
+    const token = generateTokenSecret();
+    const { id: tokenId } = await trx
+      .insertInto('api_tokens')
+      .values({
+        name: `worker ${host}:${process.pid}`,
+        owner_id: 'system',
+        scopes: ['worker'],
+        token_hash: token.hash,
+        token_prefix: token.prefix,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const { id: workerId } = await trx
+      .insertInto('workers')
+      .values({
+        host,
+        pid: process.pid,
+        kinds: [...registration.kinds],
+        concurrency: registration.concurrency,
+        token_id: tokenId,
+        version: registration.version,
+        heartbeat_at: new Date(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { workerId, tokenId };
+  });
+}
+
+export async function deregisterWorker(db: Db, identity: WorkerIdentity): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('workers').set({ stopped_at: new Date() }).where('id', '=', identity.workerId).execute();
+    await trx.updateTable('api_tokens').set({ revoked_at: new Date() }).where('id', '=', identity.tokenId).execute();
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * The HTTP API in the test's own process, called through `app.request` (no port needed), with a
+ * real producer connection to Redis and the file's own database.
+ */
+import { createApp } from '../../src/api/app.js';
+import { createJobQueues, type JobQueues } from '../../src/queues/job-queues.js';
+import { createCancelPublisher } from '../../src/queues/job-signals.js';
+import { createProducerConnection } from '../../src/queues/redis-connections.js';
+import type { TestEnv } from './test-env.js';
+
+export interface ApiHarness {
+  app: ReturnType<typeof createApp>;
+  queues: JobQueues;
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export async function createApiHarness(env: TestEnv): Promise<ApiHarness> {
+  const connection = createProducerConnection(env.redisUrl, env.logger);
+  await new Promise<void>((resolve, reject) => {
+    if (connection.status === 'ready') return resolve();
+    connection.once('ready', resolve);
+    connection.once('error', reject);
+  });
+  const queues = createJobQueues({ connection, prefix: env.prefix, logger: env.logger });
+  const app = createApp({
+    config: env.config,
+    db: env.database.db,
+    queues,
+    signals: createCancelPublisher(connection, env.prefix, env.logger),
+    logger: env.logger,
+  });
+  return {
+    app,
+    queues,
+    async call(method, path, body, headers = {}) {
+      const response = await app.request(path, {
+        method,
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: response.status, body: parsed };
+    },
+    async close() {
+      await queues.close();
+      connection.disconnect();
+    },
+  };
+}
