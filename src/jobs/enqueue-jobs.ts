@@ -5,6 +5,7 @@
  * durable. When Redis cannot take the ids, the jobs are still accepted; the sweeper's
  * reconcile adds every QUEUED row that has no queue entry.
  */
+import { sql } from 'kysely';
 import type { Db, Trx } from '../db/database.js';
 import type { ClaudeJob, NewClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
@@ -15,7 +16,7 @@ import type { JobQueues } from '../queues/job-queues.js';
 import { type JobKind, KINDS } from '../queues/kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 import { createEntities, transitionMany } from '../transitions/index.js';
-import { sql } from 'kysely';
+import { groupBy } from '../util/group-by.js';
 
 export interface EnqueueRequest {
   kind: JobKind;
@@ -66,7 +67,7 @@ export async function insertJobs(trx: Trx, requests: readonly EnqueueRequest[], 
     throw missingSubject(error) ?? error;
   }
 
-  for (const [kind, jobs] of groupByKind(rows)) await handlerOf(kind).onEnqueue(trx, jobs, context);
+  for (const [kind, jobs] of groupBy(rows, (row) => row.kind)) await handlerOf(kind).onEnqueue(trx, jobs, context);
   const superseded = await supersede(trx, rows, context);
   const skipped = new Set(superseded.map((job) => job.id));
   const created = rows.map((row) => (skipped.has(row.id) ? { ...row, status: 'SKIPPED' as const } : row));
@@ -99,12 +100,6 @@ function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): NewCla
     ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
     payload: JSON.stringify(parsed.data),
   };
-}
-
-function groupByKind(rows: readonly ClaudeJob[]): Map<JobKind, ClaudeJob[]> {
-  const groups = new Map<JobKind, ClaudeJob[]>();
-  for (const row of rows) groups.set(row.kind, [...(groups.get(row.kind) ?? []), row]);
-  return groups;
 }
 
 /** Older QUEUED jobs of the same kind and subject as a new one are SKIPPED; the newest stays. */

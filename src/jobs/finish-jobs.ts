@@ -12,6 +12,7 @@ import type { AgentOutput } from '../executors/executor.js';
 import { type FinishedJob, handlerOf, type Verdict } from '../kinds/index.js';
 import { claudeJobMachine } from '../machines/index.js';
 import type { JobKind } from '../queues/kinds.js';
+import { groupBy } from '../util/group-by.js';
 import { type TransitionRequest, transitionMany } from '../transitions/index.js';
 import { type Lease, leaseGuard } from './job-lease.js';
 
@@ -34,7 +35,6 @@ function usageOf(output: AgentOutput | null): Record<string, JsonValue> {
 }
 
 export async function finishJobs(trx: Trx, completions: readonly Completion[]): Promise<FinishOutcome> {
-  const byId = new Map(completions.map((completion) => [completion.lease.jobId, completion]));
   const requests: TransitionRequest<typeof claudeJobMachine>[] = completions.map(({ lease, verdict, output }) => ({
     id: lease.jobId,
     from: 'RUNNING',
@@ -54,19 +54,17 @@ export async function finishJobs(trx: Trx, completions: readonly Completion[]): 
     setSql: { finished_at: sql`now()`, lease_expires_at: sql`NULL` },
   });
 
-  const done = new Map<JobKind, FinishedJob[]>();
-  for (const change of applied) {
-    const job = change.row as ClaudeJob;
-    if (job.status !== 'DONE') continue;
-    const output = byId.get(job.id)!.output!;
-    done.set(job.kind, [...(done.get(job.kind) ?? []), { job, output }]);
-  }
-  for (const [kind, finished] of done) {
+  // Map back by request, not by id: a batch may carry two completions of one job.
+  const completionOf = new Map(requests.map((request, index) => [request, completions[index]!]));
+  const done: FinishedJob[] = applied
+    .filter((change) => change.row.status === 'DONE')
+    .map((change) => ({ job: change.row as ClaudeJob, output: completionOf.get(change.request)!.output! }));
+  for (const [kind, finished] of groupBy(done, (item) => item.job.kind)) {
     await handlerOf(kind).applyDone(trx, finished, { actorTokenId: finished[0]!.job.claimed_by_token_id });
   }
 
   return {
     finished: applied.map((change) => change.row as ClaudeJob),
-    refused: refused.map((request) => byId.get(request.id)!),
+    refused: refused.map((request) => completionOf.get(request)!),
   };
 }

@@ -1,6 +1,7 @@
 export { createEntities, createEntity, type Created } from './create-entities.js';
 export { listHistory } from './history.repository.js';
 export {
+  type Applied,
   explainRefusal,
   transition,
   transitionMany,

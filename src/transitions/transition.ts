@@ -52,8 +52,13 @@ export interface BatchOptions {
   setSql?: Record<string, RawBuilder<unknown>>;
 }
 
+/** An applied transition with the request it answers (a batch may hold several for one row). */
+export interface Applied<M extends AnyMachine> extends AppliedTransition<RowOf<M>> {
+  request: TransitionRequest<M>;
+}
+
 export interface BatchOutcome<M extends AnyMachine> {
-  applied: AppliedTransition<RowOf<M>>[];
+  applied: Applied<M>[];
   /** Requests whose row was missing, in another status, or failed a guard. */
   refused: TransitionRequest<M>[];
 }
@@ -180,7 +185,7 @@ export async function transitionMany<M extends AnyMachine>(
     FROM upd
   `.execute(trx);
 
-  const applied: AppliedTransition<RowOf<M>>[] = [];
+  const applied: Applied<M>[] = [];
   const appliedIndexes = new Set<number>();
   for (const { __ord, __history, ...row } of result.rows) {
     const index = Number(__ord) - 1;
@@ -193,6 +198,7 @@ export async function transitionMany<M extends AnyMachine>(
       to: request.to,
       hops: hops[index]!.map((hop, i) => ({ ...hop, historyId: __history[i]! })),
       context: request.context ?? {},
+      request,
     });
   }
   unique.forEach((request, index) => {
@@ -212,7 +218,7 @@ export async function transition<M extends AnyMachine>(
   machine: M,
   request: TransitionRequest<M>,
   options: BatchOptions = {},
-): Promise<AppliedTransition<RowOf<M>>> {
+): Promise<Applied<M>> {
   const { applied } = await transitionMany(trx, machine, [request], options);
   if (applied[0]) return applied[0];
   throw await explainRefusal(trx, machine, request);

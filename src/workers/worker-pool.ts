@@ -22,6 +22,7 @@ import { createJobQueues, type QueuedJobData } from '../queues/job-queues.js';
 import { subscribeToCancels } from '../queues/job-signals.js';
 import { type JobKind, queueNameOf } from '../queues/kinds.js';
 import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
+import { groupBy } from '../util/group-by.js';
 import { createGroupCommit, type FlushResult } from './group-commit.js';
 import { startHeartbeat } from './heartbeat.js';
 import { type ClaimedJob, createJobProcessor } from './job-processor.js';
@@ -74,11 +75,17 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       db.transaction().execute(async (trx) => {
         const { claimed } = await claimJobs(trx, ids, identity, { leaseMs: config.LEASE_MS, start: true });
         const prompts = new Map<string, ClaimedJob>();
-        for (const [kind, jobs] of byKind(claimed)) {
+        for (const [kind, jobs] of groupBy(claimed, (job) => job.kind)) {
           const built = await handlerOf(kind).buildPrompts(trx, jobs);
           for (const job of jobs) prompts.set(job.id, { job, prompt: built.get(job.id)! });
         }
-        return ids.map((id): FlushResult<ClaimedJob | null> => ({ ok: true, value: prompts.get(id) ?? null }));
+        // Two deliveries of one job in one batch: the claim goes to the first, the other is dropped.
+        const handedOut = new Set<string>();
+        return ids.map((id): FlushResult<ClaimedJob | null> => {
+          const claim = handedOut.has(id) ? undefined : prompts.get(id);
+          handedOut.add(id);
+          return { ok: true, value: claim ?? null };
+        });
       }),
   });
 
@@ -87,10 +94,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     maxInFlight: 2,
     async flush(items) {
       const { refused } = await db.transaction().execute((trx) => finishJobs(trx, items));
-      const refusedIds = new Set(refused.map((item) => item.lease.jobId));
+      const refusedItems = new Set(refused);
       return Promise.all(
         items.map(async (item): Promise<FlushResult<void>> => {
-          if (!refusedIds.has(item.lease.jobId)) return { ok: true, value: undefined };
+          if (!refusedItems.has(item)) return { ok: true, value: undefined };
           return { ok: false, error: await explainLeaseRefusal(db, item.lease, 'RUNNING') };
         }),
       );
@@ -177,10 +184,4 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       log.info('worker stopped');
     },
   };
-}
-
-function byKind(jobs: readonly ClaudeJob[]): Map<JobKind, ClaudeJob[]> {
-  const groups = new Map<JobKind, ClaudeJob[]>();
-  for (const job of jobs) groups.set(job.kind, [...(groups.get(job.kind) ?? []), job]);
-  return groups;
 }

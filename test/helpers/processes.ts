@@ -17,6 +17,8 @@ export interface JobfleetProcess {
   output(): string;
   /** Resolves with the first stdout line matching `pattern`. */
   line(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Writes a line to its stdin (fixtures only). */
+  send(line: string): void;
   /** Resolves with the exit code (or the signal) once the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): void;
@@ -24,11 +26,20 @@ export interface JobfleetProcess {
 
 const spawned = new Set<JobfleetProcess>();
 
-export function spawnJobfleet(args: string[], env: Record<string, string>, script = CLI): JobfleetProcess {
-  const child = spawn(process.execPath, [script, ...args], {
+export function spawnJobfleet(args: string[], env: Record<string, string>): JobfleetProcess {
+  return spawnNode([CLI, ...args], env);
+}
+
+/** A TypeScript fixture of test/fixtures, run through the same loader as the CLI. */
+export function spawnFixture(name: string, env: Record<string, string>): JobfleetProcess {
+  return spawnNode(['--import', 'tsx', path.join(ROOT, 'test', 'fixtures', name)], env, 'pipe');
+}
+
+function spawnNode(args: string[], env: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore'): JobfleetProcess {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -46,6 +57,7 @@ export function spawnJobfleet(args: string[], env: Record<string, string>, scrip
         return output.match(pattern) ?? undefined;
       }, { timeoutMs }),
     exited,
+    send: (line) => void child.stdin?.write(`${line}\n`),
     kill: (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },

@@ -48,7 +48,9 @@ export async function createTasks(db: Db, productId: string, count: number, opti
   });
 }
 
-export async function createSprintRuns(db: Db, productId: string, count: number): Promise<string[]> {
+/** Queued sprint runs, each on a sprint of its own with `tasks` tasks and one step per task. */
+export async function createSprintRuns(db: Db, productId: string, count: number, options: { tasks?: number; plan?: string } = {}): Promise<string[]> {
+  const tasksPerRun = options.tasks ?? 1;
   return db.transaction().execute(async (trx) => {
     const sprints = await createEntities(
       trx,
@@ -60,6 +62,37 @@ export async function createSprintRuns(db: Db, productId: string, count: number)
       MACHINES.SPRINT_RUN,
       sprints.map((s) => ({ sprint_id: s.row.id, mode: 'SPRINT_BATCH' as const })),
     );
+    if (tasksPerRun > 0) {
+      const [pbi] = await createEntities(trx, MACHINES.PBI, [{ product_id: productId, title: 'Sprint PBI' }]);
+      const stories = await createEntities(
+        trx,
+        MACHINES.STORY,
+        sprints.map((s, i) => ({ pbi_id: pbi!.row.id, sprint_id: s.row.id, title: `Sprint story ${i}` })),
+      );
+      await transitionMany(trx, MACHINES.STORY, stories.map((s) => ({ id: s.row.id, from: 'OPEN' as const, to: 'IN_SPRINT' as const, trigger: 'added_to_sprint' })));
+      const tasks = await createEntities(
+        trx,
+        MACHINES.TASK,
+        stories.flatMap((story, i) =>
+          Array.from({ length: tasksPerRun }, (_, t) => ({
+            story_id: story.row.id,
+            sprint_id: sprints[i]!.row.id,
+            title: `Sprint task ${t}`,
+            implementation_plan: options.plan ?? 'Do the sprint thing.',
+          })),
+        ),
+      );
+      await createEntities(
+        trx,
+        MACHINES.STEP,
+        tasks.map((task, index) => ({
+          sprint_run_id: runs[Math.floor(index / tasksPerRun)]!.row.id,
+          task_id: task.row.id,
+          position: index % tasksPerRun,
+          name: task.row.title,
+        })),
+      );
+    }
     return runs.map((r) => r.row.id);
   });
 }

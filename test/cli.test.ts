@@ -1,0 +1,132 @@
+/**
+ * The CLI as users run it: `jobfleet start` on a fresh database takes a job from curl to done;
+ * every process names the service it cannot reach, where, and how to start it.
+ */
+import net from 'node:net';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createDatabase } from '../src/db/database.js';
+import { maintenanceUrl } from '../src/db/ensure-database.js';
+import { deleteKeys } from './helpers/test-env.js';
+import { TEST_DB_PREFIX, TEST_REDIS_PREFIX, serverUrl, testRedisUrl, uniqueSuffix, withDatabaseName } from './helpers/names.js';
+import { killAll, spawnJobfleet } from './helpers/processes.js';
+import { createTestDatabase } from './helpers/test-database.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const created: string[] = [];
+const prefix = `${TEST_REDIS_PREFIX}${uniqueSuffix().replace('_', '-')}`;
+
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: maintenanceUrl(serverUrl()) });
+  await admin.connect();
+  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  await admin.end();
+  await deleteKeys(testRedisUrl(), prefix);
+});
+
+/** A port nothing listens on. */
+async function deadPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const baseEnv = () => ({ REDIS_URL: testRedisUrl(), BULLMQ_PREFIX: prefix, PORT: '0', LOG_LEVEL: 'warn', HEARTBEAT_MS: '200', SWEEP_INTERVAL_MS: '200' });
+
+describe('jobfleet start', () => {
+  it('creates and migrates its database, prints its URLs, takes a job from curl to done, and stops cleanly on SIGTERM', async () => {
+    const name = `${TEST_DB_PREFIX}${uniqueSuffix()}`;
+    created.push(name);
+    const fleet = spawnJobfleet(['start'], { ...baseEnv(), DATABASE_URL: withDatabaseName(name) });
+    const [, base] = await fleet.line(/API:\s+(http:\/\/\S+)\/api\/v1/);
+    await fleet.line(/OpenAPI:\s+http:\/\/\S+\/api\/v1\/openapi\.json/);
+
+    const db = createDatabase({ connectionString: withDatabaseName(name), poolMax: 1 });
+    try {
+      const { id: product } = await db.insertInto('products').values({ owner_id: 'me', name: 'Demo' }).returning('id').executeTakeFirstOrThrow();
+      const { id: idea } = await db.insertInto('ideas').values({ product_id: product, title: 'CSV export', prompt_text: 'Export reports as CSV.' }).returning('id').executeTakeFirstOrThrow();
+
+      const posted = await fetch(`${base}/api/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'idea_grill', idea_id: idea }),
+      });
+      expect(posted.status).toBe(202);
+      const job = (await posted.json()) as { id: string; status: string };
+      expect(job.status).toBe('queued');
+
+      const done = await waitFor('the job to be done', async () => {
+        const body = (await (await fetch(`${base}/api/v1/jobs/${job.id}`)).json()) as { status: string; result: { text: string } };
+        return body.status === 'done' ? body : undefined;
+      });
+      expect(done.result.text).toContain('[dry run]');
+    } finally {
+      await db.destroy();
+    }
+
+    fleet.kill('SIGTERM');
+    expect((await fleet.exited).code).toBe(0);
+  });
+});
+
+describe('a process that cannot reach a service', () => {
+  it('names Postgres, its address and how to start it, and exits non-zero', async () => {
+    const port = await deadPort();
+    const proc = spawnJobfleet(['worker'], { ...baseEnv(), DATABASE_URL: `postgres://127.0.0.1:${port}/jobfleet` });
+    const { code } = await proc.exited;
+    expect(code).not.toBe(0);
+    expect(proc.output()).toMatch(new RegExp(`Postgres is not reachable at 127\\.0\\.0\\.1:${port} .*start it`));
+  });
+
+  it('names Redis, its address and how to start it, and exits non-zero', async () => {
+    const test = await createTestDatabase();
+    try {
+      const port = await deadPort();
+      const proc = spawnJobfleet(['api'], { ...baseEnv(), DATABASE_URL: test.url, REDIS_URL: `redis://127.0.0.1:${port}` });
+      const { code } = await proc.exited;
+      expect(code).not.toBe(0);
+      expect(proc.output()).toMatch(new RegExp(`Redis is not reachable at 127\\.0\\.0\\.1:${port} .*redis-server`));
+    } finally {
+      await test.drop();
+    }
+  });
+
+  it('says so when its database is not migrated', async () => {
+    const name = `${TEST_DB_PREFIX}${uniqueSuffix()}`;
+    created.push(name);
+    const admin = new pg.Client({ connectionString: maintenanceUrl(serverUrl()) });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    await admin.end();
+    const proc = spawnJobfleet(['worker'], { ...baseEnv(), DATABASE_URL: withDatabaseName(name) });
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.output()).toContain('is not migrated (6 pending): run `jobfleet migrate`');
+  });
+});
+
+describe('bad input on the command line', () => {
+  it('stops at a bad variable with one line naming it, its value and what is allowed', async () => {
+    const proc = spawnJobfleet(['worker'], { ...baseEnv(), WORKER_CONCURRENCY: 'lots' });
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.output().trim()).toBe('jobfleet: WORKER_CONCURRENCY="lots" is not allowed: expected an integer from 1 to 1000');
+  });
+
+  it('refuses unknown kinds, listing the allowed ones', async () => {
+    const proc = spawnJobfleet(['worker', '--kinds', 'idea_grill,baking'], baseEnv());
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.output()).toContain('--kinds idea_grill,baking: baking not allowed; allowed: task_implementation, idea_grill, idea_make_plan, plan_chat, sprint_implementation');
+  });
+
+  it('answers an unknown command with the usage and exit code 2', async () => {
+    const proc = spawnJobfleet(['fly'], baseEnv());
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.output()).toContain('unknown command "fly"');
+    expect(proc.output()).toContain('usage: jobfleet <command>');
+  });
+});

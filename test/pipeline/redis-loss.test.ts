@@ -1,0 +1,64 @@
+/**
+ * Postgres is the source of truth and Redis only transport: when Redis loses everything, the
+ * sweeper puts every QUEUED job back and the fleet finishes all of them. This file runs its own
+ * Redis server, because FLUSHALL on the shared one would wipe every other test file's queues.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { killAll, spawnJobfleet } from '../helpers/processes.js';
+import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-server.js';
+import { createIdeas, createProduct } from '../helpers/subjects.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+let redis: PrivateRedis;
+let env: TestEnv;
+let api: ApiHarness;
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  env = await createTestEnv({}, { redisUrl: redis.url });
+  api = await createApiHarness(env);
+});
+afterAll(async () => {
+  await killAll();
+  await api.close();
+  await env.teardown();
+  await redis.stop();
+});
+
+describe('Redis losing all its data', () => {
+  it('loses no job: after FLUSHALL with 500 jobs queued, every job still reaches done', async () => {
+    const db = env.database.db;
+    const product = await createProduct(db);
+    const ideas = await createIdeas(db, product, 500, 'PLAN_READY');
+    const accepted = await api.call('POST', '/api/v1/jobs/batch', {
+      jobs: ideas.map((idea_id) => ({ kind: 'plan_chat', idea_id, payload: { message: 'Anything to add?' } })),
+    });
+    expect(accepted.status).toBe(202);
+    const queue = api.queues.queue('PLAN_CHAT');
+    expect(await queue.getWaitingCount()).toBe(500);
+
+    const client = redis.client();
+    expect(await client.flushall()).toBe('OK');
+    expect(await client.dbsize()).toBe(0);
+
+    const sweeper = spawnJobfleet(['sweeper'], env.env);
+    await sweeper.line(/sweeper running/);
+    const worker = spawnJobfleet(['worker', '--kinds', 'plan_chat', '--concurrency', '50'], env.env);
+    await worker.line(/jobfleet worker \S+ running/);
+
+    await waitFor(
+      'all 500 jobs to be done',
+      async () => {
+        const open = await db.selectFrom('claude_jobs').select('id').where('status', '<>', 'DONE').limit(1).execute();
+        return open.length === 0;
+      },
+      { timeoutMs: 60_000 },
+    );
+    const jobs = await db.selectFrom('claude_jobs').select(['status', 'attempt_count']).execute();
+    expect(jobs).toHaveLength(500);
+    expect(jobs.every((job) => job.status === 'DONE' && job.attempt_count === 1)).toBe(true);
+    const replies = await db.selectFrom('idea_logs').select('id').where('type', '=', 'CHAT_REPLY').execute();
+    expect(replies).toHaveLength(500);
+  });
+});
