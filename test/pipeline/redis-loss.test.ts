@@ -26,11 +26,38 @@ afterAll(async () => {
   await redis.stop();
 });
 
+describe('a Redis restart', () => {
+  it('is outlived by a worker: it reconnects on its own and takes the jobs enqueued afterwards', async () => {
+    const db = env.database.db;
+    const product = await createProduct(db);
+    const worker = spawnJobfleet(['worker', '--kinds', 'plan_chat'], env.env);
+    await worker.line(/jobfleet worker \S+ running/);
+
+    await redis.stop();
+    await redis.start();
+    const producer = api.queues.queue('PLAN_CHAT').opts.connection as { status: string };
+    await waitFor('the API\'s producer connection to come back', () => producer.status === 'ready');
+
+    const ideas = await createIdeas(db, product, 20, 'PLAN_READY');
+    const accepted = await api.call('POST', '/api/v1/jobs/batch', { jobs: ideas.map((idea_id) => ({ kind: 'plan_chat', idea_id, payload: { message: 'Still there?' } })) });
+    expect(accepted.status).toBe(202);
+    const ids = accepted.body.jobs.map((job: { id: string }) => job.id);
+    await waitFor('the jobs to be done', async () => {
+      const rows = await db.selectFrom('claude_jobs').select('status').where('id', 'in', ids).execute();
+      return rows.every((row) => row.status === 'DONE');
+    });
+    expect(worker.child.exitCode).toBeNull();
+    worker.kill('SIGTERM');
+    expect((await worker.exited).code).toBe(0);
+  });
+});
+
 describe('Redis losing all its data', () => {
   it('loses no job: after FLUSHALL with 500 jobs queued, every job still reaches done', async () => {
     const db = env.database.db;
     const product = await createProduct(db);
     const ideas = await createIdeas(db, product, 500, 'PLAN_READY');
+    const before = (await db.selectFrom('claude_jobs').select('id').execute()).length;
     const accepted = await api.call('POST', '/api/v1/jobs/batch', {
       jobs: ideas.map((idea_id) => ({ kind: 'plan_chat', idea_id, payload: { message: 'Anything to add?' } })),
     });
@@ -55,10 +82,11 @@ describe('Redis losing all its data', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const jobs = await db.selectFrom('claude_jobs').select(['status', 'attempt_count']).execute();
+    const jobs = await db.selectFrom('claude_jobs').select(['status', 'attempt_count']).where('idea_id', 'in', ideas).execute();
     expect(jobs).toHaveLength(500);
+    expect((await db.selectFrom('claude_jobs').select('id').execute()).length).toBe(before + 500);
     expect(jobs.every((job) => job.status === 'DONE' && job.attempt_count === 1)).toBe(true);
-    const replies = await db.selectFrom('idea_logs').select('id').where('type', '=', 'CHAT_REPLY').execute();
+    const replies = await db.selectFrom('idea_logs').select('id').where('type', '=', 'CHAT_REPLY').where('idea_id', 'in', ideas).execute();
     expect(replies).toHaveLength(500);
   });
 });
