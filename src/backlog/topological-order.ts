@@ -17,6 +17,8 @@ export function topologicalOrder<K>(nodes: readonly K[], dependsOn: readonly (re
     dependents.get(dependency)!.push(node);
   }
 
+  // Ready nodes leave in input order (a stable order), whenever they became ready.
+  const rank = new Map(nodes.map((node, index) => [node, index]));
   const ready = nodes.filter((node) => waitingOn.get(node) === 0);
   const order: K[] = [];
   while (ready.length > 0) {
@@ -25,11 +27,17 @@ export function topologicalOrder<K>(nodes: readonly K[], dependsOn: readonly (re
     for (const dependent of dependents.get(node)!) {
       const left = waitingOn.get(dependent)! - 1;
       waitingOn.set(dependent, left);
-      if (left === 0) ready.push(dependent);
+      if (left === 0) insertByRank(ready, dependent, rank);
     }
   }
   if (order.length === nodes.length) return { ok: true, order };
   return { ok: false, cycle: findCycle(nodes.filter((node) => waitingOn.get(node)! > 0), dependsOn) };
+}
+
+function insertByRank<K>(sorted: K[], node: K, rank: Map<K, number>) {
+  const at = sorted.findIndex((other) => rank.get(other)! > rank.get(node)!);
+  if (at === -1) sorted.push(node);
+  else sorted.splice(at, 0, node);
 }
 
 /** One cycle among the nodes Kahn's algorithm could not place, as a path a -> b -> ... -> a. */

@@ -94,7 +94,8 @@ function answer(request: AgentRequest, text: string): AgentOutput {
 }
 
 function validPlan(title: string, digest: string): string {
-  const quoted = JSON.stringify(`[dry run] ${title}`);
+  // Keep the PBI title within the plan format's 300 characters, whatever the idea's title.
+  const quoted = JSON.stringify(`[dry run] ${title.slice(0, 200)}`);
   return [
     '---',
     'pbis:',

@@ -8,27 +8,33 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { topologicalOrder } from '../../backlog/topological-order.js';
 
-const text = (what: string) => z.string({ error: `${what} must be text` }).trim();
+/** A text field: "required" when missing, "must be text" when not a string; limits say their own. */
+const text = (what: string) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be text`) })
+    .trim();
 
 const planTask = z.object({
   key: text('key').regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
     error: 'key must be 1-64 lowercase letters, digits, - or _, starting with a letter or digit',
   }),
-  title: text('title').min(1, { error: 'title is required' }).max(300),
-  description: text('description').max(20_000).default(''),
-  implementation_plan: text('implementation_plan').min(1, { error: 'implementation_plan is required' }).max(50_000),
+  title: text('title').min(1, { error: 'title is required' }).max(300, { error: 'title is longer than 300 characters' }),
+  description: text('description').max(20_000, { error: 'description is longer than 20000 characters' }).default(''),
+  implementation_plan: text('implementation_plan')
+    .min(1, { error: 'implementation_plan is required' })
+    .max(50_000, { error: 'implementation_plan is longer than 50000 characters' }),
   depends_on: z.array(z.string({ error: 'depends_on lists task keys' })).default([]),
 });
 
 const planStory = z.object({
-  title: text('title').min(1, { error: 'title is required' }).max(300),
-  description: text('description').max(20_000).default(''),
+  title: text('title').min(1, { error: 'title is required' }).max(300, { error: 'title is longer than 300 characters' }),
+  description: text('description').max(20_000, { error: 'description is longer than 20000 characters' }).default(''),
   tasks: z.array(planTask, { error: 'tasks must be a list' }).min(1, { error: 'a story needs at least one task' }),
 });
 
 const planPbi = z.object({
-  title: text('title').min(1, { error: 'title is required' }).max(300),
-  description: text('description').max(20_000).default(''),
+  title: text('title').min(1, { error: 'title is required' }).max(300, { error: 'title is longer than 300 characters' }),
+  description: text('description').max(20_000, { error: 'description is longer than 20000 characters' }).default(''),
   priority: z.number({ error: 'priority must be a whole number' }).int({ error: 'priority must be a whole number' }).default(0),
   stories: z.array(planStory, { error: 'stories must be a list' }).min(1, { error: 'a PBI needs at least one story' }),
 });
@@ -42,18 +48,28 @@ export type PlanTask = z.infer<typeof planTask>;
 
 export type PlanParseResult = { ok: true; plan: Plan; notes: string } | { ok: false; errors: string[] };
 
-const FRONTMATTER = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)([\s\S]*)$/;
+/** The frontmatter between a first line `---` and the next line `---`, and the body after it. */
+function splitFrontmatter(markdown: string): { yaml: string; body: string; firstLine: number } | null {
+  const lines = markdown.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const start = lines.findIndex((line) => line.trim() !== '');
+  if (start === -1 || lines[start]!.trimEnd() !== '---') return null;
+  const end = lines.findIndex((line, i) => i > start && line.trimEnd() === '---');
+  if (end === -1) return null;
+  return { yaml: lines.slice(start + 1, end).join('\n'), body: lines.slice(end + 1).join('\n'), firstLine: start + 2 };
+}
 
 export function parsePlanMd(markdown: string): PlanParseResult {
-  const match = FRONTMATTER.exec(markdown.trimStart());
-  if (!match) return { ok: false, errors: ['the plan must start with YAML frontmatter between two --- lines'] };
+  const parts = splitFrontmatter(markdown);
+  if (!parts) return { ok: false, errors: ['the plan must start with YAML frontmatter between two --- lines'] };
 
   let document: unknown;
   try {
-    document = parseYaml(match[1]!);
+    document = parseYaml(parts.yaml);
   } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? ` (line ${error.linePos[0].line + 1})` : '';
-    return { ok: false, errors: [`the frontmatter is not valid YAML${where}: ${(error as Error).message.split('\n')[0]}`] };
+    // Report the line in the plan the author wrote, not in the frontmatter alone.
+    const line = error instanceof YAMLParseError && error.linePos ? parts.firstLine + error.linePos[0].line - 1 : null;
+    const message = (error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    return { ok: false, errors: [`the frontmatter is not valid YAML${line ? ` (line ${line})` : ''}: ${message}`] };
   }
 
   const parsed = planSchema.safeParse(document ?? {});
@@ -62,7 +78,7 @@ export function parsePlanMd(markdown: string): PlanParseResult {
   }
 
   const errors = dependencyErrors(parsed.data);
-  return errors.length ? { ok: false, errors } : { ok: true, plan: parsed.data, notes: match[2]!.trim() };
+  return errors.length ? { ok: false, errors } : { ok: true, plan: parsed.data, notes: parts.body.trim() };
 }
 
 function formatPath(path: PropertyKey[]): string {

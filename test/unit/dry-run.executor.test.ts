@@ -1,0 +1,121 @@
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { DRY_RUN_AGENT, createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
+import { AgentAbortedError, AgentFailedError, type AgentRequest } from '../../src/executors/executor.js';
+import { parsePlanMd } from '../../src/kinds/plan/plan-format.js';
+import { JOB_KINDS } from '../../src/queues/job-kind.js';
+
+function request(kind: string, user: string, signal: AbortSignal = new AbortController().signal): AgentRequest {
+  return { jobId: 'job-1', kind, prompt: { system: `You do ${kind} jobs.`, user }, signal, log: () => {} };
+}
+
+const executor = createDryRunExecutor();
+
+describe('the dry-run executor', () => {
+  it('gives the same output for the same prompt', async () => {
+    for (const kind of JOB_KINDS) {
+      const prompt = `Idea: Offline mode\nTask: Cache responses\n[dry-run:defer=docs]`;
+      expect(await executor.run(request(kind, prompt))).toEqual(await executor.run(request(kind, prompt)));
+    }
+  });
+
+  it('gives different output for different prompts', async () => {
+    const one = await executor.run(request('PLAN_CHAT', 'first message'));
+    const two = await executor.run(request('PLAN_CHAT', 'second message'));
+    expect(one.text).not.toBe(two.text);
+  });
+
+  it.each(JOB_KINDS)('says in the text of a %s output that it is a dry run, names itself, and costs nothing', async (kind) => {
+    const output = await executor.run(request(kind, 'Idea: Offline mode\nTask: Cache responses'));
+    expect(output.text).toContain('[dry run]');
+    expect(output.agent).toBe(DRY_RUN_AGENT);
+    expect(output.usage.costUsd).toBe(0);
+  });
+
+  it('says an invalid plan is a dry run too', async () => {
+    const output = await executor.run(request('IDEA_MAKE_PLAN', 'Idea: X\n[dry-run:invalid-plan]'));
+    expect(output.text).toContain('[dry run]');
+    expect(output.usage.costUsd).toBe(0);
+  });
+
+  it('writes a plan that parses and names the idea for IDEA_MAKE_PLAN', async () => {
+    const output = await executor.run(request('IDEA_MAKE_PLAN', 'Idea: Dark mode for the dashboard\n\nUsers asked for it.'));
+    const parsed = parsePlanMd(output.text);
+    if (!parsed.ok) throw new Error(`the dry-run plan does not parse: ${parsed.errors.join('; ')}`);
+    expect(parsed.plan.pbis[0]!.title).toContain('Dark mode for the dashboard');
+    expect(parsed.plan.pbis[0]!.title).toContain('[dry run]');
+    expect(parsed.plan.pbis.flatMap((pbi) => pbi.stories.flatMap((story) => story.tasks)).length).toBeGreaterThan(0);
+  });
+
+  it('writes a plan that parses even when the idea title is full of YAML syntax', async () => {
+    const title = `"Quoted": colons # hashes, [brackets] {braces} & 'apostrophes' \\ back\\slash`;
+    const parsed = parsePlanMd((await executor.run(request('IDEA_MAKE_PLAN', `Idea: ${title}\n\nDetails.`))).text);
+    if (!parsed.ok) throw new Error(`the dry-run plan does not parse: ${parsed.errors.join('; ')}`);
+    expect(parsed.plan.pbis[0]!.title).toBe(`[dry run] ${title}`);
+  });
+
+  it('writes a plan that does not parse when the prompt asks for an invalid plan', async () => {
+    const output = await executor.run(request('IDEA_MAKE_PLAN', 'Idea: Dark mode\n[dry-run:invalid-plan]'));
+    expect(parsePlanMd(output.text).ok).toBe(false);
+  });
+
+  it('fails with AgentFailedError when the prompt asks it to fail', async () => {
+    const run = executor.run(request('TASK_IMPLEMENTATION', 'Task: Break\n[dry-run:fail]'));
+    await expect(run).rejects.toBeInstanceOf(AgentFailedError);
+    await expect(run).rejects.toThrow('[dry run]');
+  });
+
+  it('reads markers from the system prompt as well as the user prompt', async () => {
+    const run = executor.run({ ...request('PLAN_CHAT', 'hello'), prompt: { system: 'rules [dry-run:fail]', user: 'hello' } });
+    await expect(run).rejects.toBeInstanceOf(AgentFailedError);
+  });
+
+  it('takes at least the time a sleep marker asks for', async () => {
+    const started = performance.now();
+    await executor.run(request('PLAN_CHAT', 'hi [dry-run:sleep=200]'));
+    // Timers may fire a hair early against performance.now(); 190 still proves the wait happened.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('adds the delay option to every run', async () => {
+    const slow = createDryRunExecutor({ delayMs: 150 });
+    const started = performance.now();
+    await slow.run(request('PLAN_CHAT', 'hi'));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it('stops a sleep promptly with AgentAbortedError when its signal is aborted', async () => {
+    const controller = new AbortController();
+    const started = performance.now();
+    const run = executor.run(request('TASK_IMPLEMENTATION', 'Task: Slow\n[dry-run:sleep=10000]', controller.signal));
+    setTimeout(() => controller.abort('cancelled by a user'), 20);
+    const error = await run.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(AgentAbortedError);
+    expect((error as AgentAbortedError).reason).toBe('cancelled by a user');
+    // Far below the 10 s the prompt asked for: the abort, not the timer, ended the run.
+    expect(elapsed).toBeLessThan(2_000);
+  });
+
+  it('rejects with AgentAbortedError when its signal is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('shutting down'));
+    const run = executor.run(request('IDEA_GRILL', 'Idea: X', controller.signal));
+    await expect(run).rejects.toBeInstanceOf(AgentAbortedError);
+    await expect(run).rejects.toMatchObject({ reason: 'shutting down' });
+  });
+
+  it.each(['TASK_IMPLEMENTATION', 'SPRINT_IMPLEMENTATION'])('reports deferred items from the prompt in a %s result', async (kind) => {
+    const output = await executor.run(request(kind, 'Task: Add search\n[dry-run:defer=write the docs]\nthen [dry-run:defer=add metrics]'));
+    expect(output.data).toMatchObject({ dry_run: true, deferred: ['write the docs', 'add metrics'] });
+    expect(output.text).toContain('Add search');
+  });
+
+  it('reports no deferred items when the prompt has none', async () => {
+    const output = await executor.run(request('TASK_IMPLEMENTATION', 'Task: Add search'));
+    expect(output.data).toMatchObject({ deferred: [] });
+  });
+});
