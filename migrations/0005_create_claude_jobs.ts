@@ -15,6 +15,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       idea_id uuid REFERENCES ideas (id),
       task_id uuid REFERENCES tasks (id),
       sprint_run_id uuid REFERENCES sprint_runs (id),
+      -- The product the subject belongs to: ownership checks and owner-scoped lists read it here.
+      product_id uuid NOT NULL REFERENCES products (id),
       subject_id uuid NOT NULL GENERATED ALWAYS AS (coalesce(task_id, idea_id, sprint_run_id)) STORED,
       payload jsonb NOT NULL DEFAULT '{}',
       result jsonb,
@@ -47,6 +49,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
   await sql`CREATE INDEX claude_jobs_created_idx ON claude_jobs (created_at)`.execute(db);
   await sql`CREATE INDEX claude_jobs_subject_idx ON claude_jobs (subject_id, created_at)`.execute(db);
+  await sql`CREATE INDEX claude_jobs_product_idx ON claude_jobs (product_id, created_at)`.execute(db);
   // The queued set: superseding (newest per kind and subject) and the reconcile sweep.
   await sql`CREATE INDEX claude_jobs_queued_idx ON claude_jobs (kind, subject_id, created_at) WHERE status = 'QUEUED'`.execute(db);
   // The held set: stale claims and lapsed leases.

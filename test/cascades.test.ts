@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trx } from '../src/db/database.js';
 import { isAppError } from '../src/errors/app-error.js';
 import { MACHINES } from '../src/machines/index.js';
+import { ownershipOf } from '../src/backlog/ownership.js';
 import { createEntity, transition } from '../src/transitions/index.js';
 import * as make from './helpers/fixtures.js';
 import { historyCount, inTrx, statusOf } from './helpers/fixtures.js';
@@ -148,8 +149,11 @@ describe('jobs to their subjects', () => {
   async function ideaIn(trx: Trx, status: 'GRILLING' | 'PLANNING') {
     return make.rowIn(trx, 'IDEA', status);
   }
-  async function job(trx: Trx, values: Parameters<typeof createEntity<typeof MACHINES.CLAUDE_JOB>>[2]) {
-    return (await createEntity(trx, MACHINES.CLAUDE_JOB, values)).row;
+  async function job(trx: Trx, values: Omit<Parameters<typeof createEntity<typeof MACHINES.CLAUDE_JOB>>[2], 'product_id'>) {
+    const entity = values.idea_id ? 'IDEA' : values.task_id ? 'TASK' : 'SPRINT_RUN';
+    const subject = (values.idea_id ?? values.task_id ?? values.sprint_run_id)!;
+    const { productId } = (await ownershipOf(trx, entity, [subject])).get(subject)!;
+    return (await createEntity(trx, MACHINES.CLAUDE_JOB, { ...values, product_id: productId })).row;
   }
   async function runJob(trx: Trx, id: string, end: 'DONE' | 'FAILED' | 'CANCELLED', context = {}) {
     await transition(trx, MACHINES.CLAUDE_JOB, { id, from: 'QUEUED', via: ['CLAIMED'], to: 'RUNNING' });

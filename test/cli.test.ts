@@ -43,7 +43,9 @@ describe('jobfleet start', () => {
   it('creates and migrates its database, prints its URLs, takes a job from curl to done, and stops cleanly on SIGTERM', async () => {
     const name = `${TEST_DB_PREFIX}${uniqueSuffix()}`;
     created.push(name);
-    const fleet = spawnJobfleet(['start'], { ...baseEnv(), DATABASE_URL: withDatabaseName(name) });
+    const admin = 'test-admin-token-0123456789abcdef';
+    const auth = { authorization: `Bearer ${admin}` };
+    const fleet = spawnJobfleet(['start'], { ...baseEnv(), DATABASE_URL: withDatabaseName(name), ADMIN_TOKEN: admin });
     const [, base] = await fleet.line(/API:\s+(http:\/\/\S+)\/api\/v1/);
     await fleet.line(/OpenAPI:\s+http:\/\/\S+\/api\/v1\/openapi\.json/);
 
@@ -54,7 +56,7 @@ describe('jobfleet start', () => {
 
       const posted = await fetch(`${base}/api/v1/jobs`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...auth },
         body: JSON.stringify({ kind: 'idea_grill', idea_id: idea }),
       });
       expect(posted.status).toBe(202);
@@ -62,7 +64,7 @@ describe('jobfleet start', () => {
       expect(job.status).toBe('queued');
 
       const done = await waitFor('the job to be done', async () => {
-        const body = (await (await fetch(`${base}/api/v1/jobs/${job.id}`)).json()) as { status: string; result: { text: string } };
+        const body = (await (await fetch(`${base}/api/v1/jobs/${job.id}`, { headers: auth })).json()) as { status: string; result: { text: string } };
         return body.status === 'done' ? body : undefined;
       });
       expect(done.result.text).toContain('[dry run]');

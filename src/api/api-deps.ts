@@ -1,3 +1,5 @@
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
@@ -6,10 +8,11 @@ import type { JobQueues } from '../queues/job-queues.js';
 
 /** What the HTTP API needs; the entry point that serves it opens and closes all of it. */
 export interface ApiDeps {
-  config: Pick<Config, 'BODY_LIMIT_BYTES' | 'ADMIN_TOKEN'>;
+  config: Pick<Config, 'BODY_LIMIT_BYTES'>;
   db: Db;
   queues: JobQueues;
   signals: CancelPublisher;
+  auth: Authenticator;
   logger: Logger;
 }
 
@@ -17,7 +20,7 @@ export interface ApiDeps {
 export interface ApiEnv {
   Variables: {
     requestId: string;
-    /** The token the request authenticated with; null until auth is in place for a route. */
-    actorTokenId: string | null;
+    /** Set by the auth middleware on every /api/v1 route but the OpenAPI document. */
+    principal: Principal;
   };
 }

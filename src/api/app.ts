@@ -1,14 +1,18 @@
 /**
- * The HTTP surface: /api/v1 (JSON, OpenAPI document at /api/v1/openapi.json). createApp takes
- * its dependencies and opens nothing; `jobfleet api` and `jobfleet start` serve it.
+ * The HTTP surface: /api/v1 (JSON, bearer tokens, OpenAPI document at /api/v1/openapi.json).
+ * createApp takes its dependencies and opens nothing; `jobfleet api` and `jobfleet start` serve it.
  */
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { AppError } from '../errors/app-error.js';
 import type { ApiDeps } from './api-deps.js';
+import { authenticate } from './auth.middleware.js';
 import { errorBody, respondWithError } from './http-errors.js';
 import { createRouter } from './router.js';
+import { pbiRoutes, productRoutes, sprintRoutes, sprintRunRoutes, stepRoutes, storyRoutes, taskRoutes } from './routes/backlog.routes.js';
+import { ideaRoutes } from './routes/ideas.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
+import { taskDependencyRoutes } from './routes/task-dependencies.routes.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -16,10 +20,6 @@ export function createApp(deps: ApiDeps) {
   const app = createRouter();
 
   app.use('*', requestId());
-  app.use('*', async (c, next) => {
-    c.set('actorTokenId', null);
-    await next();
-  });
   app.use(
     '/api/*',
     bodyLimit({
@@ -31,9 +31,23 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
+  app.use('/api/v1/*', authenticate(deps.auth));
 
-  app.route('/api/v1', jobsRoutes(deps));
+  const v1 = [
+    productRoutes(deps),
+    pbiRoutes(deps),
+    storyRoutes(deps),
+    taskRoutes(deps),
+    taskDependencyRoutes(deps),
+    sprintRoutes(deps),
+    sprintRunRoutes(deps),
+    stepRoutes(deps),
+    ideaRoutes(deps),
+    jobsRoutes(deps),
+  ];
+  for (const routes of v1) app.route('/api/v1', routes);
 
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'A jobfleet API token (jobfleet token create)' });
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'jobfleet', version: API_VERSION, description: 'A worker fleet for AI coding-agent jobs.' },

@@ -6,6 +6,8 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
+import { createAuthenticator } from '../auth/authenticator.js';
+import { ensureAdminToken } from '../auth/token.repository.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createExecutor } from '../executors/index.js';
@@ -34,7 +36,15 @@ export function openProducer(config: Config, closers: Closers, logger: Logger): 
 
 /** Serves the API; resolves with its base URL once it listens. */
 export async function runApi(config: Config, db: Db, producer: Producer, closers: Closers, logger: Logger): Promise<string> {
-  const app = createApp({ config, db, queues: producer.queues, signals: producer.publishCancel, logger: logger.child({ role: 'api' }) });
+  if (config.ADMIN_TOKEN) await ensureAdminToken(db, config.ADMIN_TOKEN);
+  const app = createApp({
+    config,
+    db,
+    queues: producer.queues,
+    signals: producer.publishCancel,
+    auth: createAuthenticator(db),
+    logger: logger.child({ role: 'api' }),
+  });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
     s.once('error', reject);

@@ -17,6 +17,7 @@ import { type JobKind, KINDS } from '../queues/kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 import { createEntities, transitionMany } from '../transitions/index.js';
 import { groupBy } from '../util/group-by.js';
+import { nounOf, ownershipOf } from '../backlog/ownership.js';
 
 export interface EnqueueRequest {
   kind: JobKind;
@@ -35,6 +36,8 @@ export interface EnqueueDeps {
 
 export interface EnqueueContext {
   actorTokenId: string | null;
+  /** Subjects must belong to this owner's products (absent or null: any owner). */
+  ownerId?: string | null;
 }
 
 /** The most jobs one call may enqueue (one statement, one transaction, one bulk add). */
@@ -53,8 +56,10 @@ export async function insertJobs(trx: Trx, requests: readonly EnqueueRequest[], 
   if (requests.length > MAX_BATCH) {
     throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
   }
+  const products = await subjectProducts(trx, requests, context.ownerId ?? null);
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
+    product_id: products.get(request.subjectId)!,
     created_by_token_id: context.actorTokenId,
   }));
 
@@ -85,7 +90,7 @@ export async function addToQueues(deps: Pick<EnqueueDeps, 'queues' | 'logger'>, 
   }
 }
 
-function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): NewClaudeJob {
+function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<NewClaudeJob, 'product_id'> {
   const kind = KINDS[request.kind];
   const parsed = kind.payload.safeParse(request.payload ?? {});
   if (!parsed.success) {
@@ -129,6 +134,28 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
   );
   return applied.map((change) => change.row);
 }
+
+/**
+ * The product of every subject, read in one query per kind of subject. A subject that does not
+ * exist, or belongs to another owner, is not_found, naming it.
+ */
+async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ownerId: string | null): Promise<Map<string, string>> {
+  const products = new Map<string, string>();
+  for (const [subject, group] of groupBy(requests, (request) => KINDS[request.kind].subject)) {
+    const entity = SUBJECT_ENTITY[subject];
+    const found = await ownershipOf(trx, entity, [...new Set(group.map((request) => request.subjectId))]);
+    for (const request of group) {
+      const ownership = found.get(request.subjectId);
+      if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
+        throw new AppError('not_found', `${nounOf(entity)} ${request.subjectId} does not exist`, { [subject]: request.subjectId });
+      }
+      products.set(request.subjectId, ownership.productId);
+    }
+  }
+  return products;
+}
+
+const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;
 
 /** A foreign-key violation on insert means a subject that does not exist: 404, naming it. */
 function missingSubject(error: unknown): AppError | null {

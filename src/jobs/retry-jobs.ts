@@ -69,6 +69,7 @@ export async function failLostJobs(trx: Trx, jobs: readonly ClaudeJob[], options
       idea_id: job.idea_id,
       task_id: job.task_id,
       sprint_run_id: job.sprint_run_id,
+      product_id: job.product_id,
       payload: JSON.stringify(job.payload),
       retry_of_job_id: job.id,
       requeue_count: job.requeue_count + 1,

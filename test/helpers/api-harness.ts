@@ -3,6 +3,8 @@
  * real producer connection to Redis and the file's own database.
  */
 import { createApp } from '../../src/api/app.js';
+import { createAuthenticator } from '../../src/auth/authenticator.js';
+import { createToken } from '../../src/auth/token.repository.js';
 import { createJobQueues, type JobQueues } from '../../src/queues/job-queues.js';
 import { createCancelPublisher } from '../../src/queues/job-signals.js';
 import { createProducerConnection } from '../../src/queues/redis-connections.js';
@@ -11,6 +13,11 @@ import type { TestEnv } from './test-env.js';
 export interface ApiHarness {
   app: ReturnType<typeof createApp>;
   queues: JobQueues;
+  /** The bearer secret `call` sends unless told otherwise: an admin token. */
+  adminSecret: string;
+  /** A new token with these scopes for this owner; returns its bearer secret. */
+  token(scopes: string[], owner?: string): Promise<string>;
+  /** A request as the admin token, or with `headers.authorization` as given ('' sends none). */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
@@ -28,15 +35,26 @@ export async function createApiHarness(env: TestEnv): Promise<ApiHarness> {
     db: env.database.db,
     queues,
     signals: createCancelPublisher(connection, env.prefix, env.logger),
+    auth: createAuthenticator(env.database.db),
     logger: env.logger,
   });
+  const token = async (scopes: string[], owner = 'owner-a') =>
+    (await createToken(env.database.db, { name: `test ${scopes.join(',')}`, ownerId: owner, scopes })).secret;
+  const adminSecret = await token(['admin'], 'admin');
   return {
     app,
     queues,
+    adminSecret,
+    token,
     async call(method, path, body, headers = {}) {
+      const { authorization = `Bearer ${adminSecret}`, ...rest } = headers;
       const response = await app.request(path, {
         method,
-        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(authorization ? { authorization } : {}),
+          ...rest,
+        },
         ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
       });
       const text = await response.text();

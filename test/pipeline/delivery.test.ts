@@ -234,8 +234,8 @@ describe('superseding', () => {
     // Two enqueues in flight at once each miss the other's row; create both without their check.
     const [older, newer] = await db().transaction().execute(async (trx) =>
       (await createEntities(trx, MACHINES.CLAUDE_JOB, [
-        { kind: 'PLAN_CHAT', idea_id: idea!, payload: JSON.stringify({ message: 'one' }) },
-        { kind: 'PLAN_CHAT', idea_id: idea!, payload: JSON.stringify({ message: 'two' }) },
+        { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'one' }) },
+        { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'two' }) },
       ])).map((c) => c.row),
     );
     const report = await sweep(sweepDeps());

@@ -366,7 +366,7 @@ describe('the jobs API', () => {
       const before = await rowCounts(db);
       const response = await api.app.request('/api/v1/jobs', {
         method: 'POST',
-        headers: { 'content-type': 'text/plain' },
+        headers: { 'content-type': 'text/plain', authorization: `Bearer ${api.adminSecret}` },
         body: JSON.stringify({ kind: 'idea_grill', idea_id: ideaId }),
       });
       expectError({ status: response.status, body: await response.json() }, 415, 'unsupported_media_type');
@@ -734,6 +734,7 @@ describe('the jobs API', () => {
 
       const cancelled = await api.call('GET', `/api/v1/jobs/${second.body.id}/history`);
       expect(cancelled.status).toBe(200);
+      const { id: adminTokenId } = await db.selectFrom('api_tokens').select('id').where('owner_id', '=', 'admin').executeTakeFirstOrThrow();
       expect(cancelled.body.items).toEqual([
         {
           id: expect.any(String),
@@ -742,7 +743,7 @@ describe('the jobs API', () => {
           from: null,
           to: 'queued',
           trigger: 'created',
-          actor_token_id: null,
+          actor_token_id: adminTokenId,
           reason: 'enqueued',
           artifacts: null,
           at: expect.any(String),
@@ -754,7 +755,7 @@ describe('the jobs API', () => {
           from: 'queued',
           to: 'cancelled',
           trigger: 'user_cancels',
-          actor_token_id: null,
+          actor_token_id: adminTokenId,
           reason: 'changed my mind',
           artifacts: null,
           at: expect.any(String),

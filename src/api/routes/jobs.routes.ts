@@ -1,20 +1,25 @@
 /**
- * /api/v1/jobs: enqueue (one, or a batch in one transaction), read, list, cancel, history.
- * Every answer that carries a job carries it in the API's spelling (toApiJob).
+ * /api/v1/jobs: enqueue (one, or a batch in one transaction), read, list, cancel, and the
+ * transitions routes every entity has. Every answer carries jobs in the API's spelling.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
+import { visibleOwnership } from '../../backlog/ownership.js';
+import { isPagePosition } from '../../db/pagination.js';
 import { AppError } from '../../errors/app-error.js';
 import { cancelJob } from '../../jobs/cancel-job.js';
-import { getJob, listJobs, type PagePosition } from '../../jobs/claude-job.repository.js';
+import { getJob, listJobs } from '../../jobs/claude-job.repository.js';
 import { type EnqueueRequest, enqueueJobs } from '../../jobs/enqueue-jobs.js';
+import { claudeJobMachine } from '../../machines/index.js';
 import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
-import { jobKind } from '../../spelling/api-spelling.js';
+import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
 import { listHistory } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
+import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
+import { decodeCursor, encodeCursor, errorResponses, IdParam, json } from '../schemas/common.schemas.js';
 import { History, toApiHistory } from '../schemas/history.schemas.js';
 import { CancelBody, Job, JobList, JobQuery, NewJob, NewJobBatch, toApiJob } from '../schemas/job.schemas.js';
-import { decodeCursor, encodeCursor, errorResponses, IdParam, isUuid, json } from '../schemas/common.schemas.js';
+import { type Caller, callerOf, ValidTransitions, validTransitions } from './resource-routes.js';
 
 type NewJobBody = z.infer<typeof NewJob>;
 const SUBJECT_FIELDS = ['idea_id', 'task_id', 'sprint_run_id'] as const;
@@ -38,23 +43,22 @@ function toEnqueueRequest(body: NewJobBody, at = ''): EnqueueRequest {
   return { kind, subjectId: subjectId!, payload: body.payload ?? {}, sprintRunId: kind === 'TASK_IMPLEMENTATION' ? (body.sprint_run_id ?? null) : null };
 }
 
-function isPosition(value: unknown): value is PagePosition {
-  const v = value as PagePosition;
-  return typeof v === 'object' && v !== null && typeof v.createdMicros === 'string' && /^\d+$/.test(v.createdMicros) && isUuid(v.id);
-}
-
-function jobId(id: string): string {
-  if (!isUuid(id)) throw new AppError('not_found', `job ${id} does not exist`, { id });
-  return id;
-}
-
 const tags = ['jobs'];
+const READ = ['read', 'worker'] as const;
 
 export function jobsRoutes(deps: ApiDeps) {
   const app = createRouter();
+  const visibleJob = async (id: string, caller: Caller) => {
+    await visibleOwnership(deps.db, 'CLAUDE_JOB', id, caller.ownerId);
+    return getJob(deps.db, id);
+  };
+  const cancel = async (id: string, caller: Caller, reason: string | null) => {
+    await visibleOwnership(deps.db, 'CLAUDE_JOB', id, caller.ownerId);
+    return cancelJob(deps, id, { actorTokenId: caller.actorTokenId, reason });
+  };
 
   app.openapi(
-    createRoute({
+    authedRoute(['enqueue'], {
       method: 'post',
       path: '/jobs',
       tags,
@@ -63,46 +67,54 @@ export function jobsRoutes(deps: ApiDeps) {
         .map(([kind, k]) => `${jobKind.toApi(kind as keyof typeof KINDS)}: ${k.subject}`)
         .join(', ')}.`,
       request: { body: { content: { 'application/json': { schema: NewJob } }, required: true } },
-      responses: { 202: json(Job, 'The job, queued'), ...errorResponses(401, 403, 404, 409, 413, 422, 503) },
+      responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422, 503) },
     }),
     async (c) => {
-      const [job] = await enqueueJobs(deps, [toEnqueueRequest(c.req.valid('json'))], { actorTokenId: c.get('actorTokenId') });
+      const [job] = await enqueueJobs(deps, [toEnqueueRequest(c.req.valid('json'))], callerOf(c));
       return c.json(toApiJob(job!), 202);
     },
   );
 
   app.openapi(
-    createRoute({
+    authedRoute(['enqueue'], {
       method: 'post',
       path: '/jobs/batch',
       tags,
       summary: 'Enqueue up to 1000 jobs in one transaction',
       request: { body: { content: { 'application/json': { schema: NewJobBatch } }, required: true } },
-      responses: { 202: json(z.object({ jobs: z.array(Job) }), 'The jobs, queued, in request order'), ...errorResponses(401, 403, 404, 409, 413, 422, 503) },
+      responses: { 202: json(z.object({ jobs: z.array(Job) }), 'The jobs, queued, in request order'), ...errorResponses(404, 409, 413, 422, 503) },
     }),
     async (c) => {
       const requests = c.req.valid('json').jobs.map((body, index) => toEnqueueRequest(body, `jobs[${index}].`));
-      const jobs = await enqueueJobs(deps, requests, { actorTokenId: c.get('actorTokenId') });
+      const jobs = await enqueueJobs(deps, requests, callerOf(c));
       return c.json({ jobs: jobs.map(toApiJob) }, 202);
     },
   );
 
   app.openapi(
-    createRoute({
+    authedRoute(READ, {
       method: 'get',
       path: '/jobs',
       tags,
       summary: 'List jobs, newest first',
       request: { query: JobQuery },
-      responses: { 200: json(JobList, 'A page of jobs'), ...errorResponses(401, 403, 422) },
+      responses: { 200: json(JobList, 'A page of jobs'), ...errorResponses(422) },
     }),
     async (c) => {
       const query = c.req.valid('query');
-      const after = decodeCursor(query.cursor, isPosition);
+      const after = decodeCursor(query.cursor, isPagePosition);
       if (after === null) throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', { issues: [{ path: 'cursor', message: 'not a cursor' }] });
       const { items, next } = await listJobs(
         deps.db,
-        { status: query.status, kind: query.kind, idea_id: query.idea_id, task_id: query.task_id, sprint_run_id: query.sprint_run_id, subject_id: query.subject_id },
+        {
+          status: query.status,
+          kind: query.kind,
+          idea_id: query.idea_id,
+          task_id: query.task_id,
+          sprint_run_id: query.sprint_run_id,
+          subject_id: query.subject_id,
+          ownerId: callerOf(c).ownerId,
+        },
         { limit: query.limit, after },
       );
       return c.json({ items: items.map(toApiJob), next_cursor: next ? encodeCursor(next) : null }, 200);
@@ -110,46 +122,82 @@ export function jobsRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    authedRoute(READ, {
       method: 'get',
       path: '/jobs/{id}',
       tags,
       summary: 'A job with its current status',
       request: { params: IdParam },
-      responses: { 200: json(Job, 'The job'), ...errorResponses(401, 403, 404) },
+      responses: { 200: json(Job, 'The job'), ...errorResponses(404) },
     }),
-    async (c) => c.json(toApiJob(await getJob(deps.db, jobId(c.req.valid('param').id))), 200),
+    async (c) => c.json(toApiJob(await visibleJob(c.req.valid('param').id, callerOf(c))), 200),
   );
 
   app.openapi(
-    createRoute({
+    authedRoute(['enqueue'], {
       method: 'post',
       path: '/jobs/{id}/cancel',
       tags,
       summary: 'Cancel a queued or running job (a running agent is aborted)',
       request: { params: IdParam, body: { content: { 'application/json': { schema: CancelBody } }, required: false } },
-      responses: { 200: json(Job, 'The job, cancelled'), ...errorResponses(401, 403, 404, 409, 422) },
+      responses: { 200: json(Job, 'The job, cancelled'), ...errorResponses(404, 409, 422) },
     }),
     async (c) => {
-      const id = jobId(c.req.valid('param').id);
       const { reason } = c.req.valid('json');
-      const job = await cancelJob(deps, id, { actorTokenId: c.get('actorTokenId'), reason: reason ?? null });
-      return c.json(toApiJob(job), 200);
+      return c.json(toApiJob(await cancel(c.req.valid('param').id, callerOf(c), reason ?? null)), 200);
     },
   );
 
   app.openapi(
-    createRoute({
+    authedRoute(READ, {
       method: 'get',
       path: '/jobs/{id}/history',
       tags,
       summary: 'Every status change of a job, oldest first',
       request: { params: IdParam },
-      responses: { 200: json(History, 'The history'), ...errorResponses(401, 403, 404) },
+      responses: { 200: json(History, 'The history'), ...errorResponses(404) },
     }),
     async (c) => {
-      const job = await getJob(deps.db, jobId(c.req.valid('param').id));
+      const job = await visibleJob(c.req.valid('param').id, callerOf(c));
       return c.json({ items: (await listHistory(deps.db, 'CLAUDE_JOB', job.id)).map(toApiHistory) }, 200);
+    },
+  );
+
+  app.openapi(
+    authedRoute(READ, {
+      method: 'get',
+      path: '/jobs/{id}/valid-transitions',
+      tags,
+      summary: 'What a user may move a job to from its current status',
+      request: { params: IdParam },
+      responses: { 200: json(ValidTransitions, 'The current status and its transitions'), ...errorResponses(404) },
+    }),
+    async (c) => {
+      const job = await visibleJob(c.req.valid('param').id, callerOf(c));
+      return c.json(validTransitions(claudeJobMachine, claudeJobStatus, job.status), 200);
+    },
+  );
+
+  const JobTransition = z
+    .object({ to: z.enum(claudeJobStatus.apiValues as [string, ...string[]], { error: `must be one of ${claudeJobStatus.apiValues.join(', ')}` }), reason: z.string().trim().min(1).max(2_000).optional() })
+    .strict();
+  app.openapi(
+    authedRoute(['enqueue'], {
+      method: 'post',
+      path: '/jobs/{id}/transitions',
+      tags,
+      summary: 'Move a job to another status (users may only cancel; the rest is the workers\' and the sweeper\'s)',
+      request: { params: IdParam, body: { content: { 'application/json': { schema: JobTransition } }, required: true } },
+      responses: { 200: json(Job, 'The job in its new status'), ...errorResponses(404, 409, 422) },
+    }),
+    async (c) => {
+      const caller = callerOf(c);
+      const { id } = c.req.valid('param');
+      const { to, reason } = c.req.valid('json');
+      const job = await visibleJob(id, caller);
+      const target = claudeJobStatus.fromApi(to)!;
+      if (target !== 'CANCELLED') claudeJobMachine.assertTransition(job.status, target, { by: 'user' });
+      return c.json(toApiJob(await cancel(id, caller, reason ?? null)), 200);
     },
   );
 

@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { migrateCommand } from './migrate.command.js';
 import { startCommand } from './start.command.js';
 import { sweeperCommand } from './sweeper.command.js';
+import { tokenCommand } from './token.command.js';
 import { workerCommand } from './worker.command.js';
 
 export const COMMANDS = {
@@ -11,6 +12,7 @@ export const COMMANDS = {
   worker: workerCommand,
   sweeper: sweeperCommand,
   migrate: migrateCommand,
+  token: tokenCommand,
 } satisfies Record<string, Command>;
 
 export function usage(): string {

@@ -11,6 +11,8 @@ export interface ClaudeJobTable {
   idea_id: string | null;
   task_id: string | null;
   sprint_run_id: string | null;
+  /** The product of the subject, for ownership. */
+  product_id: string;
   /** coalesce of the three above, for "newest job per kind and subject". */
   subject_id: ColumnType<string, never, never>;
   payload: DefaultedJson;

@@ -1,0 +1,57 @@
+/** API tokens: created with their secret shown once, looked up by the secret's hash, revoked. */
+import type { Db } from '../db/database.js';
+import type { ApiToken } from '../db/tables/api-token.table.js';
+import { AppError } from '../errors/app-error.js';
+import { isScope, type Scope } from './principal.js';
+import { generateTokenSecret, hashTokenSecret } from './token-secret.js';
+
+export interface NewToken {
+  name: string;
+  ownerId: string;
+  scopes: readonly string[];
+}
+
+export async function createToken(db: Db, input: NewToken): Promise<{ token: ApiToken; secret: string }> {
+  const bad = input.scopes.filter((scope) => !isScope(scope));
+  if (bad.length || input.scopes.length === 0) {
+    throw new AppError('validation_failed', `scopes ${bad.join(', ') || '(none)'} not allowed; allowed: read, write, enqueue, worker, admin`);
+  }
+  if (!input.name.trim() || !input.ownerId.trim()) throw new AppError('validation_failed', 'a token needs a name and an owner');
+  const secret = generateTokenSecret();
+  const token = await db
+    .insertInto('api_tokens')
+    .values({ name: input.name.trim(), owner_id: input.ownerId.trim(), scopes: [...new Set(input.scopes)], token_hash: secret.hash, token_prefix: secret.prefix })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { token, secret: secret.secret };
+}
+
+export async function findActiveToken(db: Db, secret: string): Promise<ApiToken | undefined> {
+  return db.selectFrom('api_tokens').selectAll().where('token_hash', '=', hashTokenSecret(secret)).where('revoked_at', 'is', null).executeTakeFirst();
+}
+
+export async function listTokens(db: Db): Promise<ApiToken[]> {
+  return db.selectFrom('api_tokens').selectAll().where('owner_id', '<>', 'system').orderBy('created_at').execute();
+}
+
+export async function revokeToken(db: Db, id: string): Promise<boolean> {
+  const result = await db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/**
+ * ADMIN_TOKEN (when set) is an admin token like any other, so that history rows can name it: its
+ * row is created on first start and revived if it was revoked.
+ */
+export async function ensureAdminToken(db: Db, secret: string): Promise<string> {
+  const hash = hashTokenSecret(secret);
+  const row = await db
+    .insertInto('api_tokens')
+    .values({ name: 'ADMIN_TOKEN', owner_id: 'admin', scopes: ['admin' satisfies Scope], token_hash: hash, token_prefix: secret.slice(0, 6) })
+    .onConflict((oc) => oc.column('token_hash').doUpdateSet({ revoked_at: null }))
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  // An ADMIN_TOKEN that was changed stops working.
+  await db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('name', '=', 'ADMIN_TOKEN').where('id', '<>', row.id).where('revoked_at', 'is', null).execute();
+  return row.id;
+}
