@@ -24,9 +24,11 @@ export async function addDependency(trx: Trx, taskId: string, dependsOnId: strin
   const nodes = [...new Set([...edges.flat(), taskId, dependsOnId])];
   const order = topologicalOrder(nodes, [...edges, [taskId, dependsOnId]]);
   if (!order.ok) {
-    throw new AppError('validation_failed', `invalid dependency: it would close the cycle ${order.cycle.join(' -> ')}`, {
-      cycle: order.cycle,
-      issues: [{ path: 'depends_on_task_id', message: `closes the cycle ${order.cycle.join(' -> ')}` }],
+    // Told from the task the user is changing: "a -> c -> b -> a" reads as "a would wait for c...".
+    const cycle = startingAt(order.cycle, taskId);
+    throw new AppError('validation_failed', `invalid dependency: it would close the cycle ${cycle.join(' -> ')}`, {
+      cycle,
+      issues: [{ path: 'depends_on_task_id', message: `closes the cycle ${cycle.join(' -> ')}` }],
     });
   }
   await trx.insertInto('task_dependencies').values({ task_id: taskId, depends_on_task_id: dependsOnId }).execute();
@@ -37,6 +39,15 @@ export async function removeDependency(trx: Trx, taskId: string, dependsOnId: st
   await visibleOwnership(trx, 'TASK', taskId, ownerId);
   const result = await trx.deleteFrom('task_dependencies').where('task_id', '=', taskId).where('depends_on_task_id', '=', dependsOnId).executeTakeFirst();
   return result.numDeletedRows > 0n;
+}
+
+/** A closed path [x, ..., x] rotated to start (and end) at `node`, when it passes through it. */
+function startingAt<K>(cycle: readonly K[], node: K): K[] {
+  const open = cycle.slice(0, -1);
+  const at = open.indexOf(node);
+  if (at <= 0) return [...cycle];
+  const rotated = [...open.slice(at), ...open.slice(0, at)];
+  return [...rotated, rotated[0]!];
 }
 
 /** Every dependency between tasks of a product, as [task, task it depends on]. */
