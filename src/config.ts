@@ -83,6 +83,9 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
 });
 
+/** Every variable jobfleet reads (the README's configuration table lists exactly these). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
 export type Config = Readonly<Omit<z.infer<typeof schema>, 'WORKER_KINDS'> & { WORKER_KINDS: readonly JobKind[] }>;
 
 /** Variables whose values never appear in an error message. */
