@@ -34,6 +34,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       status text NOT NULL DEFAULT 'PENDING'
         CONSTRAINT steps_status_check CHECK (status IN ('PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'SKIPPED')),
       agent text,
+      -- The TASK_IMPLEMENTATION job that runs this step (per-task runs).
+      job_id uuid,
       output jsonb,
       metadata jsonb NOT NULL DEFAULT '{}',
       started_at timestamptz,

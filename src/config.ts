@@ -117,6 +117,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(lines.join('\n'));
   }
   const config = parsed.data;
+  // libpq's rule: a connection string without a user means PGUSER when it is set.
+  const pgUser = env.PGUSER;
+  if (pgUser) {
+    const url = new URL(config.DATABASE_URL);
+    if (!url.username) {
+      url.username = pgUser;
+      config.DATABASE_URL = url.toString();
+    }
+  }
   if (config.AGENT === 'command' && !config.AGENT_COMMAND) {
     throw new ConfigError('AGENT_COMMAND=(unset) is not allowed: expected a command line when AGENT=command');
   }

@@ -162,6 +162,7 @@ describe('jobs to their subjects', () => {
       from: 'RUNNING',
       to: end,
       ...(end === 'FAILED' ? { trigger: 'agent_failed', set: { error: { message: 'agent crashed' } } } : {}),
+      ...(end === 'CANCELLED' ? { trigger: 'user_cancels' } : {}),
       context,
     });
   }

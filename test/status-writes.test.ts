@@ -21,8 +21,9 @@ function sourceFiles(dir: string): string[] {
 export function statusWrites(source: string): string[] {
   const templates = [...source.matchAll(/sql(?:<[^`]*?>)?`([^`]*)`/g)].map((match) => match[1]!);
   return templates.filter((text) => {
-    // A SET-clause fragment built apart from its UPDATE (as the door builds its assignments).
-    if (/^\s*(SET\s+)?status\s*=/i.test(text)) return true;
+    // A SET-clause fragment built apart from its UPDATE (as the door builds its assignments);
+    // `status = 'LITERAL'` alone is a comparison (an ORDER BY or WHERE fragment), not a write.
+    if (/^\s*(SET\s+)?status\s*=(?!\s*')/i.test(text)) return true;
     const update = /\bUPDATE\b[\s\S]*?\bSET\b([\s\S]*?)(?:\bWHERE\b|\bFROM\b|\bRETURNING\b|$)/i.exec(text);
     if (update && /(^|[\s,(])status\s*=/i.test(update[1]!)) return true;
     const insert = /\bINSERT\s+INTO\s+\S+\s*\(([^)]*)\)/i.exec(text);
@@ -35,6 +36,7 @@ describe('status columns', () => {
     expect(statusWrites('sql`UPDATE tasks SET title = $1, status = $2 WHERE id = $3`')).toHaveLength(1);
     expect(statusWrites('sql`INSERT INTO ideas (title, status) VALUES ($1, $2)`')).toHaveLength(1);
     expect(statusWrites('sql`status = req.to_status`')).toHaveLength(1);
+    expect(statusWrites("sql`status = 'IN_PROGRESS'`")).toHaveLength(0);
     expect(statusWrites("sql`SELECT * FROM claude_jobs WHERE status = 'QUEUED'`")).toHaveLength(0);
     expect(statusWrites("sql`UPDATE claude_jobs SET lease_expires_at = now() WHERE status = 'RUNNING'`")).toHaveLength(0);
   });

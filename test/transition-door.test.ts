@@ -107,7 +107,7 @@ describe('the transition door', () => {
     for (const row of rows) {
       const attempt = (to: 'CLAIMED' | 'CANCELLED') =>
         test.db.transaction().execute(async (trx) => {
-          const applied = await transition(trx, MACHINES.CLAUDE_JOB, { id: row.id, from: 'QUEUED', to });
+          const applied = await transition(trx, MACHINES.CLAUDE_JOB, { id: row.id, from: 'QUEUED', to, trigger: to === 'CANCELLED' ? 'user_cancels' : 'claimed' });
           // Hold the row lock a moment so the other transaction has to wait on it.
           await sql`SELECT pg_sleep(0.005)`.execute(trx);
           return applied;
@@ -127,7 +127,7 @@ describe('the transition door', () => {
       const p = await product(trx);
       const i = await idea(trx, p.id);
       const jobs = await Promise.all(Array.from({ length: 5 }, () => planChatJob(trx, i.id)));
-      const moved = await transition(trx, MACHINES.CLAUDE_JOB, { id: jobs[4]!.id, from: 'QUEUED', to: 'CANCELLED' });
+      const moved = await transition(trx, MACHINES.CLAUDE_JOB, { id: jobs[4]!.id, from: 'QUEUED', to: 'CANCELLED', trigger: 'user_cancels' });
       return { jobs, moved };
     });
     expect(moved.to).toBe('CANCELLED');

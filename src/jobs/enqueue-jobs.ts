@@ -1,47 +1,24 @@
 /**
  * Enqueue: insert the job rows (QUEUED) and the subject transitions they imply in one
- * transaction, supersede older queued jobs of the same kind and subject, commit, and only then
- * add the ids to their queues. The caller may answer 202 as soon as this returns: the rows are
- * durable. When Redis cannot take the ids, the jobs are still accepted; the sweeper's
- * reconcile adds every QUEUED row that has no queue entry.
+ * transaction, commit, and only then add the ids to their queues. The caller may answer 202 as
+ * soon as this returns: the rows are durable. When Redis cannot take the ids, the jobs are still
+ * accepted; the sweeper's reconcile adds every QUEUED row that has no queue entry.
  */
-import { sql } from 'kysely';
 import type { Db, Trx } from '../db/database.js';
-import type { ClaudeJob, NewClaudeJob } from '../db/tables/claude-job.table.js';
-import { AppError } from '../errors/app-error.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { handlerOf } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
-import { claudeJobMachine } from '../machines/index.js';
 import type { JobQueues } from '../queues/job-queues.js';
-import { type JobKind, KINDS } from '../queues/kinds.js';
-import { jobKind } from '../spelling/api-spelling.js';
-import { createEntities, transitionMany } from '../transitions/index.js';
 import { groupBy } from '../util/group-by.js';
-import { nounOf, ownershipOf } from '../backlog/ownership.js';
+import { type EnqueueContext, type EnqueueRequest, type InsertedJobs, insertJobRows } from './insert-job-rows.js';
 
-export interface EnqueueRequest {
-  kind: JobKind;
-  /** The id of the kind's subject (idea, task or sprint run). */
-  subjectId: string;
-  payload?: Record<string, unknown>;
-  /** A TASK_IMPLEMENTATION job dispatched by a sprint run names the run too. */
-  sprintRunId?: string | null;
-}
+export { type EnqueueContext, type EnqueueRequest, MAX_BATCH } from './insert-job-rows.js';
 
 export interface EnqueueDeps {
   db: Db;
   queues: JobQueues;
   logger: Logger;
 }
-
-export interface EnqueueContext {
-  actorTokenId: string | null;
-  /** Subjects must belong to this owner's products (absent or null: any owner). */
-  ownerId?: string | null;
-}
-
-/** The most jobs one call may enqueue (one statement, one transaction, one bulk add). */
-export const MAX_BATCH = 1_000;
 
 export async function enqueueJobs(deps: EnqueueDeps, requests: readonly EnqueueRequest[], context: EnqueueContext): Promise<ClaudeJob[]> {
   const { created, superseded } = await deps.db.transaction().execute((trx) => insertJobs(trx, requests, context));
@@ -50,33 +27,11 @@ export async function enqueueJobs(deps: EnqueueDeps, requests: readonly EnqueueR
   return created;
 }
 
-/** The transactional half of enqueue, for callers that enqueue inside a larger transaction. */
-export async function insertJobs(trx: Trx, requests: readonly EnqueueRequest[], context: EnqueueContext) {
-  if (requests.length === 0) return { created: [] as ClaudeJob[], superseded: [] as ClaudeJob[] };
-  if (requests.length > MAX_BATCH) {
-    throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
-  }
-  const products = await subjectProducts(trx, requests, context.ownerId ?? null);
-  const values = requests.map((request, index) => ({
-    ...rowOf(request, index, requests.length > 1),
-    product_id: products.get(request.subjectId)!,
-    created_by_token_id: context.actorTokenId,
-  }));
-
-  let rows: ClaudeJob[];
-  try {
-    rows = (await createEntities(trx, claudeJobMachine, values, { actorTokenId: context.actorTokenId, reason: 'enqueued' })).map(
-      (created) => created.row,
-    );
-  } catch (error) {
-    throw missingSubject(error) ?? error;
-  }
-
-  for (const [kind, jobs] of groupBy(rows, (row) => row.kind)) await handlerOf(kind).onEnqueue(trx, jobs, context);
-  const superseded = await supersede(trx, rows, context);
-  const skipped = new Set(superseded.map((job) => job.id));
-  const created = rows.map((row) => (skipped.has(row.id) ? { ...row, status: 'SKIPPED' as const } : row));
-  return { created, superseded };
+/** The transactional half of enqueue, with the kinds' subject transitions (idea DRAFT -> GRILLING). */
+export async function insertJobs(trx: Trx, requests: readonly EnqueueRequest[], context: EnqueueContext): Promise<InsertedJobs> {
+  return insertJobRows(trx, requests, context, async (trx_, rows) => {
+    for (const [kind, jobs] of groupBy(rows, (row) => row.kind)) await handlerOf(kind).onEnqueue(trx_, jobs, context);
+  });
 }
 
 export async function addToQueues(deps: Pick<EnqueueDeps, 'queues' | 'logger'>, jobs: readonly ClaudeJob[]): Promise<void> {
@@ -90,80 +45,3 @@ export async function addToQueues(deps: Pick<EnqueueDeps, 'queues' | 'logger'>, 
   }
 }
 
-function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<NewClaudeJob, 'product_id'> {
-  const kind = KINDS[request.kind];
-  const parsed = kind.payload.safeParse(request.payload ?? {});
-  if (!parsed.success) {
-    const at = inBatch ? `jobs[${index}].` : '';
-    throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(request.kind)} jobs`, {
-      issues: parsed.error.issues.map((issue) => ({ path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`, message: issue.message })),
-    });
-  }
-  return {
-    kind: request.kind,
-    [kind.subject]: request.subjectId,
-    ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
-    payload: JSON.stringify(parsed.data),
-  };
-}
-
-/** Older QUEUED jobs of the same kind and subject as a new one are SKIPPED; the newest stays. */
-async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueContext): Promise<ClaudeJob[]> {
-  const newest = new Map<string, ClaudeJob>();
-  for (const row of rows) newest.set(`${row.kind}:${row.subject_id}`, row);
-  const survivors = [...newest.values()];
-  const older = await sql<{ id: string; survivor: string }>`
-    SELECT j.id, s.survivor
-    FROM claude_jobs j
-    JOIN unnest(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
-      AS s(kind, subject_id, survivor)
-      ON j.kind = s.kind AND j.subject_id = s.subject_id
-    WHERE j.status = 'QUEUED' AND j.id <> s.survivor
-  `.execute(trx);
-  if (older.rows.length === 0) return [];
-  const { applied } = await transitionMany(
-    trx,
-    claudeJobMachine,
-    older.rows.map(({ id, survivor }) => ({
-      id,
-      from: 'QUEUED' as const,
-      to: 'SKIPPED' as const,
-      set: { finished_at: new Date().toISOString() },
-      context: { actorTokenId: context.actorTokenId, reason: `superseded by job ${survivor}` },
-    })),
-  );
-  return applied.map((change) => change.row);
-}
-
-/**
- * The product of every subject, read in one query per kind of subject. A subject that does not
- * exist, or belongs to another owner, is not_found, naming it.
- */
-async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ownerId: string | null): Promise<Map<string, string>> {
-  const products = new Map<string, string>();
-  for (const [subject, group] of groupBy(requests, (request) => KINDS[request.kind].subject)) {
-    const entity = SUBJECT_ENTITY[subject];
-    const found = await ownershipOf(trx, entity, [...new Set(group.map((request) => request.subjectId))]);
-    for (const request of group) {
-      const ownership = found.get(request.subjectId);
-      if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
-        throw new AppError('not_found', `${nounOf(entity)} ${request.subjectId} does not exist`, { [subject]: request.subjectId });
-      }
-      products.set(request.subjectId, ownership.productId);
-    }
-  }
-  return products;
-}
-
-const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;
-
-/** A foreign-key violation on insert means a subject that does not exist: 404, naming it. */
-function missingSubject(error: unknown): AppError | null {
-  const e = error as { code?: string; detail?: string };
-  if (e.code !== '23503') return null;
-  const match = /Key \((\w+)\)=\(([^)]+)\) is not present in table "(\w+)"/.exec(e.detail ?? '');
-  if (!match) return new AppError('not_found', 'a subject of the job does not exist');
-  const [, column, id] = match;
-  const noun = { idea_id: 'idea', task_id: 'task', sprint_run_id: 'sprint run' }[column!] ?? column;
-  return new AppError('not_found', `${noun} ${id} does not exist`, { [column!]: id });
-}

@@ -27,6 +27,8 @@ export interface Completion {
 export interface FinishOutcome {
   finished: ClaudeJob[];
   refused: Completion[];
+  /** Jobs the results enqueued (a sprint run's next steps): add them to their queues after commit. */
+  enqueued: ClaudeJob[];
 }
 
 function usageOf(output: AgentOutput | null): Record<string, JsonValue> {
@@ -59,11 +61,13 @@ export async function finishJobs(trx: Trx, completions: readonly Completion[]): 
   const done: FinishedJob[] = applied
     .filter((change) => change.row.status === 'DONE')
     .map((change) => ({ job: change.row as ClaudeJob, output: completionOf.get(change.request)!.output! }));
+  const enqueued: ClaudeJob[] = [];
   for (const [kind, finished] of groupBy(done, (item) => item.job.kind)) {
-    await handlerOf(kind).applyDone(trx, finished, { actorTokenId: finished[0]!.job.claimed_by_token_id });
+    await handlerOf(kind).applyDone(trx, finished, { actorTokenId: finished[0]!.job.claimed_by_token_id, enqueued });
   }
 
   return {
+    enqueued,
     finished: applied.map((change) => change.row as ClaudeJob),
     refused: refused.map((request) => completionOf.get(request)!),
   };

@@ -29,6 +29,11 @@ export interface HandlerContext {
   actorTokenId: string | null;
 }
 
+export interface ResultContext extends HandlerContext {
+  /** Jobs a handler enqueued in this transaction; they are added to their queues after commit. */
+  enqueued: ClaudeJob[];
+}
+
 export interface ExecuteContext {
   db: Db;
   job: ClaudeJob;
@@ -37,6 +42,8 @@ export interface ExecuteContext {
   signal: AbortSignal;
   log: (line: string) => void;
   actorTokenId: string;
+  /** Adds committed QUEUED jobs to their queues. */
+  queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
 }
 
 export interface KindHandler<K extends JobKind = JobKind> {
@@ -54,7 +61,7 @@ export interface KindHandler<K extends JobKind = JobKind> {
   /** Done or failed, from the output alone: pure, outside any transaction. */
   judge(job: ClaudeJob, output: AgentOutput): Verdict;
   /** In the completion transaction, for jobs that reached DONE: write the kind's results. */
-  applyDone(trx: Trx, finished: readonly FinishedJob[], context: HandlerContext): Promise<void>;
+  applyDone(trx: Trx, finished: readonly FinishedJob[], context: ResultContext): Promise<void>;
 }
 
 /** The result stored on a DONE job: the agent's answer, its structured part, and who answered. */

@@ -1,13 +1,20 @@
 /**
  * SPRINT_IMPLEMENTATION: drives one sprint run. The ClaudeJob cascade starts the run when the job
- * starts (QUEUED -> RUNNING) and fails it when the job fails. The job runs the run's steps in
- * order (src/sprints/sprint-batch.ts); the cascades of its tasks complete the run when the last
- * task is done. What the job finishes with is kept as the run's result.
+ * starts (QUEUED -> RUNNING) and fails it when the job fails for good. What the job does depends
+ * on the run's mode:
+ * - SPRINT_BATCH: it runs the steps in order itself (src/sprints/sprint-batch.ts);
+ * - PER_TASK: it dispatches the steps that are ready as TASK_IMPLEMENTATION jobs and finishes;
+ *   each step's completion dispatches the next ones (src/sprints/dispatch-steps.ts).
+ * A new sprint job continues a run that is running but has none (resume does exactly that).
+ * The run becomes DONE through its tasks' cascade when its last task is done; its result is
+ * written by the run's cascade when it ends.
  */
 import { AppError } from '../errors/app-error.js';
 import { sprintRunMachine } from '../machines/index.js';
 import { sprintRunStatus } from '../spelling/api-spelling.js';
+import { dispatchReadySteps } from '../sprints/dispatch-steps.js';
 import { runSprintBatch } from '../sprints/sprint-batch.js';
+import { insertJobRows } from '../jobs/insert-job-rows.js';
 import { transition } from '../transitions/index.js';
 import { type KindHandler, resultOf } from './kind-handler.js';
 
@@ -16,14 +23,25 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
 
   async onEnqueue(trx, jobs) {
     for (const job of jobs) {
-      const run = await trx.selectFrom('sprint_runs').select(['id', 'status']).where('id', '=', job.sprint_run_id!).forShare().executeTakeFirst();
+      const run = await trx.selectFrom('sprint_runs').select(['id', 'status']).where('id', '=', job.sprint_run_id!).forUpdate().executeTakeFirst();
       if (!run) throw new AppError('not_found', `sprint run ${job.sprint_run_id} does not exist`, { sprint_run_id: job.sprint_run_id });
-      if (run.status !== 'QUEUED') {
-        throw new AppError('status_conflict', `sprint run ${run.id} is ${sprintRunStatus.toApi(run.status)}; only a queued run takes a sprint job`, {
+      if (run.status !== 'QUEUED' && run.status !== 'RUNNING') {
+        throw new AppError('status_conflict', `sprint run ${run.id} is ${sprintRunStatus.toApi(run.status)}; a sprint job drives a queued or running run`, {
           sprint_run_id: run.id,
           current: sprintRunStatus.toApi(run.status),
-          allowed: ['queued'],
+          allowed: ['queued', 'running'],
         });
+      }
+      const busy = await trx
+        .selectFrom('claude_jobs')
+        .select('id')
+        .where('sprint_run_id', '=', run.id)
+        .where('kind', '=', 'SPRINT_IMPLEMENTATION')
+        .where('status', 'in', ['CLAIMED', 'RUNNING'])
+        .where('id', '<>', job.id)
+        .executeTakeFirst();
+      if (busy) {
+        throw new AppError('status_conflict', `sprint run ${run.id} is already driven by job ${busy.id}`, { sprint_run_id: run.id, job_id: busy.id });
       }
     }
   },
@@ -33,42 +51,46 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
     return new Map(jobs.map((job) => [job.id, { system: 'sprint run', user: `Sprint run ${job.sprint_run_id}` }]));
   },
 
-  execute: (context) =>
-    runSprintBatch({
-      db: context.db,
-      runId: context.job.sprint_run_id!,
-      executor: context.executor,
-      signal: context.signal,
-      log: context.log,
-      actorTokenId: context.actorTokenId,
-    }),
+  async execute(context) {
+    const runId = context.job.sprint_run_id!;
+    const { mode } = await context.db.selectFrom('sprint_runs').select('mode').where('id', '=', runId).executeTakeFirstOrThrow();
+    if (mode === 'SPRINT_BATCH') {
+      return runSprintBatch({ db: context.db, runId, executor: context.executor, signal: context.signal, log: context.log, actorTokenId: context.actorTokenId });
+    }
+    const dispatched = await context.db.transaction().execute((trx) => dispatchReadySteps(trx, runId, { actorTokenId: context.actorTokenId }));
+    await context.queueJobs(dispatched);
+    return {
+      text: `Dispatched ${dispatched.length} step(s) as task jobs.`,
+      data: { dispatched: dispatched.map((job) => job.id) },
+      usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      agent: 'dispatcher',
+    };
+  },
 
   judge: (_job, output) => ({ status: 'DONE', result: resultOf(output) }),
 
   async applyDone(trx, finished, context) {
-    for (const { job, output } of finished) {
-      const run = await trx.selectFrom('sprint_runs').selectAll().where('id', '=', job.sprint_run_id!).forUpdate().executeTakeFirstOrThrow();
-      const steps = await trx.selectFrom('steps').select(['status', 'agent', 'output']).where('sprint_run_id', '=', run.id).execute();
-      const completed = steps.filter((step) => step.status === 'COMPLETED').length;
-      const result = {
-        success: completed === steps.length,
-        steps_completed: completed,
-        steps_total: steps.length,
-        deferred: (output.data as { deferred?: string[] } | null)?.deferred ?? [],
-        duration_seconds: run.started_at ? Math.round((Date.now() - run.started_at.getTime()) / 1000) : 0,
-      };
-      // The last task's cascade normally finished the run; a run with no tasks finishes here.
-      if (run.status === 'RUNNING' && completed === steps.length) {
+    for (const { job } of finished) {
+      // Locked like resume locks it: a resume that came while this job was stopping is seen here.
+      const run = await trx.selectFrom('sprint_runs').select(['id', 'status', 'mode']).where('id', '=', job.sprint_run_id!).forUpdate().executeTakeFirstOrThrow();
+      if (run.status !== 'RUNNING') continue;
+      const open = await trx.selectFrom('steps').select('id').where('sprint_run_id', '=', run.id).where('status', '<>', 'COMPLETED').limit(1).execute();
+      if (open.length === 0) {
+        // Every step is complete (or there were none): the run is done.
         await transition(trx, sprintRunMachine, {
           id: run.id,
           from: 'RUNNING',
           to: 'DONE',
           trigger: 'all_tasks_done',
-          set: { finished_at: new Date().toISOString(), result },
-          context: { actorTokenId: context.actorTokenId, reason: `SPRINT_IMPLEMENTATION job ${job.id} finished` },
+          set: { finished_at: new Date().toISOString() },
+          context: { actorTokenId: context.actorTokenId, reason: `every step of sprint run ${run.id} is complete` },
         });
+      } else if (run.mode === 'PER_TASK') {
+        context.enqueued.push(...(await dispatchReadySteps(trx, run.id, context)));
       } else {
-        await trx.updateTable('sprint_runs').set({ result: JSON.stringify(result), updated_at: new Date() }).where('id', '=', run.id).execute();
+        // The batch stopped at a pause that was resumed before it finished: carry on in a new job.
+        const { created } = await insertJobRows(trx, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run.id }], context);
+        context.enqueued.push(...created);
       }
     }
   },

@@ -4,70 +4,14 @@
  * REVIEW, where verification (a user, or a sprint run) takes it on. Inside a sprint run the
  * task transitions carry the run's id.
  */
-import type { JsonValue } from '../db/column-types.js';
-import type { Executor as DbExecutor } from '../db/database.js';
 import { AppError } from '../errors/app-error.js';
-import type { Prompt } from '../executors/executor.js';
 import { taskMachine } from '../machines/index.js';
 import { taskStatus } from '../spelling/api-spelling.js';
 import { transition } from '../transitions/index.js';
+import { completeStep } from '../sprints/step-outcome.js';
+import { dispatchReadySteps } from '../sprints/dispatch-steps.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
-
-const SYSTEM = [
-  'You are a software engineer implementing one task of a sprint in its repository. Follow the',
-  'implementation plan, keep the change focused, run the tests that cover it, and finish with a',
-  'short report: what you changed, how you verified it, and anything you deferred. When you can,',
-  'answer with JSON: {"summary": string, "verified": boolean, "deferred": string[], "success": boolean}.',
-].join(' ');
-
-export async function loadTaskBriefs(db: DbExecutor, taskIds: readonly string[]) {
-  if (taskIds.length === 0) return new Map<string, TaskBrief>();
-  const rows = await db
-    .selectFrom('tasks')
-    .innerJoin('stories', 'stories.id', 'tasks.story_id')
-    .innerJoin('pbis', 'pbis.id', 'stories.pbi_id')
-    .select([
-      'tasks.id',
-      'tasks.title',
-      'tasks.description',
-      'tasks.implementation_plan',
-      'stories.title as story_title',
-      'pbis.title as pbi_title',
-    ])
-    .where('tasks.id', 'in', taskIds)
-    .execute();
-  return new Map(rows.map((row) => [row.id, row]));
-}
-
-export type TaskBrief = {
-  id: string;
-  title: string;
-  description: string;
-  implementation_plan: string | null;
-  story_title: string;
-  pbi_title: string;
-};
-
-export function taskPrompt(task: TaskBrief, instructions?: string): Prompt {
-  const parts = [
-    `Task: ${task.title}`,
-    `Part of story "${task.story_title}" of backlog item "${task.pbi_title}".`,
-    task.description,
-    `Implementation plan:\n${task.implementation_plan ?? '(none given: work from the title and description)'}`,
-  ];
-  if (instructions) parts.push(`Further instructions:\n${instructions}`);
-  return { system: SYSTEM, user: parts.filter(Boolean).join('\n\n') };
-}
-
-/** An agent may report failure in its structured output even when it exits cleanly. */
-export function reportedFailure(data: JsonValue): string | null {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
-  if (data.success === false || data.is_error === true) {
-    const said = data.error ?? data.summary ?? data.result;
-    return typeof said === 'string' ? said : 'the agent reported failure';
-  }
-  return null;
-}
+import { loadTaskBriefs, reportedFailure, taskPrompt } from './task-prompt.js';
 
 export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
   kind: 'TASK_IMPLEMENTATION',
@@ -98,7 +42,20 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
   },
 
   async applyDone(trx, finished, context) {
-    for (const { job } of finished) {
+    for (const { job, output } of finished) {
+      const run = job.sprint_run_id
+        ? await trx.selectFrom('sprint_runs').select(['id', 'status']).where('id', '=', job.sprint_run_id).executeTakeFirst()
+        : undefined;
+      const live = run?.status === 'RUNNING' || run?.status === 'PAUSED';
+      const step = live
+        ? await trx.selectFrom('steps').select(['id', 'status']).where('sprint_run_id', '=', run.id).where('task_id', '=', job.task_id).forUpdate().executeTakeFirst()
+        : undefined;
+      if (run && live && step?.status === 'IN_PROGRESS') {
+        // A step of a per-task run: complete it (its task goes to DONE) and dispatch what it unblocked.
+        await completeStep(trx, { runId: run.id, stepId: step.id, taskId: job.task_id, actorTokenId: context.actorTokenId }, output);
+        context.enqueued.push(...(await dispatchReadySteps(trx, run.id, context)));
+        continue;
+      }
       const task = await trx.selectFrom('tasks').select(['id', 'status']).where('id', '=', job.task_id!).forUpdate().executeTakeFirstOrThrow();
       if (task.status !== 'IN_PROGRESS') continue;
       await transition(trx, taskMachine, {
@@ -106,7 +63,7 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
         from: 'IN_PROGRESS',
         to: 'REVIEW',
         trigger: 'implementation_done',
-        context: { actorTokenId: context.actorTokenId, reason: `TASK_IMPLEMENTATION job ${job.id} finished`, sprintRunId: job.sprint_run_id, artifacts: { job_id: job.id } },
+        context: { actorTokenId: context.actorTokenId, reason: `TASK_IMPLEMENTATION job ${job.id} finished`, artifacts: { job_id: job.id } },
       });
     }
   },

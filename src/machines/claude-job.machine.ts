@@ -10,8 +10,9 @@
  * - CANCELLED: a user cancelled it; a running executor is aborted (terminal).
  * - SKIPPED: a newer job of the same kind for the same subject superseded it (terminal).
  *
- * Beyond the seed's diagram: CLAIMED -> FAILED (stale claims past the retry cap) and
- * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on).
+ * Beyond the seed's diagram: CLAIMED -> FAILED (stale claims past the retry cap),
+ * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on), and
+ * CANCELLED by the system when the sprint run a job works for stops.
  */
 import { defineMachine } from './define-machine.js';
 
@@ -35,5 +36,8 @@ export const claudeJobMachine = defineMachine({
     { from: 'QUEUED', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job' },
     { from: 'CLAIMED', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job' },
     { from: 'RUNNING', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job; its agent is aborted' },
+    { from: 'QUEUED', to: 'CANCELLED', trigger: 'run_stopped', by: 'system', description: 'the sprint run the job works for fails or is cancelled' },
+    { from: 'CLAIMED', to: 'CANCELLED', trigger: 'run_stopped', by: 'system', description: 'the sprint run the job works for fails or is cancelled' },
+    { from: 'RUNNING', to: 'CANCELLED', trigger: 'run_stopped', by: 'system', description: 'the sprint run the job works for fails or is cancelled; its agent is aborted' },
   ],
 });

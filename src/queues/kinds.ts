@@ -52,8 +52,8 @@ export const KINDS = {
     queue: 'sprint_implementation',
     subject: SUBJECT_OF_KIND.SPRINT_IMPLEMENTATION,
     payload: z.strictObject({}),
-    // A sprint batch that lost its worker ends its run FAILED; a new run is the user's call.
-    retryWhenWorkerLost: false,
+    // The retry resumes the run where it stopped (the step that was running runs again).
+    retryWhenWorkerLost: true,
   },
 } as const satisfies Record<JobKind, KindDefinition>;
 

@@ -37,6 +37,8 @@ export interface ProcessorDeps {
   /** Fails (and per kind retries) jobs whose agent was stopped by shutdown. */
   shutdowns: GroupCommit<ClaudeJob, void>;
   timeoutMs: number;
+  /** Adds committed QUEUED jobs to their queues (for kinds that enqueue while they run). */
+  queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
   /** Becomes true when a shutdown gives up on writes that cannot reach Postgres. */
   givenUp: () => boolean;
 }
@@ -65,7 +67,7 @@ export function createJobProcessor(deps: ProcessorDeps) {
         const handler = handlerOf(job.kind);
         const signal = run.controller.signal;
         output = handler.execute
-          ? await handler.execute({ db: deps.db, job, prompt, executor: deps.executor, signal, log, actorTokenId: deps.identity.tokenId })
+          ? await handler.execute({ db: deps.db, job, prompt, executor: deps.executor, signal, log, actorTokenId: deps.identity.tokenId, queueJobs: deps.queueJobs })
           : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log });
         verdict = handler.judge(job, output);
       } catch (thrown) {

@@ -93,7 +93,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     maxBatch: MAX_BATCH,
     maxInFlight: 2,
     async flush(items) {
-      const { refused } = await db.transaction().execute((trx) => finishJobs(trx, items));
+      const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items));
+      await addToQueues({ queues, logger: log }, enqueued);
       const refusedItems = new Set(refused);
       return Promise.all(
         items.map(async (item): Promise<FlushResult<void>> => {
@@ -137,6 +138,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     completions,
     shutdowns,
     timeoutMs: config.AGENT_TIMEOUT_MS,
+    queueJobs: (jobs) => addToQueues({ queues, logger: log }, jobs),
     givenUp: () => givenUp,
   });
 

@@ -215,16 +215,28 @@ describe('lost workers', () => {
     expect(idea.status).toBe('GRILL_FAILED');
   });
 
-  it('never retries a sprint job: its run fails', async () => {
+  it('retries a sprint job too, and the run carries on', async () => {
     const [run] = await createSprintRuns(db(), product, 1);
     const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run! }], { actorTokenId: null });
     await db().transaction().execute((trx) => claimJobs(trx, [job!.id], a, { leaseMs: 1, start: true }));
     await waitFor('the lease to lapse', async () => (await jobRow(job!.id)).lease_expires_at! < new Date());
     await sweep(sweepDeps());
     expect((await jobRow(job!.id)).status).toBe('FAILED');
-    expect(await db().selectFrom('claude_jobs').select('id').where('retry_of_job_id', '=', job!.id).execute()).toEqual([]);
+    const retry = await db().selectFrom('claude_jobs').selectAll().where('retry_of_job_id', '=', job!.id).executeTakeFirstOrThrow();
+    expect(retry).toMatchObject({ status: 'QUEUED', kind: 'SPRINT_IMPLEMENTATION', sprint_run_id: run });
     const row = await db().selectFrom('sprint_runs').select('status').where('id', '=', run!).executeTakeFirstOrThrow();
-    expect(row.status).toBe('FAILED');
+    expect(row.status).toBe('RUNNING');
+  });
+
+  it('fails the run when a sprint job is lost past the retry cap', async () => {
+    const [run] = await createSprintRuns(db(), product, 1);
+    const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run! }], { actorTokenId: null });
+    await db().updateTable('claude_jobs').set({ requeue_count: 2 }).where('id', '=', job!.id).execute();
+    await db().transaction().execute((trx) => claimJobs(trx, [job!.id], a, { leaseMs: 1, start: true }));
+    await waitFor('the lease to lapse', async () => (await jobRow(job!.id)).lease_expires_at! < new Date());
+    await sweep(sweepDeps());
+    const row = await db().selectFrom('sprint_runs').innerJoin('sprints', 'sprints.id', 'sprint_runs.sprint_id').select(['sprint_runs.status as run', 'sprints.status as sprint']).where('sprint_runs.id', '=', run!).executeTakeFirstOrThrow();
+    expect(row).toEqual({ run: 'FAILED', sprint: 'FAILED' });
   });
 });
 

@@ -21,7 +21,6 @@ import {
   Product,
   ProductUpdate,
   Sprint,
-  SprintRun,
   SprintUpdate,
   Step,
   Story,
@@ -31,7 +30,6 @@ import {
   toApiPbi,
   toApiProduct,
   toApiSprint,
-  toApiSprintRun,
   toApiStep,
   toApiStory,
   toApiTask,
@@ -172,17 +170,6 @@ export function sprintRoutes(deps: ApiDeps) {
       },
     },
     update: { body: SprintUpdate, run: (trx, row, body) => updateColumns(trx, 'SPRINT', row.id, editable(body)) },
-  });
-}
-
-export function sprintRunRoutes(deps: ApiDeps) {
-  return resourceRoutes(deps, {
-    entity: 'SPRINT_RUN',
-    path: 'sprint-runs',
-    noun: 'sprint run',
-    schema: SprintRun,
-    toApi: toApiSprintRun,
-    filters: { sprint_id: Uuid.optional() },
   });
 }
 

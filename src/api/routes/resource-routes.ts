@@ -41,6 +41,8 @@ export interface ResourceDefinition<E extends BacklogEntity> {
   noun: string;
   schema: z.ZodType;
   toApi(row: any): unknown;
+  /** Replaces toApi when a response needs more than the row (a run's progress): one call per page. */
+  present?(deps: ApiDeps, rows: any[]): Promise<unknown[]>;
   create?: { body: z.ZodType; run(trx: Trx, body: any, caller: Caller): Promise<unknown> };
   update?: { body: z.ZodType; run(trx: Trx, row: any, body: any, caller: Caller): Promise<unknown> };
   /** Query filters (equality on columns, by their API name = column name); status is added when there is a machine. */
@@ -62,6 +64,8 @@ export function resourceRoutes<E extends BacklogEntity>(deps: ApiDeps, def: Reso
   const tags = [def.path];
   const machine = def.entity in MACHINES ? (MACHINES[def.entity as EntityType] as AnyMachine) : null;
   const load = (id: string, caller: Caller) => getVisibleRow(deps.db, def.entity, id, caller.ownerId);
+  const present = async (rows: any[]) => (def.present ? def.present(deps, rows) : rows.map(def.toApi));
+  const presentOne = async (row: any) => (await present([row]))[0];
 
   if (def.create) {
     const create = def.create;
@@ -77,7 +81,7 @@ export function resourceRoutes<E extends BacklogEntity>(deps: ApiDeps, def: Reso
       async (c) => {
         const caller = callerOf(c);
         const row = await deps.db.transaction().execute((trx) => create.run(trx, c.req.valid('json' as never), caller));
-        return c.json(def.toApi(row) as never, 201);
+        return c.json((await presentOne(row)) as never, 201);
       },
     );
   }
@@ -99,7 +103,7 @@ export function resourceRoutes<E extends BacklogEntity>(deps: ApiDeps, def: Reso
       if (after === null) throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', { issues: [{ path: 'cursor', message: 'not a cursor' }] });
       const equals = Object.fromEntries(Object.keys(def.filters ?? {}).map((name) => [name, query[name] as string | undefined]));
       const page = await listVisibleRows(deps.db, def.entity, { equals, statuses: query.status, ownerId: callerOf(c).ownerId, page: { limit: query.limit, after } });
-      return c.json({ items: page.items.map(def.toApi), next_cursor: page.next ? encodeCursor(page.next) : null } as never, 200);
+      return c.json({ items: await present(page.items), next_cursor: page.next ? encodeCursor(page.next) : null } as never, 200);
     },
   );
 
@@ -112,7 +116,7 @@ export function resourceRoutes<E extends BacklogEntity>(deps: ApiDeps, def: Reso
       request: { params: IdParam },
       responses: { 200: json(def.schema, `The ${def.noun}`), ...errors(404) },
     }),
-    async (c) => c.json(def.toApi(await load(c.req.valid('param').id, callerOf(c))) as never, 200),
+    async (c) => c.json((await presentOne(await load(c.req.valid('param').id, callerOf(c)))) as never, 200),
   );
 
   if (def.update) {
@@ -135,12 +139,12 @@ export function resourceRoutes<E extends BacklogEntity>(deps: ApiDeps, def: Reso
           const current = await trx.selectFrom(TABLE_OF[def.entity] as 'pbis').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
           return update.run(trx, current, body, caller);
         });
-        return c.json(def.toApi(row) as never, 200);
+        return c.json((await presentOne(row)) as never, 200);
       },
     );
   }
 
-  if (machine) addTransitionRoutes(app, deps, def, machine, read, write, load);
+  if (machine) addTransitionRoutes(app, deps, def, machine, read, write, load, presentOne);
   return app;
 }
 
@@ -152,6 +156,7 @@ function addTransitionRoutes<E extends BacklogEntity>(
   read: Scope[],
   write: Scope[],
   load: (id: string, caller: Caller) => Promise<any>,
+  presentOne: (row: any) => Promise<unknown>,
 ) {
   const entity = def.entity as EntityType;
   const spelling = STATUS_SPELLING[entity] as { apiValues: readonly string[]; toApi(s: string): string; fromApi(v: unknown): string | null };
@@ -229,7 +234,7 @@ function addTransitionRoutes<E extends BacklogEntity>(
           });
         });
       }
-      return c.json(def.toApi(await load(id, caller)) as never, 200);
+      return c.json((await presentOne(await load(id, caller))) as never, 200);
     },
   );
 }

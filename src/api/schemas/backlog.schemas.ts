@@ -153,13 +153,27 @@ export const toApiSprint = (row: SprintRow) => ({
   updated_at: row.updated_at.toISOString(),
 });
 
+export const RunProgress = z
+  .object({
+    steps_total: z.number().int(),
+    steps_completed: z.number().int(),
+    steps_failed: z.number().int(),
+    steps_skipped: z.number().int(),
+    steps_in_progress: z.number().int(),
+    current_step: z
+      .object({ id: z.uuid(), position: z.number().int(), name: z.string(), task_id: z.uuid().nullable(), status: z.string() })
+      .nullable(),
+  })
+  .openapi('RunProgress');
+
 export const SprintRun = z
   .object({
     id: z.uuid(),
     sprint_id: z.uuid(),
     mode: apiEnum(sprintRunMode),
     status: apiEnum(sprintRunStatus),
-    result: z.unknown(),
+    progress: RunProgress.optional(),
+    result: z.unknown().openapi({ description: 'when the run has ended: success, steps_completed, steps_total, agent_results, deferred, duration_seconds' }),
     error: z.string().nullable(),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),
@@ -188,6 +202,7 @@ export const Step = z
     name: z.string(),
     status: apiEnum(stepStatus),
     agent: z.string().nullable(),
+    job_id: z.uuid().nullable(),
     output: z.unknown(),
     metadata: z.unknown(),
     started_at: z.string().nullable(),
@@ -203,6 +218,7 @@ export const toApiStep = (row: StepRow) => ({
   name: row.name,
   status: stepStatus.toApi(row.status),
   agent: row.agent,
+  job_id: row.job_id,
   output: row.output,
   metadata: row.metadata,
   started_at: iso(row.started_at),

@@ -11,6 +11,8 @@ export interface StepTable {
   name: string;
   status: StatusColumn<StepStatus>;
   agent: string | null;
+  /** The TASK_IMPLEMENTATION job dispatched for this step (per-task runs). */
+  job_id: string | null;
   output: NullableJson;
   metadata: DefaultedJson;
   started_at: NullableTimestamp;

@@ -2,16 +2,18 @@
  * What a job's change does to its subject (the kind's side effects that are not results):
  * - IDEA_GRILL / IDEA_MAKE_PLAN failed or cancelled: the idea goes to GRILL_FAILED / PLAN_FAILED
  *   (retryable), with the error in its log, unless another job of the kind still works on it;
- * - TASK_IMPLEMENTATION started: its task goes TO_DO -> IN_PROGRESS; failed: IN_PROGRESS -> FAILED;
- * - SPRINT_IMPLEMENTATION started: its run goes QUEUED -> RUNNING; failed: the run fails.
+ * - TASK_IMPLEMENTATION: see job-task.cascade.ts (its task, and its step inside a sprint run);
+ * - SPRINT_IMPLEMENTATION started: its run goes QUEUED -> RUNNING; failed: the run fails;
+ *   cancelled by a user: the run is cancelled (a job the run itself cancelled changes nothing).
  * A failure retried as a new job (context.retriedAs) leaves the subject where it is.
  * Results (grill_md, plan_md, REVIEW) are written by the kinds' result handlers, not here.
  */
 import type { Trx } from '../../db/database.js';
 import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
-import { ideaMachine, sprintRunMachine, taskMachine } from '../../machines/index.js';
+import { ideaMachine, sprintRunMachine } from '../../machines/index.js';
 import type { AppliedTransition } from '../transition-types.js';
 import { type Cascade, type Door, inherited } from './cascade.js';
+import { taskJobCascade } from './job-task.cascade.js';
 
 const LIVE = ['QUEUED', 'CLAIMED', 'RUNNING'] as const;
 
@@ -32,7 +34,7 @@ export const claudeJobCascade: Cascade = async (trx, changes, door) => {
       case 'PLAN_CHAT':
         break;
       case 'TASK_IMPLEMENTATION':
-        await moveTask(trx, change, started ? 'TO_DO' : 'IN_PROGRESS', started ? 'IN_PROGRESS' : 'FAILED', door);
+        await taskJobCascade(trx, change, door);
         break;
       case 'SPRINT_IMPLEMENTATION':
         await moveRun(trx, change, started, door);
@@ -102,33 +104,10 @@ function planRejection(job: ClaudeJob): { planMd: string | null; errors: string[
   return { planMd: result?.text ?? null, errors: error.details?.errors ?? [] };
 }
 
-async function moveTask(
-  trx: Trx,
-  change: AppliedTransition<ClaudeJob>,
-  from: 'TO_DO' | 'IN_PROGRESS',
-  to: 'IN_PROGRESS' | 'FAILED',
-  door: Door,
-): Promise<void> {
-  const job = change.row;
-  const task = await trx.selectFrom('tasks').select(['id', 'status']).where('id', '=', job.task_id!).forUpdate().executeTakeFirstOrThrow();
-  if (task.status !== from) return;
-  // Only a live run owns its task's moves; a job outliving its run moves the task on its own.
-  let sprintRunId = job.sprint_run_id;
-  if (sprintRunId) {
-    const run = await trx.selectFrom('sprint_runs').select('status').where('id', '=', sprintRunId).executeTakeFirst();
-    if (run?.status !== 'RUNNING' && run?.status !== 'PAUSED') sprintRunId = null;
-  }
-  await door.transition(trx, taskMachine, {
-    id: task.id,
-    from,
-    to,
-    trigger: to === 'IN_PROGRESS' ? 'agent_started' : 'agent_failed',
-    context: { ...inherited(change, describe(change)), sprintRunId },
-  });
-}
-
 async function moveRun(trx: Trx, change: AppliedTransition<ClaudeJob>, started: boolean, door: Door): Promise<void> {
   const job = change.row;
+  // The run cancelled this job itself when it stopped: nothing more to do to it.
+  if (change.hops.at(-1)!.trigger === 'run_stopped') return;
   const run = await trx
     .selectFrom('sprint_runs')
     .select(['id', 'status'])

@@ -1,0 +1,155 @@
+/**
+ * The rows of an enqueue, in the caller's transaction: the payloads checked against their kind,
+ * the subjects found (within the caller's owner), one QUEUED row each with its history, the
+ * caller's hook (the kinds' subject transitions), and older queued jobs of the same kind and
+ * subject superseded (SKIPPED).
+ */
+import { sql } from 'kysely';
+import { nounOf, ownershipOf } from '../backlog/ownership.js';
+import type { Trx } from '../db/database.js';
+import type { ClaudeJob, NewClaudeJob } from '../db/tables/claude-job.table.js';
+import { AppError } from '../errors/app-error.js';
+import { claudeJobMachine } from '../machines/index.js';
+import { type JobKind, KINDS } from '../queues/kinds.js';
+import { jobKind } from '../spelling/api-spelling.js';
+import { createEntities, transitionMany } from '../transitions/index.js';
+import { groupBy } from '../util/group-by.js';
+
+export interface EnqueueRequest {
+  kind: JobKind;
+  /** The id of the kind's subject (idea, task or sprint run). */
+  subjectId: string;
+  payload?: Record<string, unknown>;
+  /** A TASK_IMPLEMENTATION job dispatched by a sprint run names the run too. */
+  sprintRunId?: string | null;
+}
+
+export interface EnqueueContext {
+  actorTokenId: string | null;
+  /** Subjects must belong to this owner's products (absent or null: any owner). */
+  ownerId?: string | null;
+}
+
+export interface InsertedJobs {
+  /** The new rows in request order (SKIPPED when a newer one in the same call superseded them). */
+  created: ClaudeJob[];
+  /** Every job this call superseded, older ones and ones of the same call. */
+  superseded: ClaudeJob[];
+}
+
+/** Runs after the rows are inserted, before superseding; throwing rolls the enqueue back. */
+export type InsertedHook = (trx: Trx, rows: readonly ClaudeJob[]) => Promise<void>;
+
+export async function insertJobRows(
+  trx: Trx,
+  requests: readonly EnqueueRequest[],
+  context: EnqueueContext,
+  onInserted: InsertedHook = async () => {},
+): Promise<InsertedJobs> {
+  if (requests.length === 0) return { created: [], superseded: [] };
+  if (requests.length > MAX_BATCH) {
+    throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
+  }
+  const products = await subjectProducts(trx, requests, context.ownerId ?? null);
+  const values = requests.map((request, index) => ({
+    ...rowOf(request, index, requests.length > 1),
+    product_id: products.get(request.subjectId)!,
+    created_by_token_id: context.actorTokenId,
+  }));
+
+  let rows: ClaudeJob[];
+  try {
+    rows = (await createEntities(trx, claudeJobMachine, values, { actorTokenId: context.actorTokenId, reason: 'enqueued' })).map(
+      (created) => created.row,
+    );
+  } catch (error) {
+    throw missingSubject(error) ?? error;
+  }
+
+  await onInserted(trx, rows);
+  const superseded = await supersede(trx, rows, context);
+  const skipped = new Set(superseded.map((job) => job.id));
+  const created = rows.map((row) => (skipped.has(row.id) ? { ...row, status: 'SKIPPED' as const } : row));
+  return { created, superseded };
+}
+
+/** The most jobs one call may enqueue (one statement, one transaction, one bulk add). */
+export const MAX_BATCH = 1_000;
+
+function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<NewClaudeJob, 'product_id'> {
+  const kind = KINDS[request.kind];
+  const parsed = kind.payload.safeParse(request.payload ?? {});
+  if (!parsed.success) {
+    const at = inBatch ? `jobs[${index}].` : '';
+    throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(request.kind)} jobs`, {
+      issues: parsed.error.issues.map((issue) => ({ path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`, message: issue.message })),
+    });
+  }
+  return {
+    kind: request.kind,
+    [kind.subject]: request.subjectId,
+    ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
+    payload: JSON.stringify(parsed.data),
+  };
+}
+
+/** Older QUEUED jobs of the same kind and subject as a new one are SKIPPED; the newest stays. */
+async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueContext): Promise<ClaudeJob[]> {
+  const newest = new Map<string, ClaudeJob>();
+  for (const row of rows) newest.set(`${row.kind}:${row.subject_id}`, row);
+  const survivors = [...newest.values()];
+  const older = await sql<{ id: string; survivor: string }>`
+    SELECT j.id, s.survivor
+    FROM claude_jobs j
+    JOIN unnest(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
+      AS s(kind, subject_id, survivor)
+      ON j.kind = s.kind AND j.subject_id = s.subject_id
+    WHERE j.status = 'QUEUED' AND j.id <> s.survivor
+  `.execute(trx);
+  if (older.rows.length === 0) return [];
+  const { applied } = await transitionMany(
+    trx,
+    claudeJobMachine,
+    older.rows.map(({ id, survivor }) => ({
+      id,
+      from: 'QUEUED' as const,
+      to: 'SKIPPED' as const,
+      set: { finished_at: new Date().toISOString() },
+      context: { actorTokenId: context.actorTokenId, reason: `superseded by job ${survivor}` },
+    })),
+  );
+  return applied.map((change) => change.row);
+}
+
+/**
+ * The product of every subject, read in one query per kind of subject. A subject that does not
+ * exist, or belongs to another owner, is not_found, naming it.
+ */
+async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ownerId: string | null): Promise<Map<string, string>> {
+  const products = new Map<string, string>();
+  for (const [subject, group] of groupBy(requests, (request) => KINDS[request.kind].subject)) {
+    const entity = SUBJECT_ENTITY[subject];
+    const found = await ownershipOf(trx, entity, [...new Set(group.map((request) => request.subjectId))]);
+    for (const request of group) {
+      const ownership = found.get(request.subjectId);
+      if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
+        throw new AppError('not_found', `${nounOf(entity)} ${request.subjectId} does not exist`, { [subject]: request.subjectId });
+      }
+      products.set(request.subjectId, ownership.productId);
+    }
+  }
+  return products;
+}
+
+const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;
+
+/** A foreign-key violation on insert means a subject that does not exist: 404, naming it. */
+function missingSubject(error: unknown): AppError | null {
+  const e = error as { code?: string; detail?: string };
+  if (e.code !== '23503') return null;
+  const match = /Key \((\w+)\)=\(([^)]+)\) is not present in table "(\w+)"/.exec(e.detail ?? '');
+  if (!match) return new AppError('not_found', 'a subject of the job does not exist');
+  const [, column, id] = match;
+  const noun = { idea_id: 'idea', task_id: 'task', sprint_run_id: 'sprint run' }[column!] ?? column;
+  return new AppError('not_found', `${noun} ${id} does not exist`, { [column!]: id });
+}
