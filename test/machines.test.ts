@@ -50,8 +50,8 @@ describe('state machines', () => {
       expect.unreachable();
     } catch (error) {
       expect(isAppError(error, 'invalid_transition')).toBe(true);
-      expect((error as Error).message).toContain('allowed next: IN_PROGRESS');
-      expect((error as { details: { allowed: string[] } }).details.allowed).toEqual(['IN_PROGRESS']);
+      expect((error as Error).message).toBe('task cannot go from todo to done; allowed next: in_progress');
+      expect((error as { details: { allowed: string[] } }).details).toEqual({ entity: 'task', from: 'todo', to: 'done', allowed: ['in_progress'] });
     }
   });
 
@@ -76,6 +76,8 @@ describe('state machines', () => {
         table: 'x',
         statuses: ['A', 'B'],
         initial: 'A',
+        noun: 'x',
+        spell: (status) => status.toLowerCase(),
         transitions: [{ from: 'A', to: 'C' as 'B', trigger: 't', by: 'user', description: 'd' }],
       }),
     ).toThrow(/unknown status/);

@@ -7,6 +7,7 @@ import { requestId } from 'hono/request-id';
 import { AppError } from '../errors/app-error.js';
 import type { ApiDeps } from './api-deps.js';
 import { authenticate } from './auth.middleware.js';
+import { refuseNulCharacters } from './nul-characters.middleware.js';
 import { errorBody, respondWithError } from './http-errors.js';
 import { createRouter } from './router.js';
 import { pbiRoutes, productRoutes, sprintRoutes, stepRoutes, storyRoutes, taskRoutes } from './routes/backlog.routes.js';
@@ -33,6 +34,7 @@ export function createApp(deps: ApiDeps) {
     }),
   );
   app.use('/api/v1/*', authenticate(deps.auth));
+  app.use('/api/v1/*', refuseNulCharacters());
 
   const v1 = [
     productRoutes(deps),

@@ -43,6 +43,11 @@ export function respondWithError(c: Context, thrown: unknown, logger: Logger) {
   let error: AppError;
   if (thrown instanceof AppError) error = thrown;
   else if (thrown instanceof HTTPException) error = fromHttpException(thrown);
+  else if (isBadInputForPostgres(thrown)) {
+    // Validation should have caught it; a value Postgres cannot take is still the caller's input.
+    logger.warn({ err: thrown, requestId }, 'input reached Postgres that it cannot store');
+    error = new AppError('validation_failed', `invalid input: ${(thrown as Error).message}`, { issues: [] });
+  }
   else if (isUnreachable(thrown)) {
     logger.error({ err: thrown, requestId }, 'a backing service is unreachable');
     error = new AppError('service_unavailable', 'a backing service is unreachable; try again shortly');
@@ -66,6 +71,12 @@ function fromHttpException(exception: HTTPException): AppError {
     default:
       return new AppError('bad_request', exception.message || 'malformed request');
   }
+}
+
+/** Data exceptions (class 22): a value out of range, a NUL byte, a malformed literal. */
+function isBadInputForPostgres(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('22') && code.length === 5;
 }
 
 function isUnreachable(error: unknown): boolean {

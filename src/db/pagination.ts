@@ -20,9 +20,19 @@ export interface PageOf<T> {
   next: PagePosition | null;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A position this API handed out: microseconds that fit a bigint (and a sane date), and a UUID. */
 export function isPagePosition(value: unknown): value is PagePosition {
   const v = value as PagePosition;
-  return typeof v === 'object' && v !== null && typeof v.createdMicros === 'string' && /^\d{1,20}$/.test(v.createdMicros) && typeof v.id === 'string' && /^[0-9a-f-]{36}$/i.test(v.id);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.createdMicros === 'string' &&
+    /^\d{1,17}$/.test(v.createdMicros) &&
+    typeof v.id === 'string' &&
+    UUID.test(v.id)
+  );
 }
 
 /** Runs `query` (rows of `table`, which must have id and created_at) for one page. */

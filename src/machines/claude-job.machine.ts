@@ -14,6 +14,7 @@
  * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on), and
  * CANCELLED by the system when the sprint run a job works for stops.
  */
+import { claudeJobStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const CLAUDE_JOB_STATUSES = ['QUEUED', 'CLAIMED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED', 'SKIPPED'] as const;
@@ -24,6 +25,8 @@ export const claudeJobMachine = defineMachine({
   table: 'claude_jobs',
   statuses: CLAUDE_JOB_STATUSES,
   initial: 'QUEUED',
+  noun: 'job',
+  spell: claudeJobStatus.toApi,
   transitions: [
     { from: 'QUEUED', to: 'CLAIMED', trigger: 'claimed', by: 'system', description: 'a worker claims the job' },
     { from: 'CLAIMED', to: 'RUNNING', trigger: 'started', by: 'system', description: 'the claiming worker starts the agent' },

@@ -27,6 +27,10 @@ export interface MachineDefinition<E extends string, T extends string, S extends
   /** The status every new row starts in (also the column's default). */
   readonly initial: S;
   readonly transitions: readonly TransitionRule<S>[];
+  /** How users name the entity in messages ("task", "sprint run"). */
+  readonly noun: string;
+  /** The API spelling of a status, used in every message and error detail users see. */
+  readonly spell: (status: S) => string;
 }
 
 export interface Machine<E extends string = string, T extends string = string, S extends string = string>
@@ -82,38 +86,28 @@ export function defineMachine<const E extends string, const T extends string, co
     allowedFrom,
     rulesFor,
     assertTransition(from: S, to: S, options: { trigger?: string; by?: TriggeredBy } = {}) {
+      const { noun, spell } = definition;
       const edge = rulesFor(from, to);
+      const allowed = allowedFrom(from, options.by).map(spell);
       const refuse = (message: string): never => {
-        throw new AppError('invalid_transition', message, {
-          entity: definition.entity,
-          from,
-          to,
-          allowed: allowedFrom(from, options.by),
-        });
+        throw new AppError('invalid_transition', message, { entity: noun, from: spell(from), to: spell(to), allowed });
       };
       if (edge.length === 0) {
-        const allowed = allowedFrom(from, options.by);
-        refuse(
-          `${definition.entity} cannot go from ${from} to ${to}; allowed next: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`,
-        );
+        refuse(`${noun} cannot go from ${spell(from)} to ${spell(to)}; allowed next: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`);
       }
       if (options.by === 'user' && !edge.some((rule) => rule.by === 'user')) {
-        refuse(`${definition.entity} ${from} -> ${to} is taken only by the system: ${edge.map((r) => r.description).join('; ')}`);
+        refuse(`${noun} ${spell(from)} -> ${spell(to)} is taken only by the system: ${edge.map((r) => r.description).join('; ')}`);
       }
       const candidates = edge.filter((rule) => options.by === undefined || rule.by === options.by);
       if (options.trigger !== undefined) {
         const rule = candidates.find((r) => r.trigger === options.trigger);
         if (!rule) {
-          refuse(
-            `${definition.entity} ${from} -> ${to} has no trigger ${options.trigger}; its triggers: ${candidates.map((r) => r.trigger).join(', ')}`,
-          );
+          refuse(`${noun} ${spell(from)} -> ${spell(to)} has no trigger ${options.trigger}; its triggers: ${candidates.map((r) => r.trigger).join(', ')}`);
         }
         return rule!;
       }
       if (candidates.length > 1) {
-        throw new Error(
-          `${definition.entity} ${from} -> ${to} has several triggers (${candidates.map((r) => r.trigger).join(', ')}); name one`,
-        );
+        throw new Error(`${definition.entity} ${from} -> ${to} has several triggers (${candidates.map((r) => r.trigger).join(', ')}); name one`);
       }
       return candidates[0]!;
     },

@@ -10,6 +10,7 @@
  * - PLAN_READY: plan_md parsed into PBIs, stories and tasks.
  * - PLANNED: the PBI tree was created in the backlog (terminal).
  */
+import { ideaStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const IDEA_STATUSES = [
@@ -29,6 +30,8 @@ export const ideaMachine = defineMachine({
   table: 'ideas',
   statuses: IDEA_STATUSES,
   initial: 'DRAFT',
+  noun: 'idea',
+  spell: ideaStatus.toApi,
   transitions: [
     { from: 'DRAFT', to: 'GRILLING', trigger: 'grill_enqueued', by: 'system', description: 'POST /ideas/{id}/grill enqueues an IDEA_GRILL job' },
     { from: 'GRILLING', to: 'GRILLED', trigger: 'grill_written', by: 'system', description: 'the IDEA_GRILL job writes grill_md' },

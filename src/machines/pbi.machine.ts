@@ -6,6 +6,7 @@
  * - DONE: every story is done (terminal).
  * - FAILED: the user gave up on it (terminal).
  */
+import { pbiStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const PBI_STATUSES = ['READY', 'BLOCKED', 'DONE', 'FAILED'] as const;
@@ -16,6 +17,8 @@ export const pbiMachine = defineMachine({
   table: 'pbis',
   statuses: PBI_STATUSES,
   initial: 'READY',
+  noun: 'PBI',
+  spell: pbiStatus.toApi,
   transitions: [
     { from: 'READY', to: 'BLOCKED', trigger: 'user_blocks', by: 'user', description: 'a user marks the PBI blocked' },
     { from: 'BLOCKED', to: 'READY', trigger: 'user_unblocks', by: 'user', description: 'a user unblocks the PBI' },

@@ -8,6 +8,7 @@
  * - FAILED: a step failed or its worker was lost (terminal); the sprint is blocked.
  * - CANCELLED: a user cancelled it (terminal); its agents are stopped.
  */
+import { sprintRunStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const SPRINT_RUN_STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'DONE', 'FAILED', 'CANCELLED'] as const;
@@ -21,6 +22,8 @@ export const sprintRunMachine = defineMachine({
   table: 'sprint_runs',
   statuses: SPRINT_RUN_STATUSES,
   initial: 'QUEUED',
+  noun: 'sprint run',
+  spell: sprintRunStatus.toApi,
   transitions: [
     { from: 'QUEUED', to: 'RUNNING', trigger: 'worker_started', by: 'system', description: 'a worker starts the run' },
     { from: 'RUNNING', to: 'PAUSED', trigger: 'pause_requested', by: 'user', description: 'a user pauses the run' },

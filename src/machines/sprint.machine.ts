@@ -6,6 +6,7 @@
  * - FAILED: abandoned by a user, or blocked because a sprint run failed a step (terminal).
  *   "Blocked" in the sprint-runner's words is this status.
  */
+import { sprintStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const SPRINT_STATUSES = ['ACTIVE', 'COMPLETED', 'FAILED'] as const;
@@ -16,6 +17,8 @@ export const sprintMachine = defineMachine({
   table: 'sprints',
   statuses: SPRINT_STATUSES,
   initial: 'ACTIVE',
+  noun: 'sprint',
+  spell: sprintStatus.toApi,
   transitions: [
     { from: 'ACTIVE', to: 'COMPLETED', trigger: 'user_closes', by: 'user', description: 'a user closes the sprint' },
     { from: 'ACTIVE', to: 'FAILED', trigger: 'user_abandons', by: 'user', description: 'a user abandons the sprint' },

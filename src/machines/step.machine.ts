@@ -7,6 +7,7 @@
  * - FAILED: the agent reported failure (terminal); the run fails.
  * - SKIPPED: the run stopped before this step could finish (terminal).
  */
+import { stepStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const STEP_STATUSES = ['PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'SKIPPED'] as const;
@@ -17,6 +18,8 @@ export const stepMachine = defineMachine({
   table: 'steps',
   statuses: STEP_STATUSES,
   initial: 'PENDING',
+  noun: 'step',
+  spell: stepStatus.toApi,
   transitions: [
     { from: 'PENDING', to: 'IN_PROGRESS', trigger: 'step_started', by: 'system', description: 'the run starts the step\'s agent' },
     { from: 'IN_PROGRESS', to: 'COMPLETED', trigger: 'step_completed', by: 'system', description: 'the step\'s agent reports success' },

@@ -6,6 +6,7 @@
  * - DONE: every task is DONE (terminal); its PBI is then re-evaluated.
  * - FAILED: a task failed, or a user abandoned it (terminal).
  */
+import { storyStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const STORY_STATUSES = ['OPEN', 'IN_SPRINT', 'DONE', 'FAILED'] as const;
@@ -16,6 +17,8 @@ export const storyMachine = defineMachine({
   table: 'stories',
   statuses: STORY_STATUSES,
   initial: 'OPEN',
+  noun: 'story',
+  spell: storyStatus.toApi,
   transitions: [
     { from: 'OPEN', to: 'IN_SPRINT', trigger: 'added_to_sprint', by: 'user', description: 'a user adds the story to a sprint' },
     { from: 'OPEN', to: 'IN_SPRINT', trigger: 'task_started', by: 'system', description: 'one of its tasks starts' },

@@ -7,6 +7,7 @@
  * - DONE: verified (terminal); may complete its story and its sprint run.
  * - FAILED: could not be done (terminal); fails its story and its sprint run.
  */
+import { taskStatus } from '../spelling/api-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const TASK_STATUSES = ['TO_DO', 'IN_PROGRESS', 'REVIEW', 'DONE', 'FAILED'] as const;
@@ -17,6 +18,8 @@ export const taskMachine = defineMachine({
   table: 'tasks',
   statuses: TASK_STATUSES,
   initial: 'TO_DO',
+  noun: 'task',
+  spell: taskStatus.toApi,
   transitions: [
     { from: 'TO_DO', to: 'IN_PROGRESS', trigger: 'agent_started', by: 'system', description: 'a worker starts an implementation job for the task' },
     { from: 'TO_DO', to: 'IN_PROGRESS', trigger: 'user_starts', by: 'user', description: 'a user starts the task' },

@@ -232,24 +232,25 @@ export async function explainRefusal<M extends AnyMachine>(
 ): Promise<AppError> {
   const current = (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(machine.table)} WHERE id = ${request.id}`.execute(trx))
     .rows[0];
-  const entity = machine.entity;
-  if (!current) return new AppError('not_found', `${entity} ${request.id} does not exist`, { entity, id: request.id });
+  const { noun } = machine;
+  const spell = machine.spell as (status: string) => string;
+  if (!current) return new AppError('not_found', `${noun} ${request.id} does not exist`, { entity: noun, id: request.id });
   const status = current.status as StatusOfMachine<M>;
   if (status !== request.from) {
-    const allowed = (machine.allowedFrom as (s: string, by?: TriggeredBy) => string[])(status, request.by);
+    const allowed = (machine.allowedFrom as (s: string, by?: TriggeredBy) => string[])(status, request.by).map(spell);
     return new AppError(
       'status_conflict',
-      `${entity} ${request.id} is ${status}, not ${request.from}; allowed next: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`,
-      { entity, id: request.id, current: status, expected: request.from, allowed },
+      `${noun} ${request.id} is ${spell(status)}, not ${spell(request.from)}; allowed next: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`,
+      { entity: noun, id: request.id, current: spell(status), expected: spell(request.from), allowed },
     );
   }
   const mismatched = Object.entries(request.guard ?? {})
     .filter(([name, value]) => !sameValue(current[name], value))
     .map(([name]) => name);
-  return new AppError('status_conflict', `${entity} ${request.id} failed its guard on ${mismatched.join(', ')}`, {
-    entity,
+  return new AppError('status_conflict', `${noun} ${request.id} failed its guard on ${mismatched.join(', ')}`, {
+    entity: noun,
     id: request.id,
-    current: status,
+    current: spell(status),
     mismatched,
   });
 }

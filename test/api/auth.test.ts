@@ -123,7 +123,11 @@ interface World {
   sprint: string;
   /** An active sprint that the write routes close. */
   closingSprint: string;
+  /** An active sprint with a planned task in it, ready to run. */
+  runSprint: string;
+  /** Two queued runs (on sprints of their own), and a step of the first. */
   run: string;
+  run2: string;
   step: string;
   /** A draft idea with two queued jobs on it (nothing else enqueues on it). */
   jobIdea: string;
@@ -144,7 +148,10 @@ async function seedWorld(db: Db, owner: string): Promise<World> {
     const [t, other, dependent] = [await task(trx, s.id), await task(trx, s.id), await task(trx, s.id)];
     const sp = await sprint(trx, p.id);
     const closing = await sprint(trx, p.id);
+    const runSprint = await sprint(trx, p.id);
+    await task(trx, (await story(trx, b.id, runSprint.id)).id, runSprint.id);
     const run = await sprintRun(trx, (await sprint(trx, p.id)).id);
+    const run2 = await sprintRun(trx, (await sprint(trx, p.id)).id);
     const st = await step(trx, run.id);
     const jobIdea = await idea(trx, p.id);
     const job = await planChatJob(trx, jobIdea.id);
@@ -160,7 +167,9 @@ async function seedWorld(db: Db, owner: string): Promise<World> {
       dependentTask: dependent!.id,
       sprint: sp.id,
       closingSprint: closing.id,
+      runSprint: runSprint.id,
       run: run.id,
+      run2: run2.id,
       step: st.id,
       jobIdea: jobIdea.id,
       job: job.id,
@@ -218,6 +227,7 @@ const ROUTES: RouteCase[] = [
     get('backlog read', (w) => `${V1}/${path}/${w[key]}/valid-transitions`),
   ]),
   get('backlog read', (w) => `${V1}/tasks/${w.dependentTask}/dependencies`),
+  get('backlog read', (w) => `${V1}/sprint-runs/${w.run}/steps`),
   get('backlog read', (w) => `${V1}/ideas/${w.chatIdea}/logs`),
   // Backlog writes.
   { family: 'backlog write', method: 'POST', path: () => `${V1}/products`, body: (w) => ({ name: 'New product', owner_id: w.owner }), ok: 201 },
@@ -236,7 +246,6 @@ const ROUTES: RouteCase[] = [
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/stories/${w.story}/transitions`, body: (w) => ({ to: 'in_sprint', sprint_id: w.sprint }), ok: 200 },
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/tasks/${w.task}/transitions`, body: () => ({ to: 'in_progress' }), ok: 200 },
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/sprints/${w.closingSprint}/transitions`, body: () => ({ to: 'completed' }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/sprint-runs/${w.run}/transitions`, body: () => ({ to: 'cancelled' }), ok: 200 },
   // Ideas and steps have no user transitions: a permitted token reaches the machine's 409.
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/ideas/${w.draftIdea}/transitions`, body: () => ({ to: 'grilling' }), ok: 409 },
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/steps/${w.step}/transitions`, body: () => ({ to: 'in_progress' }), ok: 409 },
@@ -251,6 +260,13 @@ const ROUTES: RouteCase[] = [
   { family: 'enqueue', method: 'POST', path: (w) => `${V1}/ideas/${w.chatIdea}/chat`, body: () => ({ message: 'Shorter?' }), ok: 202 },
   { family: 'enqueue', method: 'POST', path: (w) => `${V1}/jobs/${w.job}/cancel`, body: () => ({ reason: 'not needed' }), ok: 200 },
   { family: 'enqueue', method: 'POST', path: (w) => `${V1}/jobs/${w.job2}/transitions`, body: () => ({ to: 'cancelled' }), ok: 200 },
+  // Sprint runs are started and steered by enqueue tokens (principal.ts: "enqueue and cancel jobs (... sprint runs)").
+  { family: 'enqueue', method: 'POST', path: (w) => `${V1}/sprints/${w.runSprint}/runs`, body: () => ({ mode: 'per_task' }), ok: 202 },
+  // A queued run cannot pause or resume: a permitted token reaches the machine's 409.
+  { family: 'enqueue', method: 'POST', path: (w) => `${V1}/sprint-runs/${w.run}/pause`, body: () => ({}), ok: 409 },
+  { family: 'enqueue', method: 'POST', path: (w) => `${V1}/sprint-runs/${w.run}/resume`, body: () => ({}), ok: 409 },
+  { family: 'enqueue', method: 'POST', path: (w) => `${V1}/sprint-runs/${w.run}/cancel`, body: () => ({ reason: 'not now' }), ok: 200 },
+  { family: 'enqueue', method: 'POST', path: (w) => `${V1}/sprint-runs/${w.run2}/transitions`, body: () => ({ to: 'cancelled' }), ok: 200 },
   // Job reads.
   get('job read', () => `${V1}/jobs`),
   get('job read', (w) => `${V1}/jobs/${w.job}`),
@@ -262,22 +278,42 @@ const FAMILIES = Object.keys(FAMILY_SCOPES) as Family[];
 
 const passes = (scope: Scope, family: Family) => scope === 'admin' || FAMILY_SCOPES[family].includes(scope);
 
+/**
+ * The family of any route, from its method and path: reads of jobs (and the fleet) accept read
+ * or worker; other reads are backlog reads; enqueueing, steering jobs and sprint runs is enqueue;
+ * every other write is a backlog write.
+ */
+function familyOf(method: string, documentedPath: string): Family {
+  const path = documentedPath.replace(/^\/api\/v1/, '');
+  if (method === 'GET') return /^\/(jobs|workers)(\/|$)/.test(path) ? 'job read' : 'backlog read';
+  if (/^\/jobs(\/|$)/.test(path) || /^\/ideas\/\{id\}\/(grill|plan|chat)$/.test(path) || /^\/sprints\/\{id\}\/runs$/.test(path) || /^\/sprint-runs\//.test(path)) {
+    return 'enqueue';
+  }
+  return 'backlog write';
+}
+
+async function documentedOperations(api: ApiHarness) {
+  const doc = await send(api, 'GET', `${V1}/openapi.json`, { authorization: null });
+  expect(doc.status).toBe(200);
+  return Object.entries(doc.body.paths as Record<string, Record<string, { requestBody?: unknown }>>).flatMap(([template, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      template,
+      path: template.replace(/\{[^}]+\}/g, MISSING_ID),
+      hasBody: op.requestBody !== undefined,
+    })),
+  );
+}
+
 describe('authentication', () => {
   let env: TestEnv;
   let api: ApiHarness;
-  let operations: { method: string; path: string; hasBody: boolean }[];
+  let operations: Awaited<ReturnType<typeof documentedOperations>>;
 
   beforeAll(async () => {
     env = await createTestEnv();
     api = await createApiHarness(env);
-    const doc = await send(api, 'GET', `${V1}/openapi.json`, { authorization: null });
-    operations = Object.entries(doc.body.paths as Record<string, Record<string, { requestBody?: unknown }>>).flatMap(([path, ops]) =>
-      Object.entries(ops).map(([method, op]) => ({
-        method: method.toUpperCase(),
-        path: path.replace(/\{[^}]+\}/g, MISSING_ID),
-        hasBody: op.requestBody !== undefined,
-      })),
-    );
+    operations = await documentedOperations(api);
   });
   afterAll(async () => {
     await api?.close();
@@ -374,6 +410,25 @@ describe('scopes', () => {
 
   it('covers every route family with several routes', () => {
     for (const family of FAMILIES) expect(ROUTES.filter((route) => route.family === family).length, family).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses every documented route with 403 to exactly the scopes its family lacks, whatever the route', async () => {
+    const operations = await documentedOperations(api);
+    expect(operations.length).toBeGreaterThanOrEqual(60);
+    const before = await rowCounts(env.database.db);
+    const wrong: string[] = [];
+    for (const op of operations) {
+      const family = familyOf(op.method, op.template);
+      for (const scope of SCOPES) {
+        // Ids that exist nowhere: a permitted token gets past the scope check to a 404 or 422.
+        const reply = await send(api, op.method, op.path, { authorization: `Bearer ${secrets.get(scope)}`, ...(op.hasBody ? { body: {} } : {}) });
+        const allowed = passes(scope, family);
+        const ok = allowed ? reply.status !== 401 && reply.status !== 403 && reply.status < 500 : reply.status === 403 && reply.body?.error?.code === 'forbidden';
+        if (!ok) wrong.push(`${scope} ${op.method} ${op.template} (${family}): ${reply.status} ${JSON.stringify(reply.body)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(await rowCounts(env.database.db)).toEqual(before);
   });
 
   const matrix = SCOPES.flatMap((scope) => FAMILIES.map((family) => ({ scope, family, allowed: passes(scope, family) })));
@@ -497,7 +552,7 @@ describe('ownership', () => {
         expect(Object.keys(hiddenError.details).sort()).toEqual(Object.keys(missingError.details).sort());
       }
     }
-    for (const path of [`${V1}/tasks/${bob.dependentTask}/dependencies`, `${V1}/ideas/${bob.chatIdea}/logs`]) {
+    for (const path of [`${V1}/tasks/${bob.dependentTask}/dependencies`, `${V1}/ideas/${bob.chatIdea}/logs`, `${V1}/sprint-runs/${bob.run}/steps`]) {
       expectError(await asAlice('GET', path), 404, 'not_found', path);
     }
   });
@@ -516,8 +571,8 @@ describe('ownership', () => {
       [`${V1}/pbis`, ['pbi']],
       [`${V1}/stories`, ['story']],
       [`${V1}/tasks`, ['task', 'otherTask', 'dependentTask']],
-      [`${V1}/sprints`, ['sprint', 'closingSprint']],
-      [`${V1}/sprint-runs`, ['run']],
+      [`${V1}/sprints`, ['sprint', 'closingSprint', 'runSprint']],
+      [`${V1}/sprint-runs`, ['run', 'run2']],
       [`${V1}/steps`, ['step']],
       [`${V1}/ideas`, ['jobIdea', 'draftIdea', 'grillIdea', 'grilledIdea', 'chatIdea', 'planIdea']],
       [`${V1}/jobs`, ['job', 'job2']],
@@ -562,6 +617,10 @@ describe('ownership', () => {
       ['POST', `${V1}/tasks/${bob.task}/transitions`, { to: 'in_progress' }],
       ['POST', `${V1}/sprints/${bob.closingSprint}/transitions`, { to: 'completed' }],
       ['POST', `${V1}/sprint-runs/${bob.run}/transitions`, { to: 'cancelled' }],
+      ['POST', `${V1}/sprint-runs/${bob.run}/cancel`, {}],
+      ['POST', `${V1}/sprint-runs/${bob.run}/pause`, {}],
+      ['POST', `${V1}/sprint-runs/${bob.run}/resume`, {}],
+      ['POST', `${V1}/sprints/${bob.runSprint}/runs`, { mode: 'per_task' }],
       ['POST', `${V1}/ideas/${bob.draftIdea}/transitions`, { to: 'grilling' }],
       ['POST', `${V1}/steps/${bob.step}/transitions`, { to: 'in_progress' }],
       ['POST', `${V1}/jobs`, { kind: 'idea_grill', idea_id: bob.draftIdea }],

@@ -104,7 +104,7 @@ describe('the transitions routes', () => {
   it('refuse a transition only the system takes, saying what triggers it', async () => {
     const { pbi } = await backlog(1, 1);
     const refused = await call('POST', `/api/v1/pbis/${pbi}/transitions`, { to: 'done' }, 409);
-    expect(refused.error).toMatchObject({ code: 'invalid_transition', details: { from: 'READY', to: 'DONE' } });
+    expect(refused.error).toMatchObject({ code: 'invalid_transition', details: { entity: 'PBI', from: 'ready', to: 'done', allowed: ['blocked', 'failed'] } });
     expect(refused.error.message).toContain('every story of the PBI reaches done');
   });
 
@@ -112,7 +112,8 @@ describe('the transitions routes', () => {
     const { stories } = await backlog(1, 1);
     const refused = await call('POST', `/api/v1/tasks/${stories[0]!.tasks[0]}/transitions`, { to: 'done' }, 409);
     expect(refused.error.code).toBe('invalid_transition');
-    expect(refused.error.details.allowed).toEqual(['IN_PROGRESS']);
+    expect(refused.error.details.allowed).toEqual(['in_progress']);
+    expect(refused.error.message).toBe('task cannot go from todo to done; allowed next: in_progress');
   });
 
   it('refuse an unknown status with 422 listing the allowed ones', async () => {

@@ -122,7 +122,12 @@ export const toApiTask = (row: TaskRow) => ({
   updated_at: row.updated_at.toISOString(),
 });
 
-const when = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' });
+const when = z.iso
+  .datetime({ offset: true, error: 'must be an ISO 8601 date-time' })
+  .refine((value) => {
+    const year = new Date(value).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  }, { error: 'must be a date-time between the years 1 and 9999' });
 export const Sprint = z
   .object({
     id: z.uuid(),
