@@ -59,6 +59,12 @@ const schema = z.object({
     z.string().min(16, { error: 'at least 16 characters' }).optional(),
   ),
   BODY_LIMIT_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  DASHBOARD_USER: optionalText,
+  DASHBOARD_PASSWORD: optionalText.pipe(z.string().min(12, { error: 'at least 12 characters' }).optional()),
+  METRICS_PUBLIC: z
+    .enum(['true', 'false'], { error: 'true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
 
   AGENT: z
     .enum(['dry-run', 'anthropic', 'command'], { error: 'one of dry-run, anthropic, command' })
@@ -89,7 +95,7 @@ export const CONFIG_VARIABLES = Object.keys(schema.shape);
 export type Config = Readonly<Omit<z.infer<typeof schema>, 'WORKER_KINDS'> & { WORKER_KINDS: readonly JobKind[] }>;
 
 /** Variables whose values never appear in an error message. */
-const SECRETS = new Set(['ADMIN_TOKEN', 'ANTHROPIC_API_KEY', 'DATABASE_URL', 'REDIS_URL']);
+const SECRETS = new Set(['ADMIN_TOKEN', 'ANTHROPIC_API_KEY', 'DATABASE_URL', 'REDIS_URL', 'DASHBOARD_PASSWORD']);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -125,6 +131,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url.username = pgUser;
       config.DATABASE_URL = url.toString();
     }
+  }
+  if (Boolean(config.DASHBOARD_USER) !== Boolean(config.DASHBOARD_PASSWORD)) {
+    throw new ConfigError(
+      `${config.DASHBOARD_USER ? 'DASHBOARD_PASSWORD' : 'DASHBOARD_USER'}=(unset) is not allowed: expected DASHBOARD_USER and DASHBOARD_PASSWORD together`,
+    );
   }
   if (config.AGENT === 'command' && !config.AGENT_COMMAND) {
     throw new ConfigError('AGENT_COMMAND=(unset) is not allowed: expected a command line when AGENT=command');

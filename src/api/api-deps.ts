@@ -1,18 +1,25 @@
+import type { Redis } from 'ioredis';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
+import type { EventHub } from '../events/event-hub.js';
 import type { Logger } from '../logger.js';
+import type { FleetMetrics } from '../metrics/fleet-metrics.js';
 import type { CancelPublisher } from '../queues/job-signals.js';
 import type { JobQueues } from '../queues/job-queues.js';
 
 /** What the HTTP API needs; the entry point that serves it opens and closes all of it. */
 export interface ApiDeps {
-  config: Pick<Config, 'BODY_LIMIT_BYTES'>;
+  config: Pick<Config, 'BODY_LIMIT_BYTES' | 'HEARTBEAT_MS' | 'METRICS_PUBLIC'>;
   db: Db;
+  /** The producer connection: readiness checks ping it. */
+  redis: Redis;
   queues: JobQueues;
   signals: CancelPublisher;
   auth: Authenticator;
+  events: EventHub;
+  metrics: FleetMetrics;
   logger: Logger;
 }
 
@@ -20,7 +27,7 @@ export interface ApiDeps {
 export interface ApiEnv {
   Variables: {
     requestId: string;
-    /** Set by the auth middleware on every /api/v1 route but the OpenAPI document. */
+    /** Set by the auth middleware on every authenticated route. */
     principal: Principal;
   };
 }

@@ -14,6 +14,11 @@ import { pbiRoutes, productRoutes, sprintRoutes, stepRoutes, storyRoutes, taskRo
 import { sprintRunRoutes } from './routes/sprint-runs.routes.js';
 import { ideaRoutes } from './routes/ideas.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
+import { eventRoutes } from './routes/events.routes.js';
+import { fleetRoutes } from './routes/fleet.routes.js';
+import { opsRoutes } from './ops.routes.js';
+import { fleetPageRoutes } from './dashboard/fleet-page.js';
+import { bullBoardRoutes } from './dashboard/bull-board.js';
 import { taskDependencyRoutes } from './routes/task-dependencies.routes.js';
 
 export const API_VERSION = '0.1.0';
@@ -36,6 +41,10 @@ export function createApp(deps: ApiDeps) {
   app.use('/api/v1/*', authenticate(deps.auth));
   app.use('/api/v1/*', refuseNulCharacters());
 
+  app.route('/', opsRoutes(deps));
+  app.route('/', fleetPageRoutes(deps));
+  app.route('/', bullBoardRoutes(deps));
+
   const v1 = [
     productRoutes(deps),
     pbiRoutes(deps),
@@ -47,6 +56,8 @@ export function createApp(deps: ApiDeps) {
     stepRoutes(deps),
     ideaRoutes(deps),
     jobsRoutes(deps),
+    eventRoutes(deps),
+    fleetRoutes(deps),
   ];
   for (const routes of v1) app.route('/api/v1', routes);
 

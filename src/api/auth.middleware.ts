@@ -13,15 +13,17 @@ import { errorResponses } from './schemas/common.schemas.js';
 
 export const PUBLIC_PATHS = new Set(['/api/v1/openapi.json']);
 
+/** Browsers get a Basic challenge (so they prompt for the dashboard login); API clients a Bearer one. */
+export const CHALLENGE = 'Bearer realm="jobfleet", Basic realm="jobfleet", charset="UTF-8"';
+
 export function authenticate(auth: Authenticator): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const principal = match ? await auth.authenticate(match[1]!) : null;
+    const header = c.req.header('authorization');
+    const principal = await auth.fromHeader(header);
     if (!principal) {
-      c.header('WWW-Authenticate', 'Bearer realm="jobfleet"');
-      throw new AppError('unauthorized', match ? 'the bearer token is unknown or revoked' : 'send a bearer token: Authorization: Bearer <token>');
+      c.header('WWW-Authenticate', CHALLENGE);
+      throw new AppError('unauthorized', header ? 'the credentials are unknown or revoked' : 'send a bearer token: Authorization: Bearer <token>');
     }
     c.set('principal', principal);
     await next();

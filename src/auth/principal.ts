@@ -28,3 +28,7 @@ export function hasScope(principal: Principal, allowed: readonly Scope[]): boole
 export function ownerScope(principal: Principal): string | null {
   return principal.scopes.includes('admin') || principal.scopes.includes('worker') ? null : principal.ownerId;
 }
+
+export function isAdmin(principal: Principal): boolean {
+  return principal.scopes.includes('admin');
+}

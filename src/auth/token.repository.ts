@@ -40,18 +40,18 @@ export async function revokeToken(db: Db, id: string): Promise<boolean> {
 }
 
 /**
- * ADMIN_TOKEN (when set) is an admin token like any other, so that history rows can name it: its
- * row is created on first start and revived if it was revoked.
+ * ADMIN_TOKEN and the dashboard login (when configured) are admin tokens like any other, so that
+ * history rows can name them: each has a row, created on first start under its name and revived if
+ * it was revoked. Changing the secret in the configuration retires the old row.
  */
-export async function ensureAdminToken(db: Db, secret: string): Promise<string> {
+export async function ensureConfiguredToken(db: Db, name: 'ADMIN_TOKEN' | 'DASHBOARD', secret: string): Promise<string> {
   const hash = hashTokenSecret(secret);
   const row = await db
     .insertInto('api_tokens')
-    .values({ name: 'ADMIN_TOKEN', owner_id: 'admin', scopes: ['admin' satisfies Scope], token_hash: hash, token_prefix: secret.slice(0, 6) })
+    .values({ name, owner_id: 'admin', scopes: ['admin' satisfies Scope], token_hash: hash, token_prefix: name === 'ADMIN_TOKEN' ? secret.slice(0, 6) : 'basic' })
     .onConflict((oc) => oc.column('token_hash').doUpdateSet({ revoked_at: null }))
     .returning('id')
     .executeTakeFirstOrThrow();
-  // An ADMIN_TOKEN that was changed stops working.
-  await db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('name', '=', 'ADMIN_TOKEN').where('id', '<>', row.id).where('revoked_at', 'is', null).execute();
+  await db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('name', '=', name).where('id', '<>', row.id).where('revoked_at', 'is', null).execute();
   return row.id;
 }

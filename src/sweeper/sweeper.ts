@@ -1,8 +1,11 @@
 /**
  * The sweeper process role: every SWEEP_INTERVAL_MS, if this process holds the fleet's sweeper
  * lock (or takes it), run one sweep. Any number of processes may run a sweeper; one sweeps, the
- * others stand by and take over when it goes.
+ * others stand by and take over when it goes. The leader also relays committed status changes
+ * to Redis as live events.
  */
+import type { Redis } from 'ioredis';
+import { type EventRelay, startEventRelay } from '../events/event-relay.js';
 import type { Logger } from '../logger.js';
 import { createLeadership } from './leadership.js';
 import { sweep, type SweepDeps } from './sweep.js';
@@ -10,6 +13,8 @@ import { sweep, type SweepDeps } from './sweep.js';
 export interface SweeperOptions extends SweepDeps {
   connectionString: string;
   intervalMs: number;
+  /** Where the leader publishes live events. */
+  events: { redis: Redis; prefix: string };
 }
 
 export interface Sweeper {
@@ -19,13 +24,21 @@ export interface Sweeper {
 export function startSweeper(options: SweeperOptions): Sweeper {
   const logger: Logger = options.logger.child({ role: 'sweeper' });
   const leadership = createLeadership(options.connectionString, logger);
+  let relay: EventRelay | null = null;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> = Promise.resolve();
 
   const tick = async () => {
     try {
-      if (await leadership.acquire()) await sweep({ ...options, logger });
+      const leading = await leadership.acquire();
+      if (leading && !relay) {
+        relay = await startEventRelay({ connectionString: options.connectionString, db: options.db, redis: options.events.redis, prefix: options.events.prefix, logger });
+      } else if (!leading && relay) {
+        await relay.close();
+        relay = null;
+      }
+      if (leading) await sweep({ ...options, logger });
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'sweep failed; the next one tries again');
     }
@@ -43,6 +56,7 @@ export function startSweeper(options: SweeperOptions): Sweeper {
       stopped = true;
       clearTimeout(timer);
       await current;
+      await relay?.close();
       await leadership.release();
     },
   };

@@ -5,6 +5,7 @@
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Database, Trx } from '../db/database.js';
 import type { AnyMachine } from '../machines/index.js';
+import { notifyHistory } from './history-notice.js';
 import type { TransitionContext } from './transition-types.js';
 
 type TableOf<M extends AnyMachine> = M['table'];
@@ -29,11 +30,14 @@ export async function createEntities<M extends AnyMachine>(
 
   const artifacts = context.artifacts === undefined || context.artifacts === null ? null : JSON.stringify(context.artifacts);
   const history = await sql<{ id: string }>`
-    INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
-    SELECT ${machine.entity}, r.id, NULL, r.status, 'created', ${context.actorTokenId ?? null}::uuid, ${context.reason ?? null}, ${artifacts}::jsonb
-    FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.status)}::text[]) WITH ORDINALITY AS r(id, status, ord)
-    ORDER BY r.ord
-    RETURNING id
+    WITH hist AS (
+      INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
+      SELECT ${machine.entity}, r.id, NULL, r.status, 'created', ${context.actorTokenId ?? null}::uuid, ${context.reason ?? null}, ${artifacts}::jsonb
+      FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.status)}::text[]) WITH ORDINALITY AS r(id, status, ord)
+      ORDER BY r.ord
+      RETURNING id
+    )
+    SELECT hist.id FROM hist CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice ORDER BY hist.id
   `.execute(trx);
 
   return rows.map((row, index) => ({ row, historyId: history.rows[index]!.id }));

@@ -17,6 +17,7 @@ import type { JsonValue } from '../db/column-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { AnyMachine, TriggeredBy } from '../machines/index.js';
 import { runCascades } from './cascades/index.js';
+import { notifyHistory } from './history-notice.js';
 import type { AppliedTransition, TransitionContext } from './transition-types.js';
 
 export type { AppliedTransition, TransitionContext } from './transition-types.js';
@@ -182,7 +183,7 @@ export async function transitionMany<M extends AnyMachine>(
       RETURNING id, entity_id
     )
     SELECT upd.*, (SELECT array_agg(hist.id ORDER BY hist.id) FROM hist WHERE hist.entity_id = upd.id) AS __history
-    FROM upd
+    FROM upd CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
   `.execute(trx);
 
   const applied: Applied<M>[] = [];

@@ -3,7 +3,9 @@
  * real producer connection to Redis and the file's own database.
  */
 import { createApp } from '../../src/api/app.js';
-import { createAuthenticator } from '../../src/auth/authenticator.js';
+import { createAuthenticator, type Dashboard } from '../../src/auth/authenticator.js';
+import { createEventHub } from '../../src/events/event-hub.js';
+import { createFleetMetrics } from '../../src/metrics/fleet-metrics.js';
 import { createToken } from '../../src/auth/token.repository.js';
 import { createJobQueues, type JobQueues } from '../../src/queues/job-queues.js';
 import { createCancelPublisher } from '../../src/queues/job-signals.js';
@@ -22,7 +24,7 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function createApiHarness(env: TestEnv): Promise<ApiHarness> {
+export async function createApiHarness(env: TestEnv, options: { dashboard?: Dashboard } = {}): Promise<ApiHarness> {
   const connection = createProducerConnection(env.redisUrl, env.logger);
   await new Promise<void>((resolve, reject) => {
     if (connection.status === 'ready') return resolve();
@@ -30,14 +32,19 @@ export async function createApiHarness(env: TestEnv): Promise<ApiHarness> {
     connection.once('error', reject);
   });
   const queues = createJobQueues({ connection, prefix: env.prefix, logger: env.logger });
-  const app = createApp({
+  const events = await createEventHub(env.redisUrl, env.prefix, env.logger);
+  const deps = {
     config: env.config,
     db: env.database.db,
+    redis: connection,
     queues,
     signals: createCancelPublisher(connection, env.prefix, env.logger),
-    auth: createAuthenticator(env.database.db),
+    auth: createAuthenticator(env.database.db, options.dashboard ?? null),
+    events,
+    metrics: createFleetMetrics({ db: env.database.db, queues, heartbeatMs: env.config.HEARTBEAT_MS }),
     logger: env.logger,
-  });
+  };
+  const app = createApp(deps);
   const token = async (scopes: string[], owner = 'owner-a') =>
     (await createToken(env.database.db, { name: `test ${scopes.join(',')}`, ownerId: owner, scopes })).secret;
   const adminSecret = await token(['admin'], 'admin');
@@ -67,6 +74,7 @@ export async function createApiHarness(env: TestEnv): Promise<ApiHarness> {
       return { status: response.status, body: parsed };
     },
     async close() {
+      await events.close();
       await queues.close();
       connection.disconnect();
     },

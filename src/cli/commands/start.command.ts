@@ -33,8 +33,12 @@ export const startCommand: Command = {
       process.stdout.write(
         [
           `jobfleet is running (${config.AGENT} agent, ${kinds.length} kinds, concurrency ${concurrency})`,
+          `  Fleet:    ${url}/`,
+          `  Queues:   ${url}/admin/queues`,
           `  API:      ${url}/api/v1`,
           `  OpenAPI:  ${url}/api/v1/openapi.json`,
+          `  Events:   ${url}/api/v1/events (SSE), ${url.replace('http', 'ws')}/api/v1/ws`,
+          `  Metrics:  ${url}/metrics`,
           '',
         ].join('\n'),
       );

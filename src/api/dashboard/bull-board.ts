@@ -1,0 +1,54 @@
+/**
+ * Bull Board at /admin/queues, showing every kind's queue. It answers only to credentials: an
+ * admin gets the full board; a read or worker token gets a read-only board, and any write it
+ * tries is refused here, on the server, whatever the page shows. Browsers log in with HTTP Basic
+ * auth (the dashboard credentials of the configuration, or any name with a token as password).
+ *
+ * The board's static files are found from its package, so it works whatever directory the
+ * process starts from (as long as the process does not change directory after startup).
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono } from 'hono';
+import { hasScope, isAdmin } from '../../auth/principal.js';
+import { AppError } from '../../errors/app-error.js';
+import type { JobQueues } from '../../queues/job-queues.js';
+import type { ApiDeps, ApiEnv } from '../api-deps.js';
+
+export const BOARD_PATH = '/admin/queues';
+const BROWSER_CHALLENGE = 'Basic realm="jobfleet", charset="UTF-8"';
+
+function board(queues: JobQueues, readOnlyMode: boolean): Hono {
+  const adapter = new HonoAdapter(serveStatic).setBasePath(BOARD_PATH);
+  createBullBoard({
+    queues: queues.all().map((queue) => new BullMQAdapter(queue, { readOnlyMode })),
+    serverAdapter: adapter,
+    options: { uiConfig: { boardTitle: readOnlyMode ? 'jobfleet (read-only)' : 'jobfleet' } },
+  });
+  return new Hono().route(BOARD_PATH, adapter.registerPlugin());
+}
+
+export function bullBoardRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const full = board(deps.queues, false);
+  const readOnly = board(deps.queues, true);
+  const app = new Hono<ApiEnv>();
+  app.all(`${BOARD_PATH}`, serve);
+  app.all(`${BOARD_PATH}/*`, serve);
+  return app;
+
+  async function serve(c: import('hono').Context<ApiEnv>) {
+    const principal = await deps.auth.fromHeader(c.req.header('authorization'));
+    if (!principal) {
+      c.header('WWW-Authenticate', BROWSER_CHALLENGE);
+      throw new AppError('unauthorized', 'log in to the dashboard (HTTP Basic auth, or a bearer token)');
+    }
+    if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the dashboard needs the read, worker or admin scope');
+    const admin = isAdmin(principal);
+    if (!admin && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      throw new AppError('forbidden', 'the dashboard is read-only for this login; only admins change queues');
+    }
+    return (admin ? full : readOnly).fetch(c.req.raw);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The fleet page at /: static files read once from this folder (so it works from any working
+ * directory), no build step. Its data comes from the API, so the page asks for a login like the
+ * API does: browsers use HTTP Basic auth.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Hono } from 'hono';
+import { hasScope } from '../../auth/principal.js';
+import { AppError } from '../../errors/app-error.js';
+import type { ApiDeps, ApiEnv } from '../api-deps.js';
+
+const PUBLIC = path.join(import.meta.dirname, 'public');
+const FILES = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/fleet.js': { file: 'fleet.js', type: 'text/javascript; charset=utf-8' },
+  '/fleet.css': { file: 'fleet.css', type: 'text/css; charset=utf-8' },
+} as const;
+
+export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  for (const [route, { file, type }] of Object.entries(FILES)) {
+    const body = readFileSync(path.join(PUBLIC, file), 'utf8');
+    app.get(route, async (c) => {
+      const principal = await deps.auth.fromHeader(c.req.header('authorization'));
+      if (!principal) {
+        c.header('WWW-Authenticate', 'Basic realm="jobfleet", charset="UTF-8"');
+        throw new AppError('unauthorized', 'log in to see the fleet (HTTP Basic auth, or a bearer token)');
+      }
+      if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the fleet page needs the read, worker or admin scope');
+      return c.body(body, 200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+    });
+  }
+  return app;
+}

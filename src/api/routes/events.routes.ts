@@ -1,0 +1,69 @@
+/**
+ * GET /api/v1/events: the fleet's status changes as Server-Sent Events, filterable by job, idea,
+ * sprint run or product, scoped to what the token may see. A client reconnecting with
+ * Last-Event-ID (the header, or ?last_event_id=) first gets every event it missed.
+ */
+import { z } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
+import { AppError } from '../../errors/app-error.js';
+import { isEventId, openEventStream } from '../../events/event-stream.js';
+import type { ApiDeps } from '../api-deps.js';
+import { authedRoute } from '../auth.middleware.js';
+import { createRouter } from '../router.js';
+import { Uuid } from '../schemas/common.schemas.js';
+import { callerOf } from './resource-routes.js';
+
+export const EventQuery = z.object({
+  job_id: Uuid.optional(),
+  idea_id: Uuid.optional(),
+  sprint_run_id: Uuid.optional(),
+  product_id: Uuid.optional(),
+  last_event_id: z.string().optional().openapi({ description: 'like the Last-Event-ID header' }),
+});
+
+const KEEPALIVE_MS = 15_000;
+
+export function eventRoutes(deps: ApiDeps) {
+  const app = createRouter();
+  app.openapi(
+    authedRoute(['read', 'worker'], {
+      method: 'get',
+      path: '/events',
+      tags: ['events'],
+      summary: 'Live status changes as Server-Sent Events',
+      description:
+        'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns.',
+      request: { query: EventQuery },
+      responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } } },
+    }),
+    (c) => {
+      const query = c.req.valid('query');
+      const lastEventId = c.req.header('last-event-id') ?? query.last_event_id ?? null;
+      if (lastEventId !== null && !isEventId(lastEventId)) {
+        throw new AppError('validation_failed', 'invalid Last-Event-ID: an event id is a whole number', { issues: [{ path: 'last_event_id', message: 'not an event id' }] });
+      }
+      const filter = { job_id: query.job_id, idea_id: query.idea_id, sprint_run_id: query.sprint_run_id, product_id: query.product_id };
+      return streamSSE(c, async (stream) => {
+        let stop = () => {};
+        const ended = new Promise<void>((resolve) => {
+          stream.onAbort(resolve);
+          void deps.events.closed.then(resolve);
+        });
+        stop = await openEventStream({
+          db: deps.db,
+          hub: deps.events,
+          filter,
+          ownerId: callerOf(c).ownerId,
+          lastEventId,
+          send: (event) => stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) }),
+        });
+        await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
+        const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
+        await ended;
+        clearInterval(keepalive);
+        stop();
+      });
+    },
+  );
+  return app;
+}

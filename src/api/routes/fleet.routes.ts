@@ -1,0 +1,118 @@
+/**
+ * The fleet at a glance: GET /api/v1/workers (every worker with its heartbeat and current jobs)
+ * and GET /api/v1/stats (jobs by kind and status, workers alive).
+ */
+import { z } from '@hono/zod-openapi';
+import { sql } from 'kysely';
+import { jobKind, claudeJobStatus } from '../../spelling/api-spelling.js';
+import type { ApiDeps } from '../api-deps.js';
+import { authedRoute } from '../auth.middleware.js';
+import { createRouter } from '../router.js';
+import { json } from '../schemas/common.schemas.js';
+import { callerOf } from './resource-routes.js';
+
+export const FleetWorker = z
+  .object({
+    id: z.uuid(),
+    host: z.string(),
+    pid: z.number().int(),
+    kinds: z.array(z.string()),
+    concurrency: z.number().int(),
+    version: z.string(),
+    started_at: z.string(),
+    last_heartbeat_at: z.string(),
+    stopped_at: z.string().nullable(),
+    alive: z.boolean(),
+    current_jobs: z.array(z.object({ id: z.uuid(), kind: z.string(), status: z.string() })),
+  })
+  .openapi('FleetWorker');
+
+const Stats = z
+  .object({
+    jobs: z.record(z.string(), z.record(z.string(), z.number().int())).openapi({ description: 'kind -> status -> count' }),
+    workers: z.object({ alive: z.number().int(), total: z.number().int() }),
+  })
+  .openapi('FleetStats');
+
+export function fleetRoutes(deps: ApiDeps) {
+  const app = createRouter();
+
+  app.openapi(
+    authedRoute(['read', 'worker'], {
+      method: 'get',
+      path: '/workers',
+      tags: ['fleet'],
+      summary: 'Every worker process: host, pid, kinds, concurrency, current jobs, last heartbeat, alive or not',
+      description: 'Workers seen in the last 24 hours, newest first. Alive: not stopped, and a heartbeat within three heartbeat intervals.',
+      request: { query: z.object({ alive: z.enum(['true', 'false']).optional() }) },
+      responses: { 200: json(z.object({ items: z.array(FleetWorker) }), 'The fleet') },
+    }),
+    async (c) => {
+      const aliveWithin = deps.config.HEARTBEAT_MS * 3;
+      let query = deps.db
+        .selectFrom('workers')
+        .selectAll()
+        .select(sql<boolean>`stopped_at IS NULL AND heartbeat_at > now() - ${aliveWithin} * interval '1 millisecond'`.as('alive'))
+        .where('heartbeat_at', '>', sql<Date>`now() - interval '24 hours'`)
+        .orderBy('started_at', 'desc');
+      const onlyAlive = c.req.valid('query').alive;
+      if (onlyAlive) query = query.where(sql<boolean>`(stopped_at IS NULL AND heartbeat_at > now() - ${aliveWithin} * interval '1 millisecond') = ${onlyAlive === 'true'}`);
+      const workers = await query.execute();
+      const jobs = workers.length
+        ? await deps.db
+            .selectFrom('claude_jobs')
+            .select(['id', 'kind', 'status', 'claimed_by_worker_id'])
+            .where('status', 'in', ['CLAIMED', 'RUNNING'])
+            .where('claimed_by_worker_id', 'in', workers.map((worker) => worker.id))
+            .execute()
+        : [];
+      return c.json(
+        {
+          items: workers.map((worker) => ({
+            id: worker.id,
+            host: worker.host,
+            pid: worker.pid,
+            kinds: worker.kinds.map((kind) => jobKind.toApi(kind as never)),
+            concurrency: worker.concurrency,
+            version: worker.version,
+            started_at: worker.started_at.toISOString(),
+            last_heartbeat_at: worker.heartbeat_at.toISOString(),
+            stopped_at: worker.stopped_at?.toISOString() ?? null,
+            alive: worker.alive,
+            current_jobs: jobs
+              .filter((job) => job.claimed_by_worker_id === worker.id)
+              .map((job) => ({ id: job.id, kind: jobKind.toApi(job.kind), status: claudeJobStatus.toApi(job.status) })),
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    authedRoute(['read', 'worker'], {
+      method: 'get',
+      path: '/stats',
+      tags: ['fleet'],
+      summary: 'Jobs by kind and status (of the products the token sees), and workers alive',
+      responses: { 200: json(Stats, 'The counts') },
+    }),
+    async (c) => {
+      const ownerId = callerOf(c).ownerId;
+      let counts = deps.db.selectFrom('claude_jobs').select(['kind', 'status']).select(sql<string>`count(*)`.as('count')).groupBy(['kind', 'status']);
+      if (ownerId !== null) counts = counts.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
+      const jobs: Record<string, Record<string, number>> = {};
+      for (const row of await counts.execute()) {
+        const kind = jobKind.toApi(row.kind);
+        jobs[kind] = { ...(jobs[kind] ?? {}), [claudeJobStatus.toApi(row.status)]: Number(row.count) };
+      }
+      const workers = await deps.db
+        .selectFrom('workers')
+        .select(sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${deps.config.HEARTBEAT_MS * 3} * interval '1 millisecond')`.as('alive'))
+        .select(sql<string>`count(*) FILTER (WHERE heartbeat_at > now() - interval '24 hours')`.as('total'))
+        .executeTakeFirstOrThrow();
+      return c.json({ jobs, workers: { alive: Number(workers.alive), total: Number(workers.total) } }, 200);
+    },
+  );
+  return app;
+}

@@ -1,0 +1,47 @@
+/**
+ * An API process's ear for fleet events: one Redis subscription, fanned out to every open
+ * stream (SSE or WebSocket) of this process.
+ */
+import type { Logger } from '../logger.js';
+import { createSubscriberConnection } from '../queues/redis-connections.js';
+import { eventsChannel } from './event-relay.js';
+import type { OwnedEvent } from './fleet-event.js';
+
+export type EventListener = (events: OwnedEvent[]) => void;
+
+export interface EventHub {
+  subscribe(listener: EventListener): () => void;
+  /** Resolves when the hub closes: long-lived streams end then. */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createEventHub(redisUrl: string, prefix: string, logger: Logger): Promise<EventHub> {
+  const listeners = new Set<EventListener>();
+  const subscriber = createSubscriberConnection(redisUrl, logger, 'event-hub');
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  subscriber.on('message', (_channel, message) => {
+    let events: OwnedEvent[];
+    try {
+      events = JSON.parse(message) as OwnedEvent[];
+    } catch {
+      logger.warn('ignored a malformed event message');
+      return;
+    }
+    for (const listener of listeners) listener(events);
+  });
+  await subscriber.subscribe(eventsChannel(prefix));
+  return {
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    closed,
+    async close() {
+      listeners.clear();
+      markClosed();
+      subscriber.disconnect();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * One subscriber's stream of fleet events, for SSE and WebSocket alike: live events from the hub,
+ * filtered and scoped to what the subscriber may see; after a reconnect (Last-Event-ID), first
+ * everything missed, replayed from the history table, with live events held back meanwhile so
+ * nothing is lost or repeated.
+ */
+import type { Db } from '../db/database.js';
+import type { EventHub } from './event-hub.js';
+import { type EventFilter, type FleetEvent, matches, type OwnedEvent } from './fleet-event.js';
+import { eventsAfter } from './load-events.js';
+
+const REPLAY_PAGE = 500;
+
+export interface EventStreamOptions {
+  db: Db;
+  hub: EventHub;
+  filter: EventFilter;
+  /** The owner whose events the subscriber sees, or null for all. */
+  ownerId: string | null;
+  /** Replay everything after this event id first. */
+  lastEventId: string | null;
+  send(event: FleetEvent): Promise<void> | void;
+}
+
+/** Starts the stream; resolves with a function that stops it. */
+export async function openEventStream(options: EventStreamOptions): Promise<() => void> {
+  const { db, hub, filter, ownerId, send } = options;
+  // Live events that arrive while the replay runs wait here; those the replay sent are dropped.
+  let held: OwnedEvent[] | null = options.lastEventId ? [] : null;
+  const replayed = new Set<string>();
+
+  const deliver = async (owned: OwnedEvent) => {
+    if (replayed.has(owned.event.id) || !matches(owned, filter, ownerId)) return;
+    await send(owned.event);
+  };
+
+  let chain: Promise<void> = Promise.resolve();
+  const unsubscribe = hub.subscribe((events) => {
+    if (held) held.push(...events);
+    else
+      chain = chain.then(async () => {
+        for (const owned of events) await deliver(owned);
+      });
+  });
+
+  if (held) {
+    let after = options.lastEventId!;
+    for (;;) {
+      const page = await eventsAfter(db, after, REPLAY_PAGE);
+      for (const owned of page) {
+        after = owned.event.id;
+        replayed.add(owned.event.id);
+        if (matches(owned, filter, ownerId)) await send(owned.event);
+      }
+      if (page.length < REPLAY_PAGE) break;
+    }
+    const pending = held;
+    held = null;
+    for (const owned of pending) await deliver(owned);
+  }
+  return unsubscribe;
+}
+
+export function isEventId(value: string | null | undefined): value is string {
+  return typeof value === 'string' && /^\d{1,18}$/.test(value);
+}

@@ -1,0 +1,71 @@
+/**
+ * A fleet event: one history row (a status change of any entity) with what clients filter on.
+ * Its id is the history row's id, so a client that reconnects with Last-Event-ID is replayed
+ * everything after it from the history table.
+ *
+ * `type` names what happened in the terms of the agentic-workflow clients: started, completed,
+ * failed (jobs and sprint runs), step_started, step_completed (steps), and `transition` for every
+ * other status change (ideas, tasks, stories, ...).
+ */
+import type { EntityType } from '../machines/index.js';
+
+export type EventType = 'started' | 'completed' | 'failed' | 'step_started' | 'step_completed' | 'transition';
+
+export interface FleetEvent {
+  id: string;
+  type: EventType;
+  /** API spelling: job, sprint_run, step, idea, task, story, pbi, sprint. */
+  entity: string;
+  entity_id: string;
+  from: string | null;
+  to: string;
+  trigger: string;
+  reason: string | null;
+  actor_token_id: string | null;
+  at: string;
+  product_id: string | null;
+  job: { id: string; kind: string; idea_id: string | null; task_id: string | null; sprint_run_id: string | null } | null;
+  step: { id: string; sprint_run_id: string; task_id: string | null; position: number; name: string } | null;
+  /** Set for the run itself, its steps and its jobs. */
+  sprint_run_id: string | null;
+  /** Set for the idea itself and its jobs. */
+  idea_id: string | null;
+}
+
+/** What travels between processes: the event and its owner (never sent to clients). */
+export interface OwnedEvent {
+  event: FleetEvent;
+  ownerId: string | null;
+}
+
+export function eventType(entity: EntityType, from: string | null, to: string): EventType {
+  if (entity === 'CLAUDE_JOB' || entity === 'SPRINT_RUN') {
+    if (to === 'RUNNING' && (from === 'CLAIMED' || from === 'QUEUED')) return 'started';
+    if (to === 'DONE') return 'completed';
+    if (to === 'FAILED' || to === 'CANCELLED') return 'failed';
+  }
+  if (entity === 'STEP') {
+    if (to === 'IN_PROGRESS') return 'step_started';
+    if (to === 'COMPLETED') return 'step_completed';
+    if (to === 'FAILED') return 'failed';
+  }
+  return 'transition';
+}
+
+export interface EventFilter {
+  job_id?: string | undefined;
+  idea_id?: string | undefined;
+  sprint_run_id?: string | undefined;
+  product_id?: string | undefined;
+}
+
+/** Whether a subscriber with this filter, seeing `ownerId`'s rows (null: all), gets the event. */
+export function matches(owned: OwnedEvent, filter: EventFilter, ownerId: string | null): boolean {
+  const { event } = owned;
+  if (ownerId !== null && owned.ownerId !== ownerId) return false;
+  if (filter.job_id && !(event.entity === 'job' && event.entity_id === filter.job_id)) return false;
+  if (filter.idea_id && event.idea_id !== filter.idea_id) return false;
+  if (filter.sprint_run_id && event.sprint_run_id !== filter.sprint_run_id) return false;
+  if (filter.product_id && event.product_id !== filter.product_id) return false;
+  return true;
+}

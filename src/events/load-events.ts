@@ -1,0 +1,78 @@
+/**
+ * History rows turned into fleet events, with the ids clients filter on and the owner the API
+ * scopes them by. Used by the relay for live events and by the API to replay missed ones.
+ */
+import type { Executor } from '../db/database.js';
+import type { TransitionRow } from '../db/tables/transition.table.js';
+import { ownershipOf } from '../backlog/ownership.js';
+import { MACHINES } from '../machines/index.js';
+import { entityType as entitySpelling, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
+import { groupBy } from '../util/group-by.js';
+import { eventType, type OwnedEvent } from './fleet-event.js';
+
+/** Events of the history rows with these ids (those that exist), in id order. */
+export async function eventsByIds(db: Executor, ids: readonly string[]): Promise<OwnedEvent[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('transitions').selectAll().where('id', 'in', ids).orderBy('id').execute();
+  return enrich(db, rows);
+}
+
+/** Events after `afterId`, oldest first, at most `limit`. */
+export async function eventsAfter(db: Executor, afterId: string, limit: number): Promise<OwnedEvent[]> {
+  const rows = await db.selectFrom('transitions').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  return enrich(db, rows);
+}
+
+async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent[]> {
+  const owners = new Map<string, { productId: string; ownerId: string }>();
+  for (const [entity, group] of groupBy(rows, (row) => row.entity_type)) {
+    for (const [id, ownership] of await ownershipOf(db, entity, [...new Set(group.map((row) => row.entity_id))])) owners.set(id, ownership);
+  }
+  const jobIds = rows.filter((row) => row.entity_type === 'CLAUDE_JOB').map((row) => row.entity_id);
+  const jobs = jobIds.length
+    ? new Map(
+        (await db.selectFrom('claude_jobs').select(['id', 'kind', 'idea_id', 'task_id', 'sprint_run_id']).where('id', 'in', jobIds).execute()).map((job) => [
+          job.id,
+          job,
+        ]),
+      )
+    : new Map();
+  const stepIds = rows.filter((row) => row.entity_type === 'STEP').map((row) => row.entity_id);
+  const steps = stepIds.length
+    ? new Map(
+        (await db.selectFrom('steps').select(['id', 'sprint_run_id', 'task_id', 'position', 'name']).where('id', 'in', stepIds).execute()).map((step) => [
+          step.id,
+          step,
+        ]),
+      )
+    : new Map();
+
+  return rows.map((row) => {
+    const spelling = STATUS_SPELLING[row.entity_type] as { toApi(s: string): string };
+    const machine = MACHINES[row.entity_type] as { isStatus(s: string): boolean };
+    const spell = (status: string) => (machine.isStatus(status) ? spelling.toApi(status) : status);
+    const job = jobs.get(row.entity_id);
+    const step = steps.get(row.entity_id);
+    const ownership = owners.get(row.entity_id);
+    return {
+      ownerId: ownership?.ownerId ?? null,
+      event: {
+        id: row.id,
+        type: eventType(row.entity_type, row.from_status, row.to_status),
+        entity: entitySpelling.toApi(row.entity_type),
+        entity_id: row.entity_id,
+        from: row.from_status === null ? null : spell(row.from_status),
+        to: spell(row.to_status),
+        trigger: row.trigger,
+        reason: row.reason,
+        actor_token_id: row.actor_token_id,
+        at: row.created_at.toISOString(),
+        product_id: ownership?.productId ?? null,
+        job: job ? { id: job.id, kind: jobKind.toApi(job.kind), idea_id: job.idea_id, task_id: job.task_id, sprint_run_id: job.sprint_run_id } : null,
+        step: step ? { id: step.id, sprint_run_id: step.sprint_run_id, task_id: step.task_id, position: step.position, name: step.name } : null,
+        sprint_run_id: row.entity_type === 'SPRINT_RUN' ? row.entity_id : (step?.sprint_run_id ?? job?.sprint_run_id ?? null),
+        idea_id: row.entity_type === 'IDEA' ? row.entity_id : (job?.idea_id ?? null),
+      },
+    };
+  });
+}

@@ -1,0 +1,166 @@
+/**
+ * /metrics, in Prometheus text. Postgres is the truth, so the fleet's figures are read from it at
+ * scrape time (every API process answers the same, whichever worker did the work); queue depths
+ * come from BullMQ. The API process's own runtime metrics come from prom-client's defaults.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { JobQueues } from '../queues/job-queues.js';
+import { JOB_KINDS } from '../queues/kinds.js';
+import { claudeJobStatus, entityType, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
+
+export interface FleetMetrics {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+export interface FleetMetricsDeps {
+  db: Db;
+  queues: JobQueues;
+  /** A worker is live when its heartbeat is younger than three heartbeats. */
+  heartbeatMs: number;
+}
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+export const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600];
+
+export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const { db, queues } = deps;
+
+  new Gauge({
+    name: 'jobfleet_queue_jobs',
+    help: 'Jobs in each kind\'s BullMQ queue, by queue state',
+    labelNames: ['kind', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        JOB_KINDS.map(async (kind) => {
+          const counts = await queues.queue(kind).getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ kind: jobKind.toApi(kind), state }, counts[state] ?? 0);
+        }),
+      );
+    },
+  });
+
+  new Gauge({
+    name: 'jobfleet_jobs',
+    help: 'Jobs by kind and status (Postgres)',
+    labelNames: ['kind', 'status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('claude_jobs').select(['kind', 'status']).select(sql<string>`count(*)`.as('count')).groupBy(['kind', 'status']).execute();
+      for (const row of rows) this.set({ kind: jobKind.toApi(row.kind), status: claudeJobStatus.toApi(row.status) }, Number(row.count));
+    },
+  });
+
+  new Counter({
+    name: 'jobfleet_transitions_total',
+    help: 'Status changes written, by entity and the status entered',
+    labelNames: ['entity', 'status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('transitions').select(['entity_type', 'to_status']).select(sql<string>`count(*)`.as('count')).groupBy(['entity_type', 'to_status']).execute();
+      for (const row of rows) {
+        const spelling = STATUS_SPELLING[row.entity_type] as { toApi(s: string): string };
+        this.inc({ entity: entityType.toApi(row.entity_type), status: spelling.toApi(row.to_status) }, Number(row.count));
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'jobfleet_workers_live',
+    help: 'Worker processes whose heartbeat is recent',
+    registers: [registry],
+    async collect() {
+      const row = await db
+        .selectFrom('workers')
+        .select(sql<string>`count(*)`.as('count'))
+        .where('stopped_at', 'is', null)
+        .where('heartbeat_at', '>', sql<Date>`now() - ${deps.heartbeatMs * 3} * interval '1 millisecond'`)
+        .executeTakeFirstOrThrow();
+      this.set(Number(row.count));
+    },
+  });
+
+  new Counter({
+    name: 'jobfleet_agent_tokens_total',
+    help: 'Tokens the agents used, by kind and direction (input, output)',
+    labelNames: ['kind', 'direction'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await usage(db);
+      for (const row of rows) {
+        this.inc({ kind: jobKind.toApi(row.kind), direction: 'input' }, Number(row.input_tokens));
+        this.inc({ kind: jobKind.toApi(row.kind), direction: 'output' }, Number(row.output_tokens));
+      }
+    },
+  });
+
+  new Counter({
+    name: 'jobfleet_agent_cost_usd_total',
+    help: 'What the agents cost, in US dollars, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await usage(db)) this.inc({ kind: jobKind.toApi(row.kind) }, Number(row.cost_usd));
+    },
+  });
+
+  registry.registerMetric(durationHistogram(db) as never);
+
+  return { contentType: registry.contentType, render: () => registry.metrics() };
+}
+
+function usage(db: Db) {
+  return db
+    .selectFrom('claude_jobs')
+    .select('kind')
+    .select([
+      sql<string>`coalesce(sum(input_tokens), 0)`.as('input_tokens'),
+      sql<string>`coalesce(sum(output_tokens), 0)`.as('output_tokens'),
+      sql<string>`coalesce(sum(cost_usd), 0)`.as('cost_usd'),
+    ])
+    .groupBy('kind')
+    .execute();
+}
+
+/** How long finished jobs ran (started to finished), as a histogram read from Postgres. */
+function durationHistogram(db: Db) {
+  const name = 'jobfleet_job_duration_seconds';
+  return {
+    name,
+    help: 'Run time of finished jobs (from start to done or failed), by kind',
+    type: 'histogram',
+    aggregator: 'sum',
+    async get() {
+      const rows = await db
+        .selectFrom('claude_jobs')
+        .select('kind')
+        .select(sql<string>`count(*)`.as('count'))
+        .select(sql<string>`sum(extract(epoch from finished_at - started_at))`.as('sum'))
+        .select(DURATION_BUCKETS.map((le, i) => sql<string>`count(*) FILTER (WHERE extract(epoch from finished_at - started_at) <= ${le})`.as(`b${i}`)))
+        .where('status', 'in', ['DONE', 'FAILED'])
+        .where('started_at', 'is not', null)
+        .where('finished_at', 'is not', null)
+        .groupBy('kind')
+        .execute();
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+      for (const row of rows as unknown as Record<string, string>[]) {
+        const kind = jobKind.toApi(row.kind as never);
+        DURATION_BUCKETS.forEach((le, i) => values.push({ metricName: `${name}_bucket`, labels: { kind, le }, value: Number(row[`b${i}`]) }));
+        values.push({ metricName: `${name}_bucket`, labels: { kind, le: '+Inf' }, value: Number(row.count) });
+        values.push({ metricName: `${name}_sum`, labels: { kind }, value: Number(row.sum) });
+        values.push({ metricName: `${name}_count`, labels: { kind }, value: Number(row.count) });
+      }
+      return { name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+}
