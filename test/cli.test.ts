@@ -2,7 +2,10 @@
  * The CLI as users run it: `jobfleet start` on a fresh database takes a job from curl to done;
  * every process names the service it cannot reach, where, and how to start it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/db/database.js';
@@ -10,6 +13,7 @@ import { maintenanceUrl } from '../src/db/ensure-database.js';
 import { deleteKeys } from './helpers/test-env.js';
 import { TEST_DB_PREFIX, TEST_REDIS_PREFIX, serverUrl, testRedisUrl, uniqueSuffix, withDatabaseName } from './helpers/names.js';
 import { killAll, spawnJobfleet } from './helpers/processes.js';
+import { createIdeas, createProduct } from './helpers/subjects.js';
 import { createTestDatabase } from './helpers/test-database.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -109,6 +113,39 @@ describe('a process that cannot reach a service', () => {
     const proc = spawnJobfleet(['worker'], { ...baseEnv(), DATABASE_URL: withDatabaseName(name) });
     expect((await proc.exited).code).toBe(1);
     expect(proc.output()).toContain('is not migrated (6 pending): run `jobfleet migrate`');
+  });
+});
+
+describe('jobfleet enqueue', () => {
+  it('enqueues a job per subject of a file in batches, showing progress and a summary', async () => {
+    const test = await createTestDatabase();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-enqueue-'));
+    try {
+      const ideas = await createIdeas(test.db, await createProduct(test.db), 1200, 'PLAN_READY');
+      const file = path.join(dir, 'ideas.txt');
+      writeFileSync(file, `${ideas.join('\n')}\n`);
+      const proc = spawnJobfleet(['enqueue', 'plan_chat', '--subjects', file, '--payload', '{"message":"Anything new?"}', '--batch', '500'], {
+        ...baseEnv(),
+        DATABASE_URL: test.url,
+      });
+      expect((await proc.exited).code).toBe(0);
+      const output = proc.output();
+      expect(output).toMatch(/enqueue plan_chat: 500\/1,200 \(41%, [\d,]+\/s\)/);
+      expect(output).toMatch(/enqueue plan_chat: 1,200\/1,200 \(100%/);
+      expect(output).toMatch(/enqueued 1,200 plan_chat jobs \(1200 queued, 0 superseded\) in [\d.]+ s/);
+      const jobs = await test.db.selectFrom('claude_jobs').select(['status', 'kind']).execute();
+      expect(jobs).toHaveLength(1200);
+      expect(jobs.every((job) => job.status === 'QUEUED' && job.kind === 'PLAN_CHAT')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await test.drop();
+    }
+  });
+
+  it('refuses a subject that is not an id, before writing anything', async () => {
+    const proc = spawnJobfleet(['enqueue', 'idea_grill', '--idea', 'not-an-id'], baseEnv());
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.output()).toContain('"not-an-id" is not an idea id (a UUID)');
   });
 });
 

@@ -65,6 +65,11 @@ async function send(api: ApiHarness, method: string, path: string, options: { bo
     headers,
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   });
+  // An event stream never ends: its status and headers are the answer.
+  if (response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await response.body?.cancel();
+    return { status: response.status, headers: response.headers, body: null };
+  }
   const text = await response.text();
   let body: unknown = text;
   try {
@@ -285,7 +290,7 @@ const passes = (scope: Scope, family: Family) => scope === 'admin' || FAMILY_SCO
  */
 function familyOf(method: string, documentedPath: string): Family {
   const path = documentedPath.replace(/^\/api\/v1/, '');
-  if (method === 'GET') return /^\/(jobs|workers)(\/|$)/.test(path) ? 'job read' : 'backlog read';
+  if (method === 'GET') return /^\/(jobs|workers|stats|events)(\/|$)/.test(path) ? 'job read' : 'backlog read';
   if (/^\/jobs(\/|$)/.test(path) || /^\/ideas\/\{id\}\/(grill|plan|chat)$/.test(path) || /^\/sprints\/\{id\}\/runs$/.test(path) || /^\/sprint-runs\//.test(path)) {
     return 'enqueue';
   }

@@ -1,4 +1,5 @@
 import { apiCommand } from './api.command.js';
+import { enqueueCommand } from './enqueue.command.js';
 import type { Command } from './command.js';
 import { migrateCommand } from './migrate.command.js';
 import { startCommand } from './start.command.js';
@@ -13,6 +14,7 @@ export const COMMANDS = {
   sweeper: sweeperCommand,
   migrate: migrateCommand,
   token: tokenCommand,
+  enqueue: enqueueCommand,
 } satisfies Record<string, Command>;
 
 export function usage(): string {
