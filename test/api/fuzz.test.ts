@@ -535,7 +535,7 @@ describe('the API under fuzzed requests', () => {
 
   /** A row of every kind for two owners, a dependency, a queued job with its queue entry and an idea log. */
   async function seed(): Promise<Seeded> {
-    const ids: Record<Resource, string[]> = { products: [], pbis: [], stories: [], tasks: [], sprints: [], 'sprint-runs': [], steps: [], ideas: [], jobs: [] };
+    const ids: Record<Resource, string[]> = { products: [], pbis: [], stories: [], tasks: [], sprints: [], 'sprint-runs': [], steps: [], ideas: [], jobs: [], workers: [], stats: [], events: [] };
     for (const owner of ['owner-a', 'owner-b']) {
       await inTrx(db, async (trx) => {
         const p = await product(trx, owner);
