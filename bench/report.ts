@@ -1,0 +1,135 @@
+/** The bench's results: their shape, a table for people, and BENCHMARKS.md. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+type Quantiles = { p50: number; p95: number; p99: number };
+
+export interface BenchResults {
+  date: string;
+  command: string;
+  machine: { cores: number; cpu: string; memory_gb: number };
+  versions: { node: string; postgres: string; redis: string; bullmq: string };
+  options: { jobs: number; processes: number; concurrency: number; scaling_jobs: number };
+  raw_bullmq: { jobs: number; seconds: number; jobs_per_second: number; add_bulk_jobs_per_second: number; worker_peak_rss_mb: number };
+  naive: { jobs: number; seconds: number; jobs_per_second: number; worker_peak_rss_mb: number };
+  jobfleet: {
+    jobs: number;
+    processes: number;
+    concurrency: number;
+    seconds: number;
+    jobs_per_second: number;
+    enqueue_jobs_per_second: number;
+    history_rows: number;
+    enqueue_to_running_ms: Quantiles;
+    enqueue_to_done_ms: Quantiles;
+    worker_peak_rss_mb: number;
+  };
+  latency_at_half_load: { offered_jobs_per_second: number; jobs: number; enqueue_to_running_ms: Quantiles; enqueue_to_done_ms: Quantiles };
+  scaling?: { processes: number; concurrency: number; jobs: number; jobs_per_second: number; peak_rss_mb: number }[];
+  http: {
+    single_requests: number;
+    single_concurrency: number;
+    single_jobs_per_second: number;
+    bulk_jobs: number;
+    bulk_batch_size: number;
+    bulk_concurrency: number;
+    bulk_jobs_per_second: number;
+  };
+  ratios: { jobfleet_vs_raw_bullmq: number; jobfleet_vs_naive: number };
+  targets: Record<string, boolean>;
+  duration_seconds: number;
+}
+
+const n = (value: number) => value.toLocaleString('en');
+const mark = (ok: boolean | undefined) => (ok ? 'met' : 'MISSED');
+
+export function summaryRows(r: BenchResults): [string, string, string][] {
+  return [
+    ['raw BullMQ, no-op', `${n(r.raw_bullmq.jobs_per_second)} jobs/s`, `addBulk ${n(r.raw_bullmq.add_bulk_jobs_per_second)} jobs/s`],
+    ['naive (BullMQ + 3 guarded updates)', `${n(r.naive.jobs_per_second)} jobs/s`, ''],
+    [
+      `jobfleet (${r.jobfleet.processes} x ${r.jobfleet.concurrency})`,
+      `${n(r.jobfleet.jobs_per_second)} jobs/s`,
+      `${r.ratios.jobfleet_vs_raw_bullmq} x raw (target 0.5: ${mark(r.targets.throughput_half_of_raw)}), ${r.ratios.jobfleet_vs_naive} x naive (target 3: ${mark(r.targets.throughput_3x_naive)})`,
+    ],
+    [
+      'enqueue -> running at saturation',
+      `p50 ${r.jobfleet.enqueue_to_running_ms.p50} / p95 ${r.jobfleet.enqueue_to_running_ms.p95} / p99 ${r.jobfleet.enqueue_to_running_ms.p99} ms`,
+      `enqueue -> done p99 ${r.jobfleet.enqueue_to_done_ms.p99} ms`,
+    ],
+    [
+      `enqueue -> running at ${n(r.latency_at_half_load.offered_jobs_per_second)} jobs/s`,
+      `p50 ${r.latency_at_half_load.enqueue_to_running_ms.p50} / p95 ${r.latency_at_half_load.enqueue_to_running_ms.p95} / p99 ${r.latency_at_half_load.enqueue_to_running_ms.p99} ms`,
+      `target p99 <= 50 ms: ${mark(r.targets.running_p99_under_50ms_at_half_load)}`,
+    ],
+    ['HTTP POST /api/v1/jobs', `${n(r.http.single_jobs_per_second)} jobs/s`, `${r.http.single_concurrency} clients; target 2,000: ${mark(r.targets.http_single_2000_per_s)}`],
+    ['HTTP POST /api/v1/jobs/batch', `${n(r.http.bulk_jobs_per_second)} jobs/s`, `${r.http.bulk_batch_size} per call, ${r.http.bulk_concurrency} clients; target 15,000: ${mark(r.targets.http_bulk_15000_per_s)}`],
+    ['worker peak RSS', `${r.jobfleet.worker_peak_rss_mb} MB`, `concurrency ${r.jobfleet.concurrency}; target < 200 MB: ${mark(r.targets.worker_rss_under_200mb)}`],
+  ];
+}
+
+export function printTable(r: BenchResults) {
+  const rows = summaryRows(r);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) process.stderr.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}\n`);
+  if (r.scaling) {
+    process.stderr.write('\nscaling (jobs/s): processes x concurrency\n');
+    for (const processes of [1, 2, 4]) {
+      const cells = r.scaling.filter((s) => s.processes === processes).map((s) => `c${s.concurrency}: ${n(s.jobs_per_second)}`);
+      process.stderr.write(`  ${processes} process(es): ${cells.join('   ')}\n`);
+    }
+  }
+}
+
+const BEGIN = '<!-- bench:results:begin -->';
+const END = '<!-- bench:results:end -->';
+
+/** Rewrites the measured part of BENCHMARKS.md (between its markers), keeping the analysis around it. */
+export function writeBenchmarks(r: BenchResults) {
+  const file = path.join(import.meta.dirname, '..', 'BENCHMARKS.md');
+  const table = [
+    '| measure | result | notes |',
+    '|---|---|---|',
+    ...summaryRows(r).map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+  const scaling = r.scaling
+    ? [
+        '',
+        `Scaling, ${n(r.options.scaling_jobs)} jobs per run (jobs/s; peak worker RSS):`,
+        '',
+        '| worker processes | concurrency 10 | concurrency 50 | concurrency 100 |',
+        '|---|---|---|---|',
+        ...[1, 2, 4].map(
+          (p) =>
+            `| ${p} | ${[10, 50, 100]
+              .map((c) => r.scaling!.find((s) => s.processes === p && s.concurrency === c))
+              .map((s) => (s ? `${n(s.jobs_per_second)} (${s.peak_rss_mb} MB)` : '-'))
+              .join(' | ')} |`,
+        ),
+      ].join('\n')
+    : '';
+  const block = [
+    BEGIN,
+    `Measured ${r.date.slice(0, 10)} with \`${r.command}\` (${r.duration_seconds} s in all) on ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memory_gb} GiB;`,
+    `Node ${r.versions.node}, PostgreSQL ${r.versions.postgres}, Redis ${r.versions.redis}, BullMQ ${r.versions.bullmq}.`,
+    `${n(r.options.jobs)} jobs per throughput run; jobfleet wrote ${n(r.jobfleet.history_rows)} job history rows for them.`,
+    '',
+    table,
+    scaling,
+    '',
+    '```json',
+    JSON.stringify(r),
+    '```',
+    END,
+  ].join('\n');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = `# Benchmarks\n\n${BEGIN}\n${END}\n`;
+  }
+  const start = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  text = start === -1 || end === -1 ? `${text.trimEnd()}\n\n${block}\n` : `${text.slice(0, start)}${block}${text.slice(end + END.length)}`;
+  writeFileSync(file, text);
+}

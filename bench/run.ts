@@ -1,0 +1,409 @@
+/**
+ * `npm run bench`: jobfleet's throughput and latency, side by side with two baselines measured in
+ * the same run on the same machine:
+ * - raw BullMQ: a no-op worker (what jobfleet adds its durability to);
+ * - naive: BullMQ plus three guarded single-row Postgres updates per job.
+ * jobfleet runs PLAN_CHAT jobs through real `jobfleet worker` processes with the dry-run agent
+ * (which answers at once), every transition and history row written. Prints one JSON line and a
+ * table, and writes BENCHMARKS.md (unless --no-write).
+ *
+ * Options: --jobs N (20000), --processes P (1), --concurrency C (100), --scaling-jobs N (4000),
+ * --no-scaling, --no-write.
+ */
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { sql } from 'kysely';
+import { createDatabase, type Db } from '../src/db/database.js';
+import { maintenanceUrl } from '../src/db/ensure-database.js';
+import { migrateToLatest } from '../src/db/migrator.js';
+import { withDefaultUser } from '../src/db/connection-string.js';
+import { enqueueJobs, type EnqueueRequest } from '../src/jobs/enqueue-jobs.js';
+import { createLogger } from '../src/logger.js';
+import { createJobQueues, KEEP_COMPLETED, KEEP_FAILED } from '../src/queues/job-queues.js';
+import { createProducerConnection, workerConnectionOptions } from '../src/queues/redis-connections.js';
+import { MACHINES } from '../src/machines/index.js';
+import { createEntities } from '../src/transitions/index.js';
+import { percentile, peakRss, round } from './measure.js';
+import { type BenchResults, printTable, writeBenchmarks } from './report.js';
+import { spawnChild, type Child } from './children.js';
+
+const { values: options } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '20000' },
+    processes: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '100' },
+    'scaling-jobs': { type: 'string', default: '4000' },
+    'no-scaling': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const JOBS = Number(options.jobs);
+const PROCESSES = Number(options.processes);
+const CONCURRENCY = Number(options.concurrency);
+const SCALING_JOBS = Number(options['scaling-jobs']);
+const HTTP_SINGLE = 4_000;
+const HTTP_BULK_BATCHES = 20;
+
+const serverUrl = process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgres';
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const runId = `${process.pid}`;
+const dbName = `jobfleet_bench_${runId}`;
+const dbUrl = (() => {
+  const url = new URL(withDefaultUser(serverUrl));
+  url.pathname = `/${dbName}`;
+  return url.toString();
+})();
+const prefix = `jfbench-${runId}`;
+const logger = createLogger({ LOG_LEVEL: 'warn' });
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+const childEnv = (extra: Record<string, string> = {}) => ({
+  DATABASE_URL: dbUrl,
+  REDIS_URL: redisUrl,
+  BULLMQ_PREFIX: prefix,
+  LOG_LEVEL: 'warn',
+  AGENT: 'dry-run',
+  ...extra,
+});
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: maintenanceUrl(serverUrl) });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function main() {
+  const started = performance.now();
+  await admin((client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(dbName)}`));
+  const db = createDatabase({ connectionString: dbUrl, poolMax: 10, applicationName: 'jobfleet-bench' });
+  const producer = createProducerConnection(redisUrl, logger);
+  await new Promise((resolve) => producer.once('ready', resolve));
+  const queues = createJobQueues({ connection: producer, prefix, logger });
+  try {
+    await migrateToLatest(db);
+    const ideas = await setupIdeas(db, Math.max(JOBS, SCALING_JOBS, HTTP_SINGLE + HTTP_BULK_BATCHES * 1000));
+    log(`set up ${ideas.length} ideas`);
+
+    const results: BenchResults = {
+      date: new Date().toISOString(),
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      machine: machine(),
+      versions: await versions(db),
+      options: { jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS },
+    } as BenchResults;
+
+    results.raw_bullmq = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never);
+    log(`raw BullMQ: ${results.raw_bullmq.jobs_per_second} jobs/s`);
+    results.naive = await naiveBaseline(db);
+    log(`naive: ${results.naive.jobs_per_second} jobs/s`);
+    results.jobfleet = await jobfleetRun(db, queues, ideas.slice(0, JOBS), PROCESSES, CONCURRENCY);
+    log(`jobfleet: ${results.jobfleet.jobs_per_second} jobs/s`);
+    results.latency_at_half_load = await pacedRun(db, queues, ideas, Math.max(50, Math.round(results.jobfleet.jobs_per_second / 2)));
+    log(`latency at half load: p99 enqueue->running ${results.latency_at_half_load.enqueue_to_running_ms.p99} ms`);
+    if (!options['no-scaling']) {
+      results.scaling = [];
+      for (const processes of [1, 2, 4]) {
+        for (const concurrency of [10, 50, 100]) {
+          const run = await jobfleetRun(db, queues, ideas.slice(0, SCALING_JOBS), processes, concurrency);
+          results.scaling.push({ processes, concurrency, jobs: SCALING_JOBS, jobs_per_second: run.jobs_per_second, peak_rss_mb: run.worker_peak_rss_mb });
+          log(`scaling ${processes}x${concurrency}: ${run.jobs_per_second} jobs/s`);
+        }
+      }
+    }
+    results.http = await httpEnqueue(db, ideas);
+    log(`http: single ${results.http.single_jobs_per_second} jobs/s, bulk ${results.http.bulk_jobs_per_second} jobs/s`);
+
+    results.ratios = {
+      jobfleet_vs_raw_bullmq: round(results.jobfleet.jobs_per_second / results.raw_bullmq.jobs_per_second, 3),
+      jobfleet_vs_naive: round(results.jobfleet.jobs_per_second / results.naive.jobs_per_second, 2),
+    };
+    results.targets = {
+      throughput_half_of_raw: results.ratios.jobfleet_vs_raw_bullmq >= 0.5,
+      throughput_3x_naive: results.ratios.jobfleet_vs_naive >= 3,
+      running_p99_under_50ms_at_half_load: results.latency_at_half_load.enqueue_to_running_ms.p99 <= 50,
+      http_single_2000_per_s: results.http.single_jobs_per_second >= 2_000,
+      http_bulk_15000_per_s: results.http.bulk_jobs_per_second >= 15_000,
+      worker_rss_under_200mb: results.jobfleet.worker_peak_rss_mb < 200,
+    };
+    results.duration_seconds = round((performance.now() - started) / 1000, 1);
+
+    process.stdout.write(`${JSON.stringify(results)}\n`);
+    printTable(results);
+    if (!options['no-write']) {
+      writeBenchmarks(results);
+      log('wrote BENCHMARKS.md');
+    }
+  } finally {
+    await queues.close();
+    await deleteKeys(producer);
+    producer.disconnect();
+    await db.destroy();
+    await admin((client) => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`));
+  }
+}
+
+/** One product and `count` ideas in PLAN_READY: PLAN_CHAT subjects that the runs can share. */
+async function setupIdeas(db: Db, count: number): Promise<string[]> {
+  const { id: product } = await db.insertInto('products').values({ owner_id: 'bench', name: 'Bench' }).returning('id').executeTakeFirstOrThrow();
+  const ids: string[] = [];
+  for (let start = 0; start < count; start += 1_000) {
+    const created = await db.transaction().execute((trx) =>
+      createEntities(
+        trx,
+        MACHINES.IDEA,
+        Array.from({ length: Math.min(1_000, count - start) }, (_, i) => ({ product_id: product, title: `Idea ${start + i}`, prompt_text: 'Bench idea.' })),
+      ),
+    );
+    ids.push(...created.map((c) => c.row.id));
+  }
+  // Their status does not matter to PLAN_CHAT; plan_md gives the prompt something to carry.
+  await db.updateTable('ideas').set({ plan_md: '---\npbis: []\n---' }).execute();
+  return ids;
+}
+
+async function addInBatches(queue: Queue, ids: readonly string[]) {
+  for (let start = 0; start < ids.length; start += 1_000) {
+    await queue.addBulk(ids.slice(start, start + 1_000).map((id) => ({ name: 'job', data: { id }, opts: { jobId: id } })));
+  }
+}
+
+async function waitForDone(child: Child): Promise<{ at: number; rss: number }> {
+  const [, at, rss] = await child.line(/^done (\d+) (\d+)$/m, 300_000);
+  return { at: Number(at), rss: Number(rss) };
+}
+
+async function rawBullmq(connection: never) {
+  const name = 'raw_baseline';
+  const queue = new Queue(name, { connection, prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } });
+  const worker = spawnChild('bench/raw-worker.ts', { ...childEnv(), BENCH_PREFIX: prefix, BENCH_QUEUE: name, BENCH_JOBS: String(JOBS), BENCH_CONCURRENCY: String(CONCURRENCY) });
+  await worker.line(/^ready$/m);
+  const ids = Array.from({ length: JOBS }, (_, i) => `raw-${runId}-${i}`);
+  const start = Date.now();
+  await addInBatches(queue, ids);
+  const added = Date.now();
+  const done = await waitForDone(worker);
+  await worker.stop();
+  await queue.close();
+  return {
+    jobs: JOBS,
+    seconds: round((done.at - start) / 1000, 2),
+    jobs_per_second: Math.round(JOBS / ((done.at - start) / 1000)),
+    add_bulk_jobs_per_second: Math.round(JOBS / ((added - start) / 1000)),
+    worker_peak_rss_mb: round(done.rss / 2 ** 20),
+  };
+}
+
+async function naiveBaseline(db: Db) {
+  const name = 'naive_baseline';
+  await sql`CREATE TABLE naive_jobs (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), status text NOT NULL DEFAULT 'QUEUED')`.execute(db);
+  const queue = new Queue(name, { connection: workerConnectionOptions(redisUrl), prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } });
+  const worker = spawnChild('bench/naive-worker.ts', {
+    ...childEnv(),
+    BENCH_PREFIX: prefix,
+    BENCH_QUEUE: name,
+    BENCH_JOBS: String(JOBS),
+    BENCH_CONCURRENCY: String(CONCURRENCY),
+    BENCH_POOL: '10',
+  });
+  await worker.line(/^ready$/m);
+  const start = Date.now();
+  for (let offset = 0; offset < JOBS; offset += 1_000) {
+    const rows = await sql<{ id: string }>`INSERT INTO naive_jobs (status) SELECT 'QUEUED' FROM generate_series(1, ${Math.min(1_000, JOBS - offset)}) RETURNING id`.execute(db);
+    await addInBatches(queue, rows.rows.map((row) => row.id));
+  }
+  const done = await waitForDone(worker);
+  await worker.stop();
+  await queue.close();
+  return { jobs: JOBS, seconds: round((done.at - start) / 1000, 2), jobs_per_second: Math.round(JOBS / ((done.at - start) / 1000)), worker_peak_rss_mb: round(done.rss / 2 ** 20) };
+}
+
+async function startWorkers(processes: number, concurrency: number): Promise<Child[]> {
+  const workers = Array.from({ length: processes }, () =>
+    spawnChild('bin/jobfleet.js', childEnv({ WORKER_CONCURRENCY: String(concurrency) }), ['worker', '--kinds', 'plan_chat']),
+  );
+  await Promise.all(workers.map((worker) => worker.line(/jobfleet worker \S+ running/)));
+  return workers;
+}
+
+const requestsFor = (ideas: readonly string[]): EnqueueRequest[] =>
+  ideas.map((idea) => ({ kind: 'PLAN_CHAT', subjectId: idea, payload: { message: 'bench' } }));
+
+/** Enqueues a job per idea as fast as one producer can and measures the fleet until every one is DONE. */
+async function jobfleetRun(db: Db, queues: ReturnType<typeof createJobQueues>, ideas: readonly string[], processes: number, concurrency: number) {
+  const workers = await startWorkers(processes, concurrency);
+  const deps = { db, queues, logger };
+  const { since } = (await sql<{ since: Date }>`SELECT clock_timestamp() AS since`.execute(db)).rows[0]!;
+  const start = Date.now();
+  for (let offset = 0; offset < ideas.length; offset += 1_000) {
+    await enqueueJobs(deps, requestsFor(ideas.slice(offset, offset + 1_000)), { actorTokenId: null });
+  }
+  const enqueued = Date.now();
+  await until(async () => {
+    const { open } = (await sql<{ open: string }>`SELECT count(*) AS open FROM claude_jobs WHERE created_at >= ${since} AND status <> 'DONE'`.execute(db)).rows[0]!;
+    return Number(open) === 0;
+  });
+  const stats = (
+    await sql<{ last: Date; jobs: string; running: number[]; done: number[] }>`
+      SELECT max(finished_at) AS last, count(*) AS jobs,
+        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at) * 1000) AS running,
+        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at) * 1000) AS done
+      FROM claude_jobs WHERE created_at >= ${since}
+    `.execute(db)
+  ).rows[0]!;
+  const history = (await sql<{ rows: string }>`SELECT count(*) AS rows FROM transitions WHERE created_at >= ${since} AND entity_type = 'CLAUDE_JOB'`.execute(db)).rows[0]!;
+  const rss = Math.max(...workers.map((worker) => peakRss(worker.pid)));
+  await Promise.all(workers.map((worker) => worker.stop()));
+  const seconds = (stats.last.getTime() - start) / 1000;
+  return {
+    jobs: Number(stats.jobs),
+    processes,
+    concurrency,
+    seconds: round(seconds, 2),
+    jobs_per_second: Math.round(Number(stats.jobs) / seconds),
+    enqueue_jobs_per_second: Math.round(ideas.length / ((enqueued - start) / 1000)),
+    history_rows: Number(history.rows),
+    enqueue_to_running_ms: quantiles(stats.running),
+    enqueue_to_done_ms: quantiles(stats.done),
+    worker_peak_rss_mb: round(rss / 2 ** 20),
+  };
+}
+
+function quantiles([p50, p95, p99]: number[]) {
+  return { p50: round(p50 ?? 0, 1), p95: round(p95 ?? 0, 1), p99: round(p99 ?? 0, 1) };
+}
+
+/** Offers `rate` jobs a second for a few seconds and measures how soon each one starts. */
+async function pacedRun(db: Db, queues: ReturnType<typeof createJobQueues>, ideas: readonly string[], rate: number) {
+  const workers = await startWorkers(PROCESSES, CONCURRENCY);
+  const deps = { db, queues, logger };
+  const tickMs = 20;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  const ticks = Math.min(Math.floor(ideas.length / perTick), Math.round(4_000 / tickMs));
+  const { since } = (await sql<{ since: Date }>`SELECT clock_timestamp() AS since`.execute(db)).rows[0]!;
+  const start = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let tick = 0; tick < ticks; tick += 1) {
+    const due = start + tick * tickMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(enqueueJobs(deps, requestsFor(ideas.slice(tick * perTick, (tick + 1) * perTick)), { actorTokenId: null }));
+  }
+  await Promise.all(pending);
+  await until(async () => {
+    const { open } = (await sql<{ open: string }>`SELECT count(*) AS open FROM claude_jobs WHERE created_at >= ${since} AND status <> 'DONE'`.execute(db)).rows[0]!;
+    return Number(open) === 0;
+  });
+  const latencies = await sql<{ running: number; done: number }>`
+    SELECT extract(epoch FROM started_at - created_at) * 1000 AS running, extract(epoch FROM finished_at - created_at) * 1000 AS done
+    FROM claude_jobs WHERE created_at >= ${since}
+  `.execute(db);
+  await Promise.all(workers.map((worker) => worker.stop()));
+  const running = latencies.rows.map((row) => Number(row.running)).sort((a, b) => a - b);
+  const done = latencies.rows.map((row) => Number(row.done)).sort((a, b) => a - b);
+  return {
+    offered_jobs_per_second: Math.round((perTick * 1000) / tickMs),
+    jobs: latencies.rows.length,
+    enqueue_to_running_ms: { p50: round(percentile(running, 50), 1), p95: round(percentile(running, 95), 1), p99: round(percentile(running, 99), 1) },
+    enqueue_to_done_ms: { p50: round(percentile(done, 50), 1), p95: round(percentile(done, 95), 1), p99: round(percentile(done, 99), 1) },
+  };
+}
+
+/** POST /api/v1/jobs from many concurrent clients, then POST /api/v1/jobs/batch, against a `jobfleet api` process. */
+async function httpEnqueue(db: Db, ideas: readonly string[]) {
+  const token = 'bench-admin-token-0123456789';
+  const api = spawnChild('bin/jobfleet.js', childEnv({ PORT: '0', ADMIN_TOKEN: token, BODY_LIMIT_BYTES: String(4 * 2 ** 20) }), ['api']);
+  const [, base] = await api.line(/listening on (http:\/\/\S+)\/api\/v1/);
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const single = ideas.slice(0, HTTP_SINGLE);
+  const post = async (path: string, body: unknown) => {
+    const response = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+    if (response.status !== 202) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+    await response.arrayBuffer();
+  };
+  // Warm up the connections, the token cache and the JIT.
+  await Promise.all(Array.from({ length: 16 }, (_, i) => post('/api/v1/jobs', { kind: 'plan_chat', idea_id: ideas[ideas.length - 1 - i], payload: { message: 'warm' } })));
+
+  let next = 0;
+  let start = performance.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < single.length) {
+        const idea = single[next++]!;
+        await post('/api/v1/jobs', { kind: 'plan_chat', idea_id: idea, payload: { message: 'single' } });
+      }
+    }),
+  );
+  const singleSeconds = (performance.now() - start) / 1000;
+
+  const bulk = ideas.slice(HTTP_SINGLE, HTTP_SINGLE + HTTP_BULK_BATCHES * 1_000);
+  let batch = 0;
+  start = performance.now();
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (batch < HTTP_BULK_BATCHES) {
+        const mine = batch++;
+        await post('/api/v1/jobs/batch', { jobs: bulk.slice(mine * 1_000, (mine + 1) * 1_000).map((idea) => ({ kind: 'plan_chat', idea_id: idea, payload: { message: 'bulk' } })) });
+      }
+    }),
+  );
+  const bulkSeconds = (performance.now() - start) / 1000;
+  await api.stop();
+  void db;
+  return {
+    single_requests: single.length,
+    single_concurrency: 64,
+    single_jobs_per_second: Math.round(single.length / singleSeconds),
+    bulk_jobs: bulk.length,
+    bulk_batch_size: 1_000,
+    bulk_concurrency: 4,
+    bulk_jobs_per_second: Math.round(bulk.length / bulkSeconds),
+  };
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('bench: timed out waiting for the jobs to finish');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function machine() {
+  const cpu = (() => {
+    try {
+      return execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return {
+    cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0,
+    cpu,
+    memory_gb: Math.round(Number(execFileSync('sh', ['-c', "awk '/MemTotal/ {print $2}' /proc/meminfo"], { encoding: 'utf8' })) / 2 ** 20),
+  };
+}
+
+async function versions(db: Db) {
+  const postgres = (await sql<{ version: string }>`SHOW server_version`.execute(db)).rows[0]!.version;
+  const redis = new Redis(redisUrl, { lazyConnect: true });
+  await redis.connect();
+  const info = await redis.info('server');
+  redis.disconnect();
+  const { default: bullmq } = await import('bullmq/package.json', { with: { type: 'json' } });
+  return { node: process.version, postgres, redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown', bullmq: bullmq.version };
+}
+
+async function deleteKeys(redis: Redis) {
+  const stream = redis.scanStream({ match: `${prefix}:*`, count: 1000 });
+  for await (const keys of stream as AsyncIterable<string[]>) if (keys.length) await redis.unlink(...keys);
+}
+
+await main();
+process.exit(0);
