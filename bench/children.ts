@@ -13,7 +13,9 @@ export interface Child {
 
 export function spawnChild(script: string, env: Record<string, string>, args: string[] = []): Child {
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child: ChildProcess = spawn(process.execPath, [...loader, path.join(ROOT, script), ...args], {
+  // For profiling a run: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' npm run bench.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...loader, path.join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,6 +11,7 @@
  * --no-scaling, --no-write.
  */
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -38,8 +39,12 @@ const { values: options } = parseArgs({
     'scaling-jobs': { type: 'string', default: '4000' },
     'no-scaling': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    /** For profiling: run only these phases (raw, naive, jobfleet, latency, scaling, http); implies --no-write. */
+    only: { type: 'string' },
   },
 });
+const ONLY = options.only ? new Set(options.only.split(',')) : null;
+const runs = (phase: string) => ONLY === null || ONLY.has(phase);
 const JOBS = Number(options.jobs);
 const PROCESSES = Number(options.processes);
 const CONCURRENCY = Number(options.concurrency);
@@ -99,15 +104,23 @@ async function main() {
       options: { jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS },
     } as BenchResults;
 
-    results.raw_bullmq = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never);
-    log(`raw BullMQ: ${results.raw_bullmq.jobs_per_second} jobs/s`);
-    results.naive = await naiveBaseline(db);
-    log(`naive: ${results.naive.jobs_per_second} jobs/s`);
-    results.jobfleet = await jobfleetRun(db, queues, ideas.slice(0, JOBS), PROCESSES, CONCURRENCY);
-    log(`jobfleet: ${results.jobfleet.jobs_per_second} jobs/s`);
-    results.latency_at_half_load = await pacedRun(db, queues, ideas, Math.max(50, Math.round(results.jobfleet.jobs_per_second / 2)));
-    log(`latency at half load: p99 enqueue->running ${results.latency_at_half_load.enqueue_to_running_ms.p99} ms`);
-    if (!options['no-scaling']) {
+    if (runs('raw')) {
+      results.raw_bullmq = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never);
+      log(`raw BullMQ: ${results.raw_bullmq.jobs_per_second} jobs/s`);
+    }
+    if (runs('naive')) {
+      results.naive = await naiveBaseline(db);
+      log(`naive: ${results.naive.jobs_per_second} jobs/s`);
+    }
+    if (runs('jobfleet')) {
+      results.jobfleet = await jobfleetRun(db, queues, ideas.slice(0, JOBS), PROCESSES, CONCURRENCY);
+      log(`jobfleet: ${results.jobfleet.jobs_per_second} jobs/s, p99 enqueue->running ${results.jobfleet.enqueue_to_running_ms.p99} ms, rss ${results.jobfleet.worker_peak_rss_mb} MB`);
+    }
+    if (runs('latency')) {
+      results.latency_at_half_load = await pacedRun(db, queues, ideas, Math.max(50, Math.round((results.jobfleet?.jobs_per_second ?? 2000) / 2)));
+      log(`latency at half load: p99 enqueue->running ${results.latency_at_half_load.enqueue_to_running_ms.p99} ms`);
+    }
+    if (runs('scaling') && !options['no-scaling']) {
       results.scaling = [];
       for (const processes of [1, 2, 4]) {
         for (const concurrency of [10, 50, 100]) {
@@ -117,8 +130,14 @@ async function main() {
         }
       }
     }
-    results.http = await httpEnqueue(db, ideas);
-    log(`http: single ${results.http.single_jobs_per_second} jobs/s, bulk ${results.http.bulk_jobs_per_second} jobs/s`);
+    if (runs('http')) {
+      results.http = await httpEnqueue(db, ideas);
+      log(`http: single ${results.http.single_jobs_per_second} jobs/s, bulk ${results.http.bulk_jobs_per_second} jobs/s`);
+    }
+    if (ONLY) {
+      process.stdout.write(`${JSON.stringify(results)}\n`);
+      return;
+    }
 
     results.ratios = {
       jobfleet_vs_raw_bullmq: round(results.jobfleet.jobs_per_second / results.raw_bullmq.jobs_per_second, 3),
@@ -384,14 +403,14 @@ function machine() {
     }
   })();
   return {
-    cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0,
+    cores: os.availableParallelism(),
     cpu,
     memory_gb: Math.round(Number(execFileSync('sh', ['-c', "awk '/MemTotal/ {print $2}' /proc/meminfo"], { encoding: 'utf8' })) / 2 ** 20),
   };
 }
 
 async function versions(db: Db) {
-  const postgres = (await sql<{ version: string }>`SHOW server_version`.execute(db)).rows[0]!.version;
+  const postgres = (await sql<{ server_version: string }>`SHOW server_version`.execute(db)).rows[0]!.server_version;
   const redis = new Redis(redisUrl, { lazyConnect: true });
   await redis.connect();
   const info = await redis.info('server');
