@@ -19,7 +19,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     )
   `.execute(db);
   await sql`CREATE INDEX transitions_entity_idx ON transitions (entity_type, entity_id, id)`.execute(db);
-  await sql`CREATE INDEX transitions_created_idx ON transitions (created_at)`.execute(db);
+  await sql`CREATE INDEX transitions_created_idx ON transitions USING brin (created_at)`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -1,18 +1,10 @@
 /**
- * The three roles a process can play, each opening what it needs and registering its closers:
- * the HTTP API, a worker pool, the sweeper. `start` plays all three in one process; `api`,
- * `worker` and `sweeper` play one each, to scale out.
+ * The roles a process can play, each opening what it needs and registering its closers: a
+ * worker pool, the sweeper, and the HTTP API (in api-role.ts, loaded only by the commands that
+ * serve it, so a worker process never loads the HTTP stack). `start` plays all three in one
+ * process; `api`, `worker` and `sweeper` play one each, to scale out.
  */
-import { serve } from '@hono/node-server';
 import type { Redis } from 'ioredis';
-import type { AddressInfo } from 'node:net';
-import { createApp } from '../api/app.js';
-import type { Server } from 'node:http';
-import { attachEventSocket } from '../api/event-socket.js';
-import { createAuthenticator } from '../auth/authenticator.js';
-import { createEventHub } from '../events/event-hub.js';
-import { createFleetMetrics } from '../metrics/fleet-metrics.js';
-import { ensureConfiguredToken } from '../auth/token.repository.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createExecutor } from '../executors/index.js';
@@ -40,47 +32,6 @@ export function openProducer(config: Config, closers: Closers, logger: Logger): 
   return { connection, queues, publishCancel: createCancelPublisher(connection, config.BULLMQ_PREFIX, logger) };
 }
 
-/** Serves the API (HTTP, the event WebSocket); resolves with its base URL once it listens. */
-export async function runApi(config: Config, db: Db, producer: Producer, closers: Closers, logger: Logger): Promise<string> {
-  if (config.ADMIN_TOKEN) await ensureConfiguredToken(db, 'ADMIN_TOKEN', config.ADMIN_TOKEN);
-  const dashboard =
-    config.DASHBOARD_USER && config.DASHBOARD_PASSWORD
-      ? {
-          user: config.DASHBOARD_USER,
-          password: config.DASHBOARD_PASSWORD,
-          tokenId: await ensureConfiguredToken(db, 'DASHBOARD', `${config.DASHBOARD_USER}:${config.DASHBOARD_PASSWORD}`),
-        }
-      : null;
-  const apiLogger = logger.child({ role: 'api' });
-  const events = await createEventHub(config.REDIS_URL, config.BULLMQ_PREFIX, apiLogger);
-  const deps = {
-    config,
-    db,
-    redis: producer.connection,
-    queues: producer.queues,
-    signals: producer.publishCancel,
-    auth: createAuthenticator(db, dashboard),
-    events,
-    metrics: createFleetMetrics({ db, queues: producer.queues, heartbeatMs: config.HEARTBEAT_MS }),
-    logger: apiLogger,
-  };
-  const app = createApp(deps);
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-    s.once('error', reject);
-  });
-  const socket = attachEventSocket(server as unknown as Server, deps);
-  closers.add('http server', async () => {
-    // Event streams never end on their own: close them first, then stop listening.
-    await events.close();
-    await socket.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
-  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-}
-
 export async function runWorkers(
   config: Config,
   db: Db,
@@ -92,7 +43,7 @@ export async function runWorkers(
     config,
     db,
     logger: logger.child({ role: 'worker' }),
-    executor: createExecutor(config),
+    executor: await createExecutor(config),
     kinds: options.kinds,
     concurrency: options.concurrency,
     version: VERSION,

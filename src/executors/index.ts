@@ -1,15 +1,17 @@
 /** The executor the configuration names: dry-run unless an agent is configured. */
 import type { Config } from '../config.js';
-import { createAnthropicExecutor } from './anthropic.executor.js';
 import { createCommandExecutor } from './command.executor.js';
 import { createDryRunExecutor } from './dry-run.executor.js';
 import type { Executor } from './executor.js';
 
 export type { AgentOutput, AgentRequest, Executor, Prompt } from './executor.js';
 
-export function createExecutor(config: Config): Executor {
+export async function createExecutor(config: Config): Promise<Executor> {
   switch (config.AGENT) {
-    case 'anthropic':
+    case 'anthropic': {
+      // The SDK is loaded only by workers that call the API: it costs a dry-run or command worker
+      // some 30 MB of memory for nothing.
+      const { createAnthropicExecutor } = await import('./anthropic.executor.js');
       return createAnthropicExecutor({
         apiKey: config.ANTHROPIC_API_KEY!,
         ...(config.ANTHROPIC_BASE_URL ? { baseURL: config.ANTHROPIC_BASE_URL } : {}),
@@ -18,6 +20,7 @@ export function createExecutor(config: Config): Executor {
         maxRetries: config.ANTHROPIC_MAX_RETRIES,
         timeoutMs: config.AGENT_TIMEOUT_MS,
       });
+    }
     case 'command':
       return createCommandExecutor({ command: config.AGENT_COMMAND!, timeoutMs: config.AGENT_TIMEOUT_MS });
     case 'dry-run':

@@ -5,8 +5,7 @@
  * loses nothing: its reply answers every message before it.
  */
 import { sql } from 'kysely';
-import { AppError } from '../errors/app-error.js';
-import { ideaBrief, loadIdeas } from './idea-subject.js';
+import { ideaBrief } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
 
 const SYSTEM = [
@@ -21,11 +20,8 @@ const HISTORY = 40;
 export const planChatKind: KindHandler<'PLAN_CHAT'> = {
   kind: 'PLAN_CHAT',
 
+  // The ideas exist: the rows' foreign keys were checked when they were inserted.
   async onEnqueue(trx, jobs) {
-    const ideas = await trx.selectFrom('ideas').select(['id', 'status']).where('id', 'in', ids(jobs, 'idea_id')).execute();
-    const found = new Set(ideas.map((idea) => idea.id));
-    const missing = jobs.find((job) => !found.has(job.idea_id!));
-    if (missing) throw new AppError('not_found', `idea ${missing.idea_id} does not exist`, { idea_id: missing.idea_id });
     await trx
       .insertInto('idea_logs')
       .values(
@@ -40,35 +36,29 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
   },
 
   async buildPrompts(db, jobs) {
-    const ideaIds = ids(jobs, 'idea_id');
-    const ideas = await loadIdeas(db, ideaIds);
-    // The last HISTORY messages of each idea, oldest first.
-    const logs = await db
-      .selectFrom((eb) =>
-        eb
-          .selectFrom('idea_logs')
-          .select(['idea_id', 'type', 'content', 'created_at'])
-          .select(sql<number>`row_number() OVER (PARTITION BY idea_id ORDER BY created_at DESC)`.as('recency'))
-          .where('idea_id', 'in', ideaIds)
-          .where('type', 'in', ['CHAT_MESSAGE', 'CHAT_REPLY'])
-          .as('recent'),
-      )
-      .selectAll()
-      .where('recency', '<=', HISTORY)
-      .orderBy('created_at')
-      .execute();
-    return new Map(
-      jobs.map((job) => {
-        const idea = ideas.get(job.idea_id!)!;
-        const conversation = logs
-          .filter((log) => log.idea_id === idea.id)
-          .map((log) => `${log.type === 'CHAT_MESSAGE' ? 'Author' : 'You'}: ${log.content}`);
+    // Each idea with the last HISTORY messages of its conversation, oldest first: one query, as
+    // this runs inside every claim.
+    const ideas = await sql<{ id: string; title: string; prompt_text: string; plan_md: string | null; conversation: string[] }>`
+      SELECT i.id, i.title, i.prompt_text, i.plan_md, ARRAY(
+        SELECT CASE recent.type WHEN 'CHAT_MESSAGE' THEN 'Author: ' ELSE 'You: ' END || recent.content
+        FROM (
+          SELECT type, content, created_at FROM idea_logs
+          WHERE idea_id = i.id AND type IN ('CHAT_MESSAGE', 'CHAT_REPLY')
+          ORDER BY created_at DESC LIMIT ${HISTORY}
+        ) AS recent
+        ORDER BY recent.created_at
+      ) AS conversation
+      FROM ideas i WHERE i.id = ANY(${ids(jobs, 'idea_id')}::uuid[])
+    `.execute(db);
+    const prompts = new Map(
+      ideas.rows.map((idea) => {
         const parts = [ideaBrief(idea)];
         if (idea.plan_md) parts.push(`The current plan:\n${idea.plan_md}`);
-        parts.push(`The conversation so far:\n${conversation.join('\n\n')}`);
-        return [job.id, { system: SYSTEM, user: parts.join('\n\n') }];
+        parts.push(`The conversation so far:\n${idea.conversation.join('\n\n')}`);
+        return [idea.id, { system: SYSTEM, user: parts.join('\n\n') }];
       }),
     );
+    return new Map(jobs.map((job) => [job.id, prompts.get(job.idea_id!)!]));
   },
 
   judge: (_job, output) => ({ status: 'DONE', result: resultOf(output) }),

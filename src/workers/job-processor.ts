@@ -17,7 +17,7 @@ import type { Completion } from '../jobs/finish-jobs.js';
 import { handlerOf, type Verdict } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
-import type { GroupCommit } from './group-commit.js';
+import type { GroupCommit } from '../util/group-commit.js';
 import type { AbortCause, RunningJobs } from './running-jobs.js';
 import type { WorkerIdentity } from './worker-registry.js';
 

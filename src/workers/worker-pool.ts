@@ -23,7 +23,7 @@ import { subscribeToCancels } from '../queues/job-signals.js';
 import { type JobKind, queueNameOf } from '../queues/kinds.js';
 import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
 import { groupBy } from '../util/group-by.js';
-import { createGroupCommit, type FlushResult } from './group-commit.js';
+import { createGroupCommit, type FlushResult } from '../util/group-commit.js';
 import { startHeartbeat } from './heartbeat.js';
 import { type ClaimedJob, createJobProcessor } from './job-processor.js';
 import { RunningJobs } from './running-jobs.js';

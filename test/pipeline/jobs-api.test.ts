@@ -258,6 +258,36 @@ describe('the jobs API', () => {
         expect(error.details).toEqual({ [field]: MISSING_ID });
       }
     });
+
+    it('answers concurrent calls one by one: each good job is committed and queued, each bad one fails alone', async () => {
+      const ideas = await createIdeas(db, product, 30, 'PLAN_READY');
+      const [twice] = await createIdeas(db, product, 1, 'PLAN_READY');
+      const before = await rowCounts(db);
+      const replies = await Promise.all([
+        ...ideas.map((ideaId) => post({ kind: 'plan_chat', idea_id: ideaId, payload: { message: `about ${ideaId}` } })),
+        post({ kind: 'plan_chat', idea_id: MISSING_ID, payload: { message: 'nobody here' } }),
+        post({ kind: 'plan_chat', idea_id: ideas[0], payload: {} }),
+        post({ kind: 'plan_chat', idea_id: twice, payload: { message: 'first' } }),
+        post({ kind: 'plan_chat', idea_id: twice, payload: { message: 'second' } }),
+      ]);
+      const good = replies.slice(0, ideas.length);
+      for (const [index, reply] of good.entries()) {
+        expect(reply.status).toBe(202);
+        expect(reply.body).toMatchObject({ kind: 'plan_chat', status: 'queued', idea_id: ideas[index], payload: { message: `about ${ideas[index]}` } });
+        expect((await queuedEntry('PLAN_CHAT', reply.body.id))?.data).toEqual({ id: reply.body.id });
+      }
+      expect(expectError(replies[ideas.length]!, 404, 'not_found').details).toEqual({ idea_id: MISSING_ID });
+      const invalid = expectError(replies[ideas.length + 1]!, 422, 'validation_failed');
+      expect(invalid.details.issues).toEqual([{ path: 'payload.message', message: expect.any(String) }]);
+
+      // Both calls for one idea are accepted; one of the two jobs is left queued, the other superseded.
+      const pair = replies.slice(ideas.length + 2);
+      expect(pair.map((reply) => reply.status)).toEqual([202, 202]);
+      const statuses = await Promise.all(pair.map((reply) => statusOf(db, 'CLAUDE_JOB', reply.body.id)));
+      expect(statuses.sort()).toEqual(['QUEUED', 'SKIPPED']);
+      // 32 jobs and 32 chat messages, one created row in history each plus the superseded edge.
+      expect(await rowCounts(db)).toEqual({ jobs: before.jobs + 32, ideaLogs: before.ideaLogs + 32, transitions: before.transitions + 33 });
+    });
   });
 
   describe('POST /api/v1/jobs validation', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type FlushResult, createGroupCommit } from '../../src/workers/group-commit.js';
+import { type FlushResult, createGroupCommit } from '../../src/util/group-commit.js';
 
 interface Deferred<T> {
   promise: Promise<T>;

@@ -8,6 +8,7 @@ import { isPagePosition } from '../../db/pagination.js';
 import { AppError } from '../../errors/app-error.js';
 import { cancelJob } from '../../jobs/cancel-job.js';
 import { getJob, listJobs } from '../../jobs/claude-job.repository.js';
+import { createEnqueueBatcher } from '../../jobs/enqueue-batcher.js';
 import { type EnqueueRequest, enqueueJobs } from '../../jobs/enqueue-jobs.js';
 import { claudeJobMachine } from '../../machines/index.js';
 import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
@@ -48,6 +49,7 @@ const READ = ['read', 'worker'] as const;
 
 export function jobsRoutes(deps: ApiDeps) {
   const app = createRouter();
+  const enqueueOne = createEnqueueBatcher(deps);
   const visibleJob = async (id: string, caller: Caller) => {
     await visibleOwnership(deps.db, 'CLAUDE_JOB', id, caller.ownerId);
     return getJob(deps.db, id);
@@ -70,8 +72,8 @@ export function jobsRoutes(deps: ApiDeps) {
       responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422, 503) },
     }),
     async (c) => {
-      const [job] = await enqueueJobs(deps, [toEnqueueRequest(c.req.valid('json'))], callerOf(c));
-      return c.json(toApiJob(job!), 202);
+      const job = await enqueueOne(toEnqueueRequest(c.req.valid('json')), callerOf(c));
+      return c.json(toApiJob(job), 202);
     },
   );
 

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../../logger.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
-import { openProducer, runApi } from '../roles.js';
+import { openProducer } from '../roles.js';
 import type { Command } from './command.js';
 
 export const apiCommand: Command = {
@@ -14,6 +14,8 @@ export const apiCommand: Command = {
     const closers = new Closers();
     try {
       const db = await openDatabase(config, closers, 'jobfleet-api');
+      // Loaded here, not at the top: other commands (workers above all) never load the HTTP stack.
+      const { runApi } = await import('../api-role.js');
       const url = await runApi(config, db, openProducer(config, closers, logger), closers, logger);
       process.stdout.write(`jobfleet API listening on ${url}/api/v1\n`);
     } catch (error) {

@@ -5,7 +5,7 @@ import { migrateToLatest } from '../../db/migrator.js';
 import { createLogger } from '../../logger.js';
 import { checkPostgres, checkRedis } from '../../services/reachability.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
-import { closeDeadline, openProducer, runApi, runSweeper, runWorkers } from '../roles.js';
+import { closeDeadline, openProducer, runSweeper, runWorkers } from '../roles.js';
 import type { Command } from './command.js';
 import { parseKinds, parsePositiveInt } from './kinds-option.js';
 
@@ -29,6 +29,8 @@ export const startCommand: Command = {
       const producer = openProducer(config, closers, logger);
       runSweeper(config, db, producer, closers, logger);
       await runWorkers(config, db, closers, logger, { kinds, concurrency });
+      // Loaded here, not at the top: other commands (workers above all) never load the HTTP stack.
+      const { runApi } = await import('../api-role.js');
       const url = await runApi(config, db, producer, closers, logger);
       process.stdout.write(
         [
