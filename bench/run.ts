@@ -98,7 +98,7 @@ async function main() {
 
     const results: BenchResults = {
       date: new Date().toISOString(),
-      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machine: machine(),
       versions: await versions(db),
       options: { jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS },

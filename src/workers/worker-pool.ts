@@ -91,7 +91,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
 
   const completions = createGroupCommit<Completion, void>({
     maxBatch: MAX_BATCH,
-    maxInFlight: 2,
+    maxInFlight: 1,
     async flush(items) {
       const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items));
       await addToQueues({ queues, logger: log }, enqueued);
