@@ -11,7 +11,7 @@ import { SCOPES, type Scope } from '../../src/auth/principal.js';
 import { createToken, revokeToken } from '../../src/auth/token.repository.js';
 import type { Db } from '../../src/db/database.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { idea, inTrx, pbi, planChatJob, product, sprint, sprintRun, step, story, task } from '../helpers/fixtures.js';
+import { idea, inTrx, pbi, planChatJob, product, rowCounts, sprint, sprintRun, step, story, task } from '../helpers/fixtures.js';
 import { createIdeas } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
@@ -32,21 +32,6 @@ const PLAN_MD = [
   '',
 ].join('\n');
 
-const TABLES = [
-  'products',
-  'pbis',
-  'stories',
-  'tasks',
-  'task_dependencies',
-  'sprints',
-  'sprint_runs',
-  'steps',
-  'ideas',
-  'idea_logs',
-  'claude_jobs',
-  'transitions',
-  'api_tokens',
-] as const;
 
 interface Reply {
   status: number;
@@ -95,11 +80,6 @@ function expectError(reply: Reply, status: number, code: string, what = '') {
   return reply.body.error as { code: string; message: string; details: Record<string, unknown>; requestId: string };
 }
 
-async function rowCounts(db: Db): Promise<Record<string, number>> {
-  const selects = TABLES.map((table) => `(SELECT count(*) FROM ${table})::int AS ${table}`).join(', ');
-  const { rows } = await sql<Record<string, number>>`SELECT ${sql.raw(selects)}`.execute(db);
-  return rows[0]!;
-}
 
 /** Every row of a world that an owner has, for "nothing about it changed". */
 async function worldRows(db: Db, world: World) {

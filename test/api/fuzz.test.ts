@@ -8,12 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { HTTP_STATUS } from '../../src/errors/app-error.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { idea, inTrx, pbi, planChatJob, product, sprint, sprintRun, step, story, task } from '../helpers/fixtures.js';
+import { idea, inTrx, pbi, planChatJob, product, rowCounts, sprint, sprintRun, step, story, task, TABLES } from '../helpers/fixtures.js';
 import { createIdeas } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
@@ -23,21 +22,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x6a6f62);
 const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 10);
 const BODY_LIMIT = 128 * 1024;
 
-const TABLES = [
-  'products',
-  'pbis',
-  'stories',
-  'tasks',
-  'task_dependencies',
-  'sprints',
-  'sprint_runs',
-  'steps',
-  'ideas',
-  'idea_logs',
-  'claude_jobs',
-  'transitions',
-  'api_tokens',
-] as const;
 
 /** The URL segment of every resource; every documented route lives under one of them. */
 const RESOURCES = ['products', 'pbis', 'stories', 'tasks', 'sprints', 'sprint-runs', 'steps', 'ideas', 'jobs', 'workers', 'stats', 'events'] as const;
@@ -422,11 +406,6 @@ function urlOf(c: Case): string {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-async function rowCounts(db: Db): Promise<Record<string, number>> {
-  const selects = TABLES.map((table) => `(SELECT count(*) FROM ${table})::int AS ${table}`).join(', ');
-  const { rows } = await sql<Record<string, number>>`SELECT ${sql.raw(selects)}`.execute(db);
-  return rows[0]!;
-}
 
 function clip(value: string, max = 600): string {
   return value.length > max ? `${value.slice(0, max)}... (${value.length} characters)` : value;

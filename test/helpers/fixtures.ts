@@ -2,6 +2,7 @@
  * Backlog rows for tests, born through the door (createEntity) like the product's own rows,
  * and a walker that brings a row to any status of its machine through allowed edges only.
  */
+import { sql } from 'kysely';
 import type { Db, Trx } from '../../src/db/database.js';
 import { type AnyMachine, type EntityType, MACHINES, type TransitionRule } from '../../src/machines/index.js';
 import { createEntity, transition } from '../../src/transitions/index.js';
@@ -126,4 +127,28 @@ export async function historyCount(db: Db | Trx, entity: EntityType, id: string)
     .where('entity_id', '=', id)
     .executeTakeFirstOrThrow();
   return Number(count);
+}
+
+/** Every table a request could write to. */
+export const TABLES = [
+  'products',
+  'pbis',
+  'stories',
+  'tasks',
+  'task_dependencies',
+  'sprints',
+  'sprint_runs',
+  'steps',
+  'ideas',
+  'idea_logs',
+  'claude_jobs',
+  'transitions',
+  'api_tokens',
+] as const;
+
+/** The row count of every table, in one query: for "a refused request wrote nothing". */
+export async function rowCounts(db: Db): Promise<Record<string, number>> {
+  const selects = TABLES.map((table) => `(SELECT count(*) FROM ${table})::int AS ${table}`).join(', ');
+  const { rows } = await sql<Record<string, number>>`SELECT ${sql.raw(selects)}`.execute(db);
+  return rows[0]!;
 }

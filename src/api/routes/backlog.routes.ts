@@ -7,8 +7,6 @@ import { z } from '@hono/zod-openapi';
 import { updateColumns } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { AppError } from '../../errors/app-error.js';
-import { MACHINES } from '../../machines/index.js';
-import { createEntity } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import {
   NewPbi,
@@ -35,7 +33,7 @@ import {
   toApiTask,
 } from '../schemas/backlog.schemas.js';
 import { Uuid } from '../schemas/common.schemas.js';
-import { type Caller, resourceRoutes } from './resource-routes.js';
+import { type Caller, createUnder, resourceRoutes } from './resource-routes.js';
 
 const editable = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
 
@@ -85,8 +83,7 @@ export function pbiRoutes(deps: ApiDeps) {
     create: {
       body: NewPbi,
       async run(trx, body: z.infer<typeof NewPbi>, caller: Caller) {
-        await visibleOwnership(trx, 'PRODUCT', body.product_id, caller.ownerId);
-        return (await createEntity(trx, MACHINES.PBI, editable(body) as never, { actorTokenId: caller.actorTokenId })).row;
+        return createUnder(trx, caller, { entity: 'PRODUCT', id: body.product_id }, 'PBI', editable(body));
       },
     },
     update: { body: PbiUpdate, run: (trx, row, body) => updateColumns(trx, 'PBI', row.id, editable(body)) },
@@ -104,8 +101,7 @@ export function storyRoutes(deps: ApiDeps) {
     create: {
       body: NewStory,
       async run(trx, body: z.infer<typeof NewStory>, caller: Caller) {
-        await visibleOwnership(trx, 'PBI', body.pbi_id, caller.ownerId);
-        return (await createEntity(trx, MACHINES.STORY, editable(body) as never, { actorTokenId: caller.actorTokenId })).row;
+        return createUnder(trx, caller, { entity: 'PBI', id: body.pbi_id }, 'STORY', editable(body));
       },
     },
     update: { body: StoryUpdate, run: (trx, row, body) => updateColumns(trx, 'STORY', row.id, editable(body)) },
@@ -144,10 +140,10 @@ export function taskRoutes(deps: ApiDeps) {
     create: {
       body: NewTask,
       async run(trx, body: z.infer<typeof NewTask>, caller: Caller) {
-        await visibleOwnership(trx, 'STORY', body.story_id, caller.ownerId);
-        // A task joins its story's sprint (tasks carry the sprint id of their story).
-        const story = await trx.selectFrom('stories').select('sprint_id').where('id', '=', body.story_id).executeTakeFirstOrThrow();
-        return (await createEntity(trx, MACHINES.TASK, { ...editable(body), sprint_id: story.sprint_id } as never, { actorTokenId: caller.actorTokenId })).row;
+        // A task joins its story's sprint (tasks carry the sprint id of their story). createUnder
+        // checks that the caller may see the story before anything is written or answered.
+        const story = await trx.selectFrom('stories').select('sprint_id').where('id', '=', body.story_id).executeTakeFirst();
+        return createUnder(trx, caller, { entity: 'STORY', id: body.story_id }, 'TASK', { ...editable(body), sprint_id: story?.sprint_id ?? null });
       },
     },
     update: { body: TaskUpdate, run: (trx, row, body) => updateColumns(trx, 'TASK', row.id, editable(body)) },
@@ -165,8 +161,7 @@ export function sprintRoutes(deps: ApiDeps) {
     create: {
       body: NewSprint,
       async run(trx, body: z.infer<typeof NewSprint>, caller: Caller) {
-        await visibleOwnership(trx, 'PRODUCT', body.product_id, caller.ownerId);
-        return (await createEntity(trx, MACHINES.SPRINT, editable(body) as never, { actorTokenId: caller.actorTokenId })).row;
+        return createUnder(trx, caller, { entity: 'PRODUCT', id: body.product_id }, 'SPRINT', editable(body));
       },
     },
     update: { body: SprintUpdate, run: (trx, row, body) => updateColumns(trx, 'SPRINT', row.id, editable(body)) },

@@ -9,16 +9,14 @@ import { materializePlan } from '../../backlog/materialize-plan.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { AppError } from '../../errors/app-error.js';
 import { enqueueJobs } from '../../jobs/enqueue-jobs.js';
-import { MACHINES } from '../../machines/index.js';
 import type { JobKind } from '../../queues/kinds.js';
 import { ideaStatus } from '../../spelling/api-spelling.js';
-import { createEntity } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { Idea, IdeaLogEntry, IdeaUpdate, NewIdea, Pbi, Story, Task, toApiIdea, toApiIdeaLog, toApiPbi, toApiStory, toApiTask } from '../schemas/backlog.schemas.js';
 import { errorResponses, IdParam, json, Uuid } from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
-import { type Caller, callerOf, resourceRoutes } from './resource-routes.js';
+import { type Caller, callerOf, createUnder, resourceRoutes } from './resource-routes.js';
 
 const editable = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
 
@@ -44,8 +42,7 @@ export function ideaRoutes(deps: ApiDeps) {
     create: {
       body: NewIdea,
       async run(trx, body: z.infer<typeof NewIdea>, caller: Caller) {
-        await visibleOwnership(trx, 'PRODUCT', body.product_id, caller.ownerId);
-        return (await createEntity(trx, MACHINES.IDEA, { product_id: body.product_id, title: body.title, prompt_text: body.prompt_text ?? '' }, { actorTokenId: caller.actorTokenId })).row;
+        return createUnder(trx, caller, { entity: 'PRODUCT', id: body.product_id }, 'IDEA', { product_id: body.product_id, title: body.title, prompt_text: body.prompt_text ?? '' });
       },
     },
     update: {

@@ -7,13 +7,13 @@ import { type z, z as zod } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { ownerScope, type Scope } from '../../auth/principal.js';
 import { getVisibleRow, listVisibleRows, TABLE_OF } from '../../backlog/backlog-rows.js';
-import { visibleOwnership } from '../../backlog/ownership.js';
+import { type OwnedEntity, visibleOwnership } from '../../backlog/ownership.js';
 import type { Trx } from '../../db/database.js';
 import { isPagePosition } from '../../db/pagination.js';
 import { AppError } from '../../errors/app-error.js';
 import { type AnyMachine, type EntityType, MACHINES, type TriggeredBy } from '../../machines/index.js';
 import { STATUS_SPELLING } from '../../spelling/api-spelling.js';
-import { listHistory, transition } from '../../transitions/index.js';
+import { createEntity, listHistory, transition } from '../../transitions/index.js';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
@@ -32,6 +32,21 @@ export function callerOf(c: Context<ApiEnv>): Caller {
 }
 
 type BacklogEntity = keyof typeof TABLE_OF;
+
+/**
+ * A create route's row, made under a parent the caller can see: a hidden or missing parent
+ * answers 404 before anything is written.
+ */
+export async function createUnder(
+  trx: Trx,
+  caller: Caller,
+  parent: { entity: OwnedEntity; id: string },
+  entity: BacklogEntity,
+  values: Record<string, unknown>,
+): Promise<unknown> {
+  await visibleOwnership(trx, parent.entity, parent.id, caller.ownerId);
+  return (await createEntity(trx, MACHINES[entity as EntityType], values as never, { actorTokenId: caller.actorTokenId })).row;
+}
 
 export interface ResourceDefinition<E extends BacklogEntity> {
   entity: E;
