@@ -30,6 +30,7 @@ import { createEntities } from '../src/transitions/index.js';
 import { percentile, peakRss, round } from './measure.js';
 import { type BenchResults, printTable, writeBenchmarks } from './report.js';
 import { spawnChild, type Child } from './children.js';
+import { createJsonPoster } from './http-client.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -51,6 +52,8 @@ const CONCURRENCY = Number(options.concurrency);
 const SCALING_JOBS = Number(options['scaling-jobs']);
 const HTTP_SINGLE = 4_000;
 const HTTP_BULK_BATCHES = 20;
+/** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
+const BUILT_CLI = 'dist/src/cli/main.js';
 
 const serverUrl = process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -245,7 +248,7 @@ async function naiveBaseline(db: Db) {
 
 async function startWorkers(processes: number, concurrency: number): Promise<Child[]> {
   const workers = Array.from({ length: processes }, () =>
-    spawnChild('bin/jobfleet.js', childEnv({ WORKER_CONCURRENCY: String(concurrency) }), ['worker', '--kinds', 'plan_chat']),
+    spawnChild(BUILT_CLI, childEnv({ WORKER_CONCURRENCY: String(concurrency) }), ['worker', '--kinds', 'plan_chat']),
   );
   await Promise.all(workers.map((worker) => worker.line(/jobfleet worker \S+ running/)));
   return workers;
@@ -337,14 +340,13 @@ async function pacedRun(db: Db, queues: ReturnType<typeof createJobQueues>, idea
 /** POST /api/v1/jobs from many concurrent clients, then POST /api/v1/jobs/batch, against a `jobfleet api` process. */
 async function httpEnqueue(db: Db, ideas: readonly string[]) {
   const token = 'bench-admin-token-0123456789';
-  const api = spawnChild('bin/jobfleet.js', childEnv({ PORT: '0', ADMIN_TOKEN: token, BODY_LIMIT_BYTES: String(4 * 2 ** 20) }), ['api']);
+  const api = spawnChild(BUILT_CLI, childEnv({ PORT: '0', ADMIN_TOKEN: token, BODY_LIMIT_BYTES: String(4 * 2 ** 20) }), ['api']);
   const [, base] = await api.line(/listening on (http:\/\/\S+)\/api\/v1/);
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const client = createJsonPoster(base!, { authorization: `Bearer ${token}` }, 64);
   const single = ideas.slice(0, HTTP_SINGLE);
   const post = async (path: string, body: unknown) => {
-    const response = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
-    if (response.status !== 202) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
-    await response.arrayBuffer();
+    const response = await client.post(path, body);
+    if (response.status !== 202) throw new Error(`${path} answered ${response.status}: ${response.text}`);
   };
   // Warm up the connections, the token cache and the JIT.
   await Promise.all(Array.from({ length: 16 }, (_, i) => post('/api/v1/jobs', { kind: 'plan_chat', idea_id: ideas[ideas.length - 1 - i], payload: { message: 'warm' } })));
@@ -373,6 +375,7 @@ async function httpEnqueue(db: Db, ideas: readonly string[]) {
     }),
   );
   const bulkSeconds = (performance.now() - start) / 1000;
+  client.close();
   await api.stop();
   void db;
   return {

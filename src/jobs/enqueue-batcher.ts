@@ -24,7 +24,7 @@ export function createEnqueueBatcher(deps: EnqueueDeps, options: { maxBatch?: nu
   const batches = createGroupCommit<Pending, ClaudeJob>({
     maxBatch: options.maxBatch ?? 200,
     // Each flush holds a pool connection; leave the rest of the pool to the other routes.
-    maxInFlight: options.maxInFlight ?? 3,
+    maxInFlight: options.maxInFlight ?? 2,
     async flush(items) {
       const results = new Map<Pending, FlushResult<ClaudeJob>>();
       // One enqueue per caller: ownership checks and history actors belong to the caller. A group

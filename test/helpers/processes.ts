@@ -30,6 +30,11 @@ export function spawnJobfleet(args: string[], env: Record<string, string>): Jobf
   return spawnNode([CLI, ...args], env);
 }
 
+/** The CLI of a compiled build (`npm run build` output): its entry's path, then the arguments. */
+export function spawnBuilt(entry: string, args: string[], env: Record<string, string>): JobfleetProcess {
+  return spawnNode([entry, ...args], env);
+}
+
 /** A TypeScript fixture of test/fixtures, run through the same loader as the CLI. */
 export function spawnFixture(name: string, env: Record<string, string>): JobfleetProcess {
   return spawnNode(['--import', 'tsx', path.join(ROOT, 'test', 'fixtures', name)], env, 'pipe');

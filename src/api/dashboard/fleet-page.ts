@@ -1,7 +1,7 @@
 /**
- * The fleet page at /: static files read once from this folder (so it works from any working
- * directory), no build step. Its data comes from the API, so the page asks for a login like the
- * API does: browsers use HTTP Basic auth.
+ * The fleet page at /: static files read once from the package's source folder (so it works from
+ * any working directory, and from the compiled build, which holds only code). Its data comes
+ * from the API, so the page asks for a login like the API does: browsers use HTTP Basic auth.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,8 +9,9 @@ import { Hono } from 'hono';
 import { hasScope } from '../../auth/principal.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
+import { PACKAGE_ROOT } from '../../package-root.js';
 
-const PUBLIC = path.join(import.meta.dirname, 'public');
+const PUBLIC = path.join(PACKAGE_ROOT, 'src', 'api', 'dashboard', 'public');
 const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/fleet.js': { file: 'fleet.js', type: 'text/javascript; charset=utf-8' },
