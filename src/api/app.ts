@@ -2,11 +2,11 @@
  * The HTTP surface: /api/v1 (JSON, bearer tokens, OpenAPI document at /api/v1/openapi.json).
  * createApp takes its dependencies and opens nothing; `jobfleet api` and `jobfleet start` serve it.
  */
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { AppError } from '../errors/app-error.js';
 import type { ApiDeps } from './api-deps.js';
 import { authenticate } from './auth.middleware.js';
+import { limitBody } from './body-limit.middleware.js';
 import { refuseNulCharacters } from './nul-characters.middleware.js';
 import { errorBody, respondWithError } from './http-errors.js';
 import { createRouter } from './router.js';
@@ -29,13 +29,10 @@ export function createApp(deps: ApiDeps) {
   app.use('*', requestId());
   app.use(
     '/api/*',
-    bodyLimit({
-      maxSize: deps.config.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new AppError('payload_too_large', `the request body is larger than ${deps.config.BODY_LIMIT_BYTES} bytes`, {
-          limit: deps.config.BODY_LIMIT_BYTES,
-        });
-      },
+    limitBody(deps.config.BODY_LIMIT_BYTES, () => {
+      throw new AppError('payload_too_large', `the request body is larger than ${deps.config.BODY_LIMIT_BYTES} bytes`, {
+        limit: deps.config.BODY_LIMIT_BYTES,
+      });
     }),
   );
   app.use('/api/v1/*', authenticate(deps.auth));

@@ -98,13 +98,18 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
   const newest = new Map<string, ClaudeJob>();
   for (const row of rows) newest.set(`${row.kind}:${row.subject_id}`, row);
   const survivors = [...newest.values()];
+  // One probe of the queued index per kind and subject. As a plain join, a table that grew
+  // faster than its statistics (a backlog being enqueued) got a hash join over every QUEUED row
+  // instead: 1 ms per call at 10,000 queued. OFFSET 0 keeps the subquery from being flattened.
   const older = await sql<{ id: string; survivor: string }>`
     SELECT j.id, s.survivor
-    FROM claude_jobs j
-    JOIN unnest(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
+    FROM unnest(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
       AS s(kind, subject_id, survivor)
-      ON j.kind = s.kind AND j.subject_id = s.subject_id
-    WHERE j.status = 'QUEUED' AND j.id <> s.survivor
+    CROSS JOIN LATERAL (
+      SELECT q.id FROM claude_jobs q
+      WHERE q.kind = s.kind AND q.subject_id = s.subject_id AND q.status = 'QUEUED' AND q.id <> s.survivor
+      OFFSET 0
+    ) AS j
   `.execute(trx);
   if (older.rows.length === 0) return [];
   const { applied } = await transitionMany(

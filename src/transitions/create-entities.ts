@@ -22,25 +22,27 @@ export async function createEntities<M extends AnyMachine>(
   context: TransitionContext = {},
 ): Promise<Created<Selectable<Database[TableOf<M>]>>[]> {
   if (values.length === 0) return [];
-  const rows = (await trx
+  const insert = trx
     .insertInto(machine.table as TableOf<AnyMachine>)
     .values(values as any)
-    .returningAll()
-    .execute()) as unknown as (Selectable<Database[TableOf<M>]> & { id: string; status: string })[];
-
+    .returningAll();
   const artifacts = context.artifacts === undefined || context.artifacts === null ? null : JSON.stringify(context.artifacts);
-  const history = await sql<{ id: string }>`
-    WITH hist AS (
+  // The rows and their history in one statement. History ids follow the order rows were
+  // inserted in (the order of `values`), so sorting by them gives the rows back in that order.
+  const { rows } = await sql<Selectable<Database[TableOf<M>]> & { __history: string }>`
+    WITH ins AS (${insert}),
+    hist AS (
       INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
-      SELECT ${machine.entity}, r.id, NULL, r.status, 'created', ${context.actorTokenId ?? null}::uuid, ${context.reason ?? null}, ${artifacts}::jsonb
-      FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.status)}::text[]) WITH ORDINALITY AS r(id, status, ord)
-      ORDER BY r.ord
-      RETURNING id
+      SELECT ${machine.entity}, ins.id, NULL, ins.status, 'created', ${context.actorTokenId ?? null}::uuid, ${context.reason ?? null}, ${artifacts}::jsonb
+      FROM ins
+      RETURNING id, entity_id
     )
-    SELECT hist.id FROM hist CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice ORDER BY hist.id
+    SELECT ins.*, hist.id AS __history
+    FROM ins JOIN hist ON hist.entity_id = ins.id CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
+    ORDER BY hist.id
   `.execute(trx);
 
-  return rows.map((row, index) => ({ row, historyId: history.rows[index]!.id }));
+  return rows.map(({ __history, ...row }) => ({ row: row as unknown as Selectable<Database[TableOf<M>]>, historyId: __history }));
 }
 
 export async function createEntity<M extends AnyMachine>(

@@ -4,6 +4,9 @@
  * and cursor pages, cancel, history, the OpenAPI document, and "durable before acknowledged"
  * with a Redis server that is stopped while a job is posted.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +14,7 @@ import type { Db } from '../../src/db/database.js';
 import type { JobKind } from '../../src/queues/kinds.js';
 import { sweep } from '../../src/sweeper/sweep.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { inTrx, rowIn, statusOf } from '../helpers/fixtures.js';
+import { inTrx, rowCounts, rowIn, statusOf } from '../helpers/fixtures.js';
 import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-server.js';
 import { createIdeas, createProduct, createSprintRuns, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -36,12 +39,6 @@ function expectError(reply: Reply, status: number, code: string) {
   expect(reply.body.error.requestId).toEqual(expect.any(String));
   expect(reply.body.error.requestId.length).toBeGreaterThan(0);
   return reply.body.error as { code: string; message: string; details: any; requestId: string };
-}
-
-async function rowCounts(db: Db) {
-  const count = async (table: 'claude_jobs' | 'transitions' | 'idea_logs') =>
-    Number((await db.selectFrom(table).select(({ fn }) => fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
-  return { jobs: await count('claude_jobs'), transitions: await count('transitions'), ideaLogs: await count('idea_logs') };
 }
 
 async function jobHistory(db: Db, id: string) {
@@ -286,7 +283,7 @@ describe('the jobs API', () => {
       const statuses = await Promise.all(pair.map((reply) => statusOf(db, 'CLAUDE_JOB', reply.body.id)));
       expect(statuses.sort()).toEqual(['QUEUED', 'SKIPPED']);
       // 32 jobs and 32 chat messages, one created row in history each plus the superseded edge.
-      expect(await rowCounts(db)).toEqual({ jobs: before.jobs + 32, ideaLogs: before.ideaLogs + 32, transitions: before.transitions + 33 });
+      expect(await rowCounts(db)).toEqual({ ...before, claude_jobs: before.claude_jobs! + 32, idea_logs: before.idea_logs! + 32, transitions: before.transitions! + 33 });
     });
   });
 
@@ -845,6 +842,47 @@ describe('a body larger than BODY_LIMIT_BYTES', () => {
 
     const small = await api.call('POST', '/api/v1/jobs', { kind: 'plan_chat', idea_id: ideaId, payload: { message: 'x'.repeat(1_500) } });
     expect(small.status).toBe(202);
+  });
+
+  it('is refused over a socket both by its Content-Length and, when chunked, as it streams in', async () => {
+    const server = serve({ fetch: api.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    const post = (message: string, chunked: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ kind: 'plan_chat', idea_id: ideaId, payload: { message } });
+        const request = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/api/v1/jobs',
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${api.adminSecret}`,
+              'content-type': 'application/json',
+              ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': Buffer.byteLength(body) }),
+            },
+          },
+          (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.statusCode ?? 0));
+          },
+        );
+        request.on('error', reject);
+        // Chunked: two writes, so the limit is met while the body streams.
+        request.write(body.slice(0, 100));
+        request.end(body.slice(100));
+      });
+    try {
+      const before = await rowCounts(env.database.db);
+      expect(await post('x'.repeat(4_000), false)).toBe(413);
+      expect(await post('x'.repeat(4_000), true)).toBe(413);
+      expect(await rowCounts(env.database.db)).toEqual(before);
+      expect(await post('x'.repeat(1_500), false)).toBe(202);
+      expect(await post('y'.repeat(1_500), true)).toBe(202);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
