@@ -51,7 +51,7 @@ const PROCESSES = Number(options.processes);
 const CONCURRENCY = Number(options.concurrency);
 const SCALING_JOBS = Number(options['scaling-jobs']);
 const HTTP_SINGLE = 4_000;
-const HTTP_BULK_BATCHES = Number(process.env.HB ?? 20);
+const HTTP_BULK_BATCHES = 20;
 /** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
 const BUILT_CLI = 'dist/src/cli/main.js';
 
