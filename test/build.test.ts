@@ -11,6 +11,7 @@ import { createDatabase } from '../src/db/database.js';
 import { maintenanceUrl } from '../src/db/ensure-database.js';
 import { TEST_DB_PREFIX, TEST_REDIS_PREFIX, serverUrl, testRedisUrl, uniqueSuffix, withDatabaseName } from './helpers/names.js';
 import { killAll, spawnBuilt } from './helpers/processes.js';
+import { createIdeas, createProduct } from './helpers/subjects.js';
 import { deleteKeys } from './helpers/test-env.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -51,8 +52,7 @@ describe('the compiled build', () => {
 
     const db = createDatabase({ connectionString: withDatabaseName(name), poolMax: 1 });
     try {
-      const { id: product } = await db.insertInto('products').values({ owner_id: 'me', name: 'Built' }).returning('id').executeTakeFirstOrThrow();
-      const { id: idea } = await db.insertInto('ideas').values({ product_id: product, title: 'CSV export', prompt_text: 'Export reports as CSV.' }).returning('id').executeTakeFirstOrThrow();
+      const [idea] = await createIdeas(db, await createProduct(db), 1);
       const posted = await fetch(`${base}/api/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...auth },
