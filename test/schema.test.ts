@@ -48,6 +48,17 @@ describe('schema', () => {
     expect(await checkedValues(test, 'transitions_entity_type_check')).toEqual([...ENTITY_TYPES]);
   });
 
+  it('checks a job\'s subjects by foreign key, and none of the columns the code derives', async () => {
+    const { rows } = await sql<{ column: string }>`
+      SELECT a.attname AS column
+      FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+      WHERE c.conrelid = 'claude_jobs'::regclass AND c.contype = 'f'
+      ORDER BY a.attname
+    `.execute(test.db);
+    // Subjects come from requests; product and tokens are copied from rows or the caller (0007).
+    expect(rows.map((row) => row.column)).toEqual(['idea_id', 'retry_of_job_id', 'sprint_run_id', 'task_id']);
+  });
+
   it('indexes the history by entity and by time', async () => {
     const { rows } = await sql<{ indexdef: string }>`
       SELECT indexdef FROM pg_indexes WHERE tablename = 'transitions' ORDER BY indexname

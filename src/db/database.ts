@@ -5,6 +5,7 @@
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { withDefaultUser } from './connection-string.js';
+import { PreparingClient } from './prepared-statements.js';
 import type { ApiTokenTable } from './tables/api-token.table.js';
 import type { ClaudeJobTable } from './tables/claude-job.table.js';
 import type { IdeaLogTable, IdeaTable } from './tables/idea.table.js';
@@ -51,6 +52,7 @@ export interface DatabaseOptions {
 
 export function createDatabase(options: DatabaseOptions): Db {
   const pool = new pg.Pool({
+    Client: PreparingClient,
     connectionString: withDefaultUser(options.connectionString),
     max: options.poolMax ?? 10,
     application_name: options.applicationName ?? 'jobfleet',

@@ -14,6 +14,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Selectable } from 'kysely';
 import type { Database, Trx } from '../db/database.js';
 import type { JsonValue } from '../db/column-types.js';
+import { prepared } from '../db/prepared-statements.js';
 import { AppError } from '../errors/app-error.js';
 import type { AnyMachine, TriggeredBy } from '../machines/index.js';
 import { runCascades } from './cascades/index.js';
@@ -146,7 +147,7 @@ export async function transitionMany<M extends AnyMachine>(
   const hopRows = hops.flatMap((list, index) => list.map((hop) => ({ ord: index + 1, ...hop })));
   const text = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
 
-  const result = await sql<RowOf<M> & { __ord: string; __history: string[] }>`
+  const result = await prepared(sql<RowOf<M> & { __ord: string; __history: string[] }>`
     WITH req AS (
       SELECT r.*, jsonb_populate_record(NULL::${table}, r.patch) AS p, jsonb_populate_record(NULL::${table}, r.guard) AS g
       FROM unnest(
@@ -182,9 +183,12 @@ export async function transitionMany<M extends AnyMachine>(
       ORDER BY hops.seq
       RETURNING id, entity_id
     )
-    SELECT upd.*, (SELECT array_agg(hist.id ORDER BY hist.id) FROM hist WHERE hist.entity_id = upd.id) AS __history
-    FROM upd CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
-  `.execute(trx);
+    SELECT upd.*, history.ids AS __history
+    FROM upd
+    -- Grouped once and joined: a subquery per row scanned every history row, quadratic in the batch.
+    JOIN (SELECT entity_id, array_agg(id ORDER BY id) AS ids FROM hist GROUP BY entity_id) AS history ON history.entity_id = upd.id
+    CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
+  `).execute(trx);
 
   const applied: Applied<M>[] = [];
   const appliedIndexes = new Set<number>();
