@@ -24,7 +24,14 @@ export interface BenchResults {
     enqueue_to_done_ms: Quantiles;
     worker_peak_rss_mb: number;
   };
-  latency_at_half_load: { offered_jobs_per_second: number; jobs: number; enqueue_to_running_ms: Quantiles; enqueue_to_done_ms: Quantiles };
+  latency_at_half_load: {
+    offered_jobs_per_second: number;
+    jobs: number;
+    enqueue_to_running_ms: Quantiles;
+    enqueue_to_done_ms: Quantiles;
+    /** The same load offered first to a fleet that has just started, left out of the figures above. */
+    warmup: { seconds: number; jobs: number; enqueue_to_running_p99_ms: number };
+  };
   scaling?: { processes: number; concurrency: number; jobs: number; jobs_per_second: number; peak_rss_mb: number }[];
   http: {
     single_requests: number;
@@ -60,7 +67,7 @@ export function summaryRows(r: BenchResults): [string, string, string][] {
     [
       `enqueue -> running at ${n(r.latency_at_half_load.offered_jobs_per_second)} jobs/s`,
       `p50 ${r.latency_at_half_load.enqueue_to_running_ms.p50} / p95 ${r.latency_at_half_load.enqueue_to_running_ms.p95} / p99 ${r.latency_at_half_load.enqueue_to_running_ms.p99} ms`,
-      `target p99 <= 50 ms: ${mark(r.targets.running_p99_under_50ms_at_half_load)}`,
+      `after ${r.latency_at_half_load.warmup.seconds} s warm-up (its p99 ${r.latency_at_half_load.warmup.enqueue_to_running_p99_ms} ms); target p99 <= 50 ms: ${mark(r.targets.running_p99_under_50ms_at_half_load)}`,
     ],
     ['HTTP POST /api/v1/jobs', `${n(r.http.single_jobs_per_second)} jobs/s`, `${r.http.single_concurrency} clients; target 2,000: ${mark(r.targets.http_single_2000_per_s)}`],
     ['HTTP POST /api/v1/jobs/batch', `${n(r.http.bulk_jobs_per_second)} jobs/s`, `${r.http.bulk_batch_size} per call, ${r.http.bulk_concurrency} clients; target 15,000: ${mark(r.targets.http_bulk_15000_per_s)}`],
