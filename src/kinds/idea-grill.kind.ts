@@ -5,6 +5,7 @@
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
+import { appendIdeaLogs } from './idea-logs.js';
 import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
 
@@ -50,10 +51,7 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
           context: { actorTokenId: context.actorTokenId, reason: `IDEA_GRILL job ${job.id} finished`, artifacts: { job_id: job.id } },
         });
       }
-      await trx
-        .insertInto('idea_logs')
-        .values({ idea_id: idea.id, type: 'GRILL_RESULT', content: output.text, job_id: job.id, data: JSON.stringify({ agent: output.agent }) })
-        .execute();
+      await appendIdeaLogs(trx, [{ ideaId: idea.id, type: 'GRILL_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } }]);
     }
   },
 };

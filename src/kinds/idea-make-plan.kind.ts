@@ -6,6 +6,7 @@
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
+import { appendIdeaLogs } from './idea-logs.js';
 import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
 import { PLAN_FORMAT_GUIDE } from './plan/plan-guide.js';
@@ -56,10 +57,7 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
           context: { actorTokenId: context.actorTokenId, reason: `IDEA_MAKE_PLAN job ${job.id} wrote a plan that parses`, artifacts: { job_id: job.id } },
         });
       }
-      await trx
-        .insertInto('idea_logs')
-        .values({ idea_id: idea.id, type: 'PLAN_RESULT', content: output.text, job_id: job.id, data: JSON.stringify({ agent: output.agent }) })
-        .execute();
+      await appendIdeaLogs(trx, [{ ideaId: idea.id, type: 'PLAN_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } }]);
     }
   },
 };

@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely';
 import { prepared } from '../db/prepared-statements.js';
+import { appendIdeaLogs } from './idea-logs.js';
 import { ideaBrief } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
 
@@ -23,17 +24,10 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
 
   // The ideas exist: the rows' foreign keys were checked when they were inserted.
   async onEnqueue(trx, jobs) {
-    await trx
-      .insertInto('idea_logs')
-      .values(
-        jobs.map((job) => ({
-          idea_id: job.idea_id!,
-          type: 'CHAT_MESSAGE' as const,
-          content: (job.payload as { message: string }).message,
-          job_id: job.id,
-        })),
-      )
-      .execute();
+    await appendIdeaLogs(
+      trx,
+      jobs.map((job) => ({ ideaId: job.idea_id!, type: 'CHAT_MESSAGE', content: (job.payload as { message: string }).message, jobId: job.id })),
+    );
   },
 
   async buildPrompts(db, jobs) {
@@ -65,18 +59,9 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
   judge: (_job, output) => ({ status: 'DONE', result: resultOf(output) }),
 
   async applyDone(trx, finished) {
-    if (finished.length === 0) return;
-    await trx
-      .insertInto('idea_logs')
-      .values(
-        finished.map(({ job, output }) => ({
-          idea_id: job.idea_id!,
-          type: 'CHAT_REPLY' as const,
-          content: output.text,
-          job_id: job.id,
-          data: JSON.stringify({ agent: output.agent }),
-        })),
-      )
-      .execute();
+    await appendIdeaLogs(
+      trx,
+      finished.map(({ job, output }) => ({ ideaId: job.idea_id!, type: 'CHAT_REPLY', content: output.text, jobId: job.id, data: { agent: output.agent } })),
+    );
   },
 };

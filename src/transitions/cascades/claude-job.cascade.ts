@@ -10,6 +10,7 @@
  */
 import type { Trx } from '../../db/database.js';
 import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
+import { appendIdeaLogs } from '../../kinds/idea-logs.js';
 import { ideaMachine, sprintRunMachine } from '../../machines/index.js';
 import type { AppliedTransition } from '../transition-types.js';
 import { type Cascade, type Door, inherited } from './cascade.js';
@@ -85,16 +86,15 @@ async function failIdea(
     ...(rejected ? { set: { plan_md: rejected.planMd, plan_errors: rejected.errors } } : {}),
     context: { ...inherited(change, rejected ? 'the plan did not parse' : describe(change)), artifacts: { job_id: job.id, error: job.error ?? null } },
   });
-  await trx
-    .insertInto('idea_logs')
-    .values({
-      idea_id: idea.id,
+  await appendIdeaLogs(trx, [
+    {
+      ideaId: idea.id,
       type: 'JOB_EVENT',
       content: rejected ? `the plan did not parse:\n${rejected.errors.join('\n')}` : describe(change),
-      data: JSON.stringify({ job_id: job.id, status: change.to, error: job.error ?? null }),
-      job_id: job.id,
-    })
-    .execute();
+      data: { job_id: job.id, status: change.to, error: job.error ?? null },
+      jobId: job.id,
+    },
+  ]);
 }
 
 function planRejection(job: ClaudeJob): { planMd: string | null; errors: string[] } | null {

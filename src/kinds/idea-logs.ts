@@ -1,0 +1,35 @@
+/**
+ * Appending to ideas' logs. The chat kinds write a log row with every enqueue and every finish,
+ * so the insert is one prepared statement that takes the rows as arrays: its text is the same
+ * for one row or a thousand, where a list of values was a new statement (parsed and planned
+ * again) for every batch size.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.js';
+import { prepared } from '../db/prepared-statements.js';
+import type { IdeaLogType } from '../db/tables/idea.table.js';
+
+export interface IdeaLogEntry {
+  ideaId: string;
+  type: IdeaLogType;
+  content: string;
+  jobId: string | null;
+  /** Stored as jsonb. */
+  data?: unknown;
+}
+
+/** Inserts the entries in order (their created_at follows it). */
+export async function appendIdeaLogs(db: Executor, entries: readonly IdeaLogEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await prepared(sql`
+    INSERT INTO idea_logs (idea_id, type, content, job_id, data)
+    SELECT e.idea_id, e.type, e.content, e.job_id, e.data FROM unnest(
+      ${entries.map((e) => e.ideaId)}::uuid[],
+      ${entries.map((e) => e.type)}::text[],
+      ${entries.map((e) => e.content)}::text[],
+      ${entries.map((e) => e.jobId)}::uuid[],
+      ${entries.map((e) => (e.data === undefined ? null : JSON.stringify(e.data)))}::jsonb[]
+    ) WITH ORDINALITY AS e(idea_id, type, content, job_id, data, ord)
+    ORDER BY e.ord
+  `).execute(db);
+}
