@@ -20,8 +20,6 @@ export interface AppliedHop {
   from: string;
   to: string;
   trigger: string;
-  /** The id of the history row this edge wrote. */
-  historyId: string;
 }
 
 export interface AppliedTransition<Row = Record<string, unknown>> {
