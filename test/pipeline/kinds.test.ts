@@ -99,6 +99,8 @@ describe('PLAN_CHAT', () => {
     ]);
     expect(logs[0]!.content).toBe('Can the export wait?');
     expect(logs[1]!.content).toContain('[dry run]');
+    // The log's data is stored as JSON, not as a string of it.
+    expect(logs.map((log) => log.data)).toEqual([null, { agent: 'dry-run' }]);
   });
 });
 
