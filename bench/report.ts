@@ -9,7 +9,7 @@ export interface BenchResults {
   command: string;
   machine: { cores: number; cpu: string; memory_gb: number };
   versions: { node: string; postgres: string; redis: string; bullmq: string };
-  options: { jobs: number; processes: number; concurrency: number; scaling_jobs: number };
+  options: { jobs: number; processes: number; concurrency: number; scaling_jobs: number; latency_rate: number | null };
   raw_bullmq: { jobs: number; seconds: number; jobs_per_second: number; add_bulk_jobs_per_second: number; worker_peak_rss_mb: number };
   naive: { jobs: number; seconds: number; jobs_per_second: number; worker_peak_rss_mb: number };
   jobfleet: {

@@ -38,7 +38,7 @@ const { values: options } = parseArgs({
     processes: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '100' },
     'scaling-jobs': { type: 'string', default: '4000' },
-    /** Jobs a second offered in the latency phase; by default half of the throughput just measured. */
+    /** Jobs a second offered in the latency phase (in whole jobs per 20 ms tick); by default half of the throughput just measured. */
     'latency-rate': { type: 'string' },
     'no-scaling': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
@@ -110,7 +110,7 @@ async function main() {
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machine: machine(),
       versions: await versions(db),
-      options: { jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS },
+      options: { jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS, latency_rate: LATENCY_RATE },
     } as BenchResults;
 
     if (runs('raw')) {
@@ -193,7 +193,7 @@ async function setupIdeas(db: Db, count: number): Promise<string[]> {
     ids.push(...created.map((c) => c.row.id));
   }
   // Their status does not matter to PLAN_CHAT; plan_md gives the prompt something to carry.
-  await db.updateTable('ideas').set({ plan_md: '---\npbis: []\n---' }).execute();
+  await db.updateTable('ideas').set({ plan_md: '---\npbis: []\n---' }).where('product_id', '=', product).execute();
   return ids;
 }
 
@@ -313,14 +313,18 @@ function quantiles([p50, p95, p99]: number[]) {
  * running fleet does. So the same load is first offered for WARMUP_MS and waited out; the
  * figures are of the MEASURE_MS that follow, and the warm-up's p99 is reported beside them.
  */
-async function pacedRun(db: Db, queues: ReturnType<typeof createJobQueues>, ideas: readonly string[], rate: number) {
+async function pacedRun(db: Db, queues: ReturnType<typeof createJobQueues>, shared: readonly string[], rate: number) {
+  const perTick = Math.max(1, Math.round((rate * TICK_MS) / 1000));
+  // One job per idea: a faster machine or a higher --latency-rate than the shared ideas serve gets more.
+  const needed = (perTick * (WARMUP_MS + MEASURE_MS)) / TICK_MS;
+  const ideas = shared.length >= needed ? shared : [...shared, ...(await setupIdeas(db, needed - shared.length))];
   const workers = await startWorkers(PROCESSES, CONCURRENCY);
   const deps = { db, queues, logger };
-  const perTick = Math.max(1, Math.round((rate * TICK_MS) / 1000));
   const warmup = await offer(deps, ideas, perTick, WARMUP_MS);
   const measured = await offer(deps, ideas.slice(warmup.jobs), perTick, MEASURE_MS);
   const [warm, latencies] = await Promise.all([latenciesSince(db, warmup.since, measured.since), latenciesSince(db, measured.since)]);
   await Promise.all(workers.map((worker) => worker.stop()));
+  if (latencies.running.length === 0) throw new Error('bench: the latency phase measured no jobs');
   return {
     offered_jobs_per_second: Math.round((perTick * 1000) / TICK_MS),
     jobs: latencies.running.length,

@@ -6,7 +6,6 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
-import { prepared } from '../db/prepared-statements.js';
 import { AppError } from '../errors/app-error.js';
 import type { EntityType } from '../machines/index.js';
 
@@ -54,10 +53,9 @@ export function ownershipChain(entity: OwnedEntity): string {
 /** The ownership of each id that exists (ids that do not are absent from the map). */
 export async function ownershipOf(db: Executor, entity: OwnedEntity, ids: readonly string[]): Promise<Map<string, Ownership>> {
   if (ids.length === 0) return new Map();
-  // Prepared: every API call and every enqueue asks this, and its text is one per entity.
-  const { rows } = await prepared(sql<{ id: string; product_id: string; owner_id: string }>`
+  const { rows } = await sql<{ id: string; product_id: string; owner_id: string }>`
     SELECT x.id, p.id AS product_id, p.owner_id FROM ${sql.raw(CHAINS[entity])} WHERE x.id = ANY(${[...ids]}::uuid[])
-  `).execute(db);
+  `.execute(db);
   return new Map(rows.map((row) => [row.id, { productId: row.product_id, ownerId: row.owner_id }]));
 }
 

@@ -7,6 +7,15 @@
  *
  * Only statements whose text does not grow with their input may be marked (they pass arrays,
  * never a list of values): each distinct text stays prepared on every connection that ran it.
+ *
+ * After five runs Postgres may keep one generic plan per connection, made from the tables' sizes
+ * at that moment, until a table is analyzed again (autovacuum does so each time one grows by a
+ * tenth). A marked statement can so run a plan made for a smaller table: one made while
+ * `claude_jobs` held a few hundred rows scanned the whole table in every claim once it held
+ * 50,000 (17 ms for 25 jobs, against 3 ms planned afresh) until an analyze replaced it, which
+ * autovacuum does within about a minute. The door's statements pay that risk to skip 0.4 ms of
+ * planning per batch; lookups that run less often and whose plan depends more on the data (the
+ * ownership chains, the supersede probe) stay unprepared.
  */
 import { createHash } from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';

@@ -7,7 +7,6 @@
 import { sql } from 'kysely';
 import { nounOf, ownershipOf } from '../backlog/ownership.js';
 import type { Trx } from '../db/database.js';
-import { prepared } from '../db/prepared-statements.js';
 import type { ClaudeJob, NewClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
 import { claudeJobMachine } from '../machines/index.js';
@@ -102,7 +101,7 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
   // One probe of the queued index per kind and subject. As a plain join, a table that grew
   // faster than its statistics (a backlog being enqueued) got a hash join over every QUEUED row
   // instead: 1 ms per call at 10,000 queued. OFFSET 0 keeps the subquery from being flattened.
-  const older = await prepared(sql<{ id: string; survivor: string }>`
+  const older = await sql<{ id: string; survivor: string }>`
     SELECT j.id, s.survivor
     FROM unnest(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
       AS s(kind, subject_id, survivor)
@@ -111,7 +110,7 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
       WHERE q.kind = s.kind AND q.subject_id = s.subject_id AND q.status = 'QUEUED' AND q.id <> s.survivor
       OFFSET 0
     ) AS j
-  `).execute(trx);
+  `.execute(trx);
   if (older.rows.length === 0) return [];
   const { applied } = await transitionMany(
     trx,
