@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCommandExecutor, type CommandExecutorOptions } from '../../src/executors/command.executor.js';
 import { AgentAbortedError, AgentFailedError, type AgentRequest } from '../../src/executors/executor.js';
+import { isAlive } from '../helpers/processes.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/agents');
 
@@ -36,31 +36,12 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
   }
 }
 
-/**
- * Gone means no such process, or a zombie: dead, and only waiting for its new parent (init) to
- * reap it, which the executor cannot hurry.
- */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    throw error;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
 /** Every pid a fixture reported, so a failing test does not leave sleepers behind. */
 const reportedSoFar = new Set<number>();
 
 afterEach(() => {
   for (const pid of reportedSoFar) {
-    if (!isGone(pid)) process.kill(pid, 'SIGKILL');
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   reportedSoFar.clear();
 });
@@ -150,8 +131,8 @@ describe('command executor', () => {
     expect(failure).toBeInstanceOf(AgentAbortedError);
     expect((failure as AgentAbortedError).reason).toBe('cancelled by user');
     // The executor settles only once the whole process group is dead: no waiting here.
-    expect(isGone(pids.child)).toBe(true);
-    expect(isGone(pids.grandchild)).toBe(true);
+    expect(isAlive(pids.child)).toBe(false);
+    expect(isAlive(pids.grandchild)).toBe(false);
   });
 
   it('kills the command and a grandchild that ignores SIGTERM when the timeout passes', async () => {
@@ -167,8 +148,8 @@ describe('command executor', () => {
     expect((failure as AgentAbortedError).reason).toBe('timeout after 3000 ms');
     const pids = reportedPids(req.lines);
     expect(pids).toBeDefined();
-    expect(isGone(pids!.child)).toBe(true);
-    expect(isGone(pids!.grandchild)).toBe(true);
+    expect(isAlive(pids!.child)).toBe(false);
+    expect(isAlive(pids!.grandchild)).toBe(false);
   });
 
   it('kills what the command left running when it exits on its own', async () => {
@@ -179,7 +160,7 @@ describe('command executor', () => {
     expect(output.text).toBe('done');
     const pids = reportedPids(req.lines);
     expect(pids).toBeDefined();
-    expect(isGone(pids!.grandchild)).toBe(true);
+    expect(isAlive(pids!.grandchild)).toBe(false);
   });
 
   it('does not start the command when the signal is already aborted', async () => {

@@ -4,6 +4,7 @@
  * test file spawns is killed when the file ends; `assertNoneRunning` fails a test that leaks one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitFor } from './wait-for.js';
 
@@ -84,4 +85,23 @@ export async function killAll(): Promise<void> {
 
 export function running(): JobfleetProcess[] {
   return [...spawned];
+}
+
+/**
+ * Whether a process is alive: it exists and is not a zombie (dead, and only waiting for its
+ * parent to reap it, which a test cannot hurry when the parent was killed).
+ */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false; // gone between the two looks
+  }
 }

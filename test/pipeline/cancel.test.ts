@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { killAll, spawnJobfleet } from '../helpers/processes.js';
+import { isAlive, killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -29,17 +29,6 @@ afterAll(async () => {
   rmSync(pidDir, { recursive: true, force: true });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie is dead already; it only waits for its parent to reap it.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-}
-
 describe('cancelling a running job', () => {
   it('kills the command agent\'s process, and the job ends cancelled with its idea retryable', async () => {
     const db = env.database.db;
@@ -50,14 +39,14 @@ describe('cancelling a running job', () => {
     const posted = await api.call('POST', '/api/v1/jobs', { kind: 'idea_grill', idea_id: idea });
     const pidFile = path.join(pidDir, `${posted.body.id}.pid`);
     const pid = await waitFor('the agent to start', () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined));
-    expect(alive(pid)).toBe(true);
+    expect(isAlive(pid)).toBe(true);
     expect((await api.call('GET', `/api/v1/jobs/${posted.body.id}`)).body.status).toBe('running');
 
     const cancelled = await api.call('POST', `/api/v1/jobs/${posted.body.id}/cancel`, { reason: 'wrong idea' });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ status: 'cancelled', error: { code: 'cancelled', message: 'wrong idea' } });
 
-    await waitFor('the agent process to be gone', () => !alive(pid), { timeoutMs: 10_000 });
+    await waitFor('the agent process to be gone', () => !isAlive(pid), { timeoutMs: 10_000 });
     const job = await db.selectFrom('claude_jobs').selectAll().where('id', '=', posted.body.id).executeTakeFirstOrThrow();
     expect(job).toMatchObject({ status: 'CANCELLED', result: null });
     const idea_ = await db.selectFrom('ideas').select('status').where('id', '=', idea!).executeTakeFirstOrThrow();

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { type JobfleetProcess, killAll, spawnJobfleet } from '../helpers/processes.js';
+import { isAlive, type JobfleetProcess, killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -227,7 +227,7 @@ describe('cancelling a run', () => {
 
       const cancelled = await call('POST', `/api/v1/sprint-runs/${runId}/cancel`, { reason: 'wrong sprint' }, 200);
       expect(cancelled).toMatchObject({ status: 'cancelled', error: 'wrong sprint' });
-      await waitFor('the agent process to be gone', () => !alive(pid), { timeoutMs: 10_000 });
+      await waitFor('the agent process to be gone', () => !isAlive(pid), { timeoutMs: 10_000 });
       expect((await steps(runId)).map((s: { status: string }) => s.status)).toEqual(['skipped', 'skipped']);
       const job = await call('GET', `/api/v1/jobs/${step.job_id}`, undefined, 200);
       expect(job).toMatchObject({ status: 'cancelled', error: { code: 'run_stopped' } });
@@ -259,13 +259,3 @@ describe('a worker killed mid-run', () => {
     expect(lost.items.map((job: { error: { code: string } }) => job.error.code)).toEqual(['worker_lost']);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-}
