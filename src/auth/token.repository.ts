@@ -26,10 +26,6 @@ export async function createToken(db: Db, input: NewToken): Promise<{ token: Api
   return { token, secret: secret.secret };
 }
 
-export async function findActiveToken(db: Db, secret: string): Promise<ApiToken | undefined> {
-  return db.selectFrom('api_tokens').selectAll().where('token_hash', '=', hashTokenSecret(secret)).where('revoked_at', 'is', null).executeTakeFirst();
-}
-
 export async function listTokens(db: Db): Promise<ApiToken[]> {
   return db.selectFrom('api_tokens').selectAll().where('owner_id', '<>', 'system').orderBy('created_at').execute();
 }

@@ -5,7 +5,7 @@
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
-import { appendIdeaLogs } from './idea-logs.js';
+import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
 import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
 
@@ -39,6 +39,7 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
   judge: (_job, output) => ({ status: 'DONE', result: resultOf(output) }),
 
   async applyDone(trx, finished, context) {
+    const logs: IdeaLogEntry[] = [];
     for (const { job, output } of finished) {
       const idea = await trx.selectFrom('ideas').select(['id', 'status']).where('id', '=', job.idea_id!).forUpdate().executeTakeFirstOrThrow();
       // A newer grill may have finished first; this result then only goes into the log.
@@ -51,7 +52,8 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
           context: { actorTokenId: context.actorTokenId, reason: `IDEA_GRILL job ${job.id} finished`, artifacts: { job_id: job.id } },
         });
       }
-      await appendIdeaLogs(trx, [{ ideaId: idea.id, type: 'GRILL_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } }]);
+      logs.push({ ideaId: idea.id, type: 'GRILL_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } });
     }
+    await appendIdeaLogs(trx, logs);
   },
 };

@@ -6,7 +6,7 @@
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
-import { appendIdeaLogs } from './idea-logs.js';
+import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
 import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
 import { PLAN_FORMAT_GUIDE } from './plan/plan-guide.js';
@@ -46,6 +46,7 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
   },
 
   async applyDone(trx, finished, context) {
+    const logs: IdeaLogEntry[] = [];
     for (const { job, output } of finished) {
       const idea = await trx.selectFrom('ideas').select(['id', 'status']).where('id', '=', job.idea_id!).forUpdate().executeTakeFirstOrThrow();
       if (idea.status === 'PLANNING') {
@@ -57,7 +58,8 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
           context: { actorTokenId: context.actorTokenId, reason: `IDEA_MAKE_PLAN job ${job.id} wrote a plan that parses`, artifacts: { job_id: job.id } },
         });
       }
-      await appendIdeaLogs(trx, [{ ideaId: idea.id, type: 'PLAN_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } }]);
+      logs.push({ ideaId: idea.id, type: 'PLAN_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } });
     }
+    await appendIdeaLogs(trx, logs);
   },
 };

@@ -88,12 +88,14 @@ export function defineMachine<const E extends string, const T extends string, co
     assertTransition(from: S, to: S, options: { trigger?: string; by?: TriggeredBy } = {}) {
       const { noun, spell } = definition;
       const edge = rulesFor(from, to);
-      const allowed = allowedFrom(from, options.by).map(spell);
+      // Built only for a refusal: the door asks this for every hop of every request in a batch.
+      const allowed = () => allowedFrom(from, options.by).map(spell);
       const refuse = (message: string): never => {
-        throw new AppError('invalid_transition', message, { entity: noun, from: spell(from), to: spell(to), allowed });
+        throw new AppError('invalid_transition', message, { entity: noun, from: spell(from), to: spell(to), allowed: allowed() });
       };
       if (edge.length === 0) {
-        refuse(`${noun} cannot go from ${spell(from)} to ${spell(to)}; allowed next: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`);
+        const next = allowed();
+        refuse(`${noun} cannot go from ${spell(from)} to ${spell(to)}; allowed next: ${next.length ? next.join(', ') : 'none (terminal)'}`);
       }
       if (options.by === 'user' && !edge.some((rule) => rule.by === 'user')) {
         refuse(`${noun} ${spell(from)} -> ${spell(to)} is taken only by the system: ${edge.map((r) => r.description).join('; ')}`);

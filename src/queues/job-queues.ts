@@ -7,6 +7,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import { groupBy } from '../util/group-by.js';
 import { JOB_KINDS, type JobKind, KINDS } from './kinds.js';
 
 /** What Redis carries for a job. */
@@ -86,12 +87,6 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
     }
   };
 
-  const byKind = (jobs: readonly QueueableJob[]) => {
-    const groups = new Map<JobKind, QueueableJob[]>();
-    for (const job of jobs) groups.set(job.kind, [...(groups.get(job.kind) ?? []), job]);
-    return groups;
-  };
-
   const queueOf = (kind: JobKind) => queues.get(kind)!;
 
   return {
@@ -105,7 +100,7 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
       await withTimeout(
         'an add',
         Promise.all(
-          [...byKind(jobs)].map(([kind, group]) =>
+          [...groupBy(jobs, (job) => job.kind)].map(([kind, group]) =>
             queueOf(kind).addBulk(group.map((job) => ({ name: KINDS[kind].queue, data: { id: job.id }, opts: { jobId: bullJobId(job) } }))),
           ),
         ),

@@ -43,12 +43,9 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       `.execute(db);
       const kept = new Set(renewed.rows.map((row) => row.id));
       const lost = leases.filter((lease) => !kept.has(lease.jobId)).map((lease) => lease.jobId);
-      // A job that finished between reading the leases and renewing them is not lost: only abort
-      // what is still running here.
-      const aborted = running.abort(
-        lost.filter((id) => running.leases().some((lease) => lease.jobId === id)),
-        'lease_lost',
-      );
+      // A job that finished between reading the leases and renewing them is not lost: abort
+      // skips what no longer runs here.
+      const aborted = running.abort(lost, 'lease_lost');
       if (aborted > 0) logger.info({ jobs: lost }, 'jobs no longer held by this worker; their agents were aborted');
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'heartbeat failed; leases were not renewed');

@@ -33,9 +33,7 @@ import {
   toApiTask,
 } from '../schemas/backlog.schemas.js';
 import { Uuid } from '../schemas/common.schemas.js';
-import { type Caller, createUnder, resourceRoutes } from './resource-routes.js';
-
-const editable = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+import { type Caller, createUnder, editable, resourceRoutes } from './resource-routes.js';
 
 export function productRoutes(deps: ApiDeps) {
   return resourceRoutes(deps, {

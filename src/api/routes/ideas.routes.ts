@@ -16,9 +16,7 @@ import { authedRoute } from '../auth.middleware.js';
 import { Idea, IdeaLogEntry, IdeaUpdate, NewIdea, Pbi, Story, Task, toApiIdea, toApiIdeaLog, toApiPbi, toApiStory, toApiTask } from '../schemas/backlog.schemas.js';
 import { errorResponses, IdParam, json, Uuid } from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
-import { type Caller, callerOf, createUnder, resourceRoutes } from './resource-routes.js';
-
-const editable = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+import { type Caller, callerOf, createUnder, editable, resourceRoutes } from './resource-routes.js';
 
 const GrillBody = z.object({ answers: z.string().trim().min(1).max(50_000).optional() }).strict();
 const PlanBody = z.object({ guidance: z.string().trim().min(1).max(20_000).optional() }).strict();

@@ -33,6 +33,9 @@ export function callerOf(c: Context<ApiEnv>): Caller {
 
 type BacklogEntity = keyof typeof TABLE_OF;
 
+/** A patch or create body without the fields it leaves out. */
+export const editable = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+
 /**
  * A create route's row, made under a parent the caller can see: a hidden or missing parent
  * answers 404 before anything is written.
