@@ -5,7 +5,8 @@
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { withDefaultUser } from './connection-string.js';
-import { PreparingClient } from './prepared-statements.js';
+import { DatabaseClient } from './database-client.js';
+import { databaseTypes } from './timestamp-parser.js';
 import type { ApiTokenTable } from './tables/api-token.table.js';
 import type { ClaudeJobTable } from './tables/claude-job.table.js';
 import type { IdeaLogTable, IdeaTable } from './tables/idea.table.js';
@@ -52,7 +53,10 @@ export interface DatabaseOptions {
 
 export function createDatabase(options: DatabaseOptions): Db {
   const pool = new pg.Pool({
-    Client: PreparingClient,
+    Client: DatabaseClient,
+    // Lets DatabaseClient write a held-back BEGIN with the statement after it (database-client.ts).
+    pipeline: true,
+    types: databaseTypes,
     connectionString: withDefaultUser(options.connectionString),
     max: options.poolMax ?? 10,
     application_name: options.applicationName ?? 'jobfleet',

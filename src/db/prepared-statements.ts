@@ -3,7 +3,7 @@
  * transition, the prompt reads). Postgres parses and plans a statement each time it arrives
  * unnamed: for the door's statement that was half a millisecond a batch, a tenth of Postgres's
  * time in the bench. A statement marked with `prepared()` is parsed once per connection and
- * then only bound and executed.
+ * then only bound and executed (the pool's client, database-client.ts, does the sending).
  *
  * Only statements whose text does not grow with their input may be marked (they pass arrays,
  * never a list of values): each distinct text stays prepared on every connection that ran it.
@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 
 const MARK = '/* prepared */ ';
 
@@ -39,28 +39,21 @@ function nameOf(text: string): string {
 }
 
 /**
- * Postgres refuses to run a prepared statement whose result columns changed under it (a
- * migration added a column to a table it returns `*` of): the statement is then prepared again
- * under a new name, and the caller's retry runs that.
+ * The named query to send for a marked statement (`query(text, values)` as Kysely calls it), or
+ * null for any other call. `generation` renames every statement after a stale plan (below).
  */
-function isStalePlan(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  return e.code === '0A000' && /cached plan must not change result type/.test(e.message ?? '');
+export function preparedQueryOf(args: unknown[], generation: number): pg.QueryConfig | null {
+  const [text, values] = args;
+  if (typeof text !== 'string' || !text.startsWith(MARK) || !Array.isArray(values) || args.length !== 2) return null;
+  return { name: `${nameOf(text)}_${generation}`, text, values };
 }
 
-/** A pg client that sends marked statements as named prepared statements. */
-export class PreparingClient extends pg.Client {
-  #generation = 0;
-
-  override query(...args: any[]): any {
-    const [text, values] = args;
-    if (typeof text === 'string' && text.startsWith(MARK) && Array.isArray(values) && args.length === 2) {
-      const result = super.query({ name: `${nameOf(text)}_${this.#generation}`, text, values }) as Promise<unknown>;
-      return result.catch((error: unknown) => {
-        if (isStalePlan(error)) this.#generation += 1;
-        throw error;
-      });
-    }
-    return (super.query as (...a: any[]) => any)(...args);
-  }
+/**
+ * Postgres refuses to run a prepared statement whose result columns changed under it (a
+ * migration added a column to a table it returns `*` of); the client then prepares statements
+ * again under new names.
+ */
+export function isStalePlan(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return e.code === '0A000' && /cached plan must not change result type/.test(e.message ?? '');
 }

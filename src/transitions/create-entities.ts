@@ -1,18 +1,25 @@
 /**
  * The door's other half: rows are born here, in their machine's initial status (the column
  * default), each with a history row from nothing to that status, in the caller's transaction.
+ *
+ * The rows travel as one JSON document and each field is cast to its column's type in SQL, so
+ * one prepared statement serves a batch of any size: a list of values had Postgres parse and
+ * plan a new statement for every batch size, and cost the caller a parameter per field (5,000
+ * for a thousand jobs). Values follow Kysely's conventions (JSON columns take JSON text).
  */
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Database, Trx } from '../db/database.js';
+import { prepared } from '../db/prepared-statements.js';
+import { type ColumnType, columnTypesOf } from '../db/table-columns.js';
 import type { AnyMachine } from '../machines/index.js';
 import { notifyHistory } from './history-notice.js';
 import type { TransitionContext } from './transition-types.js';
 
 type TableOf<M extends AnyMachine> = M['table'];
+type RowOf<M extends AnyMachine> = Selectable<Database[TableOf<M>]>;
 
 export interface Created<Row> {
   row: Row;
-  historyId: string;
 }
 
 export async function createEntities<M extends AnyMachine>(
@@ -20,29 +27,27 @@ export async function createEntities<M extends AnyMachine>(
   machine: M,
   values: readonly Insertable<Database[TableOf<M>]>[],
   context: TransitionContext = {},
-): Promise<Created<Selectable<Database[TableOf<M>]>>[]> {
+): Promise<Created<RowOf<M>>[]> {
   if (values.length === 0) return [];
-  const insert = trx
-    .insertInto(machine.table as TableOf<AnyMachine>)
-    .values(values as any)
-    .returningAll();
-  const artifacts = context.artifacts === undefined || context.artifacts === null ? null : JSON.stringify(context.artifacts);
-  // The rows and their history in one statement. History ids follow the order rows were
-  // inserted in (the order of `values`), so sorting by them gives the rows back in that order.
-  const { rows } = await sql<Selectable<Database[TableOf<M>]> & { __history: string }>`
-    WITH ins AS (${insert}),
-    hist AS (
-      INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
-      SELECT ${machine.entity}, ins.id, NULL, ins.status, 'created', ${context.actorTokenId ?? null}::uuid, ${context.reason ?? null}, ${artifacts}::jsonb
-      FROM ins
-      RETURNING id, entity_id
-    )
-    SELECT ins.*, hist.id AS __history
-    FROM ins JOIN hist ON hist.entity_id = ins.id CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
-    ORDER BY hist.id
-  `.execute(trx);
+  const types = await columnTypesOf(trx, machine.table);
+  const rows = values.map((value) => Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)));
 
-  return rows.map(({ __history, ...row }) => ({ row: row as unknown as Selectable<Database[TableOf<M>]>, historyId: __history }));
+  // Rows that name the same columns share a statement; columns a row leaves out take their
+  // defaults. A batch nearly always has one shape.
+  const shapes = new Map<string, number[]>();
+  rows.forEach((row, index) => {
+    const key = Object.keys(row).sort().join(',');
+    shapes.set(key, [...(shapes.get(key) ?? []), index]);
+  });
+
+  const created: Created<RowOf<M>>[] = new Array(rows.length);
+  for (const [key, indexes] of shapes) {
+    const columns = key === '' ? [] : key.split(',');
+    const typed = columns.map((name) => [name, typeOf(types, machine.table, name)] as const);
+    const inserted = await insertShape<M>(trx, machine, typed, JSON.stringify(indexes.map((i) => rows[i])), context);
+    indexes.forEach((index, position) => (created[index] = { row: inserted[position]! }));
+  }
+  return created;
 }
 
 export async function createEntity<M extends AnyMachine>(
@@ -50,7 +55,57 @@ export async function createEntity<M extends AnyMachine>(
   machine: M,
   values: Insertable<Database[TableOf<M>]>,
   context: TransitionContext = {},
-): Promise<Created<Selectable<Database[TableOf<M>]>>> {
+): Promise<Created<RowOf<M>>> {
   const [created] = await createEntities(trx, machine, [values], context);
   return created!;
+}
+
+function typeOf(types: Map<string, ColumnType>, table: string, name: string): ColumnType {
+  const type = types.get(name);
+  if (!type) throw new Error(`${table} has no column ${name}`);
+  return type;
+}
+
+/** One JSON field as a value of its column's type (JSON null and absent are SQL NULL). */
+function field(name: string, type: ColumnType) {
+  const value = sql`e.row -> ${name}`;
+  if (type.isArray) {
+    return sql`CASE WHEN jsonb_typeof(${value}) = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(${value}))::${sql.raw(type.sql)} END`;
+  }
+  return sql`(e.row ->> ${name})::${sql.raw(type.sql)}`;
+}
+
+/** Inserts rows of one shape, in order; answers them in that order. */
+async function insertShape<M extends AnyMachine>(
+  trx: Trx,
+  machine: M,
+  columns: readonly (readonly [string, ColumnType])[],
+  rows: string,
+  context: TransitionContext,
+): Promise<RowOf<M>[]> {
+  const table = sql.table(machine.table);
+  if (columns.length === 0) throw new Error(`a new ${machine.noun} needs at least one column`);
+  const insert = sql`
+    INSERT INTO ${table} (${sql.join(columns.map(([name]) => sql.id(name)))})
+    SELECT ${sql.join(columns.map(([name, type]) => field(name, type)))}
+    FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(row, ord)
+    ORDER BY e.ord
+    RETURNING *
+  `;
+  const artifacts = context.artifacts === undefined || context.artifacts === null ? null : JSON.stringify(context.artifacts);
+  // History ids follow the order rows were inserted in, so sorting by them gives the rows back
+  // in the order they were given.
+  const { rows: inserted } = await prepared(sql<RowOf<M> & { __history: string }>`
+    WITH ins AS (${insert}),
+    hist AS (
+      INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
+      SELECT ${machine.entity}, ins.id, NULL, ins.status, 'created', ${context.actorTokenId ?? null}::uuid, ${context.reason ?? null}::text, ${artifacts}::jsonb
+      FROM ins
+      RETURNING id, entity_id
+    )
+    SELECT ins.*, hist.id AS __history
+    FROM ins JOIN hist ON hist.entity_id = ins.id CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
+    ORDER BY hist.id
+  `).execute(trx);
+  return inserted.map(({ __history: _, ...row }) => row as unknown as RowOf<M>);
 }

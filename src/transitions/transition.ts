@@ -144,43 +144,43 @@ export async function transitionMany<M extends AnyMachine>(
     (name) => sql`AND (NOT (req.guard ? ${name}) OR ${column(name)} IS NOT DISTINCT FROM (req.g).${sql.id(name)})`,
   );
 
-  const hopRows = hops.flatMap((list, index) => list.map((hop) => ({ ord: index + 1, ...hop })));
-  const text = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));
+  // The whole batch travels as one JSON document, parsed once by Postgres: eight array
+  // parameters cost pg an escaped copy of every element (a tenth of a worker's allocations).
+  const batch = JSON.stringify(
+    unique.map((r, index) => ({
+      id: r.id,
+      from_status: r.from,
+      to_status: r.to,
+      patch: r.set ?? {},
+      guard: r.guard ?? {},
+      actor: r.context?.actorTokenId ?? null,
+      reason: r.context?.reason ?? null,
+      artifacts: r.context?.artifacts ?? null,
+      hops: hops[index]!.map((hop) => [hop.from, hop.to, hop.trigger]),
+    })),
+  );
 
   const result = await prepared(sql<RowOf<M> & { __ord: string }>`
     WITH req AS (
       SELECT r.*, jsonb_populate_record(NULL::${table}, r.patch) AS p, jsonb_populate_record(NULL::${table}, r.guard) AS g
-      FROM unnest(
-        ${unique.map((r) => r.id)}::uuid[],
-        ${unique.map((r) => r.from)}::text[],
-        ${unique.map((r) => r.to)}::text[],
-        ${unique.map((r) => JSON.stringify(r.set ?? {}))}::jsonb[],
-        ${unique.map((r) => JSON.stringify(r.guard ?? {}))}::jsonb[],
-        ${unique.map((r) => r.context?.actorTokenId ?? null)}::uuid[],
-        ${unique.map((r) => r.context?.reason ?? null)}::text[],
-        ${unique.map((r) => text(r.context?.artifacts))}::jsonb[]
-      ) WITH ORDINALITY AS r(id, from_status, to_status, patch, guard, actor, reason, artifacts, ord)
+      FROM ROWS FROM (
+        jsonb_to_recordset(${batch}::jsonb)
+          AS (id uuid, from_status text, to_status text, patch jsonb, guard jsonb, actor uuid, reason text, artifacts jsonb, hops jsonb)
+      ) WITH ORDINALITY AS r(id, from_status, to_status, patch, guard, actor, reason, artifacts, hops, ord)
     ),
     upd AS (
       UPDATE ${table} AS t
       SET ${sql.join(assignments)}
       FROM req
-      WHERE t.id = req.id AND t.status = req.from_status ${sql.join(guards, sql` `)}
+      -- The id list lets every plan, generic ones too, find the rows through the primary key.
+      WHERE t.id = req.id AND t.id = ANY(ARRAY(SELECT id FROM req)) AND t.status = req.from_status ${sql.join(guards, sql` `)}
       RETURNING t.*, req.ord AS __ord
-    ),
-    hops AS (
-      SELECT * FROM unnest(
-        ${hopRows.map((h) => h.ord)}::bigint[],
-        ${hopRows.map((h) => h.from)}::text[],
-        ${hopRows.map((h) => h.to)}::text[],
-        ${hopRows.map((h) => h.trigger)}::text[]
-      ) WITH ORDINALITY AS h(ord, from_status, to_status, trigger, seq)
     ),
     hist AS (
       INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
-      SELECT ${machine.entity}, upd.id, hops.from_status, hops.to_status, hops.trigger, req.actor, req.reason, req.artifacts
-      FROM upd JOIN hops ON hops.ord = upd.__ord JOIN req ON req.ord = upd.__ord
-      ORDER BY hops.seq
+      SELECT ${machine.entity}, upd.id, hop.value->>0, hop.value->>1, hop.value->>2, req.actor, req.reason, req.artifacts
+      FROM upd JOIN req ON req.ord = upd.__ord CROSS JOIN LATERAL jsonb_array_elements(req.hops) WITH ORDINALITY AS hop(value, seq)
+      ORDER BY req.ord, hop.seq
       RETURNING id
     )
     -- The history rows' ids are not handed back: joined to the rows they belong to, they were most
