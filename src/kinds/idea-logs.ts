@@ -1,8 +1,8 @@
 /**
  * Appending to ideas' logs. The chat kinds write a log row with every enqueue and every finish,
- * so the insert is one prepared statement that takes the rows as arrays: its text is the same
- * for one row or a thousand, where a list of values was a new statement (parsed and planned
- * again) for every batch size.
+ * so the insert is one prepared statement that takes the rows as one JSON document: its text is
+ * the same for one row or a thousand, where a list of values was a new statement (parsed and
+ * planned again) for every batch size.
  */
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
@@ -21,15 +21,11 @@ export interface IdeaLogEntry {
 /** Inserts the entries in order (their created_at follows it). */
 export async function appendIdeaLogs(db: Executor, entries: readonly IdeaLogEntry[]): Promise<void> {
   if (entries.length === 0) return;
+  const rows = JSON.stringify(entries.map((e) => ({ idea_id: e.ideaId, type: e.type, content: e.content, job_id: e.jobId, data: e.data ?? null })));
   await prepared(sql`
     INSERT INTO idea_logs (idea_id, type, content, job_id, data)
-    SELECT e.idea_id, e.type, e.content, e.job_id, e.data FROM unnest(
-      ${entries.map((e) => e.ideaId)}::uuid[],
-      ${entries.map((e) => e.type)}::text[],
-      ${entries.map((e) => e.content)}::text[],
-      ${entries.map((e) => e.jobId)}::uuid[],
-      ${entries.map((e) => (e.data === undefined ? null : JSON.stringify(e.data)))}::jsonb[]
-    ) WITH ORDINALITY AS e(idea_id, type, content, job_id, data, ord)
-    ORDER BY e.ord
+    SELECT e.idea_id, e.type, e.content, e.job_id, e.data
+    FROM ROWS FROM (jsonb_to_recordset(${rows}::jsonb) AS (idea_id uuid, type text, content text, job_id uuid, data jsonb)) WITH ORDINALITY AS e
+    ORDER BY e.ordinality
   `).execute(db);
 }

@@ -71,8 +71,12 @@ interface Hop {
   trigger: string;
 }
 
-function hopsOf(machine: AnyMachine, request: TransitionRequest): Hop[] {
+/** The hops of each distinct path, checked once per batch however many requests take it. */
+function hopsOf(machine: AnyMachine, request: TransitionRequest, known: Map<string, Hop[]>): Hop[] {
   const path = [request.from, ...(request.via ?? []), request.to] as string[];
+  const key = `${path.join('>')}|${request.trigger ?? ''}|${request.by ?? ''}`;
+  const cached = known.get(key);
+  if (cached) return cached;
   const hops: Hop[] = [];
   for (let i = 0; i + 1 < path.length; i += 1) {
     const last = i + 2 === path.length;
@@ -86,6 +90,7 @@ function hopsOf(machine: AnyMachine, request: TransitionRequest): Hop[] {
     );
     hops.push({ from: path[i]!, to: path[i + 1]!, trigger: rule.trigger });
   }
+  known.set(key, hops);
   return hops;
 }
 
@@ -123,7 +128,8 @@ export async function transitionMany<M extends AnyMachine>(
   }
   if (unique.length === 0) return { applied: [], refused };
 
-  const hops = unique.map((request) => hopsOf(machine, request as TransitionRequest));
+  const paths = new Map<string, Hop[]>();
+  const hops = unique.map((request) => hopsOf(machine, request as TransitionRequest, paths));
   const setColumns = [...new Set(unique.flatMap((r) => Object.keys(r.set ?? {})))];
   const guardColumns = [...new Set(unique.flatMap((r) => Object.keys(r.guard ?? {})))];
   const table = sql.table(machine.table);
