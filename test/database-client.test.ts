@@ -1,11 +1,13 @@
 /**
  * The pool's client holds a transaction's BEGIN back and writes it with the transaction's first
- * statement. What callers see must not change: transactions still commit and roll back as one,
- * and a transaction that never ran a statement needs no round trip at all.
+ * statement, and sends a deferred write without waiting for its answer. What callers see must not
+ * change: transactions still commit and roll back as one, failures still fail the transaction, and
+ * a transaction that never ran a statement needs no round trip at all.
  */
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { deferred } from '../src/db/database-client.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 
 describe('the database client', () => {
@@ -19,21 +21,31 @@ describe('the database client', () => {
     await test.drop();
   });
 
-  /** What reaches pg's own query(), in order, and whether BEGIN had been answered when each was sent. */
+  /**
+   * What reaches pg's own query(), in order, and for each whether BEGIN, and the statement sent
+   * just before it, had been answered when it was sent.
+   */
   function recordSent() {
-    const sent: { text: string; beginAnswered: boolean }[] = [];
+    const sent: { text: string; beginAnswered: boolean; previousAnswered: boolean }[] = [];
     let beginAnswered = false;
+    let previousAnswered = true;
     const original = pg.Client.prototype.query;
     vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: any[]) {
       const config = args[0] as string | { text: string };
-      const text = (typeof config === 'string' ? config : config.text).trim();
-      sent.push({ text, beginAnswered });
-      const result = (original as (...a: any[]) => any).apply(this, args);
-      if (text.toUpperCase() === 'BEGIN') void (result as Promise<unknown>).then(() => (beginAnswered = true));
+      const text = (typeof config === 'string' ? config : config.text).replace(/\/\*[^*]*\*\/\s*/g, '').trim();
+      sent.push({ text, beginAnswered, previousAnswered });
+      previousAnswered = false;
+      const result = (original as (...a: any[]) => any).apply(this, args) as Promise<unknown>;
+      const answered = () => {
+        previousAnswered = true;
+        if (text.toUpperCase() === 'BEGIN') beginAnswered = true;
+      };
+      void result.then(answered, answered);
       return result;
     });
     return sent;
   }
+  const verbs = (sent: { text: string }[]) => sent.map((s) => s.text.split(/\s/)[0]!.toUpperCase());
 
   it('sends BEGIN with the first statement of a transaction, before BEGIN is answered', async () => {
     const sent = recordSent();
@@ -43,7 +55,7 @@ describe('the database client', () => {
       return first.rows[0]!.xid === second.rows[0]!.xid;
     });
     expect(inTransaction).toBe(true);
-    expect(sent.map((s) => s.text.split(/\s/)[0]!.toUpperCase())).toEqual(['BEGIN', 'SELECT', 'SELECT', 'COMMIT']);
+    expect(verbs(sent)).toEqual(['BEGIN', 'SELECT', 'SELECT', 'COMMIT']);
     expect(sent[1]!.beginAnswered).toBe(false);
   });
 
@@ -62,6 +74,50 @@ describe('the database client', () => {
       }),
     ).rejects.toThrow(/duplicate key/);
     expect((await sql`SELECT * FROM notes`.execute(test.db)).rows).toEqual([]);
+  });
+
+  it('sends a deferred write and the statement after it without waiting for the write to be answered', async () => {
+    const sent = recordSent();
+    await test.db.transaction().execute(async (trx) => {
+      await sql`SELECT 1`.execute(trx);
+      await deferred(sql`INSERT INTO notes VALUES (10, 'deferred')`).execute(trx);
+    });
+    expect(verbs(sent)).toEqual(['BEGIN', 'SELECT', 'INSERT', 'COMMIT']);
+    expect(sent[3]!.previousAnswered).toBe(false);
+    expect((await sql`SELECT body FROM notes WHERE id = 10`.execute(test.db)).rows).toEqual([{ body: 'deferred' }]);
+    await sql`DELETE FROM notes`.execute(test.db);
+  });
+
+  it('fails the commit with a failed deferred write\'s own error, and the transaction writes nothing', async () => {
+    await sql`INSERT INTO notes VALUES (20, 'there before')`.execute(test.db);
+    await expect(
+      test.db.transaction().execute(async (trx) => {
+        await sql`INSERT INTO notes VALUES (21, 'rolled back with the rest')`.execute(trx);
+        await deferred(sql`INSERT INTO notes VALUES (20, 'a duplicate key')`).execute(trx);
+      }),
+    ).rejects.toThrow(/duplicate key/);
+    expect((await sql`SELECT id FROM notes ORDER BY id`.execute(test.db)).rows).toEqual([{ id: 20 }]);
+    await sql`DELETE FROM notes`.execute(test.db);
+  });
+
+  it('fails the statement after a failed deferred write with the write\'s error, not an aborted transaction', async () => {
+    await sql`INSERT INTO notes VALUES (30, 'there before')`.execute(test.db);
+    const error = await test.db
+      .transaction()
+      .execute(async (trx) => {
+        await deferred(sql`INSERT INTO notes VALUES (30, 'a duplicate key')`).execute(trx);
+        await sql`SELECT count(*) FROM notes`.execute(trx);
+      })
+      .catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/duplicate key/);
+    await sql`DELETE FROM notes`.execute(test.db);
+  });
+
+  it('runs a deferred write outside a transaction like any statement, failing where it is called', async () => {
+    await sql`INSERT INTO notes VALUES (40, 'there before')`.execute(test.db);
+    await expect(deferred(sql`INSERT INTO notes VALUES (40, 'a duplicate key')`).execute(test.db)).rejects.toThrow(/duplicate key/);
+    expect((await sql`SELECT count(*)::int AS n FROM notes`.execute(test.db)).rows).toEqual([{ n: 1 }]);
+    await sql`DELETE FROM notes`.execute(test.db);
   });
 
   it('reads a timestamptz as the same instant whatever the session time zone', async () => {

@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
+import { deferred } from '../db/database-client.js';
 import { prepared } from '../db/prepared-statements.js';
 import type { IdeaLogType } from '../db/tables/idea.table.js';
 
@@ -22,10 +23,11 @@ export interface IdeaLogEntry {
 export async function appendIdeaLogs(db: Executor, entries: readonly IdeaLogEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const rows = JSON.stringify(entries.map((e) => ({ idea_id: e.ideaId, type: e.type, content: e.content, job_id: e.jobId, data: e.data ?? null })));
-  await prepared(sql`
+  // Nothing reads what the insert answers: in a transaction it goes out with the next statement.
+  await prepared(deferred(sql`
     INSERT INTO idea_logs (idea_id, type, content, job_id, data)
     SELECT e.idea_id, e.type, e.content, e.job_id, e.data
     FROM ROWS FROM (jsonb_to_recordset(${rows}::jsonb) AS (idea_id uuid, type text, content text, job_id uuid, data jsonb)) WITH ORDINALITY AS e
     ORDER BY e.ordinality
-  `).execute(db);
+  `)).execute(db);
 }
