@@ -3,16 +3,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 type Quantiles = { p50: number; p95: number; p99: number };
+type Rounds = { rounds_jobs_per_second: number[] };
 
 export interface BenchResults {
   date: string;
   command: string;
   machine: { cores: number; cpu: string; memory_gb: number };
   versions: { node: string; postgres: string; redis: string; bullmq: string };
-  options: { jobs: number; processes: number; concurrency: number; scaling_jobs: number; latency_rate: number | null };
-  raw_bullmq: { jobs: number; seconds: number; jobs_per_second: number; add_bulk_jobs_per_second: number; worker_peak_rss_mb: number };
-  naive: { jobs: number; seconds: number; jobs_per_second: number; worker_peak_rss_mb: number };
-  jobfleet: {
+  options: { jobs: number; rounds: number; processes: number; concurrency: number; scaling_jobs: number; latency_rate: number | null };
+  /** Each throughput measure is the run of median throughput; rounds_jobs_per_second holds every round. */
+  raw_bullmq: Rounds & { jobs: number; seconds: number; jobs_per_second: number; add_bulk_jobs_per_second: number; worker_peak_rss_mb: number };
+  naive: Rounds & { jobs: number; seconds: number; jobs_per_second: number; worker_peak_rss_mb: number };
+  jobfleet: Rounds & {
     jobs: number;
     processes: number;
     concurrency: number;
@@ -36,28 +38,32 @@ export interface BenchResults {
   http: {
     single_requests: number;
     single_concurrency: number;
+    single_warmup_requests: number;
     single_jobs_per_second: number;
     bulk_jobs: number;
     bulk_batch_size: number;
     bulk_concurrency: number;
+    bulk_warmup_jobs: number;
     bulk_jobs_per_second: number;
   };
-  ratios: { jobfleet_vs_raw_bullmq: number; jobfleet_vs_naive: number };
+  /** Medians of the per-round ratios (each round's runs were made one after the other). */
+  ratios: { jobfleet_vs_raw_bullmq: number; jobfleet_vs_naive: number; rounds: { raw: number; naive: number }[] };
   targets: Record<string, boolean>;
   duration_seconds: number;
 }
 
 const n = (value: number) => value.toLocaleString('en');
+const rounds = (run: Rounds) => (run.rounds_jobs_per_second.length > 1 ? `; rounds ${run.rounds_jobs_per_second.map(n).join(', ')}` : '');
 const mark = (ok: boolean | undefined) => (ok ? 'met' : 'MISSED');
 
 export function summaryRows(r: BenchResults): [string, string, string][] {
   return [
-    ['raw BullMQ, no-op', `${n(r.raw_bullmq.jobs_per_second)} jobs/s`, `addBulk ${n(r.raw_bullmq.add_bulk_jobs_per_second)} jobs/s`],
-    ['naive (BullMQ + 3 guarded updates)', `${n(r.naive.jobs_per_second)} jobs/s`, ''],
+    ['raw BullMQ, no-op', `${n(r.raw_bullmq.jobs_per_second)} jobs/s`, `addBulk ${n(r.raw_bullmq.add_bulk_jobs_per_second)} jobs/s${rounds(r.raw_bullmq)}`],
+    ['naive (BullMQ + 3 guarded updates)', `${n(r.naive.jobs_per_second)} jobs/s`, rounds(r.naive).slice(2)],
     [
       `jobfleet (${r.jobfleet.processes} x ${r.jobfleet.concurrency})`,
       `${n(r.jobfleet.jobs_per_second)} jobs/s`,
-      `${r.ratios.jobfleet_vs_raw_bullmq} x raw (target 0.5: ${mark(r.targets.throughput_half_of_raw)}), ${r.ratios.jobfleet_vs_naive} x naive (target 3: ${mark(r.targets.throughput_3x_naive)})`,
+      `${r.ratios.jobfleet_vs_raw_bullmq} x raw (target 0.5: ${mark(r.targets.throughput_half_of_raw)}), ${r.ratios.jobfleet_vs_naive} x naive (target 3: ${mark(r.targets.throughput_3x_naive)})${rounds(r.jobfleet)}`,
     ],
     [
       'enqueue -> running at saturation',
@@ -69,8 +75,16 @@ export function summaryRows(r: BenchResults): [string, string, string][] {
       `p50 ${r.latency_at_half_load.enqueue_to_running_ms.p50} / p95 ${r.latency_at_half_load.enqueue_to_running_ms.p95} / p99 ${r.latency_at_half_load.enqueue_to_running_ms.p99} ms`,
       `after ${r.latency_at_half_load.warmup.seconds} s warm-up (its p99 ${r.latency_at_half_load.warmup.enqueue_to_running_p99_ms} ms); target p99 <= 50 ms: ${mark(r.targets.running_p99_under_50ms_at_half_load)}`,
     ],
-    ['HTTP POST /api/v1/jobs', `${n(r.http.single_jobs_per_second)} jobs/s`, `${r.http.single_concurrency} clients; target 2,000: ${mark(r.targets.http_single_2000_per_s)}`],
-    ['HTTP POST /api/v1/jobs/batch', `${n(r.http.bulk_jobs_per_second)} jobs/s`, `${r.http.bulk_batch_size} per call, ${r.http.bulk_concurrency} clients; target 15,000: ${mark(r.targets.http_bulk_15000_per_s)}`],
+    [
+      'HTTP POST /api/v1/jobs',
+      `${n(r.http.single_jobs_per_second)} jobs/s`,
+      `${r.http.single_concurrency} clients, ${n(r.http.single_requests)} calls after ${n(r.http.single_warmup_requests)} to warm up; target 2,000: ${mark(r.targets.http_single_2000_per_s)}`,
+    ],
+    [
+      'HTTP POST /api/v1/jobs/batch',
+      `${n(r.http.bulk_jobs_per_second)} jobs/s`,
+      `${r.http.bulk_batch_size} per call, ${r.http.bulk_concurrency} clients, after ${n(r.http.bulk_warmup_jobs)} jobs to warm up; target 15,000: ${mark(r.targets.http_bulk_15000_per_s)}`,
+    ],
     ['worker peak RSS', `${r.jobfleet.worker_peak_rss_mb} MB`, `concurrency ${r.jobfleet.concurrency}; target < 200 MB: ${mark(r.targets.worker_rss_under_200mb)}`],
   ];
 }
@@ -119,7 +133,7 @@ export function writeBenchmarks(r: BenchResults) {
     BEGIN,
     `Measured ${r.date.slice(0, 10)} with \`${r.command}\` (${r.duration_seconds} s in all) on ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memory_gb} GiB;`,
     `Node ${r.versions.node}, PostgreSQL ${r.versions.postgres}, Redis ${r.versions.redis}, BullMQ ${r.versions.bullmq}.`,
-    `${n(r.options.jobs)} jobs per throughput run; jobfleet wrote ${n(r.jobfleet.history_rows)} job history rows for them.`,
+    `${n(r.options.jobs)} jobs per throughput run, ${r.options.rounds} rounds (medians below); jobfleet wrote ${n(r.jobfleet.history_rows)} job history rows per run.`,
     '',
     table,
     scaling,

@@ -7,8 +7,13 @@
  * (which answers at once), every transition and history row written. Prints one JSON line and a
  * table, and writes BENCHMARKS.md (unless --no-write).
  *
- * Options: --jobs N (20000), --processes P (1), --concurrency C (100), --scaling-jobs N (4000),
- * --latency-rate R (half the measured throughput), --no-scaling, --no-write.
+ * The three throughput runs are repeated (--rounds, 3 by default), raw, naive and jobfleet in turn,
+ * and each figure is the median of its rounds: this machine's speed drifts by a third within
+ * minutes, so a ratio is taken between runs made one after the other.
+ *
+ * Options: --jobs N (20000), --rounds R (3), --processes P (1), --concurrency C (100),
+ * --scaling-jobs N (4000), --latency-rate R (half the measured throughput), --no-scaling,
+ * --no-write.
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -35,6 +40,7 @@ import { createJsonPoster } from './http-client.js';
 const { values: options } = parseArgs({
   options: {
     jobs: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '3' },
     processes: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '100' },
     'scaling-jobs': { type: 'string', default: '4000' },
@@ -49,15 +55,22 @@ const { values: options } = parseArgs({
 const ONLY = options.only ? new Set(options.only.split(',')) : null;
 const runs = (phase: string) => ONLY === null || ONLY.has(phase);
 const JOBS = Number(options.jobs);
+const ROUNDS = Number(options.rounds);
 const PROCESSES = Number(options.processes);
 const CONCURRENCY = Number(options.concurrency);
 const SCALING_JOBS = Number(options['scaling-jobs']);
 const LATENCY_RATE = options['latency-rate'] === undefined ? null : Number(options['latency-rate']);
-for (const [name, value] of Object.entries({ jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, 'scaling-jobs': SCALING_JOBS, 'latency-rate': LATENCY_RATE })) {
+for (const [name, value] of Object.entries({ jobs: JOBS, rounds: ROUNDS, processes: PROCESSES, concurrency: CONCURRENCY, 'scaling-jobs': SCALING_JOBS, 'latency-rate': LATENCY_RATE })) {
   if (value !== null && !(Number.isInteger(value) && value > 0)) throw new Error(`bench: --${name} must be a positive integer`);
 }
-const HTTP_SINGLE = 4_000;
+// The API process is new when the HTTP phase starts: its first requests run code not yet
+// compiled (a 4,000-request run measured a fifth slower than one of 8,000). Each route is warmed
+// up first, apart from the figures.
+const HTTP_SINGLE_WARMUP = 2_000;
+const HTTP_SINGLE = 8_000;
+const HTTP_BULK_WARMUP_BATCHES = 2;
 const HTTP_BULK_BATCHES = 20;
+const HTTP_IDEAS = HTTP_SINGLE_WARMUP + HTTP_SINGLE + (HTTP_BULK_WARMUP_BATCHES + HTTP_BULK_BATCHES) * 1_000;
 /** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
 const BUILT_CLI = 'dist/src/cli/main.js';
 
@@ -102,7 +115,7 @@ async function main() {
   const queues = createJobQueues({ connection: producer, prefix, logger });
   try {
     await migrateToLatest(db);
-    const ideas = await setupIdeas(db, Math.max(JOBS, SCALING_JOBS, HTTP_SINGLE + HTTP_BULK_BATCHES * 1000));
+    const ideas = await setupIdeas(db, Math.max(JOBS, SCALING_JOBS, HTTP_IDEAS));
     log(`set up ${ideas.length} ideas`);
 
     const results: BenchResults = {
@@ -110,21 +123,31 @@ async function main() {
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machine: machine(),
       versions: await versions(db),
-      options: { jobs: JOBS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS, latency_rate: LATENCY_RATE },
+      options: { jobs: JOBS, rounds: ROUNDS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS, latency_rate: LATENCY_RATE },
     } as BenchResults;
 
-    if (runs('raw')) {
-      results.raw_bullmq = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never);
-      log(`raw BullMQ: ${results.raw_bullmq.jobs_per_second} jobs/s`);
+    // Raw, naive and jobfleet in turn, round after round: the figures are medians of the rounds.
+    const rounds: { raw?: RawRun; naive?: NaiveRun; jobfleet?: JobfleetRun }[] = [];
+    const throughputRounds = runs('raw') || runs('naive') || runs('jobfleet') ? ROUNDS : 0;
+    for (let round = 1; round <= throughputRounds; round += 1) {
+      const measured: (typeof rounds)[number] = {};
+      if (runs('raw')) measured.raw = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never, round);
+      if (runs('naive')) measured.naive = await naiveBaseline(db, round);
+      if (runs('jobfleet')) measured.jobfleet = await jobfleetRun(db, queues, ideas.slice(0, JOBS), PROCESSES, CONCURRENCY);
+      rounds.push(measured);
+      log(
+        `round ${round}: ${[
+          measured.raw && `raw BullMQ ${measured.raw.jobs_per_second}`,
+          measured.naive && `naive ${measured.naive.jobs_per_second}`,
+          measured.jobfleet && `jobfleet ${measured.jobfleet.jobs_per_second} (p99 enqueue->running ${measured.jobfleet.enqueue_to_running_ms.p99} ms, rss ${measured.jobfleet.worker_peak_rss_mb} MB)`,
+        ]
+          .filter(Boolean)
+          .join(', ')} jobs/s`,
+      );
     }
-    if (runs('naive')) {
-      results.naive = await naiveBaseline(db);
-      log(`naive: ${results.naive.jobs_per_second} jobs/s`);
-    }
-    if (runs('jobfleet')) {
-      results.jobfleet = await jobfleetRun(db, queues, ideas.slice(0, JOBS), PROCESSES, CONCURRENCY);
-      log(`jobfleet: ${results.jobfleet.jobs_per_second} jobs/s, p99 enqueue->running ${results.jobfleet.enqueue_to_running_ms.p99} ms, rss ${results.jobfleet.worker_peak_rss_mb} MB`);
-    }
+    if (runs('raw')) results.raw_bullmq = medianRun(rounds.map((r) => r.raw!));
+    if (runs('naive')) results.naive = medianRun(rounds.map((r) => r.naive!));
+    if (runs('jobfleet')) results.jobfleet = medianRun(rounds.map((r) => r.jobfleet!));
     if (runs('latency')) {
       const rate = LATENCY_RATE ?? Math.max(50, Math.round((results.jobfleet?.jobs_per_second ?? 2000) / 2));
       results.latency_at_half_load = await pacedRun(db, queues, ideas, rate);
@@ -141,7 +164,7 @@ async function main() {
       }
     }
     if (runs('http')) {
-      results.http = await httpEnqueue(db, ideas);
+      results.http = await httpEnqueue(ideas.slice(0, HTTP_IDEAS));
       log(`http: single ${results.http.single_jobs_per_second} jobs/s, bulk ${results.http.bulk_jobs_per_second} jobs/s`);
     }
     if (ONLY) {
@@ -149,9 +172,12 @@ async function main() {
       return;
     }
 
+    // Each round's ratio is between runs made minutes apart at most; the figure is their median.
+    const perRound = (other: 'raw' | 'naive') => rounds.map((r) => r.jobfleet!.jobs_per_second / r[other]!.jobs_per_second);
     results.ratios = {
-      jobfleet_vs_raw_bullmq: round(results.jobfleet.jobs_per_second / results.raw_bullmq.jobs_per_second, 3),
-      jobfleet_vs_naive: round(results.jobfleet.jobs_per_second / results.naive.jobs_per_second, 2),
+      jobfleet_vs_raw_bullmq: round(median(perRound('raw')), 3),
+      jobfleet_vs_naive: round(median(perRound('naive')), 2),
+      rounds: rounds.map((r, i) => ({ raw: round(perRound('raw')[i]!, 3), naive: round(perRound('naive')[i]!, 2) })),
     };
     results.targets = {
       throughput_half_of_raw: results.ratios.jobfleet_vs_raw_bullmq >= 0.5,
@@ -208,12 +234,28 @@ async function waitForDone(child: Child): Promise<{ at: number; rss: number }> {
   return { at: Number(at), rss: Number(rss) };
 }
 
-async function rawBullmq(connection: never) {
-  const name = 'raw_baseline';
+type RawRun = Awaited<ReturnType<typeof rawBullmq>>;
+type NaiveRun = Awaited<ReturnType<typeof naiveBaseline>>;
+type JobfleetRun = Awaited<ReturnType<typeof jobfleetRun>>;
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/** The run whose throughput is the median of the rounds, with every round's figure beside it. */
+function medianRun<T extends { jobs_per_second: number }>(runsOf: readonly T[]): T & { rounds_jobs_per_second: number[] } {
+  const sorted = [...runsOf].sort((a, b) => a.jobs_per_second - b.jobs_per_second);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, rounds_jobs_per_second: runsOf.map((run) => run.jobs_per_second) };
+}
+
+async function rawBullmq(connection: never, roundNo: number) {
+  const name = `raw_baseline_${roundNo}`;
   const queue = new Queue(name, { connection, prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } });
   const worker = spawnChild('bench/raw-worker.ts', { ...childEnv(), BENCH_PREFIX: prefix, BENCH_QUEUE: name, BENCH_JOBS: String(JOBS), BENCH_CONCURRENCY: String(CONCURRENCY) });
   await worker.line(/^ready$/m);
-  const ids = Array.from({ length: JOBS }, (_, i) => `raw-${runId}-${i}`);
+  const ids = Array.from({ length: JOBS }, (_, i) => `raw-${runId}-${roundNo}-${i}`);
   const start = Date.now();
   await addInBatches(queue, ids);
   const added = Date.now();
@@ -229,8 +271,9 @@ async function rawBullmq(connection: never) {
   };
 }
 
-async function naiveBaseline(db: Db) {
-  const name = 'naive_baseline';
+async function naiveBaseline(db: Db, roundNo: number) {
+  const name = `naive_baseline_${roundNo}`;
+  await sql`DROP TABLE IF EXISTS naive_jobs`.execute(db);
   await sql`CREATE TABLE naive_jobs (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), status text NOT NULL DEFAULT 'QUEUED')`.execute(db);
   const queue = new Queue(name, { connection: workerConnectionOptions(redisUrl), prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } });
   const worker = spawnChild('bench/naive-worker.ts', {
@@ -372,55 +415,54 @@ function quantilesOf(sorted: readonly number[]) {
   return { p50: round(percentile(sorted, 50), 1), p95: round(percentile(sorted, 95), 1), p99: round(percentile(sorted, 99), 1) };
 }
 
-/** POST /api/v1/jobs from many concurrent clients, then POST /api/v1/jobs/batch, against a `jobfleet api` process. */
-async function httpEnqueue(db: Db, ideas: readonly string[]) {
+/**
+ * POST /api/v1/jobs from 64 concurrent clients, then POST /api/v1/jobs/batch from 4, against a
+ * `jobfleet api` process; each route gets a warm-up apart from the figures. Every job names an
+ * idea of its own, so nothing is superseded.
+ */
+async function httpEnqueue(ideas: readonly string[]) {
   const token = 'bench-admin-token-0123456789';
   const api = spawnChild(BUILT_CLI, childEnv({ PORT: '0', ADMIN_TOKEN: token, BODY_LIMIT_BYTES: String(4 * 2 ** 20) }), ['api']);
   const [, base] = await api.line(/listening on (http:\/\/\S+)\/api\/v1/);
   const client = createJsonPoster(base!, { authorization: `Bearer ${token}` }, 64);
-  const single = ideas.slice(0, HTTP_SINGLE);
   const post = async (path: string, body: unknown) => {
     const response = await client.post(path, body);
     if (response.status !== 202) throw new Error(`${path} answered ${response.status}: ${response.text}`);
   };
-  // Warm up the connections, the token cache and the JIT.
-  await Promise.all(Array.from({ length: 16 }, (_, i) => post('/api/v1/jobs', { kind: 'plan_chat', idea_id: ideas[ideas.length - 1 - i], payload: { message: 'warm' } })));
+  const rest = [...ideas];
+  const take = (count: number) => rest.splice(0, count);
 
-  let next = 0;
-  let start = performance.now();
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (next < single.length) {
-        const idea = single[next++]!;
-        await post('/api/v1/jobs', { kind: 'plan_chat', idea_id: idea, payload: { message: 'single' } });
-      }
-    }),
-  );
-  const singleSeconds = (performance.now() - start) / 1000;
+  /** Seconds for `clients` callers to post every item, one call per item. */
+  const timed = async <T>(items: T[], clients: number, send: (item: T) => Promise<void>) => {
+    let next = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < items.length) await send(items[next++]!);
+      }),
+    );
+    return (performance.now() - start) / 1000;
+  };
+  const single = (idea: string) => post('/api/v1/jobs', { kind: 'plan_chat', idea_id: idea, payload: { message: 'single' } });
+  const batch = (group: string[]) => post('/api/v1/jobs/batch', { jobs: group.map((idea) => ({ kind: 'plan_chat', idea_id: idea, payload: { message: 'bulk' } })) });
+  const batches = (count: number) => Array.from({ length: count }, () => take(1_000));
 
-  const bulk = ideas.slice(HTTP_SINGLE, HTTP_SINGLE + HTTP_BULK_BATCHES * 1_000);
-  let batch = 0;
-  start = performance.now();
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (batch < HTTP_BULK_BATCHES) {
-        const mine = batch++;
-        await post('/api/v1/jobs/batch', { jobs: bulk.slice(mine * 1_000, (mine + 1) * 1_000).map((idea) => ({ kind: 'plan_chat', idea_id: idea, payload: { message: 'bulk' } })) });
-      }
-    }),
-  );
-  const bulkSeconds = (performance.now() - start) / 1000;
+  await timed(take(HTTP_SINGLE_WARMUP), 64, single);
+  const singleSeconds = await timed(take(HTTP_SINGLE), 64, single);
+  await timed(batches(HTTP_BULK_WARMUP_BATCHES), 4, batch);
+  const bulkSeconds = await timed(batches(HTTP_BULK_BATCHES), 4, batch);
   client.close();
   await api.stop();
-  void db;
   return {
-    single_requests: single.length,
+    single_requests: HTTP_SINGLE,
     single_concurrency: 64,
-    single_jobs_per_second: Math.round(single.length / singleSeconds),
-    bulk_jobs: bulk.length,
+    single_warmup_requests: HTTP_SINGLE_WARMUP,
+    single_jobs_per_second: Math.round(HTTP_SINGLE / singleSeconds),
+    bulk_jobs: HTTP_BULK_BATCHES * 1_000,
     bulk_batch_size: 1_000,
     bulk_concurrency: 4,
-    bulk_jobs_per_second: Math.round(bulk.length / bulkSeconds),
+    bulk_warmup_jobs: HTTP_BULK_WARMUP_BATCHES * 1_000,
+    bulk_jobs_per_second: Math.round((HTTP_BULK_BATCHES * 1_000) / bulkSeconds),
   };
 }
 

@@ -178,7 +178,8 @@ export async function transitionMany<M extends AnyMachine>(
       UPDATE ${table} AS t
       SET ${sql.join(assignments)}
       FROM req
-      -- The id list lets every plan, generic ones too, find the rows through the primary key.
+      -- The id list gives the planner the primary-key path whatever batch size it assumes (a
+      -- generic plan takes jsonb_to_recordset for 100 rows, and would hash the table for that).
       WHERE t.id = req.id AND t.id = ANY(ARRAY(SELECT id FROM req)) AND t.status = req.from_status ${sql.join(guards, sql` `)}
       RETURNING t.*, req.ord AS __ord
     ),
