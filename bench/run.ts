@@ -115,7 +115,7 @@ async function main() {
   const queues = createJobQueues({ connection: producer, prefix, logger });
   try {
     await migrateToLatest(db);
-    const ideas = await setupIdeas(db, Math.max(JOBS, SCALING_JOBS, HTTP_IDEAS));
+    const ideas = await setupIdeas(db, Math.max(ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS));
     log(`set up ${ideas.length} ideas`);
 
     const results: BenchResults = {
@@ -133,7 +133,8 @@ async function main() {
       const measured: (typeof rounds)[number] = {};
       if (runs('raw')) measured.raw = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never, round);
       if (runs('naive')) measured.naive = await naiveBaseline(db, round);
-      if (runs('jobfleet')) measured.jobfleet = await jobfleetRun(db, queues, ideas.slice(0, JOBS), PROCESSES, CONCURRENCY);
+      // Ideas of its own each round: the chat of an idea grows with every job, and so its prompt.
+      if (runs('jobfleet')) measured.jobfleet = await jobfleetRun(db, queues, ideas.slice((round - 1) * JOBS, round * JOBS), PROCESSES, CONCURRENCY);
       rounds.push(measured);
       log(
         `round ${round}: ${[
@@ -238,16 +239,15 @@ type RawRun = Awaited<ReturnType<typeof rawBullmq>>;
 type NaiveRun = Awaited<ReturnType<typeof naiveBaseline>>;
 type JobfleetRun = Awaited<ReturnType<typeof jobfleetRun>>;
 
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
+/** The median of the rounds (of an even number, the lower of the middle two: a round that ran). */
+function medianBy<T>(items: readonly T[], value: (item: T) => number): T {
+  return [...items].sort((a, b) => value(a) - value(b))[Math.floor((items.length - 1) / 2)]!;
+}
+const median = (values: readonly number[]) => medianBy(values, (v) => v);
 
 /** The run whose throughput is the median of the rounds, with every round's figure beside it. */
 function medianRun<T extends { jobs_per_second: number }>(runsOf: readonly T[]): T & { rounds_jobs_per_second: number[] } {
-  const sorted = [...runsOf].sort((a, b) => a.jobs_per_second - b.jobs_per_second);
-  return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, rounds_jobs_per_second: runsOf.map((run) => run.jobs_per_second) };
+  return { ...medianBy(runsOf, (run) => run.jobs_per_second), rounds_jobs_per_second: runsOf.map((run) => run.jobs_per_second) };
 }
 
 async function rawBullmq(connection: never, roundNo: number) {

@@ -4,10 +4,11 @@
  * change: transactions still commit and roll back as one, failures still fail the transaction, and
  * a transaction that never ran a statement needs no round trip at all.
  */
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deferred } from '../src/db/database-client.js';
+import { prepared } from '../src/db/prepared-statements.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 
 describe('the database client', () => {
@@ -100,12 +101,17 @@ describe('the database client', () => {
     await sql`DELETE FROM notes`.execute(test.db);
   });
 
-  it('fails the statement after a failed deferred write with the write\'s error, not an aborted transaction', async () => {
+  it.each([
+    ['a deferred write', (text: RawBuilder<unknown>) => deferred(text)],
+    // A prepared statement's answer takes one more step to reach its caller than a plain one's:
+    // the error reported must still be the one sent first.
+    ['a prepared deferred write', (text: RawBuilder<unknown>) => prepared(deferred(text))],
+  ])('fails the statement after %s that failed with the write\'s error, not an aborted transaction', async (_, mark) => {
     await sql`INSERT INTO notes VALUES (30, 'there before')`.execute(test.db);
     const error = await test.db
       .transaction()
       .execute(async (trx) => {
-        await deferred(sql`INSERT INTO notes VALUES (30, 'a duplicate key')`).execute(trx);
+        await mark(sql`INSERT INTO notes VALUES (30, 'a duplicate key')`).execute(trx);
         await sql`SELECT count(*) FROM notes`.execute(trx);
       })
       .catch((e: Error) => e);

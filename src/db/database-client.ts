@@ -51,6 +51,20 @@ function transactionCommand(args: unknown[]): 'begin' | 'commit' | 'rollback' | 
   return command === 'begin' || command === 'commit' || command === 'rollback' ? command : null;
 }
 
+/** Waits for every answer; fails with the first failure in the order the statements were sent. */
+async function inOrder(answers: readonly Promise<unknown>[]): Promise<unknown> {
+  const settled = await Promise.allSettled(answers);
+  const failed = settled.find((answer) => answer.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return (settled.at(-1) as PromiseFulfilledResult<unknown>).value;
+}
+
+/** Marks a promise as handled: its failure is reported later, through inOrder. */
+function held<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 export class DatabaseClient extends pg.Client {
   #generation = 0;
   #inTransaction = false;
@@ -60,50 +74,56 @@ export class DatabaseClient extends pg.Client {
 
   override query(...args: any[]): any {
     const command = transactionCommand(args);
-    if (command === 'begin' && !this.#inTransaction) {
-      this.#inTransaction = true;
-      this.#beginHeld = true;
-      return Promise.resolve(unsent('BEGIN'));
+    if (command) {
+      const unsentAnswer = this.#transactionCommand(command);
+      if (unsentAnswer) return Promise.resolve(unsentAnswer);
     }
-    if (command === 'commit' || command === 'rollback') {
-      this.#inTransaction = false;
-      if (this.#beginHeld) {
-        this.#beginHeld = false;
-        return Promise.resolve(unsent(command.toUpperCase()));
-      }
-      if (command === 'rollback') {
-        // Whatever the deferred writes did is undone; their errors were the reason to roll back.
-        for (const write of this.#unanswered) write.catch(() => undefined);
-        this.#unanswered = [];
-      }
-    }
-
     const stream = this.connection.stream as { cork?: () => void; uncork?: () => void };
     stream.cork?.();
     try {
       if (this.#beginHeld) {
         this.#beginHeld = false;
-        this.#unanswered.push(super.query('BEGIN') as Promise<unknown>);
+        this.#unanswered.push(held(super.query('BEGIN') as Promise<unknown>));
       }
       const sent = this.#send(args);
-      if (this.#inTransaction && isDeferred(args) && sent instanceof Promise) {
-        // Held until the next statement answers, which is never after this one fails.
-        sent.catch(() => undefined);
-        this.#unanswered.push(sent);
+      if (!(sent instanceof Promise)) {
+        // Kysely, the pool's only user, queries with promises; a callback-style query would learn
+        // of an earlier failure only through its own.
+        this.#unanswered = [];
+        return sent;
+      }
+      if (this.#inTransaction && isDeferred(args)) {
+        // Held until the next statement is answered; that statement fails with this one's error.
+        this.#unanswered.push(held(sent));
         return Promise.resolve(unsent('DEFERRED'));
       }
       if (this.#unanswered.length === 0) return sent;
       const earlier = this.#unanswered;
       this.#unanswered = [];
-      // Kysely, the pool's only user, queries with promises; a callback-style query would learn
-      // of an earlier failure only through its own.
-      if (!(sent instanceof Promise)) return void Promise.all(earlier).catch(() => undefined), sent;
-      // The first failure in the order things were sent is the one to report.
-      return Promise.all([...earlier, sent]).then((answers) => answers.at(-1));
+      return inOrder([...earlier, sent]);
     } finally {
       stream.uncork?.();
     }
   }
+
+  /** Tracks a transaction's edges; answers for a command that need not be sent at all. */
+  #transactionCommand(command: 'begin' | 'commit' | 'rollback'): QueryResult | null {
+    if (command === 'begin') {
+      if (this.#inTransaction) return null;
+      this.#inTransaction = true;
+      this.#beginHeld = true;
+      return unsent('BEGIN');
+    }
+    this.#inTransaction = false;
+    if (this.#beginHeld) {
+      this.#beginHeld = false;
+      return unsent(command.toUpperCase());
+    }
+    // Whatever the deferred writes did is rolled back; their failures were why (they are held).
+    if (command === 'rollback') this.#unanswered = [];
+    return null;
+  }
+
   #send(args: any[]): any {
     const prepared = preparedQueryOf(args, this.#generation);
     if (!prepared) return (super.query as (...a: any[]) => any)(...args);

@@ -11,23 +11,33 @@ export interface ColumnType {
   /** As `format_type` writes it: `uuid`, `jsonb`, `timestamp with time zone`, `numeric(14,6)`. */
   sql: string;
   isArray: boolean;
+  /** Left out of an insert, the column takes something other than NULL (a default, an identity). */
+  hasDefault: boolean;
 }
 
-const cache = new Map<string, Promise<Map<string, ColumnType>>>();
+export type ColumnTypes = Map<string, ColumnType>;
 
-export function columnTypesOf(db: Executor, table: string): Promise<Map<string, ColumnType>> {
-  let types = cache.get(table);
-  if (!types) {
-    types = sql<{ name: string; type: string; is_array: boolean }>`
-      SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = ${table}::regclass AND a.attnum > 0 AND NOT a.attisdropped
-    `
-      .execute(db)
-      .then(({ rows }) => new Map(rows.map((row) => [row.name, { sql: row.type, isArray: row.is_array }])));
-    // A failed read (no such table yet) is not remembered.
-    types.catch(() => cache.delete(table));
-    cache.set(table, types);
-  }
+// One process serves one database, whose tables keep their columns' types across migrations; a
+// column a migration adds while the process runs is found by reading the table again (below).
+const cache = new Map<string, Promise<ColumnTypes>>();
+
+function read(db: Executor, table: string): Promise<ColumnTypes> {
+  const types = sql<{ name: string; type: string; is_array: boolean; has_default: boolean }>`
+    SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
+      a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS has_default
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid = ${table}::regclass AND a.attnum > 0 AND NOT a.attisdropped
+  `
+    .execute(db)
+    .then(({ rows }) => new Map(rows.map((row) => [row.name, { sql: row.type, isArray: row.is_array, hasDefault: row.has_default }])));
+  // A failed read (no such table yet) is not remembered.
+  types.catch(() => cache.delete(table));
+  cache.set(table, types);
   return types;
+}
+
+/** The table's column types; read again when `columns` names one the remembered ones lack. */
+export async function columnTypesOf(db: Executor, table: string, columns: readonly string[] = []): Promise<ColumnTypes> {
+  const known = await (cache.get(table) ?? read(db, table));
+  return columns.every((column) => known.has(column)) ? known : read(db, table);
 }

@@ -7,6 +7,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
 import { deferred } from '../db/database-client.js';
+import { jsonDocument } from '../db/json-document.js';
 import { prepared } from '../db/prepared-statements.js';
 import type { IdeaLogType } from '../db/tables/idea.table.js';
 
@@ -22,7 +23,7 @@ export interface IdeaLogEntry {
 /** Inserts the entries in order (their created_at follows it). */
 export async function appendIdeaLogs(db: Executor, entries: readonly IdeaLogEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const rows = JSON.stringify(entries.map((e) => ({ idea_id: e.ideaId, type: e.type, content: e.content, job_id: e.jobId, data: e.data ?? null })));
+  const rows = jsonDocument(entries.map((e) => ({ idea_id: e.ideaId, type: e.type, content: e.content, job_id: e.jobId, data: e.data ?? null })));
   // Nothing reads what the insert answers: in a transaction it goes out with the next statement.
   await prepared(deferred(sql`
     INSERT INTO idea_logs (idea_id, type, content, job_id, data)

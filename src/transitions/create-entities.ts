@@ -9,8 +9,9 @@
  */
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Database, Trx } from '../db/database.js';
+import { jsonDocument } from '../db/json-document.js';
 import { prepared } from '../db/prepared-statements.js';
-import { type ColumnType, columnTypesOf } from '../db/table-columns.js';
+import { type ColumnType, type ColumnTypes, columnTypesOf } from '../db/table-columns.js';
 import type { AnyMachine } from '../machines/index.js';
 import { notifyHistory } from './history-notice.js';
 import type { TransitionContext } from './transition-types.js';
@@ -29,25 +30,38 @@ export async function createEntities<M extends AnyMachine>(
   context: TransitionContext = {},
 ): Promise<Created<RowOf<M>>[]> {
   if (values.length === 0) return [];
-  const types = await columnTypesOf(trx, machine.table);
   const rows = values.map((value) => Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)));
-
-  // Rows that name the same columns share a statement; columns a row leaves out take their
-  // defaults. A batch nearly always has one shape.
-  const shapes = new Map<string, number[]>();
-  rows.forEach((row, index) => {
-    const key = Object.keys(row).sort().join(',');
-    shapes.set(key, [...(shapes.get(key) ?? []), index]);
-  });
+  const named = [...new Set(rows.flatMap((row) => Object.keys(row)))].sort();
+  const types = await columnTypesOf(trx, machine.table, named);
 
   const created: Created<RowOf<M>>[] = new Array(rows.length);
-  for (const [key, indexes] of shapes) {
-    const columns = key === '' ? [] : key.split(',');
-    const typed = columns.map((name) => [name, typeOf(types, machine.table, name)] as const);
-    const inserted = await insertShape<M>(trx, machine, typed, JSON.stringify(indexes.map((i) => rows[i])), context);
+  for (const [columns, indexes] of shapesOf(rows, named, types, machine.table)) {
+    const typed = columns.map((name) => [name, types.get(name)!] as const);
+    const inserted = await insertShape<M>(trx, machine, typed, jsonDocument(indexes.map((i) => rows[i])), context);
     indexes.forEach((index, position) => (created[index] = { row: inserted[position]! }));
   }
   return created;
+}
+
+/**
+ * The statements a batch needs: the columns each inserts, and the rows it takes. A row that
+ * leaves out a column without a default gets NULL either way, so one statement naming every
+ * column serves the whole batch, in its order; only a column with a default left out by some
+ * rows splits the batch by the columns each row names (it never does for the fleet's batches).
+ */
+function shapesOf(rows: readonly Record<string, unknown>[], named: readonly string[], types: ColumnTypes, table: string): Map<string[], number[]> {
+  for (const name of named) if (!types.has(name)) throw new Error(`${table} has no column ${name}`);
+  const indexes = rows.map((_, index) => index);
+  const defaulted = named.filter((name) => types.get(name)!.hasDefault && rows.some((row) => !(name in row)));
+  if (defaulted.length === 0) return new Map([[[...named], indexes]]);
+  const shapes = new Map<string, { columns: string[]; indexes: number[] }>();
+  for (const index of indexes) {
+    const columns = named.filter((name) => name in rows[index]!);
+    const key = columns.join(',');
+    if (!shapes.has(key)) shapes.set(key, { columns, indexes: [] });
+    shapes.get(key)!.indexes.push(index);
+  }
+  return new Map([...shapes.values()].map((shape) => [shape.columns, shape.indexes]));
 }
 
 export async function createEntity<M extends AnyMachine>(
@@ -58,12 +72,6 @@ export async function createEntity<M extends AnyMachine>(
 ): Promise<Created<RowOf<M>>> {
   const [created] = await createEntities(trx, machine, [values], context);
   return created!;
-}
-
-function typeOf(types: Map<string, ColumnType>, table: string, name: string): ColumnType {
-  const type = types.get(name);
-  if (!type) throw new Error(`${table} has no column ${name}`);
-  return type;
 }
 
 /** One JSON field as a value of its column's type (JSON null and absent are SQL NULL). */
