@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deferred } from '../src/db/database-client.js';
 import { prepared } from '../src/db/prepared-statements.js';
+import { databaseTypes, parseTimestamptz } from '../src/db/timestamp-parser.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 
 describe('the database client', () => {
@@ -126,7 +127,8 @@ describe('the database client', () => {
     await sql`DELETE FROM notes`.execute(test.db);
   });
 
-  it('reads a timestamptz as the same instant whatever the session time zone', async () => {
+  it('reads a timestamptz with jobfleet\'s parser, as the same instant whatever the session time zone', async () => {
+    const parsers = vi.spyOn(databaseTypes, 'getTypeParser');
     const instants = await test.db.transaction().execute(async (trx) => {
       const read = [];
       for (const zone of ['UTC', 'Asia/Kolkata', 'America/St_Johns', 'Europe/Amsterdam']) {
@@ -139,6 +141,8 @@ describe('the database client', () => {
       return read;
     });
     for (const { at } of instants) expect(at).toBe('2026-12-02T06:21:34.812Z');
+    expect(parsers).toHaveBeenCalledWith(1184, 'text');
+    expect(parsers.mock.results.find((_, i) => parsers.mock.calls[i]![0] === 1184)!.value).toBe(parseTimestamptz);
     // The zones really were different texts on the wire.
     expect(new Set(instants.map((i) => i.text)).size).toBe(instants.length);
   });
