@@ -15,7 +15,7 @@ export function spawnChild(script: string, env: Record<string, string>, args: st
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   // For profiling a run: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' npm run bench.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...loader, path.join(ROOT, script), ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...loader, path.resolve(ROOT, script), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

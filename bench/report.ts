@@ -1,6 +1,5 @@
 /** The bench's results: their shape, a table for people, and BENCHMARKS.md. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 
 type Quantiles = { p50: number; p95: number; p99: number };
 type Rounds = { rounds_jobs_per_second: number[] };
@@ -106,8 +105,7 @@ const BEGIN = '<!-- bench:results:begin -->';
 const END = '<!-- bench:results:end -->';
 
 /** Rewrites the measured part of BENCHMARKS.md (between its markers), keeping the analysis around it. */
-export function writeBenchmarks(r: BenchResults) {
-  const file = path.join(import.meta.dirname, '..', 'BENCHMARKS.md');
+export function writeBenchmarks(r: BenchResults, file: string) {
   const table = [
     '| measure | result | notes |',
     '|---|---|---|',

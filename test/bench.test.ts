@@ -1,0 +1,73 @@
+/**
+ * `npm run bench` in miniature: every phase runs (against a database and a BullMQ prefix of its
+ * own), one JSON line carries every figure, and the results block of a BENCHMARKS.md is
+ * rewritten with them. No time is asserted: only that each figure is there and adds up.
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { serverUrl, testRedisUrl } from './helpers/names.js';
+
+const ROOT = path.join(import.meta.dirname, '..');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const positive = expect.any(Number);
+const quantiles = { p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number) };
+
+describe('the bench', () => {
+  it('runs every phase, prints one JSON line with every figure, and rewrites the results block', { timeout: 300_000 }, async () => {
+    const benchmarks = path.join(dir, 'BENCHMARKS.md');
+    copyFileSync(path.join(ROOT, 'BENCHMARKS.md'), benchmarks);
+    const jobs = 300;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/run.ts',
+        ...['--jobs', String(jobs), '--rounds', '1', '--scaling-jobs', '60', '--latency-rate', '100', '--latency-seconds', '1'],
+        ...['--http-calls', '80', '--http-batches', '1', '--cli', 'src/cli/main.ts', '--benchmarks', benchmarks],
+      ],
+      { cwd: ROOT, env: { ...process.env, DATABASE_URL: serverUrl(), REDIS_URL: testRedisUrl() }, timeout: 280_000, maxBuffer: 16 * 2 ** 20 },
+    );
+
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const results = JSON.parse(lines[0]!);
+    expect(results).toMatchObject({
+      raw_bullmq: { jobs, jobs_per_second: positive, add_bulk_jobs_per_second: positive, rounds_jobs_per_second: [positive] },
+      naive: { jobs, jobs_per_second: positive, rounds_jobs_per_second: [positive] },
+      jobfleet: {
+        jobs,
+        processes: 1,
+        concurrency: 100,
+        jobs_per_second: positive,
+        // Every job's four transitions: created, claimed, started, done.
+        history_rows: 4 * jobs,
+        enqueue_to_running_ms: quantiles,
+        enqueue_to_done_ms: quantiles,
+        worker_peak_rss_mb: positive,
+      },
+      latency_at_half_load: { offered_jobs_per_second: 100, jobs: 100, enqueue_to_running_ms: quantiles, enqueue_to_done_ms: quantiles },
+      http: { single_requests: 80, single_jobs_per_second: positive, bulk_jobs: 1_000, bulk_jobs_per_second: positive },
+      ratios: { jobfleet_vs_raw_bullmq: positive, jobfleet_vs_naive: positive },
+    });
+    expect(results.scaling.map((s: { processes: number; concurrency: number }) => `${s.processes}x${s.concurrency}`)).toEqual(
+      ['1x10', '1x50', '1x100', '2x10', '2x50', '2x100', '4x10', '4x50', '4x100'],
+    );
+    for (const run of results.scaling) expect(run).toMatchObject({ jobs: 60, jobs_per_second: positive, peak_rss_mb: positive });
+    expect(results.ratios.jobfleet_vs_raw_bullmq).toBeCloseTo(results.jobfleet.jobs_per_second / results.raw_bullmq.jobs_per_second, 2);
+    expect(Object.values(results.targets)).toHaveLength(6);
+
+    const written = readFileSync(benchmarks, 'utf8');
+    const block = written.slice(written.indexOf('<!-- bench:results:begin -->'), written.indexOf('<!-- bench:results:end -->'));
+    expect(block).toContain(`"date":"${results.date}"`);
+    expect(block).toContain('| jobfleet (1 x 100) |');
+    // The analysis around the block is kept.
+    expect(written).toContain('## Where the time goes');
+  });
+});
