@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewClaudeJob } from '../src/db/tables/claude-job.table.js';
 import { appendIdeaLogs } from '../src/kinds/idea-logs.js';
 import { MACHINES } from '../src/machines/index.js';
 import { createEntities, transition } from '../src/transitions/index.js';
@@ -19,6 +20,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await test.drop();
 });
+
+/** Twelve PLAN_CHAT jobs, each for an idea of its own, the nth with `extra(n)` added to its values. */
+function twelveJobs(extra: (n: number) => Partial<NewClaudeJob>) {
+  return inTrx(test.db, async (trx) => {
+    const p = await product(trx);
+    const ideas = await Promise.all(Array.from({ length: 12 }, () => idea(trx, p.id)));
+    return createEntities(trx, MACHINES.CLAUDE_JOB, ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, ...extra(n) })));
+  });
+}
 
 /** What pg stores for a string sent as a parameter of its own. */
 const asParameter = async (text: string) => (await sql<{ text: string }>`SELECT ${text}::text AS text`.execute(test.db)).rows[0]!.text;
@@ -45,16 +55,8 @@ describe('creating rows', () => {
   });
 
   it('writes rows and their history in the order given when rows leave out columns without defaults', async () => {
-    const jobs = await inTrx(test.db, async (trx) => {
-      const p = await product(trx);
-      const ideas = await Promise.all(Array.from({ length: 12 }, () => idea(trx, p.id)));
-      // Every third row names input_tokens; the others leave it out (it has no default).
-      return createEntities(
-        trx,
-        MACHINES.CLAUDE_JOB,
-        ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, ...(n % 3 === 0 ? { input_tokens: n } : {}) })),
-      );
-    });
+    // Every third row names input_tokens; the others leave it out (it has no default).
+    const jobs = await twelveJobs((n) => (n % 3 === 0 ? { input_tokens: n } : {}));
     expect(jobs.map((c) => c.row.input_tokens)).toEqual(Array.from({ length: 12 }, (_, n) => (n % 3 === 0 ? n : null)));
     const ids = jobs.map((c) => c.row.id);
     const history = await sql<{ entity_id: string }>`SELECT entity_id FROM transitions WHERE entity_id = ANY(${ids}::uuid[]) ORDER BY id`.execute(test.db);
@@ -65,15 +67,7 @@ describe('creating rows', () => {
   });
 
   it('answers the rows in the order given when some leave out a column with a default, and gives them the default', async () => {
-    const rows = await inTrx(test.db, async (trx) => {
-      const p = await product(trx);
-      const ideas = await Promise.all(Array.from({ length: 12 }, () => idea(trx, p.id)));
-      return createEntities(
-        trx,
-        MACHINES.CLAUDE_JOB,
-        ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, ...(n % 2 === 0 ? { payload: JSON.stringify({ n }) } : {}) })),
-      );
-    });
+    const rows = await twelveJobs((n) => (n % 2 === 0 ? { payload: JSON.stringify({ n }) } : {}));
     expect(rows.map((c) => c.row.payload)).toEqual(Array.from({ length: 12 }, (_, n) => (n % 2 === 0 ? { n } : {})));
   });
 
