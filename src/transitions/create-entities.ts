@@ -35,7 +35,7 @@ export async function createEntities<M extends AnyMachine>(
   const types = await columnTypesOf(trx, machine.table, named);
 
   const created: Created<RowOf<M>>[] = new Array(rows.length);
-  for (const [columns, indexes] of shapesOf(rows, named, types, machine.table)) {
+  for (const { columns, indexes } of shapesOf(rows, named, types, machine.table)) {
     const typed = columns.map((name) => [name, types.get(name)!] as const);
     const inserted = await insertShape<M>(trx, machine, typed, jsonDocument(indexes.map((i) => rows[i])), context);
     indexes.forEach((index, position) => (created[index] = { row: inserted[position]! }));
@@ -49,11 +49,11 @@ export async function createEntities<M extends AnyMachine>(
  * column serves the whole batch, in its order; only a column with a default left out by some
  * rows splits the batch by the columns each row names (it never does for the fleet's batches).
  */
-function shapesOf(rows: readonly Record<string, unknown>[], named: readonly string[], types: ColumnTypes, table: string): Map<string[], number[]> {
+function shapesOf(rows: readonly Record<string, unknown>[], named: readonly string[], types: ColumnTypes, table: string) {
   for (const name of named) if (!types.has(name)) throw new Error(`${table} has no column ${name}`);
   const indexes = rows.map((_, index) => index);
-  const defaulted = named.filter((name) => types.get(name)!.hasDefault && rows.some((row) => !(name in row)));
-  if (defaulted.length === 0) return new Map([[[...named], indexes]]);
+  const defaulted = named.some((name) => types.get(name)!.hasDefault && rows.some((row) => !(name in row)));
+  if (!defaulted) return [{ columns: [...named], indexes }];
   const shapes = new Map<string, { columns: string[]; indexes: number[] }>();
   for (const index of indexes) {
     const columns = named.filter((name) => name in rows[index]!);
@@ -61,7 +61,7 @@ function shapesOf(rows: readonly Record<string, unknown>[], named: readonly stri
     if (!shapes.has(key)) shapes.set(key, { columns, indexes: [] });
     shapes.get(key)!.indexes.push(index);
   }
-  return new Map([...shapes.values()].map((shape) => [shape.columns, shape.indexes]));
+  return [...shapes.values()];
 }
 
 export async function createEntity<M extends AnyMachine>(
