@@ -27,6 +27,8 @@ export function createApp(deps: ApiDeps) {
   const app = createRouter();
 
   app.use('*', requestId());
+  // Who is calling comes first: nothing of an unauthenticated request's body is read.
+  app.use('/api/v1/*', authenticate(deps.auth));
   app.use(
     '/api/*',
     limitBody(deps.config.BODY_LIMIT_BYTES, () => {
@@ -35,7 +37,6 @@ export function createApp(deps: ApiDeps) {
       });
     }),
   );
-  app.use('/api/v1/*', authenticate(deps.auth));
   app.use('/api/v1/*', refuseNulCharacters());
 
   app.route('/', opsRoutes(deps));
