@@ -3,6 +3,8 @@
  * `{ error: { code, message, details, requestId } }`; a validation failure answers 422 listing
  * every offending field; anything else is a 500 that is logged (and says nothing more).
  */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -24,6 +26,22 @@ export const ErrorBody = z
 
 export function errorBody(error: AppError, requestId: string) {
   return { error: { code: error.code, message: error.message, details: error.details, requestId } };
+}
+
+/**
+ * A whole HTTP/1.1 response carrying the error, for answers written straight to a socket where
+ * no Hono context exists (a refused WebSocket handshake, a request Node's parser refused).
+ */
+export function rawErrorResponse(error: AppError, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify(errorBody(error, randomUUID()));
+  const head = [
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
+  for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
+  return `${head.join('\r\n')}\r\n\r\n${body}`;
 }
 
 function describe(issue: $ZodIssue): { path: string; message: string } {

@@ -38,13 +38,28 @@ export async function revokeToken(db: Db, id: string): Promise<boolean> {
 /**
  * ADMIN_TOKEN and the dashboard login (when configured) are admin tokens like any other, so that
  * history rows can name them: each has a row, created on first start under its name and revived if
- * it was revoked. Changing the secret in the configuration retires the old row.
+ * it was revoked. Changing ADMIN_TOKEN in the configuration retires the old row.
  */
-export async function ensureConfiguredToken(db: Db, name: 'ADMIN_TOKEN' | 'DASHBOARD', secret: string): Promise<string> {
-  const hash = hashTokenSecret(secret);
+export async function ensureConfiguredToken(db: Db, name: 'ADMIN_TOKEN', secret: string): Promise<string> {
+  return ensureAdminRow(db, name, hashTokenSecret(secret), secret.slice(0, 6));
+}
+
+const DASHBOARD_TOKEN_HASH = 'dashboard-login:not-a-bearer-token';
+
+/**
+ * The dashboard login's row. Its password is checked in memory (src/auth/authenticator.ts), so the
+ * row holds no hash of it: its token_hash is a constant no SHA-256 of a bearer secret can equal,
+ * which keeps the login off the bearer path. Rows of older versions, which held a hash of
+ * `user:password`, are retired.
+ */
+export async function ensureDashboardToken(db: Db): Promise<string> {
+  return ensureAdminRow(db, 'DASHBOARD', DASHBOARD_TOKEN_HASH, 'basic');
+}
+
+async function ensureAdminRow(db: Db, name: 'ADMIN_TOKEN' | 'DASHBOARD', tokenHash: string, prefix: string): Promise<string> {
   const row = await db
     .insertInto('api_tokens')
-    .values({ name, owner_id: 'admin', scopes: ['admin' satisfies Scope], token_hash: hash, token_prefix: name === 'ADMIN_TOKEN' ? secret.slice(0, 6) : 'basic' })
+    .values({ name, owner_id: 'admin', scopes: ['admin' satisfies Scope], token_hash: tokenHash, token_prefix: prefix })
     .onConflict((oc) => oc.column('token_hash').doUpdateSet({ revoked_at: null }))
     .returning('id')
     .executeTakeFirstOrThrow();

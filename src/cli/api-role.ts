@@ -6,9 +6,10 @@ import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
+import { answerClientErrors } from '../api/client-errors.js';
 import { attachEventSocket } from '../api/event-socket.js';
 import { createAuthenticator } from '../auth/authenticator.js';
-import { ensureConfiguredToken } from '../auth/token.repository.js';
+import { ensureConfiguredToken, ensureDashboardToken } from '../auth/token.repository.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createEventHub } from '../events/event-hub.js';
@@ -25,7 +26,7 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
       ? {
           user: config.DASHBOARD_USER,
           password: config.DASHBOARD_PASSWORD,
-          tokenId: await ensureConfiguredToken(db, 'DASHBOARD', `${config.DASHBOARD_USER}:${config.DASHBOARD_PASSWORD}`),
+          tokenId: await ensureDashboardToken(db),
         }
       : null;
   const apiLogger = logger.child({ role: 'api' });
@@ -46,6 +47,7 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
     s.once('error', reject);
   });
+  answerClientErrors(server as unknown as Server, apiLogger);
   const socket = attachEventSocket(server as unknown as Server, deps);
   closers.add('http server', async () => {
     // Event streams never end on their own: close them first, then stop listening.

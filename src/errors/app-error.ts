@@ -10,6 +10,8 @@ export const HTTP_STATUS = {
   forbidden: 403,
   claim_token_mismatch: 403,
   not_found: 404,
+  /** The client sent no complete request in time (Node's requestTimeout). */
+  request_timeout: 408,
   /** The machine table has no such edge, or only the system may take it. */
   invalid_transition: 409,
   /** The row is no longer in the status the caller expected (someone else moved it first). */
@@ -20,6 +22,8 @@ export const HTTP_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
+  /** The request line and headers are larger than Node's HTTP parser accepts. */
+  headers_too_large: 431,
   service_unavailable: 503,
   internal: 500,
 } as const;
