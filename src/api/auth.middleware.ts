@@ -1,5 +1,6 @@
 /**
- * Authentication for /api/v1: a bearer token, or 401. Authorisation per route: one of the
+ * Authentication for /api/v1: a bearer token (or a browser's Basic login), or 401; a write with a
+ * browser's login from another site's page answers 403 (src/api/same-origin.ts). Authorisation per route: one of the
  * route's scopes (admin passes everywhere), or 403. Ownership is checked where rows are read
  * (src/backlog/ownership.ts) and answers 404.
  */
@@ -9,6 +10,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { hasScope, type Principal, type Scope } from '../auth/principal.js';
 import { AppError } from '../errors/app-error.js';
 import type { ApiEnv } from './api-deps.js';
+import { assertSameOrigin, isBrowserCredential, isWrite, requestOrigin } from './same-origin.js';
 import { errorResponses } from './schemas/common.schemas.js';
 
 export const PUBLIC_PATHS = new Set(['/api/v1/openapi.json']);
@@ -20,6 +22,7 @@ export function authenticate(auth: Authenticator): MiddlewareHandler<ApiEnv> {
   return async (c, next) => {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
     const header = c.req.header('authorization');
+    if (isBrowserCredential(header) && isWrite(c.req.method)) assertSameOrigin(requestOrigin(c));
     const principal = await auth.fromHeader(header);
     if (!principal) {
       c.header('WWW-Authenticate', CHALLENGE);

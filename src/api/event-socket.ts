@@ -3,28 +3,33 @@
  * `connected` once the stream is live, then one message per event (its `type` is started,
  * step_started, step_completed, completed, failed or transition), and `pong` for every `ping`
  * the client sends. Authentication as for the API (Authorization header), or `?access_token=`
- * for clients that cannot set headers; filters and `last_event_id` as query parameters.
+ * for clients that cannot set headers; filters and `last_event_id` as query parameters. A handshake
+ * from another site's page (its Origin is not this server) is refused with 403, and the socket is
+ * closed with 1008 within the authenticator's cache window once its token is revoked.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { hasScope, ownerScope, type Principal } from '../auth/principal.js';
+import { hasScope, type Principal } from '../auth/principal.js';
 import { isEventId, openEventStream } from '../events/event-stream.js';
+import { audienceOf } from '../events/fleet-event.js';
+import { AppError } from '../errors/app-error.js';
 import type { ApiDeps } from './api-deps.js';
 import { CHALLENGE } from './auth.middleware.js';
+import { rawErrorResponse } from './http-errors.js';
+import { crossSiteReason, upgradeOrigin } from './same-origin.js';
 
 export const SOCKET_PATH = '/api/v1/ws';
+/** Close code of a stream whose token was revoked: 1008, policy violation (RFC 6455). */
+export const REVOKED_CODE = 1008;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EventSocket {
   close(): Promise<void>;
 }
 
-function refuse(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}) {
-  const body = JSON.stringify({ error: { code: status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'validation_failed', message, details: {} } });
-  const head = [`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Unprocessable Entity'}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
-  for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
-  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+function refuse(socket: Duplex, error: AppError, headers: Record<string, string> = {}) {
+  socket.end(rawErrorResponse(error, headers));
 }
 
 export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
@@ -34,21 +39,31 @@ export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (url.pathname !== SOCKET_PATH) return void socket.destroy();
     socket.on('error', () => {});
+    const crossSite = crossSiteReason(upgradeOrigin(request));
+    if (crossSite) return refuse(socket, new AppError('forbidden', `cross-site WebSocket refused: ${crossSite}`));
     let principal: Principal | null;
     try {
       const token = url.searchParams.get('access_token');
       principal = token ? await deps.auth.authenticate(token) : await deps.auth.fromHeader(request.headers.authorization);
     } catch {
-      return refuse(socket, 503, 'authentication is unavailable');
+      return refuse(socket, new AppError('service_unavailable', 'authentication is unavailable'));
     }
-    if (!principal) return refuse(socket, 401, 'send a bearer token (Authorization header or ?access_token=)', { 'WWW-Authenticate': CHALLENGE });
-    if (!hasScope(principal, ['read', 'worker'])) return refuse(socket, 403, 'the event stream needs the read or worker scope');
+    if (!principal) {
+      const error = new AppError('unauthorized', 'send a bearer token (Authorization header or ?access_token=)');
+      return refuse(socket, error, { 'WWW-Authenticate': CHALLENGE });
+    }
+    if (!hasScope(principal, ['read', 'worker'])) {
+      return refuse(socket, new AppError('forbidden', 'the event stream needs the read or worker scope'));
+    }
     const filter = Object.fromEntries(
       ['job_id', 'idea_id', 'sprint_run_id', 'product_id'].map((name) => [name, url.searchParams.get(name) ?? undefined]),
     );
     const bad = Object.entries(filter).find(([, value]) => value !== undefined && !UUID.test(value));
     const lastEventId = url.searchParams.get('last_event_id');
-    if (bad || (lastEventId !== null && !isEventId(lastEventId))) return refuse(socket, 422, bad ? `${bad[0]} must be a UUID` : 'last_event_id must be an event id');
+    if (bad || (lastEventId !== null && !isEventId(lastEventId))) {
+      const [path, message] = bad ? [bad[0], 'must be a UUID'] : ['last_event_id', 'must be an event id'];
+      return refuse(socket, new AppError('validation_failed', `${path} ${message}`, { issues: [{ path, message }] }));
+    }
     wss.handleUpgrade(request, socket, head, (ws) => void serve(ws, principal, filter, lastEventId));
   };
 
@@ -67,8 +82,28 @@ export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
       }
       if (message?.type === 'ping') void sendJson({ type: 'pong' });
     });
-    const stop = await openEventStream({ db: deps.db, hub: deps.events, filter, ownerId: ownerScope(principal), lastEventId, send: (event) => sendJson(event) });
-    ws.on('close', stop);
+    let revoked = false;
+    const unwatch = deps.auth.watchRevocation(principal, () => {
+      revoked = true;
+      ws.close(REVOKED_CODE, 'the token was revoked');
+    });
+    let stop = () => {};
+    let closed = false;
+    ws.on('close', () => {
+      closed = true;
+      unwatch();
+      stop();
+    });
+    stop = await openEventStream({
+      db: deps.db,
+      hub: deps.events,
+      filter,
+      audience: audienceOf(principal),
+      lastEventId,
+      // Nothing more leaves once the token is revoked, even what the hub had in flight.
+      send: (event) => (revoked ? undefined : sendJson(event)),
+    });
+    if (closed) stop();
     void deps.events.closed.then(() => ws.close(1001, 'server shutting down'));
     await sendJson({ type: 'connected', filter });
   };

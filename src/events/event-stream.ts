@@ -6,7 +6,7 @@
  */
 import type { Db } from '../db/database.js';
 import type { EventHub } from './event-hub.js';
-import { type EventFilter, type FleetEvent, matches, type OwnedEvent } from './fleet-event.js';
+import { type EventAudience, type EventFilter, type FleetEvent, matches, type OwnedEvent } from './fleet-event.js';
 import { eventsAfter } from './load-events.js';
 
 const REPLAY_PAGE = 500;
@@ -15,8 +15,8 @@ export interface EventStreamOptions {
   db: Db;
   hub: EventHub;
   filter: EventFilter;
-  /** The owner whose events the subscriber sees, or null for all. */
-  ownerId: string | null;
+  /** Which events the subscriber may see. */
+  audience: EventAudience;
   /** Replay everything after this event id first. */
   lastEventId: string | null;
   send(event: FleetEvent): Promise<void> | void;
@@ -24,13 +24,13 @@ export interface EventStreamOptions {
 
 /** Starts the stream; resolves with a function that stops it. */
 export async function openEventStream(options: EventStreamOptions): Promise<() => void> {
-  const { db, hub, filter, ownerId, send } = options;
+  const { db, hub, filter, audience, send } = options;
   // Live events that arrive while the replay runs wait here; those the replay sent are dropped.
   let held: OwnedEvent[] | null = options.lastEventId ? [] : null;
   const replayed = new Set<string>();
 
   const deliver = async (owned: OwnedEvent) => {
-    if (replayed.has(owned.event.id) || !matches(owned, filter, ownerId)) return;
+    if (replayed.has(owned.event.id) || !matches(owned, filter, audience)) return;
     await send(owned.event);
   };
 
@@ -50,7 +50,7 @@ export async function openEventStream(options: EventStreamOptions): Promise<() =
       for (const owned of page) {
         after = owned.event.id;
         replayed.add(owned.event.id);
-        if (matches(owned, filter, ownerId)) await send(owned.event);
+        if (matches(owned, filter, audience)) await send(owned.event);
       }
       if (page.length < REPLAY_PAGE) break;
     }

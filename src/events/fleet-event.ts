@@ -7,6 +7,7 @@
  * failed (jobs and sprint runs), step_started, step_completed (steps), and `transition` for every
  * other status change (ideas, tasks, stories, ...).
  */
+import { isAdmin, type Principal } from '../auth/principal.js';
 import type { EntityType } from '../machines/index.js';
 
 export type EventType = 'started' | 'completed' | 'failed' | 'step_started' | 'step_completed' | 'transition';
@@ -59,10 +60,24 @@ export interface EventFilter {
   product_id?: string | undefined;
 }
 
-/** Whether a subscriber with this filter, seeing `ownerId`'s rows (null: all), gets the event. */
-export function matches(owned: OwnedEvent, filter: EventFilter, ownerId: string | null): boolean {
+/** Which events a subscriber may see, whatever it filters on. */
+export type EventAudience = (owned: OwnedEvent) => boolean;
+
+/**
+ * Admins see every event. A read token sees its owner's. A worker token sees every owner's job
+ * events, as it may read every owner's jobs, and nothing of the backlog it may not read.
+ */
+export function audienceOf(principal: Principal): EventAudience {
+  if (isAdmin(principal)) return () => true;
+  const owner = principal.scopes.includes('read') ? principal.ownerId : null;
+  const everyOwnersJobs = principal.scopes.includes('worker');
+  return (owned) => (owner !== null && owned.ownerId === owner) || (everyOwnersJobs && owned.event.entity === 'job');
+}
+
+/** Whether a subscriber with this filter, seeing what `audience` lets it, gets the event. */
+export function matches(owned: OwnedEvent, filter: EventFilter, audience: EventAudience): boolean {
   const { event } = owned;
-  if (ownerId !== null && owned.ownerId !== ownerId) return false;
+  if (!audience(owned)) return false;
   if (filter.job_id && !(event.entity === 'job' && event.entity_id === filter.job_id)) return false;
   if (filter.idea_id && event.idea_id !== filter.idea_id) return false;
   if (filter.sprint_run_id && event.sprint_run_id !== filter.sprint_run_id) return false;

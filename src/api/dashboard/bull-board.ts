@@ -1,8 +1,10 @@
 /**
- * Bull Board at /admin/queues, showing every kind's queue. It answers only to credentials: an
- * admin gets the full board; a read or worker token gets a read-only board, and any write it
- * tries is refused here, on the server, whatever the page shows. Browsers log in with HTTP Basic
- * auth (the dashboard credentials of the configuration, or any name with a token as password).
+ * Bull Board at /admin/queues, showing every kind's queue. It shows every owner's jobs, so it
+ * answers only to those who see every owner: an admin gets the full board; a worker token gets a
+ * read-only board, and any write it tries is refused here, on the server, whatever the page shows;
+ * anyone else gets 403. Browsers log in with HTTP Basic auth (the dashboard credentials of the
+ * configuration, or any name with a token as password); a write with that login from another
+ * site's page is refused (src/api/same-origin.ts).
  *
  * The board's static files are found from its package, so it works whatever directory the
  * process starts from (as long as the process does not change directory after startup).
@@ -16,6 +18,7 @@ import { hasScope, isAdmin } from '../../auth/principal.js';
 import { AppError } from '../../errors/app-error.js';
 import type { JobQueues } from '../../queues/job-queues.js';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
+import { assertSameOrigin, isBrowserCredential, isWrite, requestOrigin } from '../same-origin.js';
 
 export const BOARD_PATH = '/admin/queues';
 const BROWSER_CHALLENGE = 'Basic realm="jobfleet", charset="UTF-8"';
@@ -39,12 +42,17 @@ export function bullBoardRoutes(deps: ApiDeps): Hono<ApiEnv> {
   return app;
 
   async function serve(c: import('hono').Context<ApiEnv>) {
-    const principal = await deps.auth.fromHeader(c.req.header('authorization'));
+    const authorization = c.req.header('authorization');
+    if (isBrowserCredential(authorization) && isWrite(c.req.method)) assertSameOrigin(requestOrigin(c));
+    const principal = await deps.auth.fromHeader(authorization);
     if (!principal) {
       c.header('WWW-Authenticate', BROWSER_CHALLENGE);
       throw new AppError('unauthorized', 'log in to the dashboard (HTTP Basic auth, or a bearer token)');
     }
-    if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the dashboard needs the read, worker or admin scope');
+    // The board lists every owner's jobs with their payloads: only for those who see every owner.
+    if (!hasScope(principal, ['worker'])) {
+      throw new AppError('forbidden', 'Bull Board shows every owner\'s jobs: it needs the admin or worker scope');
+    }
     const admin = isAdmin(principal);
     if (!admin && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       throw new AppError('forbidden', 'the dashboard is read-only for this login; only admins change queues');

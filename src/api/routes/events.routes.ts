@@ -1,17 +1,18 @@
 /**
  * GET /api/v1/events: the fleet's status changes as Server-Sent Events, filterable by job, idea,
- * sprint run or product, scoped to what the token may see. A client reconnecting with
- * Last-Event-ID (the header, or ?last_event_id=) first gets every event it missed.
+ * sprint run or product, scoped to what the token may see (src/events/fleet-event.ts audienceOf).
+ * A client reconnecting with Last-Event-ID (the header, or ?last_event_id=) first gets every event
+ * it missed. The stream ends within the authenticator's cache window once its token is revoked.
  */
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { AppError } from '../../errors/app-error.js';
 import { isEventId, openEventStream } from '../../events/event-stream.js';
+import { audienceOf } from '../../events/fleet-event.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { Uuid } from '../schemas/common.schemas.js';
-import { callerOf } from './resource-routes.js';
 
 export const EventQuery = z.object({
   job_id: Uuid.optional(),
@@ -32,7 +33,9 @@ export function eventRoutes(deps: ApiDeps) {
       tags: ['events'],
       summary: 'Live status changes as Server-Sent Events',
       description:
-        'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns.',
+        'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns. ' +
+        'A read token gets its owner\'s events; a worker token every owner\'s job events and nothing else. ' +
+        'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
       responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } } },
     }),
@@ -43,24 +46,32 @@ export function eventRoutes(deps: ApiDeps) {
         throw new AppError('validation_failed', 'invalid Last-Event-ID: an event id is a whole number', { issues: [{ path: 'last_event_id', message: 'not an event id' }] });
       }
       const filter = { job_id: query.job_id, idea_id: query.idea_id, sprint_run_id: query.sprint_run_id, product_id: query.product_id };
+      const principal = c.get('principal');
       return streamSSE(c, async (stream) => {
-        let stop = () => {};
+        let revoked = false;
+        let unwatch = () => {};
         const ended = new Promise<void>((resolve) => {
           stream.onAbort(resolve);
           void deps.events.closed.then(resolve);
+          unwatch = deps.auth.watchRevocation(principal, () => {
+            revoked = true;
+            resolve();
+          });
         });
-        stop = await openEventStream({
+        const stop = await openEventStream({
           db: deps.db,
           hub: deps.events,
           filter,
-          ownerId: callerOf(c).ownerId,
+          audience: audienceOf(principal),
           lastEventId,
-          send: (event) => stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) }),
+          // Nothing more leaves once the token is revoked, even what the hub had in flight.
+          send: (event) => (revoked ? undefined : stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) })),
         });
         await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
         const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
         await ended;
         clearInterval(keepalive);
+        unwatch();
         stop();
       });
     },

@@ -1,6 +1,6 @@
 /**
- * The fleet at a glance: GET /api/v1/workers (every worker with its heartbeat and current jobs)
- * and GET /api/v1/stats (jobs by kind and status, workers alive).
+ * The fleet at a glance: GET /api/v1/workers (every worker with its heartbeat and the current jobs
+ * the token may see) and GET /api/v1/stats (jobs by kind and status, workers alive).
  */
 import { z } from '@hono/zod-openapi';
 import { sql } from 'kysely';
@@ -43,7 +43,9 @@ export function fleetRoutes(deps: ApiDeps) {
       path: '/workers',
       tags: ['fleet'],
       summary: 'Every worker process: host, pid, kinds, concurrency, current jobs, last heartbeat, alive or not',
-      description: 'Workers seen in the last 24 hours, newest first. Alive: not stopped, and a heartbeat within three heartbeat intervals.',
+      description:
+        'Workers seen in the last 24 hours, newest first. Alive: not stopped, and a heartbeat within three heartbeat intervals. ' +
+        'current_jobs lists only the jobs the token may see: every owner\'s for admin and worker tokens, its owner\'s for others.',
       request: { query: z.object({ alive: z.enum(['true', 'false']).optional() }) },
       responses: { 200: json(z.object({ items: z.array(FleetWorker) }), 'The fleet') },
     }),
@@ -58,14 +60,16 @@ export function fleetRoutes(deps: ApiDeps) {
       const onlyAlive = c.req.valid('query').alive;
       if (onlyAlive) query = query.where(sql<boolean>`(stopped_at IS NULL AND heartbeat_at > now() - ${aliveWithin} * interval '1 millisecond') = ${onlyAlive === 'true'}`);
       const workers = await query.execute();
-      const jobs = workers.length
-        ? await deps.db
-            .selectFrom('claude_jobs')
-            .select(['id', 'kind', 'status', 'claimed_by_worker_id'])
-            .where('status', 'in', ['CLAIMED', 'RUNNING'])
-            .where('claimed_by_worker_id', 'in', workers.map((worker) => worker.id))
-            .execute()
-        : [];
+      const ownerId = callerOf(c).ownerId;
+      let current = deps.db
+        .selectFrom('claude_jobs')
+        .select(['id', 'kind', 'status', 'claimed_by_worker_id'])
+        .where('status', 'in', ['CLAIMED', 'RUNNING'])
+        .where('claimed_by_worker_id', 'in', workers.map((worker) => worker.id));
+      if (ownerId !== null) {
+        current = current.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
+      }
+      const jobs = workers.length ? await current.execute() : [];
       return c.json(
         {
           items: workers.map((worker) => ({
