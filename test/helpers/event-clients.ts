@@ -24,9 +24,12 @@ function collector(events: ReceivedEvent[]) {
     waitFor(what, () => check(events) || undefined, { timeoutMs }).then(() => undefined);
 }
 
-export function sseClient(url: string, headers: Record<string, string>): EventClient & { status: Promise<number> } {
+/** An SSE client; `ended` resolves when the server ends the stream (or it fails), not on close(). */
+export function sseClient(url: string, headers: Record<string, string>): EventClient & { status: Promise<number>; ended: Promise<void> } {
   const events: ReceivedEvent[] = [];
   const controller = new AbortController();
+  let markEnded!: () => void;
+  const ended = new Promise<void>((resolve) => (markEnded = resolve));
   let markConnected!: () => void;
   const connected = new Promise<void>((resolve) => (markConnected = resolve));
   let resolveStatus!: (status: number) => void;
@@ -36,7 +39,7 @@ export function sseClient(url: string, headers: Record<string, string>): EventCl
     try {
       const response = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal });
       resolveStatus(response.status);
-      if (!response.ok || !response.body) return;
+      if (!response.ok || !response.body) return markEnded();
       const decoder = new TextDecoder();
       let buffer = '';
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
@@ -57,17 +60,30 @@ export function sseClient(url: string, headers: Record<string, string>): EventCl
           else events.push(event);
         }
       }
+      markEnded();
     } catch {
       // aborted by close()
+      if (!controller.signal.aborted) markEnded();
     }
   })();
 
-  return { events, connected, status, waitFor: collector(events), close: () => controller.abort() };
+  return { events, connected, status, ended, waitFor: collector(events), close: () => controller.abort() };
 }
 
-export function wsClient(url: string, headers: Record<string, string>): EventClient & { socket: WebSocket; failure: Promise<number> } {
+export interface WsClient extends EventClient {
+  socket: WebSocket;
+  /** The status of a refused handshake. */
+  failure: Promise<number>;
+  /** The close code and reason once the connection closes. */
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+export function wsClient(url: string, headers: Record<string, string>): WsClient {
   const events: ReceivedEvent[] = [];
   const socket = new WebSocket(url, { headers });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   let markConnected!: () => void;
   const connected = new Promise<void>((resolve) => (markConnected = resolve));
   const failure = new Promise<number>((resolve) => socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)));
@@ -77,5 +93,5 @@ export function wsClient(url: string, headers: Record<string, string>): EventCli
     if (message.type === 'connected') markConnected();
     else events.push({ type: message.type, data: message, ...(message.id ? { id: message.id } : {}) });
   });
-  return { events, connected, socket, failure, waitFor: collector(events), close: () => socket.terminate() };
+  return { events, connected, socket, failure, closed, waitFor: collector(events), close: () => socket.terminate() };
 }

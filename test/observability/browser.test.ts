@@ -1,6 +1,6 @@
 /**
  * The dashboards in a real browser (Debian's Chromium): Bull Board behind its login, showing every
- * queue with its counts, retrying a failed job that then runs; the board read-only for a reader;
+ * queue with its counts, retrying a failed job that then runs; the board read-only for a worker token;
  * and the fleet page showing the workers and a job's transitions arriving live.
  */
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -106,13 +106,13 @@ describe('Bull Board', () => {
     await context.close();
   });
 
-  it('is read-only for a reader: no retry buttons, and writes refused by the server', async () => {
+  it('is read-only for a worker token: no retry buttons, and writes refused by the server', async () => {
     const db = env.database.db;
     const [idea] = await createIdeas(db, await createProduct(db), 1, 'DRAFT');
     const jobId = (await api('POST', `/api/v1/ideas/${idea}/grill`, {})).id;
     await waitFor('the job to be done', async () => (await api('GET', `/api/v1/jobs/${jobId}`)).status === 'done');
-    const reader = (await createToken(env.database.db, { name: 'reader', ownerId: 'someone', scopes: ['read'] })).secret;
-    const context = await browser.newContext({ httpCredentials: { username: 'reader', password: reader } });
+    const reader = (await createToken(env.database.db, { name: 'worker', ownerId: 'system', scopes: ['worker'] })).secret;
+    const context = await browser.newContext({ httpCredentials: { username: 'worker', password: reader } });
     const page = await context.newPage();
     await page.goto(`${base}/admin/queues`);
     await page.getByText('jobfleet (read-only)').first().waitFor();

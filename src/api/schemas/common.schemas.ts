@@ -47,9 +47,9 @@ export const Cursor = z.string().max(200).optional().openapi({ description: 'nex
 /** The error responses every route may give. */
 export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 422 | 503)[]) {
   const descriptions: Record<number, string> = {
-    400: 'Malformed request',
+    400: 'Malformed request, or JSON nested deeper than 64 levels',
     401: 'No valid bearer token',
-    403: 'The token lacks the scope, or the write is not this token\'s',
+    403: 'The token lacks the scope, the write is not this token\'s, or a browser login writes from another site',
     404: 'No such resource',
     409: 'The status does not allow this; details.allowed lists what does',
     413: 'The request body is too large',
