@@ -24,6 +24,7 @@ import { type JobKind, queueNameOf } from '../queues/kinds.js';
 import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
 import { groupBy } from '../util/group-by.js';
 import { createGroupCommit, type FlushResult } from '../util/group-commit.js';
+import { deliveryLockOptions } from './delivery-locks.js';
 import { startHeartbeat } from './heartbeat.js';
 import { type ClaimedJob, createJobProcessor } from './job-processor.js';
 import { RunningJobs } from './running-jobs.js';
@@ -150,6 +151,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       connection: workerConnectionOptions(config.REDIS_URL),
       prefix: config.BULLMQ_PREFIX,
       concurrency: options.concurrency,
+      ...deliveryLockOptions({ leaseMs: config.LEASE_MS, heartbeatMs: config.HEARTBEAT_MS }),
     });
     worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => log.warn({ kind, delivery: job?.id, err: error.message }, 'delivery failed; BullMQ will retry it'));

@@ -2,6 +2,7 @@
  * Worker processes that stall, die or are told to stop: real OS processes, real signals. Nothing
  * may be left CLAIMED or RUNNING, and no job may be lost.
  */
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
@@ -90,6 +91,63 @@ describe('a stale claim', () => {
       'RUNNING>DONE:agent_done',
     ]);
     expect((await db.selectFrom('ideas').select('status').where('id', '=', idea!).executeTakeFirstOrThrow()).status).toBe('GRILLED');
+  });
+});
+
+/** Holds a lock on a job's row, as a slow claim's neighbour would, until the returned release runs. */
+async function lockJobRow(id: string): Promise<() => Promise<void>> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const holding = new Promise<void>((resolve) => (locked = resolve));
+  const transaction = db.transaction().execute(async (trx) => {
+    await sql`SELECT id FROM claude_jobs WHERE id = ${id} FOR UPDATE`.execute(trx);
+    locked();
+    await released;
+  });
+  await Promise.race([holding, transaction]);
+  return async () => {
+    release();
+    await transaction;
+  };
+}
+
+describe('a worker killed before its claim commits', () => {
+  it('leaves a delivery that another worker takes within about one lease: the job runs once and is done', async () => {
+    const [idea] = await createIdeas(db, product, 1, 'DRAFT');
+    const [job] = await enqueue([{ kind: 'idea_grill', idea_id: idea }]);
+    const entry = (await api.queues.queue('IDEA_GRILL').getJob(job!.id))!;
+
+    // The claim of the first worker waits on this lock, so it cannot commit before the worker dies.
+    const unlock = await lockJobRow(job!.id);
+    const doomed = await startWorker();
+    await waitFor('the delivery to be active', async () => (await entry.getState()) === 'active');
+    await waitFor('the claim to wait on the row', async () => {
+      const waiting = await sql<{ count: number }>`
+        SELECT count(*)::int AS count FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%claude_jobs%'
+      `.execute(db);
+      return waiting.rows[0]!.count > 0;
+    });
+    doomed.kill('SIGKILL');
+    expect((await doomed.exited).signal).toBe('SIGKILL');
+    await unlock();
+    expect((await db.selectFrom('claude_jobs').select('status').where('id', '=', job!.id).executeTakeFirstOrThrow()).status).toBe('QUEUED');
+
+    // No sweeper runs: only BullMQ's stalled check, timed from LEASE_MS, can hand the job on. On
+    // BullMQ's own 30 s defaults it would not be handed on within this wait.
+    await startWorker();
+    const done = await waitFor(
+      'the second worker to finish the job',
+      async () => {
+        const row = await db.selectFrom('claude_jobs').selectAll().where('id', '=', job!.id).executeTakeFirstOrThrow();
+        return row.status === 'DONE' ? row : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(done).toMatchObject({ claim_epoch: 1, attempt_count: 1, requeue_count: 0 });
+    const history = await db.selectFrom('transitions').select(['from_status', 'to_status']).where('entity_id', '=', job!.id).orderBy('id').execute();
+    expect(history.map((h) => `${h.from_status ?? '*'}>${h.to_status}`)).toEqual(['*>QUEUED', 'QUEUED>CLAIMED', 'CLAIMED>RUNNING', 'RUNNING>DONE']);
   });
 });
 
