@@ -5,16 +5,19 @@
  * 2. run the agent with an abort signal (cancel, lost lease, timeout, shutdown);
  * 3. finish the row under its lease (batched too), retrying while Postgres is unreachable;
  *    a refused finish means the job is no longer ours and nothing more is written.
- * The delivery is acknowledged only after the outcome is committed.
+ * The delivery is acknowledged only after the outcome is committed, and it ends in BullMQ as the
+ * job ended in Postgres: a job that failed (or was cancelled, or lost its lease to the sweeper)
+ * fails its delivery with the reason, so Bull Board shows it failed, never completed. It fails as
+ * unrecoverable: BullMQ must not run it again, since jobfleet retries a job as a new job itself.
  */
-import type { Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { coerceError, isAppError } from '../errors/app-error.js';
 import { AgentAbortedError, AgentFailedError, type AgentOutput, type Executor, type Prompt } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Completion } from '../jobs/finish-jobs.js';
-import { handlerOf, type Verdict } from '../kinds/index.js';
+import { handlerOf, type JobError, type Verdict } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
 import type { GroupCommit } from '../util/group-commit.js';
@@ -43,50 +46,66 @@ export interface ProcessorDeps {
   givenUp: () => boolean;
 }
 
-export type ProcessResult = 'DONE' | 'FAILED' | `dropped: ${string}`;
+/** What a delivery answers BullMQ when it completes: the job is done, or this delivery was not its run. */
+export type ProcessResult = 'DONE' | `dropped: ${string}`;
+
+/** How a delivery's run ended, as recorded in Postgres (or by whoever took the job from it). */
+type RunOutcome = { status: 'DONE' } | { status: 'FAILED'; reason: string } | { status: 'dropped'; why: string };
 
 export function createJobProcessor(deps: ProcessorDeps) {
-  const { logger } = deps;
-
   return async function processJob(delivery: Job<QueuedJobData>): Promise<ProcessResult> {
-    const claimed = await deps.claims.submit(delivery.data.id);
-    if (!claimed) return 'dropped: not queued';
-    const { job, prompt } = claimed;
-    const lease = leaseOf(job);
-    const run = deps.running.add(lease);
-    const timer = setTimeout(() => run.controller.abort('timeout' satisfies AbortCause), deps.timeoutMs);
-    const log = (line: string) => {
-      void delivery.log(line).catch(() => undefined);
-      logger.debug({ job: job.id }, line);
-    };
-
-    try {
-      let output: AgentOutput | null = null;
-      let verdict: Verdict;
-      try {
-        const handler = handlerOf(job.kind);
-        const signal = run.controller.signal;
-        output = handler.execute
-          ? await handler.execute({ db: deps.db, job, prompt, executor: deps.executor, signal, log, actorTokenId: deps.identity.tokenId, queueJobs: deps.queueJobs })
-          : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log });
-        verdict = handler.judge(job, output);
-      } catch (thrown) {
-        const cause = run.controller.signal.aborted ? (run.controller.signal.reason as AbortCause) : null;
-        // Someone else already moved the row (a user cancelled it, the sweeper failed it).
-        if (cause === 'cancelled' || cause === 'lease_lost') return `dropped: ${cause}`;
-        if (cause === 'shutdown') {
-          await deps.shutdowns.submit(job);
-          return 'FAILED';
-        }
-        verdict = failureOf(coerceError(thrown), cause, deps.timeoutMs);
-      } finally {
-        clearTimeout(timer);
-      }
-      return await finish(deps, { lease, kind: job.kind, verdict, output });
-    } finally {
-      deps.running.delete(job.id);
-    }
+    const outcome = await runDelivery(deps, delivery);
+    if (outcome.status === 'DONE') return 'DONE';
+    if (outcome.status === 'dropped') return `dropped: ${outcome.why}`;
+    // Thrown only once the failure is recorded: BullMQ fails the delivery and does not retry it.
+    throw new UnrecoverableError(outcome.reason);
   };
+}
+
+function reasonOf(error: JobError): string {
+  return `${error.code}: ${error.message}`;
+}
+
+async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): Promise<RunOutcome> {
+  const { logger } = deps;
+  const claimed = await deps.claims.submit(delivery.data.id);
+  if (!claimed) return { status: 'dropped', why: 'not queued' };
+  const { job, prompt } = claimed;
+  const lease = leaseOf(job);
+  const run = deps.running.add(lease);
+  const timer = setTimeout(() => run.controller.abort('timeout' satisfies AbortCause), deps.timeoutMs);
+  const log = (line: string) => {
+    void delivery.log(line).catch(() => undefined);
+    logger.debug({ job: job.id }, line);
+  };
+
+  try {
+    let output: AgentOutput | null = null;
+    let verdict: Verdict;
+    try {
+      const handler = handlerOf(job.kind);
+      const signal = run.controller.signal;
+      output = handler.execute
+        ? await handler.execute({ db: deps.db, job, prompt, executor: deps.executor, signal, log, actorTokenId: deps.identity.tokenId, queueJobs: deps.queueJobs })
+        : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log });
+      verdict = handler.judge(job, output);
+    } catch (thrown) {
+      const cause = run.controller.signal.aborted ? (run.controller.signal.reason as AbortCause) : null;
+      // Someone else already moved the row: a user cancelled it, or the sweeper failed it.
+      if (cause === 'cancelled') return { status: 'FAILED', reason: 'cancelled: the job was cancelled while its agent ran' };
+      if (cause === 'lease_lost') return { status: 'FAILED', reason: 'lease_lost: the job was taken from this worker (its lease lapsed)' };
+      if (cause === 'shutdown') {
+        await deps.shutdowns.submit(job);
+        return { status: 'FAILED', reason: 'worker_shutdown: the worker shut down before the agent finished' };
+      }
+      verdict = failureOf(coerceError(thrown), cause, deps.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+    }
+    return await finish(deps, { lease, kind: job.kind, verdict, output });
+  } finally {
+    deps.running.delete(job.id);
+  }
 }
 
 function failureOf(error: Error, cause: AbortCause | null, timeoutMs: number): Verdict {
@@ -100,15 +119,16 @@ function failureOf(error: Error, cause: AbortCause | null, timeoutMs: number): V
 }
 
 /** Commits the outcome, waiting out a Postgres outage; a refusal ends it quietly. */
-async function finish(deps: ProcessorDeps, completion: Completion): Promise<ProcessResult> {
+async function finish(deps: ProcessorDeps, completion: Completion): Promise<RunOutcome> {
   for (let attempt = 0; ; attempt += 1) {
     try {
       await deps.completions.submit(completion);
-      return completion.verdict.status;
+      const { verdict } = completion;
+      return verdict.status === 'DONE' ? { status: 'DONE' } : { status: 'FAILED', reason: reasonOf(verdict.error) };
     } catch (thrown) {
       if (isAppError(thrown)) {
         deps.logger.info({ job: completion.lease.jobId, code: thrown.code }, `late write refused: ${thrown.message}`);
-        return `dropped: ${thrown.code}`;
+        return { status: 'dropped', why: thrown.code };
       }
       if (deps.givenUp()) throw thrown;
       const delay = Math.min(500 * 2 ** attempt, 10_000);

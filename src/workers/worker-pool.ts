@@ -6,7 +6,7 @@
  * abort what is left and fail it (retried per kind as a new job), so a clean shutdown leaves
  * nothing CLAIMED or RUNNING; then deregister.
  */
-import { Worker } from 'bullmq';
+import { UnrecoverableError, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
@@ -154,7 +154,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       ...deliveryLockOptions({ leaseMs: config.LEASE_MS, heartbeatMs: config.HEARTBEAT_MS }),
     });
     worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
-    worker.on('failed', (job, error) => log.warn({ kind, delivery: job?.id, err: error.message }, 'delivery failed; BullMQ will retry it'));
+    worker.on('failed', (job, error) => {
+      // An unrecoverable failure is the job's own, already recorded in Postgres (job-processor.ts).
+      if (error instanceof UnrecoverableError) log.debug({ kind, delivery: job?.id, err: error.message }, 'job failed; so did its delivery');
+      else log.warn({ kind, delivery: job?.id, err: error.message }, 'delivery failed; BullMQ will retry it');
+    });
     return worker;
   });
   log.info({ kinds: options.kinds, concurrency: options.concurrency }, 'worker started');

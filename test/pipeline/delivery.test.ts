@@ -116,6 +116,68 @@ describe('duplicate deliveries', () => {
   });
 });
 
+describe('what the queues show', () => {
+  async function settledEntry(id: string) {
+    const queue = api.queues.queue('IDEA_GRILL');
+    return waitFor(`delivery ${id} to finish`, async () => {
+      const entry = await queue.getJob(id);
+      return entry?.finishedOn ? entry : undefined;
+    });
+  }
+  const failures = async (id: string) =>
+    (await db().selectFrom('transitions').select('id').where('entity_id', '=', id).where('to_status', '=', 'FAILED').execute()).length;
+
+  it('a job that fails in Postgres is failed in its queue, with the reason, not retried by BullMQ, and failed once', async () => {
+    const pool = await startPool();
+    try {
+      const queue = api.queues.queue('IDEA_GRILL');
+      const before = await queue.getJobCounts('failed', 'completed');
+      const [idea] = await createIdeas(db(), product, 1, 'DRAFT', 'Doomed from the start [dry-run:fail]');
+      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+
+      const entry = await settledEntry(job!.id);
+      expect(await entry.getState()).toBe('failed');
+      expect(entry.failedReason).toMatch(/^agent_failed: .*\[dry-run:fail\]/);
+      expect(entry.attemptsMade).toBe(1);
+      expect(await queue.getJobCounts('failed', 'completed')).toEqual({ failed: before.failed! + 1, completed: before.completed });
+
+      expect(await jobRow(job!.id)).toMatchObject({ status: 'FAILED', attempt_count: 1, error: { code: 'agent_failed' } });
+      expect(await failures(job!.id)).toBe(1);
+    } finally {
+      await pool.close(5_000);
+    }
+  });
+
+  it('a job cancelled while its agent runs is failed in its queue, not completed', async () => {
+    const pool = await startPool();
+    try {
+      const [idea] = await createIdeas(db(), product, 1, 'DRAFT', 'Slow thinking [dry-run:sleep=600000]');
+      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+      await waitFor('the job to run', async () => (await jobRow(job!.id)).status === 'RUNNING');
+      expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);
+
+      const entry = await settledEntry(job!.id);
+      expect(await entry.getState()).toBe('failed');
+      expect(entry.failedReason).toMatch(/^cancelled: /);
+      expect((await jobRow(job!.id)).status).toBe('CANCELLED');
+    } finally {
+      await pool.close(5_000);
+    }
+  });
+
+  it('a job done in Postgres is completed in its queue', async () => {
+    const pool = await startPool();
+    try {
+      const job = await grillJob();
+      const entry = await settledEntry(job.id);
+      expect(await entry.getState()).toBe('completed');
+      expect(entry.returnvalue).toBe('DONE');
+    } finally {
+      await pool.close(5_000);
+    }
+  });
+});
+
 describe('fencing', () => {
   let a: WorkerIdentity;
   let b: WorkerIdentity;
