@@ -47,6 +47,31 @@ export async function claimJobs(trx: Trx, ids: readonly string[], worker: Worker
   return { claimed: applied.map((change) => change.row as ClaudeJob), refused: refused.map((request) => request.id) };
 }
 
+export interface DeliveryClaims {
+  claimed: ClaudeJob[];
+  /** Ids whose row this transaction cannot see at all: their delivery came before the commit did. */
+  unseen: string[];
+}
+
+/**
+ * The claim of a batch of deliveries. A refused id is read again before its delivery is given up
+ * as a second one: the claim statement's snapshot may predate the commit of a row whose queue add
+ * it raced (an enqueue that committed while the claim began). A row that is QUEUED now is claimed
+ * by a second statement; a row that does not exist for this transaction is `unseen`, and its
+ * delivery is to be tried again later rather than dropped (its row could stay QUEUED, with no
+ * queue entry, until reconcile). Only a row seen in another status is a second delivery.
+ */
+export async function claimDeliveries(trx: Trx, ids: readonly string[], worker: WorkerIdentity, options: ClaimOptions): Promise<DeliveryClaims> {
+  const first = await claimJobs(trx, ids, worker, options);
+  if (first.refused.length === 0) return { claimed: first.claimed, unseen: [] };
+  const rows = await trx.selectFrom('claude_jobs').select(['id', 'status']).where('id', 'in', [...new Set(first.refused)]).execute();
+  const claimedIds = new Set(first.claimed.map((job) => job.id));
+  const queued = rows.filter((row) => row.status === 'QUEUED' && !claimedIds.has(row.id)).map((row) => row.id);
+  const second = queued.length > 0 ? (await claimJobs(trx, queued, worker, options)).claimed : [];
+  const seen = new Set(rows.map((row) => row.id));
+  return { claimed: [...first.claimed, ...second], unseen: first.refused.filter((id) => !seen.has(id)) };
+}
+
 /** CLAIMED -> RUNNING for jobs claimed earlier, under their leases. */
 export async function startJobs(trx: Trx, leases: readonly Lease[], options: Pick<ClaimOptions, 'leaseMs'>) {
   const { applied, refused } = await transitionMany(

@@ -42,7 +42,7 @@ export interface ExecuteContext {
   signal: AbortSignal;
   log: (line: string) => void;
   actorTokenId: string;
-  /** Adds committed QUEUED jobs to their queues. */
+  /** Adds committed QUEUED jobs to their queues: call it after their transaction, never inside it. */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
 }
 

@@ -1,7 +1,8 @@
 /**
  * What a worker does with each BullMQ delivery:
  * 1. claim the row (batched with the deliveries of its neighbours); a row that is not QUEUED
- *    means a second delivery: acknowledge it and do nothing;
+ *    means a second delivery: acknowledge it and do nothing (a row not visible yet fails the
+ *    delivery, which BullMQ makes again after a backoff: see claimDeliveries);
  * 2. run the agent with an abort signal (cancel, lost lease, timeout, shutdown);
  * 3. finish the row under its lease (batched too), retrying while Postgres is unreachable;
  *    a refused finish means the job is no longer ours and nothing more is written.

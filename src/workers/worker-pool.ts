@@ -10,8 +10,9 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import { AppError } from '../errors/app-error.js';
 import type { Executor } from '../executors/executor.js';
-import { claimJobs } from '../jobs/claim-jobs.js';
+import { claimDeliveries } from '../jobs/claim-jobs.js';
 import { addToQueues } from '../jobs/enqueue-jobs.js';
 import { explainLeaseRefusal } from '../jobs/job-lease.js';
 import { type Completion, finishJobs } from '../jobs/finish-jobs.js';
@@ -77,7 +78,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     maxInFlight: 2,
     flush: (ids) =>
       db.transaction().execute(async (trx) => {
-        const { claimed } = await claimJobs(trx, ids, identity, { leaseMs: config.LEASE_MS, start: true });
+        const { claimed, unseen } = await claimDeliveries(trx, ids, identity, { leaseMs: config.LEASE_MS, start: true });
         const prompts = new Map<string, ClaimedJob>();
         for (const [kind, jobs] of groupBy(claimed, (job) => job.kind)) {
           const built = await handlerOf(kind).buildPrompts(trx, jobs);
@@ -85,7 +86,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         }
         // Two deliveries of one job in one batch: the claim goes to the first, the other is dropped.
         const handedOut = new Set<string>();
+        const notYet = new Set(unseen);
         return ids.map((id): FlushResult<ClaimedJob | null> => {
+          // Failing the delivery makes BullMQ deliver it again after a backoff, by when the row is there.
+          if (notYet.has(id)) return { ok: false, error: new AppError('service_unavailable', `job ${id} is not visible yet; its delivery is retried`) };
           const claim = handedOut.has(id) ? undefined : prompts.get(id);
           handedOut.add(id);
           return { ok: true, value: claim ?? null };

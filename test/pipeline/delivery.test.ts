@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaudeJob } from '../../src/db/tables/claude-job.table.js';
 import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
 import { claimJobs, leaseOf, startJobs } from '../../src/jobs/claim-jobs.js';
-import { enqueueJobs } from '../../src/jobs/enqueue-jobs.js';
+import { enqueueJobs, insertJobs } from '../../src/jobs/enqueue-jobs.js';
 import { finishJobs } from '../../src/jobs/finish-jobs.js';
 import { explainLeaseRefusal } from '../../src/jobs/job-lease.js';
 import { MACHINES } from '../../src/machines/index.js';
@@ -110,6 +110,50 @@ describe('duplicate deliveries', () => {
       expect(results.filter((r) => r === 'DONE')).toHaveLength(1);
       expect(results.filter((r) => r === 'dropped: not queued')).toHaveLength(4);
       expect(await effects(job)).toEqual({ done: 1, grilled: 1, logs: 1 });
+    } finally {
+      await pool.close(5_000);
+    }
+  });
+});
+
+describe('a delivery that comes before its row is committed', () => {
+  it('is delivered again once the row is there instead of being dropped: the job runs once and is done', async () => {
+    const pool = await startPool();
+    try {
+      const [idea] = await createIdeas(db(), product, 1, 'DRAFT');
+      let commit!: () => void;
+      const gate = new Promise<void>((resolve) => (commit = resolve));
+      let inserted!: (job: ClaudeJob) => void;
+      const insertedJob = new Promise<ClaudeJob>((resolve) => (inserted = resolve));
+      const enqueue = db().transaction().execute(async (trx) => {
+        const { created } = await insertJobs(trx, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+        inserted(created[0]!);
+        await gate;
+      });
+      const job = await Promise.race([insertedJob, enqueue.then(() => Promise.reject(new Error('the enqueue ended early')))]);
+      const queue = api.queues.queue('IDEA_GRILL');
+      try {
+        // The window: the queue add lands while the row's transaction is still open.
+        await api.queues.add([job]);
+        await waitFor('the early delivery to be answered', async () => {
+          const state = await (await queue.getJob(job.id))?.getState();
+          return state === 'completed' || state === 'delayed' || state === 'failed' ? state : undefined;
+        });
+        expect((await queue.getJob(job.id))!.returnvalue).not.toBe('dropped: not queued');
+      } finally {
+        commit();
+        await enqueue;
+      }
+
+      // No sweeper runs: without a second delivery the row would stay queued.
+      await waitFor('the job to be done', async () => (await jobRow(job.id)).status === 'DONE', { timeoutMs: 15_000 });
+      expect(await jobRow(job.id)).toMatchObject({ attempt_count: 1, claim_epoch: 1 });
+      expect(await effects(job)).toEqual({ done: 1, grilled: 1, logs: 1 });
+      const entry = await waitFor('the delivery to complete', async () => {
+        const fresh = await queue.getJob(job.id);
+        return fresh?.finishedOn ? fresh : undefined;
+      });
+      expect(entry.returnvalue).toBe('DONE');
     } finally {
       await pool.close(5_000);
     }

@@ -2,7 +2,9 @@
  * What each kind does with its subject, end to end through a real worker pool and the dry-run
  * agent (scripted through markers in the data it reads).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
 import { JOB_KINDS } from '../../src/queues/kinds.js';
@@ -138,6 +140,35 @@ describe('SPRINT_IMPLEMENTATION', () => {
     for (let i = 1; i < steps.length; i += 1) expect(steps[i]!.started_at!.getTime()).toBeGreaterThanOrEqual(steps[i - 1]!.started_at!.getTime());
     const tasks = await db.selectFrom('tasks').select('status').where('id', 'in', steps.map((step) => step.task_id!)).execute();
     expect(tasks.map((task) => task.status)).toEqual(['DONE', 'DONE', 'DONE']);
+  });
+
+  it('adds each step a per-task run dispatches to its queue only once the step\'s job row is committed', async () => {
+    const [runId] = await createSprintRuns(db, product, 1, { tasks: 3 });
+    await db.updateTable('sprint_runs').set({ mode: 'PER_TASK' }).where('id', '=', runId!).execute();
+    // A chain: each step waits for the one before, so every later step is dispatched by a completion.
+    await sql`
+      INSERT INTO task_dependencies (task_id, depends_on_task_id)
+      SELECT s.task_id, p.task_id FROM steps s JOIN steps p ON p.sprint_run_id = s.sprint_run_id AND p.position = s.position - 1
+      WHERE s.sprint_run_id = ${runId}
+    `.execute(db);
+    // At each add, another connection looks for the rows: an add before its commit would not find them.
+    const adds: { id: string; committed: boolean }[] = [];
+    const addBulk = Queue.prototype.addBulk;
+    vi.spyOn(Queue.prototype, 'addBulk').mockImplementation(async function (this: Queue, jobs) {
+      const ids = jobs.map((job) => (job.data as { id: string }).id);
+      const found = new Set((await db.selectFrom('claude_jobs').select('id').where('id', 'in', ids).execute()).map((row) => row.id));
+      for (const id of ids) adds.push({ id, committed: found.has(id) });
+      return addBulk.call(this, jobs);
+    });
+    try {
+      expect((await run({ kind: 'sprint_implementation', sprint_run_id: runId })).status).toBe('done');
+      await waitFor('the run to be done', async () => (await db.selectFrom('sprint_runs').select('status').where('id', '=', runId!).executeTakeFirstOrThrow()).status === 'DONE');
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const stepJobs = await db.selectFrom('steps').select('job_id').where('sprint_run_id', '=', runId!).orderBy('position').execute();
+    expect(stepJobs.every((step) => adds.some((add) => add.id === step.job_id))).toBe(true);
+    expect(adds.filter((add) => !add.committed)).toEqual([]);
   });
 
   it('stops at a failed step: the run fails, later steps are skipped, the sprint is blocked', async () => {
