@@ -61,7 +61,12 @@ export interface DeliveryClaims {
  * delivery is to be tried again later rather than dropped (its row could stay QUEUED, with no
  * queue entry, until reconcile). Only a row seen in another status is a second delivery.
  */
-export async function claimDeliveries(trx: Trx, ids: readonly string[], worker: WorkerIdentity, options: ClaimOptions): Promise<DeliveryClaims> {
+export async function claimDeliveries(
+  trx: Trx,
+  ids: readonly string[],
+  worker: WorkerIdentity,
+  options: ClaimOptions,
+): Promise<DeliveryClaims> {
   const first = await claimJobs(trx, ids, worker, options);
   if (first.refused.length === 0) return { claimed: first.claimed, unseen: [] };
   const rows = await trx.selectFrom('claude_jobs').select(['id', 'status']).where('id', 'in', [...new Set(first.refused)]).execute();

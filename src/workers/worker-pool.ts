@@ -89,7 +89,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         const notYet = new Set(unseen);
         return ids.map((id): FlushResult<ClaimedJob | null> => {
           // Failing the delivery makes BullMQ deliver it again after a backoff, by when the row is there.
-          if (notYet.has(id)) return { ok: false, error: new AppError('service_unavailable', `job ${id} is not visible yet; its delivery is retried`) };
+          if (notYet.has(id)) {
+            return { ok: false, error: new AppError('service_unavailable', `job ${id} is not visible yet; its delivery is retried`) };
+          }
           const claim = handedOut.has(id) ? undefined : prompts.get(id);
           handedOut.add(id);
           return { ok: true, value: claim ?? null };
@@ -160,8 +162,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => {
       // An unrecoverable failure is the job's own, already recorded in Postgres (job-processor.ts).
-      if (error instanceof UnrecoverableError) log.debug({ kind, delivery: job?.id, err: error.message }, 'job failed; so did its delivery');
-      else log.warn({ kind, delivery: job?.id, err: error.message }, 'delivery failed; BullMQ will retry it');
+      const fields = { kind, delivery: job?.id, err: error.message };
+      if (error instanceof UnrecoverableError) log.debug(fields, 'job failed, and so did its delivery');
+      else log.warn(fields, 'delivery failed; BullMQ will retry it');
     });
     return worker;
   });
