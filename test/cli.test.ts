@@ -173,12 +173,9 @@ describe('bad input on the command line', () => {
     expect(stderr).toBe('jobfleet: unknown command "fly"; commands: start, api, worker, sweeper, migrate, token, enqueue (see jobfleet --help)\n');
   });
 
-  it('answers an unknown flag of every command with one line on stderr and exit code 2', async () => {
-    const names = Object.keys(COMMANDS);
-    const results = await Promise.all(names.map((name) => runCli([name, '--bogus'])));
-    for (const [i, name] of names.entries()) {
-      expect(results[i]).toEqual({ code: 2, stdout: '', stderr: `jobfleet: ${name}: unknown option '--bogus'; see jobfleet ${name} --help\n` });
-    }
+  // One process per test: on a busy machine seven tsx start-ups at once can outlast a test's timeout.
+  it.each(Object.keys(COMMANDS))('answers an unknown flag of `jobfleet %s` with one line on stderr and exit code 2', async (name) => {
+    expect(await runCli([name, '--bogus'])).toEqual({ code: 2, stdout: '', stderr: `jobfleet: ${name}: unknown option '--bogus'; see jobfleet ${name} --help\n` });
   });
 
   it('answers a flag without its value, or an argument a command does not take, with one line and exit code 2', async () => {
@@ -199,14 +196,14 @@ describe('asking for help', () => {
     for (const [name, command] of Object.entries(COMMANDS)) expect(stdout).toContain(`  ${name.padEnd(9)} ${command.summary}`);
   });
 
-  it('answers `jobfleet <command> --help` with the command\'s usage on stdout and exit code 0, for every command, needing no services', async () => {
-    const names = Object.keys(COMMANDS) as (keyof typeof COMMANDS)[];
-    const results = await Promise.all(names.map((name) => runCli([name, '--help'])));
-    for (const [i, name] of names.entries()) {
-      expect(results[i]).toEqual({ code: 0, stdout: COMMANDS[name].usage(name), stderr: '' });
-      expect(results[i]!.stdout).toMatch(new RegExp(`^usage: jobfleet ${name}[^]*-h, --help`));
-    }
-  });
+  it.each(Object.keys(COMMANDS) as (keyof typeof COMMANDS)[])(
+    'answers `jobfleet %s --help` with its usage on stdout and exit code 0, needing no services',
+    async (name) => {
+      const result = await runCli([name, '--help']);
+      expect(result).toEqual({ code: 0, stdout: COMMANDS[name].usage(name), stderr: '' });
+      expect(result.stdout).toMatch(new RegExp(`^usage: jobfleet ${name}[^]*-h, --help`));
+    },
+  );
 
   it('takes -h for --help, also after other options', async () => {
     expect(await runCli(['worker', '--kinds', 'plan_chat', '-h'])).toEqual({ code: 0, stdout: COMMANDS.worker.usage('worker'), stderr: '' });
