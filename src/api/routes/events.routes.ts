@@ -1,17 +1,21 @@
 /**
  * GET /api/v1/events: the fleet's status changes as Server-Sent Events, filterable by job, idea,
  * sprint run or product, scoped to what the token may see. A client reconnecting with
- * Last-Event-ID (the header, or ?last_event_id=) first gets every event it missed.
+ * Last-Event-ID (the header, or ?last_event_id=) first gets every event it missed; a new one may
+ * ask for the most recent events first (?replay=N), as a page does to fill its feed.
  */
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { AppError } from '../../errors/app-error.js';
 import { isEventId, openEventStream } from '../../events/event-stream.js';
+import { MAX_RECENT_EVENTS } from '../../events/recent-events.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { Uuid } from '../schemas/common.schemas.js';
 import { callerOf } from './resource-routes.js';
+
+const REPLAY_RANGE = `must be a whole number from 1 to ${MAX_RECENT_EVENTS}`;
 
 export const EventQuery = z.object({
   job_id: Uuid.optional(),
@@ -19,6 +23,13 @@ export const EventQuery = z.object({
   sprint_run_id: Uuid.optional(),
   product_id: Uuid.optional(),
   last_event_id: z.string().optional().openapi({ description: 'like the Last-Event-ID header' }),
+  replay: z.coerce
+    .number({ error: REPLAY_RANGE })
+    .int({ error: REPLAY_RANGE })
+    .min(1, { error: REPLAY_RANGE })
+    .max(MAX_RECENT_EVENTS, { error: REPLAY_RANGE })
+    .optional()
+    .openapi({ description: `first the most recent N events the stream would carry (up to ${MAX_RECENT_EVENTS}); ignored on a reconnect with Last-Event-ID` }),
 });
 
 const KEEPALIVE_MS = 15_000;
@@ -55,6 +66,7 @@ export function eventRoutes(deps: ApiDeps) {
           filter,
           ownerId: callerOf(c).ownerId,
           lastEventId,
+          recent: query.replay ?? null,
           send: (event) => stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) }),
         });
         await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
