@@ -129,7 +129,6 @@ describe('the README\'s first steps, pasted in order', () => {
         PORT: port,
         ADMIN_TOKEN,
       });
-      if (process.env.README_TEST_SHOW) console.log(output);
       expect(code, output).toBe(0);
       blocks.forEach((_, i) => expect(output).toContain(`readme-test: block ${i} ok`));
       expect(output).not.toContain('readme-test: curl given a missing id');
