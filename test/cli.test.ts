@@ -170,12 +170,13 @@ describe('bad input on the command line', () => {
     const { code, stdout, stderr } = await runCli(['fly']);
     expect(code).toBe(2);
     expect(stdout).toBe('');
-    expect(stderr).toBe('jobfleet: unknown command "fly"; commands: start, api, worker, sweeper, migrate, token, enqueue (see jobfleet --help)\n');
+    expect(stderr).toBe(`jobfleet: unknown command "fly"; commands: ${Object.keys(COMMANDS).join(', ')} (see jobfleet --help)\n`);
   });
 
   // One process per test: on a busy machine seven tsx start-ups at once can outlast a test's timeout.
   it.each(Object.keys(COMMANDS))('answers an unknown flag of `jobfleet %s` with one line on stderr and exit code 2', async (name) => {
-    expect(await runCli([name, '--bogus'])).toEqual({ code: 2, stdout: '', stderr: `jobfleet: ${name}: unknown option '--bogus'; see jobfleet ${name} --help\n` });
+    const stderr = `jobfleet: ${name}: unknown option '--bogus'; see jobfleet ${name} --help\n`;
+    expect(await runCli([name, '--bogus'])).toEqual({ code: 2, stdout: '', stderr });
   });
 
   it('answers a flag without its value, or an argument a command does not take, with one line and exit code 2', async () => {
@@ -206,7 +207,8 @@ describe('asking for help', () => {
   );
 
   it('takes -h for --help, also after other options', async () => {
-    expect(await runCli(['worker', '--kinds', 'plan_chat', '-h'])).toEqual({ code: 0, stdout: COMMANDS.worker.usage('worker'), stderr: '' });
+    const asked = await runCli(['worker', '--kinds', 'plan_chat', '-h']);
+    expect(asked).toEqual({ code: 0, stdout: COMMANDS.worker.usage('worker'), stderr: '' });
   });
 });
 
@@ -217,7 +219,7 @@ async function runCli(args: string[]): Promise<{ code: number | null; stdout: st
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { PATH: process.env.PATH ?? '', ...baseEnv(), DATABASE_URL: `postgres://127.0.0.1:${port}/jobfleet`, WORKER_CONCURRENCY: 'lots' } },
+      { env: { PATH: process.env.PATH ?? '', ...baseEnv(), DATABASE_URL: `postgres://127.0.0.1:${port}/jf`, WORKER_CONCURRENCY: 'x' } },
       (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
     );
   });

@@ -55,7 +55,9 @@ const CURL_GUARD = `curl() {
   local arg
   for arg in "$@"; do
     case "$arg" in
-      *api/v1/*/null|*api/v1/*/null/*|*api/v1/*//*|*=null*|*'"null"'*|*'""'*) echo "readme-test: curl given a missing id: $arg" >&2; return 97 ;;
+      *api/v1/*/null|*api/v1/*/null/*|*api/v1/*//*|*=null*|*'"null"'*|*'""'*)
+        echo "readme-test: curl given a missing id: $arg" >&2
+        return 97 ;;
     esac
   done
   command curl "$@"
@@ -83,7 +85,13 @@ describe('README', () => {
 
   it('marks the first steps to be run: the token, a job, the idea flow, sprint runs', () => {
     const sections = runBlocks().map((block) => block.section);
-    expect(new Set(sections)).toEqual(new Set(['Run it', 'A job from curl to done', 'The idea flow: draft → grill → plan → materialize', 'Sprint runs: a sprint implemented by agents']));
+    const expected = [
+      'Run it',
+      'A job from curl to done',
+      'The idea flow: draft → grill → plan → materialize',
+      'Sprint runs: a sprint implemented by agents',
+    ];
+    expect(new Set(sections)).toEqual(new Set(expected));
   });
 });
 
@@ -117,7 +125,8 @@ describe('the README\'s first steps, pasted in order', () => {
       blocks.forEach((block, i) => {
         const file = path.join(dir, `block-${i}.sh`);
         writeFileSync(file, `${block.code}\n`);
-        driver.push(`echo "readme-test: block ${i} (${block.section})"`, `source ${JSON.stringify(file)}`, `echo "readme-test: block ${i} ok"`);
+        driver.push(`echo "readme-test: block ${i} (${block.section})"`, `source ${JSON.stringify(file)}`);
+        driver.push(`echo "readme-test: block ${i} ok"`);
       });
       writeFileSync(path.join(dir, 'driver.sh'), `${driver.join('\n')}\n`);
       const { code, output } = await runBash(path.join(dir, 'driver.sh'), {

@@ -67,7 +67,7 @@ async function failedDelivery(): Promise<string> {
 }
 
 describe('Bull Board', () => {
-  it('asks for a login, shows every queue with its counts (with or without a trailing slash), and retries a failed job that then runs', async () => {
+  it('asks for a login, shows every queue with its counts (also at /admin/queues/), and retries a failed job that then runs', async () => {
     const anonymous = await fetch(`${base}/admin/queues`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toContain('Basic');

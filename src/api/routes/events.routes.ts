@@ -29,7 +29,9 @@ export const EventQuery = z.object({
     .min(1, { error: REPLAY_RANGE })
     .max(MAX_RECENT_EVENTS, { error: REPLAY_RANGE })
     .optional()
-    .openapi({ description: `first the most recent N events the stream would carry (up to ${MAX_RECENT_EVENTS}); ignored on a reconnect with Last-Event-ID` }),
+    .openapi({
+      description: `first the most recent N events the stream would carry (up to ${MAX_RECENT_EVENTS}); a reconnect's Last-Event-ID wins`,
+    }),
 });
 
 const KEEPALIVE_MS = 15_000;

@@ -40,10 +40,8 @@ const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 
 export function defineCommand<const O extends OptionsSpec>(spec: CommandSpec<O>): Command {
   const usage = (name: string) => {
-    const options: [string, string][] = Object.entries(spec.optionHelp as Record<string, readonly [string, string]>).map(([option, [value, text]]) => [
-      `--${option}${value ? ` ${value}` : ''}`,
-      text,
-    ]);
+    const described = Object.entries(spec.optionHelp as Record<string, readonly [string, string]>);
+    const options = described.map(([option, [value, text]]): [string, string] => [`--${option}${value ? ` ${value}` : ''}`, text]);
     options.push(['-h, --help', 'show this help']);
     const width = Math.max(...options.map(([flag]) => flag.length)) + 2;
     return [

@@ -18,7 +18,12 @@ export const tokenCommand = defineCommand({
     scopes: ['S1,S2', `create: its scopes, from ${SCOPES.join(', ')}`],
     owner: ['OWNER', 'create: the owner whose products it sees (default: default)'],
   },
-  positionalHelp: ['actions:', '  create     make a token; its secret is printed once', '  list       every token, without secrets', '  revoke ID  revoke a token'],
+  positionalHelp: [
+    'actions:',
+    '  create     make a token; its secret is printed once',
+    '  list       every token, without secrets',
+    '  revoke ID  revoke a token',
+  ],
   async run({ values, positionals }, config) {
     const [action, ...rest] = positionals;
     const wellFormed =
