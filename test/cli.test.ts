@@ -2,6 +2,7 @@
  * The CLI as users run it: `jobfleet start` on a fresh database takes a job from curl to done;
  * every process names the service it cannot reach, where, and how to start it.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,10 +11,11 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/db/database.js';
 import { maintenanceUrl } from '../src/db/ensure-database.js';
+import { COMMANDS } from '../src/cli/commands/index.js';
 import { MIGRATIONS_FOLDER } from '../src/db/migrator.js';
 import { deleteKeys } from './helpers/test-env.js';
 import { TEST_DB_PREFIX, TEST_REDIS_PREFIX, serverUrl, testRedisUrl, uniqueSuffix, withDatabaseName } from './helpers/names.js';
-import { killAll, spawnJobfleet } from './helpers/processes.js';
+import { CLI, killAll, spawnJobfleet } from './helpers/processes.js';
 import { createIdeas, createProduct } from './helpers/subjects.js';
 import { createTestDatabase } from './helpers/test-database.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -164,10 +166,61 @@ describe('bad input on the command line', () => {
     expect(proc.output()).toContain('--kinds idea_grill,baking: baking not allowed; allowed: task_implementation, idea_grill, idea_make_plan, plan_chat, sprint_implementation');
   });
 
-  it('answers an unknown command with the usage and exit code 2', async () => {
-    const proc = spawnJobfleet(['fly'], baseEnv());
-    expect((await proc.exited).code).toBe(2);
-    expect(proc.output()).toContain('unknown command "fly"');
-    expect(proc.output()).toContain('usage: jobfleet <command>');
+  it('answers an unknown command with one line naming the commands and exit code 2', async () => {
+    const { code, stdout, stderr } = await runCli(['fly']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(`jobfleet: unknown command "fly"; commands: ${Object.keys(COMMANDS).join(', ')} (see jobfleet --help)\n`);
+  });
+
+  // One process per test: on a busy machine seven tsx start-ups at once can outlast a test's timeout.
+  it.each(Object.keys(COMMANDS))('answers an unknown flag of `jobfleet %s` with one line on stderr and exit code 2', async (name) => {
+    const stderr = `jobfleet: ${name}: unknown option '--bogus'; see jobfleet ${name} --help\n`;
+    expect(await runCli([name, '--bogus'])).toEqual({ code: 2, stdout: '', stderr });
+  });
+
+  it('answers a flag without its value, or an argument a command does not take, with one line and exit code 2', async () => {
+    const missing = await runCli(['worker', '--kinds']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe("jobfleet: worker: option '--kinds <value>' argument missing; see jobfleet worker --help\n");
+    const extra = await runCli(['sweeper', 'now']);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toBe("jobfleet: sweeper: unexpected argument 'now'; see jobfleet sweeper --help\n");
   });
 });
+
+describe('asking for help', () => {
+  it('lists every command with `jobfleet --help`, exit code 0', async () => {
+    const { code, stdout, stderr } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    for (const [name, command] of Object.entries(COMMANDS)) expect(stdout).toContain(`  ${name.padEnd(9)} ${command.summary}`);
+  });
+
+  it.each(Object.keys(COMMANDS) as (keyof typeof COMMANDS)[])(
+    'answers `jobfleet %s --help` with its usage on stdout and exit code 0, needing no services',
+    async (name) => {
+      const result = await runCli([name, '--help']);
+      expect(result).toEqual({ code: 0, stdout: COMMANDS[name].usage(name), stderr: '' });
+      expect(result.stdout).toMatch(new RegExp(`^usage: jobfleet ${name}[^]*-h, --help`));
+    },
+  );
+
+  it('takes -h for --help, also after other options', async () => {
+    const asked = await runCli(['worker', '--kinds', 'plan_chat', '-h']);
+    expect(asked).toEqual({ code: 0, stdout: COMMANDS.worker.usage('worker'), stderr: '' });
+  });
+});
+
+/** Runs the CLI to its end against a Postgres nobody listens on and a bad variable: help and usage errors need neither. */
+async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const port = await deadPort();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { PATH: process.env.PATH ?? '', ...baseEnv(), DATABASE_URL: `postgres://127.0.0.1:${port}/jf`, WORKER_CONCURRENCY: 'x' } },
+      (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+    );
+  });
+}

@@ -1,6 +1,8 @@
 /**
  * `jobfleet <command>`: the only place that reads argv, loads the configuration and opens
- * connections. Each command lives in its own module under src/cli/commands/.
+ * connections. Each command lives in its own module under src/cli/commands/. Arguments are parsed
+ * before the configuration is read, so `--help` and a wrong flag need neither a valid
+ * environment nor a reachable service.
  */
 import { ConfigError, loadConfig } from '../config.js';
 import { isAppError } from '../errors/app-error.js';
@@ -11,16 +13,22 @@ import { UsageError } from './usage-error.js';
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
+    const asked = rest[0] === undefined ? undefined : commandNamed(rest[0]);
+    process.stdout.write(asked ? asked.usage(rest[0]!) : usage());
     return name ? 0 : 1;
   }
-  const command = COMMANDS[name as keyof typeof COMMANDS];
-  if (!command) {
-    process.stderr.write(`jobfleet: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+  const command = commandNamed(name);
+  if (!command) throw new UsageError(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')} (see jobfleet --help)`);
+  const line = command.parse(name, rest);
+  if (line.help) {
+    process.stdout.write(command.usage(name));
+    return 0;
   }
-  const config = loadConfig(process.env);
-  return command.run(rest, config);
+  return line.run(loadConfig(process.env));
+}
+
+function commandNamed(name: string) {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name as keyof typeof COMMANDS] : undefined;
 }
 
 try {

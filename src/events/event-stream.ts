@@ -2,12 +2,13 @@
  * One subscriber's stream of fleet events, for SSE and WebSocket alike: live events from the hub,
  * filtered and scoped to what the subscriber may see; after a reconnect (Last-Event-ID), first
  * everything missed, replayed from the history table, with live events held back meanwhile so
- * nothing is lost or repeated.
+ * nothing is lost or repeated. A new stream may ask for the most recent events the same way.
  */
 import type { Db } from '../db/database.js';
 import type { EventHub } from './event-hub.js';
 import { type EventAudience, type EventFilter, type FleetEvent, matches, type OwnedEvent } from './fleet-event.js';
 import { eventsAfter } from './load-events.js';
+import { recentEventsAnchor } from './recent-events.js';
 
 const REPLAY_PAGE = 500;
 
@@ -19,14 +20,17 @@ export interface EventStreamOptions {
   audience: EventAudience;
   /** Replay everything after this event id first. */
   lastEventId: string | null;
+  /** Without lastEventId: replay the most recent this many events first (a page opening, not a reconnect). */
+  recent?: number | null;
   send(event: FleetEvent): Promise<void> | void;
 }
 
 /** Starts the stream; resolves with a function that stops it. */
 export async function openEventStream(options: EventStreamOptions): Promise<() => void> {
   const { db, hub, filter, audience, send } = options;
+  const lastEventId = options.lastEventId ?? (options.recent ? await recentEventsAnchor(db, filter, audience, options.recent) : null);
   // Live events that arrive while the replay runs wait here; those the replay sent are dropped.
-  let held: OwnedEvent[] | null = options.lastEventId ? [] : null;
+  let held: OwnedEvent[] | null = lastEventId ? [] : null;
   const replayed = new Set<string>();
 
   const deliver = async (owned: OwnedEvent) => {
@@ -44,7 +48,7 @@ export async function openEventStream(options: EventStreamOptions): Promise<() =
   });
 
   if (held) {
-    let after = options.lastEventId!;
+    let after = lastEventId!;
     for (;;) {
       const page = await eventsAfter(db, after, REPLAY_PAGE);
       for (const owned of page) {

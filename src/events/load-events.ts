@@ -23,6 +23,13 @@ export async function eventsAfter(db: Executor, afterId: string, limit: number):
   return enrich(db, rows);
 }
 
+/** Events before `beforeId` (null: the newest), newest first, at most `limit`. */
+export async function eventsBefore(db: Executor, beforeId: string | null, limit: number): Promise<OwnedEvent[]> {
+  let query = db.selectFrom('transitions').selectAll().orderBy('id', 'desc').limit(limit);
+  if (beforeId !== null) query = query.where('id', '<', beforeId);
+  return enrich(db, await query.execute());
+}
+
 async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent[]> {
   const owners = new Map<string, { productId: string; ownerId: string }>();
   for (const [entity, group] of groupBy(rows, (row) => row.entity_type)) {

@@ -67,10 +67,11 @@ async function failedDelivery(): Promise<string> {
 }
 
 describe('Bull Board', () => {
-  it('asks for a login, shows every queue with its counts, and retries a failed job that then runs', async () => {
+  it('asks for a login, shows every queue with its counts (also at /admin/queues/), and retries a failed job that then runs', async () => {
     const anonymous = await fetch(`${base}/admin/queues`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toContain('Basic');
+    expect((await fetch(`${base}/admin/queues/`)).status).toBe(401);
 
     const jobId = await failedDelivery();
     const context = await browser.newContext({ httpCredentials: LOGIN });
@@ -79,6 +80,10 @@ describe('Bull Board', () => {
     for (const kind of Object.values(KINDS)) await page.getByText(kind.queue, { exact: true }).first().waitFor();
     await page.getByText('1 Job').first().waitFor();
     await page.screenshot({ path: artifact('bull-board-queues.png'), fullPage: true });
+
+    // With a trailing slash, the same board.
+    await page.goto(`${base}/admin/queues/`);
+    for (const kind of Object.values(KINDS)) await page.getByText(kind.queue, { exact: true }).first().waitFor();
 
     await page.goto(`${base}/admin/queues/queue/plan_chat?status=failed`);
     await page.getByText(jobId).first().waitFor();
@@ -130,7 +135,7 @@ describe('Bull Board', () => {
 });
 
 describe('the fleet page', () => {
-  it('shows the workers and a job\'s transitions as they happen', async () => {
+  it('shows the workers and a job\'s transitions as they happen, and the recent ones again after a reload', async () => {
     const context = await browser.newContext({ httpCredentials: LOGIN });
     const page = await context.newPage();
     await page.goto(`${base}/`);
@@ -147,6 +152,14 @@ describe('the fleet page', () => {
     await page.locator(`#feed li[data-entity-id="${idea}"][data-to="grilled"]`).waitFor();
     await page.locator('#jobs tbody tr[data-kind="idea_grill"]').waitFor();
     await page.screenshot({ path: artifact('fleet-page.png'), fullPage: true });
+
+    // A reload opens the feed with the recent changes, not empty.
+    await page.reload();
+    await page.locator('#connection[data-state="live"]').waitFor();
+    for (const status of ['queued', 'claimed', 'running', 'done']) {
+      expect(await page.locator(`#feed li[data-entity-id="${job.id}"][data-to="${status}"]`).count()).toBe(1);
+    }
+    await page.screenshot({ path: artifact('fleet-page-reloaded.png'), fullPage: true });
     await context.close();
   });
 });

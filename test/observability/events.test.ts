@@ -115,6 +115,28 @@ describe('live events', () => {
     expect(jobSequence(reconnecting.events, again.id)).toEqual(FULL_JOB);
   });
 
+  it('starts a new stream asked for ?replay=N with the N most recent events it may see, then goes on live', async () => {
+    const { ideaId } = await newIdea(alice);
+    const chat = (await call(apiA, 'POST', `/api/v1/ideas/${ideaId}/chat`, { message: 'Before' }, alice)).body;
+    const everything = track(sseClient(`${apiA}/api/v1/events?idea_id=${ideaId}&last_event_id=0`, alice));
+    await everything.waitFor('the first chat job to complete', (events) => jobSequence(events, chat.id).includes('completed:done'));
+
+    const recent = track(sseClient(`${apiB}/api/v1/events?idea_id=${ideaId}&replay=3`, alice));
+    await recent.connected;
+    expect(recent.events.map((event) => event.id)).toEqual(everything.events.slice(-3).map((event) => event.id));
+    const again = (await call(apiA, 'POST', `/api/v1/ideas/${ideaId}/chat`, { message: 'After' }, alice)).body;
+    await recent.waitFor('the second chat job to complete', (events) => jobSequence(events, again.id).includes('completed:done'));
+    expect(jobSequence(recent.events, again.id)).toEqual(FULL_JOB);
+    const ids = recent.events.map((event) => event.id!);
+    expect(new Set(ids).size).toBe(ids.length);
+
+    // Another owner asking for many sees none of these.
+    const stranger = track(sseClient(`${apiA}/api/v1/events?replay=500`, bob));
+    await stranger.connected;
+    expect(stranger.events.some((event) => event.data.idea_id === ideaId)).toBe(false);
+    expect(await sseClient(`${apiA}/api/v1/events?replay=501`, alice).status).toBe(422);
+  });
+
   it('shows a token only its owner\'s events', async () => {
     const mine = await newIdea(bob);
     const theirs = await newIdea(alice);

@@ -57,6 +57,14 @@ export function bullBoardRoutes(deps: ApiDeps): Hono<ApiEnv> {
     if (!admin && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       throw new AppError('forbidden', 'the dashboard is read-only for this login; only admins change queues');
     }
-    return (admin ? full : readOnly).fetch(c.req.raw);
+    return (admin ? full : readOnly).fetch(withoutTrailingSlash(c.req.raw));
   }
+}
+
+/** The board routes its entry page without a trailing slash (Hono is strict); `/admin/queues/` is the same page. */
+function withoutTrailingSlash(request: Request): Request {
+  const url = new URL(request.url);
+  if (url.pathname !== `${BOARD_PATH}/`) return request;
+  url.pathname = BOARD_PATH;
+  return new Request(url, request);
 }

@@ -2,17 +2,21 @@
  * GET /api/v1/events: the fleet's status changes as Server-Sent Events, filterable by job, idea,
  * sprint run or product, scoped to what the token may see (src/events/fleet-event.ts audienceOf).
  * A client reconnecting with Last-Event-ID (the header, or ?last_event_id=) first gets every event
- * it missed. The stream ends within the authenticator's cache window once its token is revoked.
+ * it missed; a new one may ask for the most recent events first (?replay=N), as a page does to fill
+ * its feed. The stream ends within the authenticator's cache window once its token is revoked.
  */
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { AppError } from '../../errors/app-error.js';
 import { isEventId, openEventStream } from '../../events/event-stream.js';
 import { audienceOf } from '../../events/fleet-event.js';
+import { MAX_RECENT_EVENTS } from '../../events/recent-events.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { Uuid } from '../schemas/common.schemas.js';
+
+const REPLAY_RANGE = `must be a whole number from 1 to ${MAX_RECENT_EVENTS}`;
 
 export const EventQuery = z.object({
   job_id: Uuid.optional(),
@@ -20,6 +24,15 @@ export const EventQuery = z.object({
   sprint_run_id: Uuid.optional(),
   product_id: Uuid.optional(),
   last_event_id: z.string().optional().openapi({ description: 'like the Last-Event-ID header' }),
+  replay: z.coerce
+    .number({ error: REPLAY_RANGE })
+    .int({ error: REPLAY_RANGE })
+    .min(1, { error: REPLAY_RANGE })
+    .max(MAX_RECENT_EVENTS, { error: REPLAY_RANGE })
+    .optional()
+    .openapi({
+      description: `first the most recent N events the stream would carry (up to ${MAX_RECENT_EVENTS}); a reconnect's Last-Event-ID wins`,
+    }),
 });
 
 const KEEPALIVE_MS = 15_000;
@@ -64,6 +77,7 @@ export function eventRoutes(deps: ApiDeps) {
           filter,
           audience: audienceOf(principal),
           lastEventId,
+          recent: query.replay ?? null,
           // Nothing more leaves once the token is revoked, even what the hub had in flight.
           send: (event) => (revoked ? undefined : stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) })),
         });

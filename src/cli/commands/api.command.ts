@@ -1,15 +1,15 @@
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../logger.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
 import { openProducer } from '../roles.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
-export const apiCommand: Command = {
+export const apiCommand = defineCommand({
   summary: 'serve the HTTP API only (scale out behind a load balancer)',
   synopsis: '',
-  async run(args, config) {
-    parseArgs({ args, options: {}, strict: true });
+  options: {},
+  optionHelp: {},
+  async run(_parsed, config) {
     const logger = createLogger(config, { process: 'api' });
     const closers = new Closers();
     try {
@@ -25,4 +25,4 @@ export const apiCommand: Command = {
     await shutdownSignal(logger);
     return (await closers.closeAll(logger)) ? 0 : 1;
   },
-};
+});

@@ -4,7 +4,6 @@
  * progress and a summary. Jobs are enqueued as the fleet's own (no owner restriction).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { isAppError } from '../../errors/app-error.js';
 import { type EnqueueRequest, enqueueJobs, MAX_BATCH } from '../../jobs/enqueue-jobs.js';
 import { createLogger } from '../../logger.js';
@@ -15,28 +14,32 @@ import { openDatabase } from '../open-services.js';
 import { createProgress } from '../progress.js';
 import { openProducer } from '../roles.js';
 import { UsageError } from '../usage-error.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
 const SUBJECT_FLAGS = { idea_id: 'idea', task_id: 'task', sprint_run_id: 'sprint-run' } as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const enqueueCommand: Command = {
+export const enqueueCommand = defineCommand({
   summary: 'enqueue a job, or one per subject id of a file (--subjects FILE, - for stdin) with progress',
   synopsis: '<kind> (--idea|--task|--sprint-run ID | --subjects FILE) [--payload JSON] [--batch N]',
-  async run(args, config) {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        idea: { type: 'string' },
-        task: { type: 'string' },
-        'sprint-run': { type: 'string' },
-        subjects: { type: 'string' },
-        payload: { type: 'string' },
-        batch: { type: 'string' },
-      },
-    });
+  options: {
+    idea: { type: 'string' },
+    task: { type: 'string' },
+    'sprint-run': { type: 'string' },
+    subjects: { type: 'string' },
+    payload: { type: 'string' },
+    batch: { type: 'string' },
+  },
+  optionHelp: {
+    idea: ['ID', 'the idea of an idea_grill, idea_make_plan or plan_chat job'],
+    task: ['ID', 'the task of a task_implementation job'],
+    'sprint-run': ['ID', 'the sprint run of a sprint_implementation job'],
+    subjects: ['FILE', 'one job per subject id of FILE (whitespace-separated; - reads stdin)'],
+    payload: ['JSON', 'the payload of every job, e.g. \'{"message":"Any news?"}\' for plan_chat'],
+    batch: ['N', `ids enqueued per transaction (default 500, at most ${MAX_BATCH})`],
+  },
+  positionalHelp: [`<kind> is one of: ${jobKind.apiValues.join(', ')}`],
+  async run({ values, positionals }, config) {
     const kind = jobKind.fromApi(positionals[0]?.toLowerCase());
     if (!kind || positionals.length !== 1) throw new UsageError(`usage: jobfleet enqueue ${enqueueCommand.synopsis}; kinds: ${jobKind.apiValues.join(', ')}`);
     const flag = SUBJECT_FLAGS[KINDS[kind].subject];
@@ -82,7 +85,7 @@ export const enqueueCommand: Command = {
       await closers.closeAll(logger);
     }
   },
-};
+});
 
 function readIds(file: string): string[] {
   const text = readFileSync(file === '-' ? 0 : file, 'utf8');

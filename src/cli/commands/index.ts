@@ -18,6 +18,15 @@ export const COMMANDS = {
 } satisfies Record<string, Command>;
 
 export function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${`${name} ${command.synopsis}`.padEnd(44)} ${command.summary}`);
-  return `usage: jobfleet <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nconfiguration comes from environment variables; see README.md.\n`;
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(9)} ${command.summary}`);
+  return [
+    'usage: jobfleet <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    '`jobfleet <command> --help` shows the options of one command.',
+    'Configuration comes from environment variables; see README.md.',
+    '',
+  ].join('\n');
 }

@@ -20,3 +20,11 @@ export function parsePositiveInt(name: string, value: string | undefined, fallba
   if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} ${value}: expected a whole number from 1 to ${max}`);
   return n;
 }
+
+/** The options of the commands that run workers (`start`, `worker`). */
+export const KIND_OPTIONS = { kinds: { type: 'string' }, concurrency: { type: 'string' } } as const;
+
+export const KIND_OPTIONS_HELP = {
+  kinds: ['k1,k2', `the kinds to run (default WORKER_KINDS, every kind): ${JOB_KINDS.map((k) => jobKind.toApi(k)).join(', ')}`],
+  concurrency: ['N', 'jobs of each kind run at once (default WORKER_CONCURRENCY)'],
+} as const;

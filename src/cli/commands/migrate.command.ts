@@ -1,15 +1,15 @@
-import { parseArgs } from 'node:util';
 import { createDatabase } from '../../db/database.js';
 import { ensureDatabase } from '../../db/ensure-database.js';
 import { migrateDownOne, migrateToLatest } from '../../db/migrator.js';
 import { checkPostgres } from '../../services/reachability.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
-export const migrateCommand: Command = {
+export const migrateCommand = defineCommand({
   summary: 'create the database if missing and apply every pending migration (--down reverts the last one)',
   synopsis: '[--down]',
-  async run(args, config) {
-    const { values } = parseArgs({ args, options: { down: { type: 'boolean', default: false } }, strict: true });
+  options: { down: { type: 'boolean', default: false } },
+  optionHelp: { down: ['', 'revert the last applied migration instead'] },
+  async run({ values }, config) {
     await checkPostgres({ DATABASE_URL: maintenanceOf(config.DATABASE_URL) });
     if (await ensureDatabase(config.DATABASE_URL)) process.stdout.write('created the database\n');
     const db = createDatabase({ connectionString: config.DATABASE_URL, poolMax: 1, applicationName: 'jobfleet-migrate' });
@@ -21,7 +21,7 @@ export const migrateCommand: Command = {
       await db.destroy();
     }
   },
-};
+});
 
 function maintenanceOf(url: string): string {
   const parsed = new URL(url);

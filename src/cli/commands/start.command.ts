@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { createDatabase } from '../../db/database.js';
 import { ensureDatabase } from '../../db/ensure-database.js';
 import { migrateToLatest } from '../../db/migrator.js';
@@ -6,14 +5,15 @@ import { createLogger } from '../../logger.js';
 import { checkPostgres, checkRedis } from '../../services/reachability.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { closeDeadline, openProducer, runSweeper, runWorkers } from '../roles.js';
-import type { Command } from './command.js';
-import { parseKinds, parsePositiveInt } from './kinds-option.js';
+import { defineCommand } from './command.js';
+import { KIND_OPTIONS, KIND_OPTIONS_HELP, parseKinds, parsePositiveInt } from './kinds-option.js';
 
-export const startCommand: Command = {
+export const startCommand = defineCommand({
   summary: 'run the whole fleet in one process: migrations, API, workers for every kind, sweeper',
   synopsis: '[--kinds k1,k2] [--concurrency N]',
-  async run(args, config) {
-    const { values } = parseArgs({ args, options: { kinds: { type: 'string' }, concurrency: { type: 'string' } }, strict: true });
+  options: KIND_OPTIONS,
+  optionHelp: KIND_OPTIONS_HELP,
+  async run({ values }, config) {
     const kinds = parseKinds(values.kinds, config.WORKER_KINDS);
     const concurrency = parsePositiveInt('concurrency', values.concurrency, config.WORKER_CONCURRENCY);
     const logger = createLogger(config, { process: 'start' });
@@ -51,7 +51,7 @@ export const startCommand: Command = {
     await shutdownSignal(logger);
     return (await closers.closeAll(logger, closeDeadline(config))) ? 0 : 1;
   },
-};
+});
 
 function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);

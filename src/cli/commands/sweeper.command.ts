@@ -1,16 +1,16 @@
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../logger.js';
 import { sweep } from '../../sweeper/sweep.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
 import { openProducer, runSweeper } from '../roles.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
-export const sweeperCommand: Command = {
+export const sweeperCommand = defineCommand({
   summary: 'run the sweeper (one is active across the fleet; others stand by); --once sweeps once and exits',
   synopsis: '[--once]',
-  async run(args, config) {
-    const { values } = parseArgs({ args, options: { once: { type: 'boolean', default: false } }, strict: true });
+  options: { once: { type: 'boolean', default: false } },
+  optionHelp: { once: ['', 'sweep once now, print what was repaired, and exit'] },
+  async run({ values }, config) {
     const logger = createLogger(config, { process: 'sweeper' });
     const closers = new Closers();
     try {
@@ -37,4 +37,4 @@ export const sweeperCommand: Command = {
     await shutdownSignal(logger);
     return (await closers.closeAll(logger)) ? 0 : 1;
   },
-};
+});

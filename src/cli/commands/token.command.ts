@@ -1,30 +1,44 @@
-import { parseArgs } from 'node:util';
 import { SCOPES } from '../../auth/principal.js';
 import { createToken, listTokens, revokeToken } from '../../auth/token.repository.js';
 import { createLogger } from '../../logger.js';
 import { Closers } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
 import { UsageError } from '../usage-error.js';
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 
 const USAGE = `token create --name NAME --scopes ${SCOPES.join(',')} [--owner OWNER (default: default)] | token list | token revoke ID`;
+const CREATE_ONLY = ['name', 'scopes', 'owner'] as const;
 
-export const tokenCommand: Command = {
+export const tokenCommand = defineCommand({
   summary: 'create (secret shown once), list or revoke API tokens',
-  synopsis: 'create|list|revoke ...',
-  async run(args, config) {
-    const [action, ...rest] = args;
+  synopsis: 'create --name NAME --scopes S1,S2 [--owner OWNER] | list | revoke ID',
+  options: { name: { type: 'string' }, scopes: { type: 'string' }, owner: { type: 'string' } },
+  optionHelp: {
+    name: ['NAME', 'create: a name to recognise the token by'],
+    scopes: ['S1,S2', `create: its scopes, from ${SCOPES.join(', ')}`],
+    owner: ['OWNER', 'create: the owner whose products it sees (default: default)'],
+  },
+  positionalHelp: [
+    'actions:',
+    '  create     make a token; its secret is printed once',
+    '  list       every token, without secrets',
+    '  revoke ID  revoke a token',
+  ],
+  async run({ values, positionals }, config) {
+    const [action, ...rest] = positionals;
+    const wellFormed =
+      (action === 'create' && rest.length === 0) ||
+      (action === 'list' && rest.length === 0) ||
+      (action === 'revoke' && rest.length === 1);
+    if (!wellFormed || (action !== 'create' && CREATE_ONLY.some((option) => values[option] !== undefined))) {
+      throw new UsageError(`usage: jobfleet ${USAGE}`);
+    }
     const closers = new Closers();
     const logger = createLogger({ LOG_LEVEL: 'warn' });
     try {
       const db = await openDatabase(config, closers, 'jobfleet-token');
       switch (action) {
         case 'create': {
-          const { values } = parseArgs({
-            args: rest,
-            options: { name: { type: 'string' }, scopes: { type: 'string' }, owner: { type: 'string' } },
-            strict: true,
-          });
           if (!values.name || !values.scopes) throw new UsageError(`usage: jobfleet ${USAGE}`);
           const owner = values.owner ?? 'default';
           const { token, secret } = await createToken(db, { name: values.name, ownerId: owner, scopes: values.scopes.split(',').map((s) => s.trim()) });
@@ -42,8 +56,7 @@ export const tokenCommand: Command = {
           return 0;
         }
         case 'revoke': {
-          const id = rest[0];
-          if (!id) throw new UsageError(`usage: jobfleet ${USAGE}`);
+          const id = rest[0]!;
           if (!(await revokeToken(db, id))) throw new UsageError(`no active token with id ${id}`);
           process.stdout.write(`revoked ${id}\n`);
           return 0;
@@ -55,4 +68,4 @@ export const tokenCommand: Command = {
       await closers.closeAll(logger);
     }
   },
-};
+});

@@ -1,16 +1,16 @@
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../logger.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
 import { closeDeadline, runWorkers } from '../roles.js';
-import type { Command } from './command.js';
-import { parseKinds, parsePositiveInt } from './kinds-option.js';
+import { defineCommand } from './command.js';
+import { KIND_OPTIONS, KIND_OPTIONS_HELP, parseKinds, parsePositiveInt } from './kinds-option.js';
 
-export const workerCommand: Command = {
+export const workerCommand = defineCommand({
   summary: 'run a worker process (as many as needed, on as many machines as needed)',
   synopsis: '[--kinds k1,k2] [--concurrency N]',
-  async run(args, config) {
-    const { values } = parseArgs({ args, options: { kinds: { type: 'string' }, concurrency: { type: 'string' } }, strict: true });
+  options: KIND_OPTIONS,
+  optionHelp: KIND_OPTIONS_HELP,
+  async run({ values }, config) {
     const kinds = parseKinds(values.kinds, config.WORKER_KINDS);
     const concurrency = parsePositiveInt('concurrency', values.concurrency, config.WORKER_CONCURRENCY);
     const logger = createLogger(config, { process: 'worker' });
@@ -26,4 +26,4 @@ export const workerCommand: Command = {
     await shutdownSignal(logger);
     return (await closers.closeAll(logger, closeDeadline(config))) ? 0 : 1;
   },
-};
+});

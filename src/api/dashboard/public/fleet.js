@@ -1,7 +1,10 @@
 // The fleet page: workers and job counts polled from the API, and the live feed of status
 // changes from the event stream. The browser sends the Basic auth login it used for this page.
+// The stream opens with the most recent changes (?replay=), so a reload does not empty the feed;
+// EventSource's own reconnects send Last-Event-ID, which the server prefers, so none repeat.
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
+const REPLAYED = 50;
 
 const $ = (selector) => document.querySelector(selector);
 const cell = (text, className) => {
@@ -60,7 +63,7 @@ function describe(event) {
 }
 
 function listen() {
-  const source = new EventSource('/api/v1/events');
+  const source = new EventSource(`/api/v1/events?replay=${REPLAYED}`);
   const feed = $('#feed');
   const connection = $('#connection');
   const onEvent = (message) => {
