@@ -50,6 +50,7 @@ export async function insertJobRows(
   if (requests.length > MAX_BATCH) {
     throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
   }
+  await lockSubjects(trx, requests);
   const products = await subjectProducts(trx, requests, context.ownerId ?? null);
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
@@ -125,6 +126,27 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
   );
   return applied.map((change) => change.row);
 }
+
+/**
+ * Enqueues for one subject take turns: each locks its subjects first, in one global order
+ * (subject table, then id), before anything else touches them. Without it two requests for one
+ * idea both took the foreign key's share lock on insert and then both waited to upgrade it in
+ * the idea's FOR UPDATE (a deadlock); and two requests for one task each superseded only what
+ * was committed before them, leaving two live jobs. Waiting here, the later request sees the
+ * earlier one's job and supersedes it. Subjects that do not exist lock nothing and are refused
+ * just after.
+ */
+async function lockSubjects(trx: Trx, requests: readonly EnqueueRequest[]): Promise<void> {
+  const bySubject = groupBy(requests, (request) => KINDS[request.kind].subject);
+  for (const subject of [...bySubject.keys()].sort()) {
+    const ids = [...new Set(bySubject.get(subject)!.map((request) => request.subjectId))].sort();
+    await sql`
+      SELECT id FROM ${sql.table(SUBJECT_TABLE[subject])} WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE
+    `.execute(trx);
+  }
+}
+
+const SUBJECT_TABLE = { idea_id: 'ideas', task_id: 'tasks', sprint_run_id: 'sprint_runs' } as const;
 
 /**
  * The product of every subject, read in one query per kind of subject. A subject that does not
