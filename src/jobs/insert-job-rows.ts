@@ -52,6 +52,7 @@ export async function insertJobRows(
   }
   await lockSubjects(trx, requests);
   const products = await subjectProducts(trx, requests, context.ownerId ?? null);
+  await checkNamedRuns(trx, requests, context.ownerId ?? null);
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
     product_id: products.get(request.subjectId)!,
@@ -166,6 +167,37 @@ async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ow
     }
   }
   return products;
+}
+
+/**
+ * A task job may name the sprint run it works for. The run must be one the caller may see (404
+ * otherwise, like any foreign id, so another owner's run ids do not leak) and the task must be
+ * in that run's sprint (422, naming the field): the job's start moves the task inside the run,
+ * and that move is refused for a task of another sprint, so such a job could never run.
+ */
+async function checkNamedRuns(trx: Trx, requests: readonly EnqueueRequest[], ownerId: string | null): Promise<void> {
+  const named = requests.flatMap((request, index) => (request.sprintRunId ? [{ request, index, runId: request.sprintRunId }] : []));
+  if (named.length === 0) return;
+  const runIds = [...new Set(named.map((entry) => entry.runId))];
+  const owners = await ownershipOf(trx, 'SPRINT_RUN', runIds);
+  for (const { runId } of named) {
+    const ownership = owners.get(runId);
+    if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
+      throw new AppError('not_found', `sprint run ${runId} does not exist`, { sprint_run_id: runId });
+    }
+  }
+  const taskIds = [...new Set(named.map((entry) => entry.request.subjectId))];
+  const runs = await trx.selectFrom('sprint_runs').select(['id', 'sprint_id']).where('id', 'in', runIds).execute();
+  const tasks = await trx.selectFrom('tasks').select(['id', 'sprint_id']).where('id', 'in', taskIds).execute();
+  const sprintOfRun = new Map(runs.map((run) => [run.id, run.sprint_id]));
+  const sprintOfTask = new Map(tasks.map((task) => [task.id, task.sprint_id]));
+  const issues = named
+    .filter(({ request, runId }) => sprintOfTask.get(request.subjectId) !== sprintOfRun.get(runId))
+    .map(({ request, index, runId }) => ({
+      path: `${requests.length > 1 ? `jobs[${index}].` : ''}sprint_run_id`,
+      message: `task ${request.subjectId} is not in the sprint of sprint run ${runId}`,
+    }));
+  if (issues.length) throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
 }
 
 const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;

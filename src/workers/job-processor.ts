@@ -7,10 +7,11 @@
  *    a refused finish means the job is no longer ours and nothing more is written.
  * The delivery is acknowledged only after the outcome is committed.
  */
-import type { Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import { coerceError, isAppError } from '../errors/app-error.js';
+import { type AppError, coerceError, isAppError } from '../errors/app-error.js';
+import { isUnrunnable } from '../errors/unrunnable.js';
 import { AgentAbortedError, AgentFailedError, type AgentOutput, type Executor, type Prompt } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Completion } from '../jobs/finish-jobs.js';
@@ -39,6 +40,8 @@ export interface ProcessorDeps {
   timeoutMs: number;
   /** Adds committed QUEUED jobs to their queues (for kinds that enqueue while they run). */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
+  /** Fails a QUEUED job whose claim was refused for good (src/errors/unrunnable.ts). */
+  failUnrunnable(jobId: string, refusal: AppError): Promise<void>;
   /** Becomes true when a shutdown gives up on writes that cannot reach Postgres. */
   givenUp: () => boolean;
 }
@@ -49,7 +52,7 @@ export function createJobProcessor(deps: ProcessorDeps) {
   const { logger } = deps;
 
   return async function processJob(delivery: Job<QueuedJobData>): Promise<ProcessResult> {
-    const claimed = await deps.claims.submit(delivery.data.id);
+    const claimed = await claim(deps, delivery.data.id);
     if (!claimed) return 'dropped: not queued';
     const { job, prompt } = claimed;
     const lease = leaseOf(job);
@@ -87,6 +90,18 @@ export function createJobProcessor(deps: ProcessorDeps) {
       deps.running.delete(job.id);
     }
   };
+}
+
+/** A claim refused for a reason no retry changes fails the job once, and BullMQ does not retry it. */
+async function claim(deps: ProcessorDeps, jobId: string): Promise<ClaimedJob | null> {
+  try {
+    return await deps.claims.submit(jobId);
+  } catch (thrown) {
+    if (!isUnrunnable(thrown)) throw thrown;
+    await deps.failUnrunnable(jobId, thrown);
+    deps.logger.warn({ job: jobId, code: thrown.code }, `job can never run: ${thrown.message}`);
+    throw new UnrecoverableError(`job ${jobId} can never run: ${thrown.message}`);
+  }
 }
 
 function failureOf(error: Error, cause: AbortCause | null, timeoutMs: number): Verdict {

@@ -13,6 +13,7 @@ import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import type { Executor } from '../executors/executor.js';
 import { claimJobs } from '../jobs/claim-jobs.js';
 import { addToQueues } from '../jobs/enqueue-jobs.js';
+import { failUnrunnableJob } from '../jobs/fail-unrunnable-job.js';
 import { explainLeaseRefusal } from '../jobs/job-lease.js';
 import { type Completion, finishJobs } from '../jobs/finish-jobs.js';
 import { failLostJobs } from '../jobs/retry-jobs.js';
@@ -142,6 +143,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     shutdowns,
     timeoutMs: config.AGENT_TIMEOUT_MS,
     queueJobs: (jobs) => addToQueues({ queues, logger: log }, jobs),
+    failUnrunnable: (jobId, refusal) => db.transaction().execute((trx) => failUnrunnableJob(trx, jobId, refusal, identity.tokenId)),
     givenUp: () => givenUp,
   });
 
