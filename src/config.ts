@@ -59,6 +59,7 @@ const schema = z.object({
     z.string().min(16, { error: 'at least 16 characters' }).optional(),
   ),
   BODY_LIMIT_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  IDEMPOTENCY_TTL_MS: integer(1000).default(24 * 60 * 60 * 1000),
   DASHBOARD_USER: optionalText,
   DASHBOARD_PASSWORD: optionalText.pipe(z.string().min(12, { error: 'at least 12 characters' }).optional()),
   METRICS_PUBLIC: z

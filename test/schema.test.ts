@@ -90,6 +90,7 @@ describe('migrations', () => {
     'claude_jobs',
     'idea_logs',
     'ideas',
+    'idempotency_keys',
     'pbis',
     'products',
     'sprint_runs',

@@ -7,6 +7,7 @@ import { AppError } from '../errors/app-error.js';
 import type { ApiDeps } from './api-deps.js';
 import { authenticate } from './auth.middleware.js';
 import { limitBody } from './body-limit.middleware.js';
+import { refuseLoneSurrogates } from './lone-surrogates.middleware.js';
 import { refuseNulCharacters } from './nul-characters.middleware.js';
 import { errorBody, respondWithError } from './http-errors.js';
 import { createRouter } from './router.js';
@@ -38,6 +39,7 @@ export function createApp(deps: ApiDeps) {
     }),
   );
   app.use('/api/v1/*', refuseNulCharacters());
+  app.use('/api/v1/*', refuseLoneSurrogates());
 
   app.route('/', opsRoutes(deps));
   app.route('/', fleetPageRoutes(deps));

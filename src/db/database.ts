@@ -10,6 +10,7 @@ import { databaseTypes } from './timestamp-parser.js';
 import type { ApiTokenTable } from './tables/api-token.table.js';
 import type { ClaudeJobTable } from './tables/claude-job.table.js';
 import type { IdeaLogTable, IdeaTable } from './tables/idea.table.js';
+import type { IdempotencyKeyTable } from './tables/idempotency-key.table.js';
 import type { PbiTable } from './tables/pbi.table.js';
 import type { ProductTable } from './tables/product.table.js';
 import type { SprintRunTable } from './tables/sprint-run.table.js';
@@ -35,6 +36,7 @@ export interface Database {
   idea_logs: IdeaLogTable;
   claude_jobs: ClaudeJobTable;
   transitions: TransitionTable;
+  idempotency_keys: IdempotencyKeyTable;
 }
 
 export type Db = Kysely<Database>;

@@ -12,7 +12,7 @@ import type { JobQueues } from '../queues/job-queues.js';
 import { groupBy } from '../util/group-by.js';
 import { type EnqueueContext, type EnqueueRequest, type InsertedJobs, insertJobRows } from './insert-job-rows.js';
 
-export { type EnqueueContext, type EnqueueRequest, MAX_BATCH } from './insert-job-rows.js';
+export { type EnqueueContext, type EnqueueRequest, type InsertedJobs, MAX_BATCH } from './insert-job-rows.js';
 
 export interface EnqueueDeps {
   db: Db;
@@ -21,10 +21,15 @@ export interface EnqueueDeps {
 }
 
 export async function enqueueJobs(deps: EnqueueDeps, requests: readonly EnqueueRequest[], context: EnqueueContext): Promise<ClaudeJob[]> {
-  const { created, superseded } = await deps.db.transaction().execute((trx) => insertJobs(trx, requests, context));
+  const inserted = await deps.db.transaction().execute((trx) => insertJobs(trx, requests, context));
+  await queueInserted(deps, inserted);
+  return inserted.created;
+}
+
+/** The half of enqueue that follows the commit: the new jobs onto their queues, the superseded off. */
+export async function queueInserted(deps: EnqueueDeps, { created, superseded }: InsertedJobs): Promise<void> {
   await addToQueues(deps, created.filter((job) => job.status === 'QUEUED'));
   await deps.queues.remove(superseded).catch(() => undefined);
-  return created;
 }
 
 /** The transactional half of enqueue, with the kinds' subject transitions (idea DRAFT -> GRILLING). */

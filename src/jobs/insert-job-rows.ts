@@ -50,7 +50,9 @@ export async function insertJobRows(
   if (requests.length > MAX_BATCH) {
     throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
   }
+  await lockSubjects(trx, requests);
   const products = await subjectProducts(trx, requests, context.ownerId ?? null);
+  await checkNamedRuns(trx, requests, context.ownerId ?? null);
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
     product_id: products.get(request.subjectId)!,
@@ -127,6 +129,27 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
 }
 
 /**
+ * Enqueues for one subject take turns: each locks its subjects first, in one global order
+ * (subject table, then id), before anything else touches them. Without it two requests for one
+ * idea both took the foreign key's share lock on insert and then both waited to upgrade it in
+ * the idea's FOR UPDATE (a deadlock); and two requests for one task each superseded only what
+ * was committed before them, leaving two live jobs. Waiting here, the later request sees the
+ * earlier one's job and supersedes it. Subjects that do not exist lock nothing and are refused
+ * just after.
+ */
+async function lockSubjects(trx: Trx, requests: readonly EnqueueRequest[]): Promise<void> {
+  const bySubject = groupBy(requests, (request) => KINDS[request.kind].subject);
+  for (const subject of [...bySubject.keys()].sort()) {
+    const ids = [...new Set(bySubject.get(subject)!.map((request) => request.subjectId))].sort();
+    await sql`
+      SELECT id FROM ${sql.table(SUBJECT_TABLE[subject])} WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE
+    `.execute(trx);
+  }
+}
+
+const SUBJECT_TABLE = { idea_id: 'ideas', task_id: 'tasks', sprint_run_id: 'sprint_runs' } as const;
+
+/**
  * The product of every subject, read in one query per kind of subject. A subject that does not
  * exist, or belongs to another owner, is not_found, naming it.
  */
@@ -144,6 +167,37 @@ async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ow
     }
   }
   return products;
+}
+
+/**
+ * A task job may name the sprint run it works for. The run must be one the caller may see (404
+ * otherwise, like any foreign id, so another owner's run ids do not leak) and the task must be
+ * in that run's sprint (422, naming the field): the job's start moves the task inside the run,
+ * and that move is refused for a task of another sprint, so such a job could never run.
+ */
+async function checkNamedRuns(trx: Trx, requests: readonly EnqueueRequest[], ownerId: string | null): Promise<void> {
+  const named = requests.flatMap((request, index) => (request.sprintRunId ? [{ request, index, runId: request.sprintRunId }] : []));
+  if (named.length === 0) return;
+  const runIds = [...new Set(named.map((entry) => entry.runId))];
+  const owners = await ownershipOf(trx, 'SPRINT_RUN', runIds);
+  for (const { runId } of named) {
+    const ownership = owners.get(runId);
+    if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
+      throw new AppError('not_found', `sprint run ${runId} does not exist`, { sprint_run_id: runId });
+    }
+  }
+  const taskIds = [...new Set(named.map((entry) => entry.request.subjectId))];
+  const runs = await trx.selectFrom('sprint_runs').select(['id', 'sprint_id']).where('id', 'in', runIds).execute();
+  const tasks = await trx.selectFrom('tasks').select(['id', 'sprint_id']).where('id', 'in', taskIds).execute();
+  const sprintOfRun = new Map(runs.map((run) => [run.id, run.sprint_id]));
+  const sprintOfTask = new Map(tasks.map((task) => [task.id, task.sprint_id]));
+  const issues = named
+    .filter(({ request, runId }) => sprintOfTask.get(request.subjectId) !== sprintOfRun.get(runId))
+    .map(({ request, index, runId }) => ({
+      path: `${requests.length > 1 ? `jobs[${index}].` : ''}sprint_run_id`,
+      message: `task ${request.subjectId} is not in the sprint of sprint run ${runId}`,
+    }));
+  if (issues.length) throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
 }
 
 const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;

@@ -11,6 +11,7 @@
  * - SKIPPED: a newer job of the same kind for the same subject superseded it (terminal).
  *
  * Beyond the seed's diagram: CLAIMED -> FAILED (stale claims past the retry cap),
+ * QUEUED -> FAILED (a claim refused for a reason no retry changes: `unrunnable`),
  * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on), and
  * CANCELLED by the system when the sprint run a job works for stops.
  */
@@ -35,6 +36,7 @@ export const claudeJobMachine = defineMachine({
     { from: 'RUNNING', to: 'FAILED', trigger: 'worker_lost', by: 'system', description: 'the job\'s lease lapses because its worker is gone' },
     { from: 'CLAIMED', to: 'QUEUED', trigger: 'stale_claim', by: 'system', description: 'the claim grows stale and the sweeper requeues the job' },
     { from: 'CLAIMED', to: 'FAILED', trigger: 'retries_exhausted', by: 'system', description: 'the claim grows stale past the retry cap' },
+    { from: 'QUEUED', to: 'FAILED', trigger: 'unrunnable', by: 'system', description: 'the claim is refused for a reason no retry changes (its subject check can never pass)' },
     { from: 'QUEUED', to: 'SKIPPED', trigger: 'superseded', by: 'system', description: 'a newer job of the same kind for the same subject is enqueued' },
     { from: 'QUEUED', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job' },
     { from: 'CLAIMED', to: 'CANCELLED', trigger: 'user_cancels', by: 'user', description: 'a user cancels the job' },

@@ -14,7 +14,8 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import { coerceError, isAppError } from '../errors/app-error.js';
+import { type AppError, coerceError, isAppError } from '../errors/app-error.js';
+import { isUnrunnable } from '../errors/unrunnable.js';
 import { AgentAbortedError, AgentFailedError, type AgentOutput, type Executor, type Prompt } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Completion } from '../jobs/finish-jobs.js';
@@ -43,6 +44,8 @@ export interface ProcessorDeps {
   timeoutMs: number;
   /** Adds committed QUEUED jobs to their queues (for kinds that enqueue while they run). */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
+  /** Fails a QUEUED job whose claim was refused for good (src/errors/unrunnable.ts). */
+  failUnrunnable(jobId: string, refusal: AppError): Promise<void>;
   /** Becomes true when a shutdown gives up on writes that cannot reach Postgres. */
   givenUp: () => boolean;
 }
@@ -69,7 +72,7 @@ function reasonOf(error: JobError): string {
 
 async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): Promise<RunOutcome> {
   const { logger } = deps;
-  const claimed = await deps.claims.submit(delivery.data.id);
+  const claimed = await claim(deps, delivery.data.id);
   if (!claimed) return { status: 'dropped', why: 'not queued' };
   const { job, prompt } = claimed;
   const lease = leaseOf(job);
@@ -106,6 +109,18 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
     return await finish(deps, { lease, kind: job.kind, verdict, output });
   } finally {
     deps.running.delete(job.id);
+  }
+}
+
+/** A claim refused for a reason no retry changes fails the job once, and BullMQ does not retry it. */
+async function claim(deps: ProcessorDeps, jobId: string): Promise<ClaimedJob | null> {
+  try {
+    return await deps.claims.submit(jobId);
+  } catch (thrown) {
+    if (!isUnrunnable(thrown)) throw thrown;
+    await deps.failUnrunnable(jobId, thrown);
+    deps.logger.warn({ job: jobId, code: thrown.code }, `job can never run: ${thrown.message}`);
+    throw new UnrecoverableError(`job ${jobId} can never run: ${thrown.message}`);
   }
 }
 

@@ -14,6 +14,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Executor } from '../executors/executor.js';
 import { claimDeliveries } from '../jobs/claim-jobs.js';
 import { addToQueues } from '../jobs/enqueue-jobs.js';
+import { failUnrunnableJob } from '../jobs/fail-unrunnable-job.js';
 import { explainLeaseRefusal } from '../jobs/job-lease.js';
 import { type Completion, finishJobs } from '../jobs/finish-jobs.js';
 import { failLostJobs } from '../jobs/retry-jobs.js';
@@ -149,6 +150,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     shutdowns,
     timeoutMs: config.AGENT_TIMEOUT_MS,
     queueJobs: (jobs) => addToQueues({ queues, logger: log }, jobs),
+    failUnrunnable: (jobId, refusal) => db.transaction().execute((trx) => failUnrunnableJob(trx, jobId, refusal, identity.tokenId)),
     givenUp: () => givenUp,
   });
 

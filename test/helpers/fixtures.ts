@@ -144,6 +144,7 @@ export const TABLES = [
   'claude_jobs',
   'transitions',
   'api_tokens',
+  'idempotency_keys',
 ] as const;
 
 /** The row count of every table, in one query: for "a refused request wrote nothing". */

@@ -8,11 +8,12 @@ import { updateColumns } from '../../backlog/backlog-rows.js';
 import { materializePlan } from '../../backlog/materialize-plan.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { AppError } from '../../errors/app-error.js';
-import { enqueueJobs } from '../../jobs/enqueue-jobs.js';
+import { enqueueJobs, insertJobs, queueInserted } from '../../jobs/enqueue-jobs.js';
 import type { JobKind } from '../../queues/kinds.js';
 import { ideaStatus } from '../../spelling/api-spelling.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
+import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { Idea, IdeaLogEntry, IdeaUpdate, NewIdea, Pbi, Story, Task, toApiIdea, toApiIdeaLog, toApiPbi, toApiStory, toApiTask } from '../schemas/backlog.schemas.js';
 import { errorResponses, IdParam, json, Uuid } from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
@@ -61,7 +62,7 @@ export function ideaRoutes(deps: ApiDeps) {
         path: `/ideas/{id}/${path}`,
         tags: ['ideas'],
         summary,
-        request: { params: IdParam, body: { content: { 'application/json': { schema: body } }, required: false } },
+        request: { params: IdParam, headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: body } }, required: false } },
         responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422) },
       }),
       async (c) => {
@@ -69,6 +70,13 @@ export function ideaRoutes(deps: ApiDeps) {
         const { id } = c.req.valid('param');
         await visibleOwnership(deps.db, 'IDEA', id, caller.ownerId);
         const payload = editable(c.req.valid('json') as Record<string, unknown>);
+        const key = c.req.valid('header')['idempotency-key'];
+        if (key) {
+          return answerOnce(deps, c, key, payload, async (trx) => {
+            const inserted = await insertJobs(trx, [{ kind, subjectId: id, payload }], caller);
+            return { status: 202, body: toApiJob(inserted.created[0]!), afterCommit: () => queueInserted(deps, inserted) };
+          });
+        }
         const [job] = await enqueueJobs(deps, [{ kind, subjectId: id, payload }], caller);
         return c.json(toApiJob(job!), 202);
       },

@@ -9,13 +9,14 @@ import { AppError } from '../../errors/app-error.js';
 import { cancelJob } from '../../jobs/cancel-job.js';
 import { getJob, listJobs } from '../../jobs/claude-job.repository.js';
 import { createEnqueueBatcher } from '../../jobs/enqueue-batcher.js';
-import { type EnqueueRequest, enqueueJobs } from '../../jobs/enqueue-jobs.js';
+import { type EnqueueRequest, enqueueJobs, insertJobs, queueInserted } from '../../jobs/enqueue-jobs.js';
 import { claudeJobMachine } from '../../machines/index.js';
 import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
 import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
 import { listHistory } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
+import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { createRouter } from '../router.js';
 import { decodeCursor, encodeCursor, errorResponses, IdParam, json } from '../schemas/common.schemas.js';
 import { History, toApiHistory } from '../schemas/history.schemas.js';
@@ -68,11 +69,19 @@ export function jobsRoutes(deps: ApiDeps) {
       description: `Answers 202 once the job row is committed. Subjects by kind: ${Object.entries(KINDS)
         .map(([kind, k]) => `${jobKind.toApi(kind as keyof typeof KINDS)}: ${k.subject}`)
         .join(', ')}.`,
-      request: { body: { content: { 'application/json': { schema: NewJob } }, required: true } },
+      request: { headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: NewJob } }, required: true } },
       responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422, 503) },
     }),
     async (c) => {
-      const job = await enqueueOne(toEnqueueRequest(c.req.valid('json')), callerOf(c));
+      const body = c.req.valid('json');
+      const key = c.req.valid('header')['idempotency-key'];
+      if (key) {
+        return answerOnce(deps, c, key, body, async (trx) => {
+          const inserted = await insertJobs(trx, [toEnqueueRequest(body)], callerOf(c));
+          return { status: 202, body: toApiJob(inserted.created[0]!), afterCommit: () => queueInserted(deps, inserted) };
+        });
+      }
+      const job = await enqueueOne(toEnqueueRequest(body), callerOf(c));
       return c.json(toApiJob(job), 202);
     },
   );
@@ -83,11 +92,19 @@ export function jobsRoutes(deps: ApiDeps) {
       path: '/jobs/batch',
       tags,
       summary: 'Enqueue up to 1000 jobs in one transaction',
-      request: { body: { content: { 'application/json': { schema: NewJobBatch } }, required: true } },
+      request: { headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: NewJobBatch } }, required: true } },
       responses: { 202: json(z.object({ jobs: z.array(Job) }), 'The jobs, queued, in request order'), ...errorResponses(404, 409, 413, 422, 503) },
     }),
     async (c) => {
-      const requests = c.req.valid('json').jobs.map((body, index) => toEnqueueRequest(body, `jobs[${index}].`));
+      const body = c.req.valid('json');
+      const requests = body.jobs.map((job, index) => toEnqueueRequest(job, `jobs[${index}].`));
+      const key = c.req.valid('header')['idempotency-key'];
+      if (key) {
+        return answerOnce(deps, c, key, body, async (trx) => {
+          const inserted = await insertJobs(trx, requests, callerOf(c));
+          return { status: 202, body: { jobs: inserted.created.map(toApiJob) }, afterCommit: () => queueInserted(deps, inserted) };
+        });
+      }
       const jobs = await enqueueJobs(deps, requests, callerOf(c));
       return c.json({ jobs: jobs.map(toApiJob) }, 202);
     },

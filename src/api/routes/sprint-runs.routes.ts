@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { visibleOwnership } from '../../backlog/ownership.js';
+import type { Executor } from '../../db/database.js';
 import type { SprintRun as SprintRunRow } from '../../db/tables/sprint-run.table.js';
 import { addToQueues } from '../../jobs/enqueue-jobs.js';
 import { sprintRunMachine, type SprintRunStatus } from '../../machines/index.js';
@@ -14,15 +15,18 @@ import { startSprintRun } from '../../sprints/start-sprint-run.js';
 import { sprintRunMode } from '../../spelling/api-spelling.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
+import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { SprintRun, Step, toApiSprintRun, toApiStep } from '../schemas/backlog.schemas.js';
 import { apiEnum, errorResponses, IdParam, json, Uuid } from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
 import { callerOf, resourceRoutes } from './resource-routes.js';
 
-async function presentRuns(deps: ApiDeps, rows: SprintRunRow[]) {
-  const progress = await runProgress(deps.db, rows.map((row) => row.id));
+async function runsWithProgress(db: Executor, rows: SprintRunRow[]) {
+  const progress = await runProgress(db, rows.map((row) => row.id));
   return rows.map((row) => ({ ...toApiSprintRun(row), progress: progress.get(row.id)! }));
 }
+
+const presentRuns = (deps: ApiDeps, rows: SprintRunRow[]) => runsWithProgress(deps.db, rows);
 
 export function sprintRunRoutes(deps: ApiDeps) {
   const app = resourceRoutes(deps, {
@@ -55,6 +59,7 @@ export function sprintRunRoutes(deps: ApiDeps) {
         'per_task: one task_implementation job per step, each dispatched once the steps it depends on are completed. sprint_batch: one job runs the steps in order. Refused with 422 listing every reason when a task lacks an implementation plan, a PBI is blocked or failed, a run is already active, and the like.',
       request: {
         params: IdParam,
+        headers: IdempotencyHeaders,
         body: { content: { 'application/json': { schema: z.object({ mode: apiEnum(sprintRunMode) }).strict() } }, required: true },
       },
       responses: {
@@ -67,6 +72,15 @@ export function sprintRunRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       await visibleOwnership(deps.db, 'SPRINT', id, caller.ownerId);
       const mode = sprintRunMode.fromApi(c.req.valid('json').mode)!;
+      const key = c.req.valid('header')['idempotency-key'];
+      if (key) {
+        return answerOnce(deps, c, key, c.req.valid('json'), async (trx) => {
+          const started = await startSprintRun(trx, id, mode, caller.actorTokenId);
+          const [run] = await runsWithProgress(trx, [started.run]);
+          const body = { run: run!, steps: started.steps.map(toApiStep), job: toApiJob(started.job) };
+          return { status: 202, body, afterCommit: () => addToQueues(deps, [started.job]) };
+        });
+      }
       const started = await deps.db.transaction().execute((trx) => startSprintRun(trx, id, mode, caller.actorTokenId));
       await addToQueues(deps, [started.job]);
       const [run] = await presentRuns(deps, [started.run]);
