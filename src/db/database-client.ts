@@ -126,12 +126,25 @@ export class DatabaseClient extends pg.Client {
 
   #send(args: any[]): any {
     const prepared = preparedQueryOf(args, this.#generation);
-    if (!prepared) return (super.query as (...a: any[]) => any)(...args);
-    return (super.query(prepared) as Promise<unknown>).catch((error: unknown) => {
-      // A migration changed what the statement returns: prepare it afresh under a new name, so the
-      // caller's retry (the worker's group commit retries) runs the new one.
-      if (isStalePlan(error)) this.#generation += 1;
-      throw error;
-    });
+    const sent = prepared
+      ? (super.query(prepared) as Promise<unknown>).catch((error: unknown) => {
+          // A migration changed what the statement returns: prepare it afresh under a new name, so
+          // the caller's retry (the worker's group commit retries) runs the new one.
+          if (isStalePlan(error)) this.#generation += 1;
+          throw error;
+        })
+      : (super.query as (...a: any[]) => any)(...args);
+    if (sent instanceof Promise) sent.catch((error: unknown) => this.#endIfFatal(error));
+    return sent;
+  }
+
+  /**
+   * A FATAL error (Postgres shutting down, the backend terminated) means the server is ending this
+   * session, but the socket may not have closed yet when the caller hands the client back; ending
+   * it now makes the pool drop it instead of lending out a connection that is about to die.
+   */
+  #endIfFatal(error: unknown): void {
+    const severity = (error as { severity?: unknown } | null)?.severity;
+    if (severity === 'FATAL' || severity === 'PANIC') void this.end().catch(() => undefined);
   }
 }

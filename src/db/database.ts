@@ -66,7 +66,11 @@ export function createDatabase(options: DatabaseOptions): Db {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client erroring (server restart) must not crash the process; the pool replaces it.
+  // A connection that dies (Postgres restarting, a terminated backend) emits 'error' on its client.
+  // Idle, the pool hears it and drops the client. Checked out, the statement in flight fails with
+  // the error and the pool drops the client when it comes back, but the event itself must still
+  // have a listener, or Node turns it into an uncaught exception that ends the process.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
