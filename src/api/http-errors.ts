@@ -1,7 +1,8 @@
 /**
  * The edge where errors become responses: an AppError answers with its code's status and
  * `{ error: { code, message, details, requestId } }`; a validation failure answers 422 listing
- * every offending field; anything else is a 500 that is logged (and says nothing more).
+ * every offending field; a backing service that is away (Postgres restarting or full, Redis down)
+ * answers 503 with Retry-After; anything else is a 500 that is logged (and says nothing more).
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
@@ -10,6 +11,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { $ZodIssue } from 'zod/v4/core';
+import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import { AppError, type ErrorCode, HTTP_STATUS } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 
@@ -23,6 +25,9 @@ export const ErrorBody = z
     }),
   })
   .openapi('Error');
+
+/** What a 503 asks the client to wait: about as long as Postgres takes to restart. */
+export const RETRY_AFTER_SECONDS = 2;
 
 export function errorBody(error: AppError, requestId: string) {
   return { error: { code: error.code, message: error.message, details: error.details, requestId } };
@@ -66,14 +71,15 @@ export function respondWithError(c: Context, thrown: unknown, logger: Logger) {
     logger.warn({ err: thrown, requestId }, 'input reached Postgres that it cannot store');
     error = new AppError('validation_failed', `invalid input: ${(thrown as Error).message}`, { issues: [] });
   }
-  else if (isUnreachable(thrown)) {
-    logger.error({ err: thrown, requestId }, 'a backing service is unreachable');
-    error = new AppError('service_unavailable', 'a backing service is unreachable; try again shortly');
+  else if (isPostgresUnavailable(thrown)) {
+    logger.error({ err: thrown, requestId }, 'a backing service is unavailable');
+    error = new AppError('service_unavailable', 'a backing service is unavailable; try again shortly');
   } else {
     logger.error({ err: thrown, requestId, method: c.req.method, path: c.req.path }, 'unhandled error');
     error = new AppError('internal', 'internal error');
   }
   if (error.status >= 500 && thrown instanceof AppError) logger.error({ err: thrown, requestId }, error.message);
+  if (error.status === 503) c.header('Retry-After', String(RETRY_AFTER_SECONDS));
   return c.json(errorBody(error, requestId), error.status as ContentfulStatusCode);
 }
 
@@ -95,9 +101,4 @@ function fromHttpException(exception: HTTPException): AppError {
 function isBadInputForPostgres(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return typeof code === 'string' && code.startsWith('22') && code.length === 5;
-}
-
-function isUnreachable(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  return code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === '57P01' || code === '08006' || code === '08001';
 }

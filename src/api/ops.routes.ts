@@ -8,6 +8,7 @@ import { hasScope } from '../auth/principal.js';
 import { AppError } from '../errors/app-error.js';
 import type { ApiDeps, ApiEnv } from './api-deps.js';
 import { CHALLENGE } from './auth.middleware.js';
+import { RETRY_AFTER_SECONDS } from './http-errors.js';
 
 export function opsRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
@@ -27,6 +28,7 @@ export function opsRoutes(deps: ApiDeps) {
       await Promise.all([check('postgres', () => sql`SELECT 1`.execute(deps.db)), check('redis', () => deps.redis.ping())]),
     );
     const ready = Object.values(checks).every((value) => value === 'ok');
+    if (!ready) c.header('Retry-After', String(RETRY_AFTER_SECONDS));
     return c.json({ status: ready ? 'ready' : 'unavailable', checks }, ready ? 200 : 503);
   });
 
