@@ -16,6 +16,7 @@ import { createEventHub } from '../events/event-hub.js';
 import type { Logger } from '../logger.js';
 import { createFleetMetrics } from '../metrics/fleet-metrics.js';
 import type { Closers } from './lifecycle.js';
+import { PortInUseError } from './port-in-use-error.js';
 import type { Producer } from './roles.js';
 
 /** Serves the API (HTTP, the event WebSocket); resolves with its base URL once it listens. */
@@ -45,7 +46,12 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
   const app = createApp(deps);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-    s.once('error', reject);
+    s.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUseError(config.HOST, config.PORT) : error));
+  }).catch(async (error: unknown) => {
+    // Nothing listens, so the closer below is never registered: the hub's Redis connection would
+    // keep the process alive after the error is reported.
+    await events.close();
+    throw error;
   });
   answerClientErrors(server as unknown as Server, apiLogger);
   const socket = attachEventSocket(server as unknown as Server, deps);

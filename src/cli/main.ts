@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { isAppError } from '../errors/app-error.js';
 import { ServiceUnreachableError } from '../services/reachability.js';
 import { COMMANDS, usage } from './commands/index.js';
+import { PortInUseError } from './port-in-use-error.js';
 import { UsageError } from './usage-error.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -35,7 +36,7 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   // Errors an operator can act on are one line; anything else keeps its stack.
-  if (error instanceof ConfigError || error instanceof ServiceUnreachableError || isAppError(error)) {
+  if (error instanceof ConfigError || error instanceof ServiceUnreachableError || error instanceof PortInUseError || isAppError(error)) {
     process.stderr.write(`jobfleet: ${(error as Error).message}\n`);
   } else if (error instanceof UsageError) {
     process.stderr.write(`jobfleet: ${error.message}\n`);
