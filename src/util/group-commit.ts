@@ -2,7 +2,9 @@
  * Group commit: callers submit one item each and await its own result, while the batcher writes
  * whatever has gathered in one flush (one transaction). While a flush is in flight new items
  * gather for the next, so under load batches grow by themselves and an idle batcher adds no
- * delay. A failed flush is retried item by item, so one bad item cannot sink its neighbours.
+ * delay. A failed flush is retried item by item, so one bad item cannot sink its neighbours,
+ * unless the failure is one no item caused (the database is unreachable): then every item fails
+ * with it at once, and their submitters decide when to try again.
  */
 export type FlushResult<Out> = { ok: true; value: Out } | { ok: false; error: unknown };
 
@@ -13,6 +15,12 @@ export interface GroupCommitOptions<In, Out> {
   maxBatch: number;
   /** How many flushes may be in flight at once (each holds a database connection). */
   maxInFlight: number;
+  /**
+   * Whether a flush's failure is shared by every item (the database is away), so that retrying
+   * them one by one would only fail each again, one connection attempt after another.
+   * @defaultValue never
+   */
+  failsEveryItem?(error: unknown): boolean;
 }
 
 export interface GroupCommit<In, Out> {
@@ -46,8 +54,8 @@ export function createGroupCommit<In, Out>(options: GroupCommitOptions<In, Out>)
     try {
       settle(batch, await options.flush(batch.map((pending) => pending.item)));
     } catch (batchError) {
-      if (batch.length === 1) {
-        batch[0]!.reject(batchError);
+      if (batch.length === 1 || options.failsEveryItem?.(batchError)) {
+        for (const pending of batch) pending.reject(batchError);
       } else {
         for (const pending of batch) {
           try {

@@ -9,6 +9,7 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
+import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
 import type { Executor } from '../executors/executor.js';
@@ -77,6 +78,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const claims = createGroupCommit<string, ClaimedJob | null>({
     maxBatch: MAX_BATCH,
     maxInFlight: 2,
+    failsEveryItem: isPostgresUnavailable,
     flush: (ids) =>
       db.transaction().execute(async (trx) => {
         const { claimed, unseen } = await claimDeliveries(trx, ids, identity, { leaseMs: config.LEASE_MS, start: true });
@@ -103,6 +105,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const completions = createGroupCommit<Completion, void>({
     maxBatch: MAX_BATCH,
     maxInFlight: 1,
+    failsEveryItem: isPostgresUnavailable,
     async flush(items) {
       const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items));
       await addToQueues({ queues, logger: log }, enqueued);
@@ -119,6 +122,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const shutdowns = createGroupCommit<ClaudeJob, void>({
     maxBatch: MAX_BATCH,
     maxInFlight: 1,
+    failsEveryItem: isPostgresUnavailable,
     async flush(jobs) {
       const { retries } = await db.transaction().execute((trx) =>
         failLostJobs(trx, jobs, {

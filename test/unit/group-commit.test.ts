@@ -186,6 +186,23 @@ describe('group commit', () => {
     expect(batches).toEqual([['a', 'poison', 'b'], ['a'], ['poison'], ['b']]);
   });
 
+  it('rejects every item of a batch with a failure they all share, without retrying them one by one', async () => {
+    const unreachable = new Error('the database is unreachable');
+    let flushes = 0;
+    const commit = createGroupCommit<string, string>({
+      flush: async () => {
+        flushes += 1;
+        throw unreachable;
+      },
+      maxBatch: 10,
+      maxInFlight: 1,
+      failsEveryItem: (error) => error === unreachable,
+    });
+    const settled = await Promise.allSettled([commit.submit('a'), commit.submit('b'), commit.submit('c')]);
+    expect(settled).toEqual(['a', 'b', 'c'].map(() => ({ status: 'rejected', reason: unreachable })));
+    expect(flushes).toBe(1);
+  });
+
   it('rejects a lone item whose flush threw with that error, without retrying it', async () => {
     const failure = new Error('database is down');
     let flushes = 0;
