@@ -59,6 +59,7 @@ export function runSweeper(config: Config, db: Db, producer: Producer, closers: 
     logger,
     connectionString: config.DATABASE_URL,
     intervalMs: config.SWEEP_INTERVAL_MS,
+    leaseMs: config.LEASE_MS,
     staleClaimMs: config.STALE_CLAIM_MS,
     maxRetries: config.JOB_MAX_RETRIES,
     reconcileGraceMs: config.RECONCILE_GRACE_MS,

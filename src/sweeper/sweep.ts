@@ -42,10 +42,21 @@ const PAGE = 500;
 /** Jobs checked against Redis per pipeline. */
 const RECONCILE_CHUNK = 1_000;
 
-export async function sweep(deps: SweepDeps): Promise<SweepReport> {
+export interface SweepOptions {
+  /**
+   * Whether steps 1 and 2 run: false right after an outage of Postgres, when leases lapsed because
+   * nobody could renew them.
+   * @defaultValue true
+   */
+  judgeLeases?: boolean;
+}
+
+export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0 };
-  await requeueStaleClaims(deps, report);
-  await failLostWorkers(deps, report);
+  if (judgeLeases) {
+    await requeueStaleClaims(deps, report);
+    await failLostWorkers(deps, report);
+  }
   await skipSuperseded(deps, report);
   await reconcile(deps, report);
   if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');

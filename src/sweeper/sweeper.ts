@@ -3,8 +3,13 @@
  * lock (or takes it), run one sweep. Any number of processes may run a sweeper; one sweeps, the
  * others stand by and take over when it goes. The leader also relays committed status changes
  * to Redis as live events.
+ *
+ * While this process cannot reach Postgres, no worker can renew its leases either: leases lapse
+ * because of the outage, not because workers died. So after contact returns, the sweeper gives
+ * every worker one lease to renew before it judges leases again; the other steps run at once.
  */
 import type { Redis } from 'ioredis';
+import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import { type EventRelay, startEventRelay } from '../events/event-relay.js';
 import type { Logger } from '../logger.js';
 import { createLeadership } from './leadership.js';
@@ -13,6 +18,8 @@ import { sweep, type SweepDeps } from './sweep.js';
 export interface SweeperOptions extends SweepDeps {
   connectionString: string;
   intervalMs: number;
+  /** The workers' LEASE_MS: how long a worker may go without renewing before its jobs are lost. */
+  leaseMs: number;
   /** Where the leader publishes live events. */
   events: { redis: Redis; prefix: string };
 }
@@ -28,18 +35,27 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> = Promise.resolve();
+  let outOfReach = false;
+  let judgeLeasesFrom = 0;
 
   const tick = async () => {
     try {
       const leading = await leadership.acquire();
+      if (!leadership.reachable) outOfReach = true;
+      else if (outOfReach) {
+        outOfReach = false;
+        judgeLeasesFrom = Date.now() + options.leaseMs;
+        logger.info({ leaseMs: options.leaseMs }, 'Postgres is back; leases are judged again once workers had a lease to renew them');
+      }
       if (leading && !relay) {
         relay = await startEventRelay({ connectionString: options.connectionString, db: options.db, redis: options.events.redis, prefix: options.events.prefix, logger });
       } else if (!leading && relay) {
         await relay.close();
         relay = null;
       }
-      if (leading) await sweep({ ...options, logger });
+      if (leading) await sweep({ ...options, logger }, { judgeLeases: Date.now() >= judgeLeasesFrom });
     } catch (error) {
+      if (isPostgresUnavailable(error)) outOfReach = true;
       logger.warn({ err: (error as Error).message }, 'sweep failed; the next one tries again');
     }
   };
