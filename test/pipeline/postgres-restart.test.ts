@@ -77,8 +77,8 @@ async function call(method: string, path: string, body?: unknown) {
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any };
 }
 
-async function enqueueChats(messages: string[]): Promise<string[]> {
-  const ideas = await createIdeas(db, product, messages.length, 'PLAN_READY');
+async function enqueueChats(messages: string[], ideas?: string[]): Promise<string[]> {
+  ideas ??= await createIdeas(db, product, messages.length, 'PLAN_READY');
   const accepted = await call('POST', '/api/v1/jobs/batch', { jobs: ideas.map((idea_id, i) => ({ kind: 'plan_chat', idea_id, payload: { message: messages[i] } })) });
   expect(accepted.status).toBe(202);
   return accepted.body.jobs.map((job: { id: string }) => job.id);
@@ -87,6 +87,31 @@ async function enqueueChats(messages: string[]): Promise<string[]> {
 async function statuses(ids: string[]): Promise<string[]> {
   const rows = await db.selectFrom('claude_jobs').select('status').where('id', 'in', ids).execute();
   return rows.map((row) => row.status);
+}
+
+/** The API's live event stream of one idea, read until a pattern shows up (or a deadline passes). */
+async function liveEvents(ideaId: string) {
+  const controller = new AbortController();
+  const response = await fetch(`${base}/api/v1/events?idea_id=${ideaId}`, { headers: auth, signal: controller.signal });
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const read = async (pattern: RegExp) => {
+    while (!pattern.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the event stream ended before ${pattern}:\n${text}`);
+      text += value;
+    }
+  };
+  return {
+    async until(pattern: RegExp, timeoutMs = 30_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${pattern} on the event stream within ${timeoutMs} ms:\n${text}`)), timeoutMs);
+      });
+      await Promise.race([read(pattern), deadline]).finally(() => clearTimeout(timer));
+    },
+    close: () => controller.abort(),
+  };
 }
 
 /** The session holding the sweeper's advisory lock, if any. */
@@ -157,9 +182,18 @@ describe.each(['fast', 'immediate'] as const)('a Postgres restart in %s mode', (
     // The sweeper leads again, on a new session: the restart ended the old one.
     const leaderAfter = await waitFor('the sweeper to lead again', sweeperLockHolder);
     expect(leaderAfter).not.toBe(leaderBefore);
-    // The worker takes new work, through the API, after the restart.
-    const [after] = await enqueueChats(['Back again']);
-    await waitFor('a job enqueued after the restart to be done', async () => (await statuses([after!]))[0] === 'DONE');
+    // The worker takes new work after the restart, and the sweeper's relay (listening again)
+    // brings its events to the API's live stream.
+    const [idea] = await createIdeas(db, product, 1, 'PLAN_READY');
+    const events = await liveEvents(idea!);
+    try {
+      await events.until(/event: connected/);
+      const [after] = await enqueueChats(['Back again'], [idea!]);
+      await waitFor('a job enqueued after the restart to be done', async () => (await statuses([after!]))[0] === 'DONE');
+      await events.until(/event: completed/);
+    } finally {
+      events.close();
+    }
     for (const process of fleet) expect(process.child.exitCode, process.output()).toBeNull();
   }, 180_000);
 });
