@@ -22,6 +22,8 @@ export function databaseName(connectionString: string): string {
 export async function ensureDatabase(connectionString: string): Promise<boolean> {
   const name = databaseName(connectionString);
   const client = new pg.Client({ connectionString: maintenanceUrl(connectionString), connectionTimeoutMillis: 5_000 });
+  // A connection lost here fails the query below; unheard, its 'error' event would end the process.
+  client.on('error', () => {});
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
