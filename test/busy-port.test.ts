@@ -26,7 +26,8 @@ afterAll(async () => {
 describe.each([['start'], ['api']])('jobfleet %s on a port another process holds', (command) => {
   it('exits non-zero with one line naming the port and what to do', async () => {
     const fleet = spawnJobfleet([command], { ...env.env, PORT: String(port) });
-    const { code } = await waitFor('the process to exit', () => (fleet.child.exitCode === null ? undefined : fleet.exited), { timeoutMs: 30_000 });
+    const exited = () => (fleet.child.exitCode === null ? undefined : fleet.exited);
+    const { code } = await waitFor('the process to exit', exited, { timeoutMs: 30_000 });
     expect(code).not.toBe(0);
     expect(fleet.output().trim()).toBe(`jobfleet: port ${port} on 127.0.0.1 is in use: stop what holds it, or set PORT to a free port`);
   });

@@ -27,7 +27,8 @@ async function terminate(pid: number): Promise<void> {
   await admin.connect();
   try {
     await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-    await waitFor(`backend ${pid} to end`, async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0);
+    const gone = async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0;
+    await waitFor(`backend ${pid} to end`, gone);
   } finally {
     await admin.end();
   }

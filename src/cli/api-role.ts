@@ -46,7 +46,9 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
   const app = createApp(deps);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-    s.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUseError(config.HOST, config.PORT) : error));
+    s.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(config.HOST, config.PORT) : error),
+    );
   }).catch(async (error: unknown) => {
     // Nothing listens, so the closer below is never registered: the hub's Redis connection would
     // keep the process alive after the error is reported.

@@ -17,7 +17,9 @@ import { waitFor } from './wait-for.js';
 
 const run = promisify(execFile);
 
-const BIN = ['17', '16', '15', '14'].map((version) => `/usr/lib/postgresql/${version}/bin`).find((dir) => existsSync(path.join(dir, 'pg_ctl')));
+const BIN = ['17', '16', '15', '14']
+  .map((version) => `/usr/lib/postgresql/${version}/bin`)
+  .find((dir) => existsSync(path.join(dir, 'pg_ctl')));
 
 export type ShutdownMode = 'fast' | 'immediate';
 
@@ -67,7 +69,13 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     chownSync(root, Number(stdout.trim()), Number(group.trim()));
   }
   await asPostgres('initdb', ['-D', dataDir, '-U', 'root', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  const options = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${root}`, '-c fsync=off', '-c max_connections=100'];
+  const options = [
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    `-c unix_socket_directories=${root}`,
+    '-c fsync=off',
+    '-c max_connections=100',
+  ];
 
   const url = (database = 'postgres') => `postgres://root@127.0.0.1:${port}/${database}`;
   const accepting = async () => {

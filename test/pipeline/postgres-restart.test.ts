@@ -79,7 +79,8 @@ async function call(method: string, path: string, body?: unknown) {
 
 async function enqueueChats(messages: string[], ideas?: string[]): Promise<string[]> {
   ideas ??= await createIdeas(db, product, messages.length, 'PLAN_READY');
-  const accepted = await call('POST', '/api/v1/jobs/batch', { jobs: ideas.map((idea_id, i) => ({ kind: 'plan_chat', idea_id, payload: { message: messages[i] } })) });
+  const jobs = ideas.map((idea_id, i) => ({ kind: 'plan_chat', idea_id, payload: { message: messages[i] } }));
+  const accepted = await call('POST', '/api/v1/jobs/batch', { jobs });
   expect(accepted.status).toBe(202);
   return accepted.body.jobs.map((job: { id: string }) => job.id);
 }

@@ -56,11 +56,17 @@ export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 |
     422: 'Invalid input; details.issues lists every field and what is allowed',
     503: 'Postgres or Redis is unavailable (down, restarting or full); try again after Retry-After seconds',
   };
-  const retryAfter = { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer' as const, minimum: 1 } } };
+  const retryAfter = {
+    'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer' as const, minimum: 1 } },
+  };
   return Object.fromEntries(
     statuses.map((status) => [
       status,
-      { description: descriptions[status]!, ...(status === 503 ? { headers: retryAfter } : {}), content: { 'application/json': { schema: ErrorBody } } },
+      {
+        description: descriptions[status]!,
+        ...(status === 503 ? { headers: retryAfter } : {}),
+        content: { 'application/json': { schema: ErrorBody } },
+      },
     ]),
   );
 }
