@@ -45,6 +45,7 @@ export function rawErrorResponse(error: AppError, headers: Record<string, string
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
   ];
+  if (error.status === 503) head.push(`Retry-After: ${RETRY_AFTER_SECONDS}`);
   for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`);
   return `${head.join('\r\n')}\r\n\r\n${body}`;
 }
