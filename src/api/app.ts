@@ -7,10 +7,9 @@ import { AppError } from '../errors/app-error.js';
 import type { ApiDeps } from './api-deps.js';
 import { authenticate } from './auth.middleware.js';
 import { limitBody } from './body-limit.middleware.js';
-import { refuseLoneSurrogates } from './lone-surrogates.middleware.js';
-import { refuseNulCharacters } from './nul-characters.middleware.js';
 import { errorBody, respondWithError } from './http-errors.js';
 import { createRouter } from './router.js';
+import { refuseUnstorableInput } from './unstorable-input.middleware.js';
 import { pbiRoutes, productRoutes, sprintRoutes, stepRoutes, storyRoutes, taskRoutes } from './routes/backlog.routes.js';
 import { sprintRunRoutes } from './routes/sprint-runs.routes.js';
 import { ideaRoutes } from './routes/ideas.routes.js';
@@ -38,8 +37,7 @@ export function createApp(deps: ApiDeps) {
       });
     }),
   );
-  app.use('/api/v1/*', refuseNulCharacters());
-  app.use('/api/v1/*', refuseLoneSurrogates());
+  app.use('/api/v1/*', refuseUnstorableInput());
 
   app.route('/', opsRoutes(deps));
   app.route('/', fleetPageRoutes(deps));

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDashboardToken } from '../../src/auth/token.repository.js';
-import { MAX_JSON_DEPTH } from '../../src/api/nul-characters.middleware.js';
+import { MAX_JSON_DEPTH } from '../../src/api/unstorable-input.middleware.js';
 import { claimJobs } from '../../src/jobs/claim-jobs.js';
 import { KINDS } from '../../src/queues/kinds.js';
 import { registerWorker } from '../../src/workers/worker-registry.js';
