@@ -8,11 +8,11 @@
  */
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from './free-port.js';
 import { waitFor } from './wait-for.js';
 
 const run = promisify(execFile);
@@ -34,17 +34,6 @@ export interface PrivatePostgres {
   restart(mode: ShutdownMode): Promise<void>;
   /** Stops the server (immediately) and deletes its data directory. */
   remove(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs a Postgres binary as the `postgres` OS user (or as ourselves when we are not root). */
