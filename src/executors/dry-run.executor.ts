@@ -7,9 +7,16 @@
  * - `[dry-run:fail]` makes the agent fail;
  * - `[dry-run:invalid-plan]` makes a plan that does not parse;
  * - `[dry-run:sleep=MS]` makes the agent take MS milliseconds (abortable);
+ * - `[dry-run:gate=NAME]` makes the agent wait (abortable) until a file named NAME exists in
+ *   `dryRunGateDir()`, so a test decides when a job finishes: it creates the file to let the job
+ *   go. A file, not memory, because workers are often other processes on the same machine;
+ *   NAME is letters, digits, `_` and `-`; a gate once opened stays open;
  * - `[dry-run:defer=TEXT]` adds TEXT to the deferred items it reports.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { JsonValue } from '../db/column-types.js';
 import { AgentAbortedError, AgentFailedError, type AgentOutput, type AgentRequest, type Executor, abortReason } from './executor.js';
 
@@ -20,11 +27,20 @@ export interface DryRunOptions {
 
 export const DRY_RUN_AGENT = 'dry-run';
 
+/** How often a gated run looks for its gate file: short enough for tests, cheap for one stat. */
+const GATE_POLL_MS = 20;
+
+/** The directory that holds the files opening `[dry-run:gate=NAME]` markers. */
+export function dryRunGateDir(): string {
+  return path.join(os.tmpdir(), 'jobfleet-dry-run-gates');
+}
+
 export function createDryRunExecutor(options: DryRunOptions = {}): Executor {
   return {
     name: DRY_RUN_AGENT,
     async run(request) {
       const text = `${request.prompt.system}\n${request.prompt.user}`;
+      for (const [, gate] of text.matchAll(/\[dry-run:gate=([\w-]+)\]/g)) await waitForGate(gate!, request.signal);
       const sleep = Number(/\[dry-run:sleep=(\d+)\]/.exec(text)?.[1] ?? 0) + (options.delayMs ?? 0);
       if (sleep > 0) await wait(sleep, request.signal);
       if (request.signal.aborted) throw new AgentAbortedError(abortReason(request.signal));
@@ -49,6 +65,11 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+async function waitForGate(name: string, signal: AbortSignal): Promise<void> {
+  const file = path.join(dryRunGateDir(), name);
+  while (!existsSync(file)) await wait(GATE_POLL_MS, signal);
 }
 
 /** The first line of the prompt that starts with `label:`, trimmed. */

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCommandExecutor, type CommandExecutorOptions } from '../../src/executors/command.executor.js';
 import { AgentAbortedError, AgentFailedError, type AgentRequest } from '../../src/executors/executor.js';
 import { isAlive } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/agents');
 
@@ -26,14 +27,6 @@ function request(overrides: Partial<AgentRequest> = {}): AgentRequest & { lines:
     lines,
     ...overrides,
   };
-}
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Every pid a fixture reported, so a failing test does not leave sleepers behind. */
@@ -123,8 +116,7 @@ describe('command executor', () => {
     const req = request({ signal: controller.signal });
 
     const running = executor(nodeCommand('sleep-with-grandchild.mjs')).run(req).catch((error: unknown) => error);
-    await waitUntil(() => reportedPids(req.lines) !== undefined, 'the fixture reports its pids');
-    const pids = reportedPids(req.lines)!;
+    const pids = await waitFor('the fixture to report its pids', () => reportedPids(req.lines), { timeoutMs: 10_000 });
     controller.abort('cancelled by user');
     const failure = await running;
 

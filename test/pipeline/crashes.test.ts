@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { createDryRunGate, removeDryRunGates } from '../helpers/dry-run-gate.js';
 import { killAll, spawnFixture, spawnJobfleet } from '../helpers/processes.js';
 import { createIdeas, createProduct, createSprintRuns, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -23,6 +24,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await killAll();
+  removeDryRunGates();
 });
 afterAll(async () => {
   await api.close();
@@ -203,15 +205,17 @@ describe('a worker killed mid-run', () => {
 
 describe('SIGTERM', () => {
   it('lets running jobs finish, takes no new ones, leaves nothing claimed or running, and exits 0', async () => {
-    const ideas = await createIdeas(db, product, 8, 'DRAFT');
+    const gate = createDryRunGate();
+    const ideas = await createIdeas(db, product, 8, 'DRAFT', `Held until the worker is stopping ${gate.marker}`);
     const first = await enqueue(ideas.slice(0, 6).map((idea_id) => ({ kind: 'idea_grill', idea_id })));
     const ids = first.map((job) => job.id);
-    const worker = await startWorker({ DRY_RUN_DELAY_MS: '1500', LOG_LEVEL: 'info' });
+    const worker = await startWorker({ LOG_LEVEL: 'info' });
     await waitFor('the jobs to be running', async () => (await statuses(ids)).every((s) => s === 'RUNNING'));
 
     worker.kill('SIGTERM');
     await worker.line(/worker stopping/);
     const late = await enqueue(ideas.slice(6).map((idea_id) => ({ kind: 'idea_grill', idea_id })));
+    gate.open();
 
     expect((await worker.exited).code).toBe(0);
     expect(await statuses(ids)).toEqual(ids.map(() => 'DONE'));

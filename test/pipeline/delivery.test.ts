@@ -15,6 +15,7 @@ import { createEntities } from '../../src/transitions/index.js';
 import { registerWorker, type WorkerIdentity } from '../../src/workers/worker-registry.js';
 import { startWorkerPool, type WorkerPool } from '../../src/workers/worker-pool.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { createDryRunGate } from '../helpers/dry-run-gate.js';
 import { createIdeas, createProduct, createSprintRuns } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -195,7 +196,8 @@ describe('what the queues show', () => {
   it('a job cancelled while its agent runs is failed in its queue, not completed', async () => {
     const pool = await startPool();
     try {
-      const [idea] = await createIdeas(db(), product, 1, 'DRAFT', 'Slow thinking [dry-run:sleep=600000]');
+      // A gate never opened: the agent runs until the cancel stops it.
+      const [idea] = await createIdeas(db(), product, 1, 'DRAFT', `Slow thinking ${createDryRunGate().marker}`);
       const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
       await waitFor('the job to run', async () => (await jobRow(job!.id)).status === 'RUNNING');
       expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);

@@ -10,6 +10,7 @@ import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
 import { JOB_KINDS } from '../../src/queues/kinds.js';
 import { startWorkerPool, type WorkerPool } from '../../src/workers/worker-pool.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { createDryRunGate } from '../helpers/dry-run-gate.js';
 import { createIdeas, createProduct, createSprintRuns, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -122,7 +123,8 @@ describe('TASK_IMPLEMENTATION', () => {
   });
 
   it('fails a job whose agent outlives AGENT_TIMEOUT_MS with code timeout', async () => {
-    const [task] = await createTasks(db, product, 1, { plan: 'Slow [dry-run:sleep=30000]' });
+    // A gate never opened: the agent runs until the timeout stops it.
+    const [task] = await createTasks(db, product, 1, { plan: `Slow ${createDryRunGate().marker}` });
     const job = await run({ kind: 'task_implementation', task_id: task });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'timeout' } });
   });

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { createDryRunGate, removeDryRunGates } from '../helpers/dry-run-gate.js';
 import { isAlive, type JobfleetProcess, killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -24,6 +25,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await killAll();
+  removeDryRunGates();
 });
 afterAll(async () => {
   await api.close();
@@ -126,8 +128,9 @@ describe.each(['sprint_batch', 'per_task'])('a %s run', (mode) => {
   });
 
   it('pauses (the running step finishes, no new one starts) and resumes where it stopped', async () => {
+    const gate = createDryRunGate();
     const { sprintId } = await sprintWith([
-      { title: 'one', plan: 'Slow [dry-run:sleep=800]' },
+      { title: 'one', plan: `Held until paused ${gate.marker}` },
       { title: 'two', dependsOn: ['one'] },
       { title: 'three', dependsOn: ['two'] },
     ]);
@@ -137,6 +140,7 @@ describe.each(['sprint_batch', 'per_task'])('a %s run', (mode) => {
     await waitFor('the first step to be running', async () => (await steps(runId))[0].status === 'in_progress');
     const paused = await call('POST', `/api/v1/sprint-runs/${runId}/pause`, { reason: 'lunch' }, 200);
     expect(paused.status).toBe('paused');
+    gate.open();
 
     await waitFor('the running step to finish', async () => (await steps(runId))[0].status === 'completed');
     // Nothing works for the run any more: its jobs are all finished, and no step started.
@@ -157,17 +161,28 @@ describe.each(['sprint_batch', 'per_task'])('a %s run', (mode) => {
 
 describe('a per-task run on three workers', () => {
   it('never starts a step before its dependencies complete, and runs independent steps at once', async () => {
-    const slow = 'Work [dry-run:sleep=700]';
+    const [gateA, gateB, gateC] = [createDryRunGate(), createDryRunGate(), createDryRunGate()];
     const { sprintId } = await sprintWith([
-      { title: 'a', plan: slow },
-      { title: 'b', plan: slow },
-      { title: 'c', plan: slow },
-      { title: 'd', plan: slow, dependsOn: ['a', 'b'] },
-      { title: 'e', plan: slow, dependsOn: ['d'] },
-      { title: 'f', plan: slow, dependsOn: ['c'] },
+      { title: 'a', plan: `Work ${gateA!.marker}` },
+      { title: 'b', plan: `Work ${gateB!.marker}` },
+      { title: 'c', plan: `Work ${gateC!.marker}` },
+      { title: 'd', plan: 'Work', dependsOn: ['a', 'b'] },
+      { title: 'e', plan: 'Work', dependsOn: ['d'] },
+      { title: 'f', plan: 'Work', dependsOn: ['c'] },
     ]);
     await startWorkers(3);
     const started = await call('POST', `/api/v1/sprints/${sprintId}/runs`, { mode: 'per_task' }, 202);
+    const statuses = async () =>
+      Object.fromEntries((await steps(started.run.id)).map((step: { name: string; status: string }) => [step.name, step.status]));
+    const held = { a: 'in_progress', b: 'in_progress', c: 'in_progress', d: 'pending', e: 'pending', f: 'pending' };
+    // a, b and c depend on nothing: they run side by side, held at their gates.
+    await waitFor('a, b and c to run at once', async () => JSON.stringify(await statuses()) === JSON.stringify(held));
+    gateA!.open();
+    await waitFor('a to complete', async () => (await statuses()).a === 'completed');
+    // d waits for b, which is still held.
+    expect(await statuses()).toEqual({ ...held, a: 'completed' });
+    gateB!.open();
+    gateC!.open();
     expect((await runUntil(started.run.id, ['done', 'failed'])).status).toBe('done');
 
     const byName = new Map<string, { started_at: string; completed_at: string; task_id: string }>(
@@ -177,7 +192,6 @@ describe('a per-task run on three workers', () => {
     for (const [step, dependencies] of [['d', ['a', 'b']], ['e', ['d']], ['f', ['c']]] as const) {
       for (const dependency of dependencies) expect(at(step, 'started_at')).toBeGreaterThanOrEqual(at(dependency, 'completed_at'));
     }
-    // a, b and c depend on nothing: they ran side by side.
     expect(at('b', 'started_at')).toBeLessThan(at('a', 'completed_at'));
     expect(at('c', 'started_at')).toBeLessThan(at('a', 'completed_at'));
     const jobs = await call('GET', `/api/v1/jobs?sprint_run_id=${started.run.id}&kind=task_implementation`, undefined, 200);

@@ -1,15 +1,30 @@
-import { performance } from 'node:perf_hooks';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DRY_RUN_AGENT, createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
-import { AgentAbortedError, AgentFailedError, type AgentRequest } from '../../src/executors/executor.js';
+import { AgentAbortedError, AgentFailedError, type AgentOutput, type AgentRequest } from '../../src/executors/executor.js';
 import { parsePlanMd } from '../../src/kinds/plan/plan-format.js';
 import { JOB_KINDS } from '../../src/queues/job-kind.js';
+import { createDryRunGate, removeDryRunGates } from '../helpers/dry-run-gate.js';
 
 function request(kind: string, user: string, signal: AbortSignal = new AbortController().signal): AgentRequest {
   return { jobId: 'job-1', kind, prompt: { system: `You do ${kind} jobs.`, user }, signal, log: () => {} };
 }
 
 const executor = createDryRunExecutor();
+
+/** Whether a run has settled yet, and how, read without awaiting it. */
+function settledState<T>(promise: Promise<T>): { settled: boolean; value?: T; error?: unknown } {
+  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
+  promise.then(
+    (value) => Object.assign(state, { settled: true, value }),
+    (error: unknown) => Object.assign(state, { settled: true, error }),
+  );
+  return state;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  removeDryRunGates();
+});
 
 describe('the dry-run executor', () => {
   it('gives the same output for the same prompt', async () => {
@@ -71,33 +86,62 @@ describe('the dry-run executor', () => {
   });
 
   it('takes at least the time a sleep marker asks for', async () => {
-    const started = performance.now();
-    await executor.run(request('PLAN_CHAT', 'hi [dry-run:sleep=200]'));
-    // Timers may fire a hair early against performance.now(); 190 still proves the wait happened.
-    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    vi.useFakeTimers();
+    const run = settledState(executor.run(request('PLAN_CHAT', 'hi [dry-run:sleep=200]')));
+    await vi.advanceTimersByTimeAsync(199);
+    expect(run.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(run.settled).toBe(true);
   });
 
   it('adds the delay option to every run', async () => {
+    vi.useFakeTimers();
     const slow = createDryRunExecutor({ delayMs: 150 });
-    const started = performance.now();
-    await slow.run(request('PLAN_CHAT', 'hi'));
-    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    const run = settledState(slow.run(request('PLAN_CHAT', 'hi')));
+    await vi.advanceTimersByTimeAsync(149);
+    expect(run.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(run.settled).toBe(true);
   });
 
   it('stops a sleep promptly with AgentAbortedError when its signal is aborted', async () => {
+    vi.useFakeTimers();
     const controller = new AbortController();
-    const started = performance.now();
-    const run = executor.run(request('TASK_IMPLEMENTATION', 'Task: Slow\n[dry-run:sleep=10000]', controller.signal));
-    setTimeout(() => controller.abort('cancelled by a user'), 20);
-    const error = await run.then(
-      () => null,
-      (caught: unknown) => caught,
-    );
-    const elapsed = performance.now() - started;
-    expect(error).toBeInstanceOf(AgentAbortedError);
-    expect((error as AgentAbortedError).reason).toBe('cancelled by a user');
-    // Far below the 10 s the prompt asked for: the abort, not the timer, ended the run.
-    expect(elapsed).toBeLessThan(2_000);
+    const run = settledState(executor.run(request('TASK_IMPLEMENTATION', 'Task: Slow\n[dry-run:sleep=10000]', controller.signal)));
+    await vi.advanceTimersByTimeAsync(20);
+    controller.abort('cancelled by a user');
+    // No more clock passes: the abort, not the timer, ends the run.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(run.settled).toBe(true);
+    expect(run.error).toBeInstanceOf(AgentAbortedError);
+    expect((run.error as AgentAbortedError).reason).toBe('cancelled by a user');
+  });
+
+  it('holds a run at a gate marker until its gate opens, then answers as usual', async () => {
+    vi.useFakeTimers();
+    const gate = createDryRunGate();
+    const gated = settledState(executor.run(request('PLAN_CHAT', `hi ${gate.marker}`)));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(gated.settled).toBe(false);
+    gate.open();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(gated.settled).toBe(true);
+    expect(gated.error).toBeUndefined();
+    expect((gated.value as AgentOutput).text).toContain('[dry run]');
+  });
+
+  it('lets a run through a gate that is already open', async () => {
+    const gate = createDryRunGate();
+    gate.open();
+    await expect(executor.run(request('PLAN_CHAT', `hi ${gate.marker}`))).resolves.toMatchObject({ agent: DRY_RUN_AGENT });
+  });
+
+  it('stops a run waiting at a gate with AgentAbortedError when its signal is aborted', async () => {
+    const controller = new AbortController();
+    const run = executor.run(request('TASK_IMPLEMENTATION', `Task: Held\n${createDryRunGate().marker}`, controller.signal));
+    controller.abort('cancelled by a user');
+    await expect(run).rejects.toBeInstanceOf(AgentAbortedError);
+    await expect(run).rejects.toMatchObject({ reason: 'cancelled by a user' });
   });
 
   it('rejects with AgentAbortedError when its signal is already aborted', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isAppError } from '../src/errors/app-error.js';
-import { type AnyMachine, ENTITY_TYPES, MACHINES, defineMachine } from '../src/machines/index.js';
-import { STATUS_SPELLING, taskStatus } from '../src/spelling/api-spelling.js';
-import { pathTo } from './helpers/fixtures.js';
+import { isAppError } from '../../src/errors/app-error.js';
+import { type AnyMachine, ENTITY_TYPES, MACHINES, defineMachine } from '../../src/machines/index.js';
+import { STATUS_SPELLING, taskStatus } from '../../src/spelling/api-spelling.js';
+import { pathTo } from '../helpers/fixtures.js';
 
 const SEED_STATUSES = {
   PBI: ['READY', 'BLOCKED', 'DONE', 'FAILED'],
