@@ -6,7 +6,6 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deferred } from '../src/db/database-client.js';
 import { isPostgresUnavailable } from '../src/db/postgres-unavailable.js';
 import { maintenanceUrl } from '../src/db/ensure-database.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
@@ -45,7 +44,7 @@ describe('a pooled connection that dies while checked out', () => {
       .transaction()
       .execute(async (trx) => {
         await terminate(await backendPid(trx));
-        await sql`${deferred(sql`INSERT INTO notes VALUES (1, 'lost')`)}`.execute(trx);
+        await sql`INSERT INTO notes VALUES (1, 'lost')`.execute(trx);
         await sql`SELECT 1`.execute(trx);
       })
       .then(

@@ -3,10 +3,8 @@
  * Only entry points (the CLI, test helpers) call createDatabase; everything else receives `db`.
  */
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
-import pg from 'pg';
+import { createConnectionPool } from './connection-pool.js';
 import { withDefaultUser } from './connection-string.js';
-import { DatabaseClient } from './database-client.js';
-import { databaseTypes } from './timestamp-parser.js';
 import type { ApiTokenTable } from './tables/api-token.table.js';
 import type { ClaudeJobTable } from './tables/claude-job.table.js';
 import type { IdeaLogTable, IdeaTable } from './tables/idea.table.js';
@@ -54,23 +52,10 @@ export interface DatabaseOptions {
 }
 
 export function createDatabase(options: DatabaseOptions): Db {
-  const pool = new pg.Pool({
-    Client: DatabaseClient,
-    // Lets DatabaseClient write a held-back BEGIN with the statement after it (database-client.ts).
-    pipeline: true,
-    types: databaseTypes,
+  const pool = createConnectionPool({
     connectionString: withDefaultUser(options.connectionString),
     max: options.poolMax ?? 10,
-    application_name: options.applicationName ?? 'jobfleet',
-    // Fail fast instead of hanging when Postgres is gone; a request gets a 503, not a stall.
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
+    applicationName: options.applicationName ?? 'jobfleet',
   });
-  // A connection that dies (Postgres restarting, a terminated backend) emits 'error' on its client.
-  // Idle, the pool hears it and drops the client. Checked out, the statement in flight fails with
-  // the error and the pool drops the client when it comes back, but the event itself must still
-  // have a listener, or Node turns it into an uncaught exception that ends the process.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

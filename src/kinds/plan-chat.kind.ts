@@ -5,7 +5,6 @@
  * loses nothing: its reply answers every message before it.
  */
 import { sql } from 'kysely';
-import { prepared } from '../db/prepared-statements.js';
 import { appendIdeaLogs } from './idea-logs.js';
 import { ideaBrief } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from './kind-handler.js';
@@ -33,7 +32,7 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
   async buildPrompts(db, jobs) {
     // Each idea with the last HISTORY messages of its conversation, oldest first: one query, as
     // this runs inside every claim.
-    const ideas = await prepared(sql<{ id: string; title: string; prompt_text: string; plan_md: string | null; conversation: string[] }>`
+    const ideas = await sql<{ id: string; title: string; prompt_text: string; plan_md: string | null; conversation: string[] }>`
       SELECT i.id, i.title, i.prompt_text, i.plan_md, ARRAY(
         SELECT CASE recent.type WHEN 'CHAT_MESSAGE' THEN 'Author: ' ELSE 'You: ' END || recent.content
         FROM (
@@ -44,7 +43,7 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
         ORDER BY recent.created_at
       ) AS conversation
       FROM ideas i WHERE i.id = ANY(${ids(jobs, 'idea_id')}::uuid[])
-    `).execute(db);
+    `.execute(db);
     const prompts = new Map(
       ideas.rows.map((idea) => {
         const parts = [ideaBrief(idea)];

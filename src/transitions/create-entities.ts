@@ -3,14 +3,12 @@
  * default), each with a history row from nothing to that status, in the caller's transaction.
  *
  * The rows travel as one JSON document and each field is cast to its column's type in SQL, so
- * one prepared statement serves a batch of any size: a list of values had Postgres parse and
- * plan a new statement for every batch size, and cost the caller a parameter per field (5,000
- * for a thousand jobs). Values follow Kysely's conventions (JSON columns take JSON text).
+ * one statement text serves a batch of any size: a list of values was a new statement for every
+ * batch size, and cost the caller a parameter per field (5,000 for a thousand jobs). Values follow Kysely's conventions (JSON columns take JSON text).
  */
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Database, Trx } from '../db/database.js';
 import { jsonDocument } from '../db/json-document.js';
-import { prepared } from '../db/prepared-statements.js';
 import { type ColumnType, type ColumnTypes, columnTypesOf } from '../db/table-columns.js';
 import type { AnyMachine } from '../machines/index.js';
 import { notifyHistory } from './history-notice.js';
@@ -103,7 +101,7 @@ async function insertShape<M extends AnyMachine>(
   const artifacts = context.artifacts === undefined || context.artifacts === null ? null : JSON.stringify(context.artifacts);
   // History ids follow the order rows were inserted in, so sorting by them gives the rows back
   // in the order they were given.
-  const { rows: inserted } = await prepared(sql<RowOf<M> & { __history: string }>`
+  const { rows: inserted } = await sql<RowOf<M> & { __history: string }>`
     WITH ins AS (${insert}),
     hist AS (
       INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, actor_token_id, reason, artifacts)
@@ -114,6 +112,6 @@ async function insertShape<M extends AnyMachine>(
     SELECT ins.*, hist.id AS __history
     FROM ins JOIN hist ON hist.entity_id = ins.id CROSS JOIN (SELECT ${notifyHistory('hist')} AS notified) AS notice
     ORDER BY hist.id
-  `).execute(trx);
+  `.execute(trx);
   return inserted.map(({ __history: _, ...row }) => row as unknown as RowOf<M>);
 }
