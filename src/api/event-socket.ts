@@ -5,7 +5,9 @@
  * the client sends. Authentication as for the API (Authorization header), or `?access_token=`
  * for clients that cannot set headers; filters and `last_event_id` as query parameters. A handshake
  * from another site's page (its Origin is not this server) is refused with 403, and the socket is
- * closed with 1008 within the authenticator's cache window once its token is revoked.
+ * closed with 1008 within the authenticator's cache window once its token is revoked. Every
+ * refused handshake, also one the WebSocket library refuses (a missing key, an unknown version)
+ * or an upgrade asked for elsewhere, is answered with the API's error body.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -32,13 +34,29 @@ function refuse(socket: Duplex, error: AppError, headers: Record<string, string>
   socket.end(rawErrorResponse(error, headers));
 }
 
+/**
+ * What the WebSocket library refused, in the API's terms: a method other than GET has no route
+ * here (as anywhere in the API); anything else is a malformed handshake, and a version it does
+ * not speak is answered with the versions it does (RFC 6455, section 4.4).
+ */
+function handshakeRefusal(request: IncomingMessage, reason: string): [AppError, Record<string, string>] {
+  if (request.method !== 'GET') return [new AppError('not_found', `no route for ${request.method} ${SOCKET_PATH}`), {}];
+  const error = new AppError('bad_request', `invalid WebSocket handshake: ${reason}`);
+  const version = request.headers['sec-websocket-version'];
+  return [error, version === '13' || version === '8' ? {} : { 'Sec-WebSocket-Version': '13, 8' }];
+}
+
 export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
   const wss = new WebSocketServer({ noServer: true });
+  // With a listener here, the library hands its handshake refusals over instead of answering them itself.
+  wss.on('wsClientError', (error, socket, request) => refuse(socket, ...handshakeRefusal(request, error.message)));
 
   const onUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    if (url.pathname !== SOCKET_PATH) return void socket.destroy();
     socket.on('error', () => {});
+    if (url.pathname !== SOCKET_PATH) {
+      return refuse(socket, new AppError('not_found', `no WebSocket at ${url.pathname}; the event stream is at ${SOCKET_PATH}`));
+    }
     const crossSite = crossSiteReason(upgradeOrigin(request));
     if (crossSite) return refuse(socket, new AppError('forbidden', `cross-site WebSocket refused: ${crossSite}`));
     let principal: Principal | null;

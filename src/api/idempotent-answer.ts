@@ -45,7 +45,7 @@ interface AnswerDeps {
 }
 
 /** Runs `work` once per key: the first time in the key's transaction, later as a replay. */
-export async function answerOnce<Body>(
+export async function answerOnce<Body extends {}>(
   deps: AnswerDeps,
   c: Context<ApiEnv>,
   key: string,
@@ -73,5 +73,5 @@ export async function answerOnce<Body>(
   // Expired keys go a few at a time with each keyed request, so the table stays about one TTL long.
   await purgeExpiredKeys(deps.db).catch(() => undefined);
   if (outcome.replayed) c.header(REPLAYED_HEADER, 'true');
-  return c.json(outcome.body as never, outcome.status);
+  return c.json(outcome.body, outcome.status);
 }

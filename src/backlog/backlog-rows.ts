@@ -12,7 +12,8 @@ import { type OwnedEntity, nounOf, ownershipChain, visibleOwnership } from './ow
 export type BacklogTable = 'products' | 'pbis' | 'stories' | 'tasks' | 'sprints' | 'sprint_runs' | 'steps' | 'ideas';
 type Row<T extends BacklogTable> = import('kysely').Selectable<Database[T]>;
 
-export const TABLE_OF: Record<Exclude<OwnedEntity, 'CLAUDE_JOB'>, BacklogTable> = {
+/** Each backlog entity's table, kept literal so the row functions below answer that table's row type. */
+export const TABLE_OF = {
   PRODUCT: 'products',
   PBI: 'pbis',
   STORY: 'stories',
@@ -21,7 +22,7 @@ export const TABLE_OF: Record<Exclude<OwnedEntity, 'CLAUDE_JOB'>, BacklogTable> 
   SPRINT_RUN: 'sprint_runs',
   STEP: 'steps',
   IDEA: 'ideas',
-};
+} as const satisfies Record<Exclude<OwnedEntity, 'CLAUDE_JOB'>, BacklogTable>;
 
 export async function getVisibleRow<E extends keyof typeof TABLE_OF>(
   db: Executor,

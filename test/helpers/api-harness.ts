@@ -2,6 +2,7 @@
  * The HTTP API in the test's own process, called through `app.request` (no port needed), with a
  * real producer connection to Redis and the file's own database.
  */
+import type { ApiDeps } from '../../src/api/api-deps.js';
 import { createApp } from '../../src/api/app.js';
 import { createAuthenticator, type Dashboard } from '../../src/auth/authenticator.js';
 import { createEventHub } from '../../src/events/event-hub.js';
@@ -14,6 +15,8 @@ import type { TestEnv } from './test-env.js';
 
 export interface ApiHarness {
   app: ReturnType<typeof createApp>;
+  /** What the app was made with (a test can serve the event socket with the same). */
+  deps: ApiDeps;
   queues: JobQueues;
   /** The bearer secret `call` sends unless told otherwise: an admin token. */
   adminSecret: string;
@@ -50,6 +53,7 @@ export async function createApiHarness(env: TestEnv, options: { dashboard?: Dash
   const adminSecret = await token(['admin'], 'admin');
   return {
     app,
+    deps,
     queues,
     adminSecret,
     token,

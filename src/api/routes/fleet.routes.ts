@@ -3,13 +3,14 @@
  * the token may see) and GET /api/v1/stats (jobs by kind and status, workers alive).
  */
 import { z } from '@hono/zod-openapi';
+import { callerOf } from '../../auth/caller.js';
 import { sql } from 'kysely';
+import { isJobKind } from '../../queues/job-kind.js';
 import { jobKind, claudeJobStatus } from '../../spelling/api-spelling.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { json } from '../schemas/common.schemas.js';
-import { callerOf } from './resource-routes.js';
 
 export const FleetWorker = z
   .object({
@@ -76,7 +77,7 @@ export function fleetRoutes(deps: ApiDeps) {
             id: worker.id,
             host: worker.host,
             pid: worker.pid,
-            kinds: worker.kinds.map((kind) => jobKind.toApi(kind as never)),
+            kinds: worker.kinds.map(kindToApi),
             concurrency: worker.concurrency,
             version: worker.version,
             started_at: worker.started_at.toISOString(),
@@ -119,4 +120,10 @@ export function fleetRoutes(deps: ApiDeps) {
     },
   );
   return app;
+}
+
+/** A worker row holds its kinds as text, written from the kinds it was built with: each has a spelling. */
+function kindToApi(kind: string): string {
+  if (!isJobKind(kind)) throw new Error(`spelling: no API spelling for ${kind}`);
+  return jobKind.toApi(kind);
 }

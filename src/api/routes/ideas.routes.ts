@@ -4,24 +4,32 @@
  * job and answer 202 with it; materialize creates the PBI tree and answers 201.
  */
 import { z } from '@hono/zod-openapi';
-import { updateColumns } from '../../backlog/backlog-rows.js';
+import { callerOf } from '../../auth/caller.js';
+import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
 import { materializePlan } from '../../backlog/materialize-plan.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { AppError } from '../../errors/app-error.js';
 import { enqueueJobs, insertJobs, queueInserted } from '../../jobs/enqueue-jobs.js';
+import { ideaMachine } from '../../machines/index.js';
 import type { JobKind } from '../../queues/kinds.js';
 import { ideaStatus } from '../../spelling/api-spelling.js';
+import { createEntity, transition } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
+import { createRouter } from '../router.js';
 import { Idea, IdeaLogEntry, IdeaUpdate, NewIdea, Pbi, Story, Task, toApiIdea, toApiIdeaLog, toApiPbi, toApiStory, toApiTask } from '../schemas/backlog.schemas.js';
-import { errorResponses, IdParam, json, Uuid } from '../schemas/common.schemas.js';
+import { apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
-import { type Caller, callerOf, createUnder, editable, resourceRoutes } from './resource-routes.js';
+import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
+import { statusRoutes } from './status.routes.js';
 
 const GrillBody = z.object({ answers: z.string().trim().min(1).max(50_000).optional() }).strict();
 const PlanBody = z.object({ guidance: z.string().trim().min(1).max(20_000).optional() }).strict();
 const ChatBody = z.object({ message: z.string().trim().min(1, { error: 'must not be empty' }).max(20_000) }).strict();
+
+const tags = ['ideas'];
+const IdeaQuery = z.object({ product_id: Uuid.optional(), status: apiEnumList(ideaStatus).optional(), limit: Limit, cursor: Cursor });
 
 const Materialized = z
   .object({
@@ -31,36 +39,127 @@ const Materialized = z
   .openapi('MaterializedPlan');
 
 export function ideaRoutes(deps: ApiDeps) {
-  const app = resourceRoutes(deps, {
-    entity: 'IDEA',
-    path: 'ideas',
-    noun: 'idea',
-    schema: Idea,
-    toApi: toApiIdea,
-    filters: { product_id: Uuid.optional() },
-    create: {
-      body: NewIdea,
-      async run(trx, body: z.infer<typeof NewIdea>, caller: Caller) {
-        return createUnder(trx, caller, { entity: 'PRODUCT', id: body.product_id }, 'IDEA', { product_id: body.product_id, title: body.title, prompt_text: body.prompt_text ?? '' });
-      },
+  const app = createRouter();
+
+  app.openapi(
+    authedRoute(['write'], {
+      method: 'post',
+      path: '/ideas',
+      tags,
+      summary: 'Create a idea',
+      request: { body: { content: { 'application/json': { schema: NewIdea } }, required: true } },
+      responses: { 201: json(Idea, 'The new idea'), ...errorResponses(404, 409, 413, 422) },
+    }),
+    async (c) => {
+      const caller = callerOf(c);
+      const body = c.req.valid('json');
+      const row = await deps.db.transaction().execute(async (trx) => {
+        await visibleOwnership(trx, 'PRODUCT', body.product_id, caller.ownerId);
+        const values = { product_id: body.product_id, title: body.title, prompt_text: body.prompt_text ?? '' };
+        return (await createEntity(trx, ideaMachine, values, { actorTokenId: caller.actorTokenId })).row;
+      });
+      return c.json(toApiIdea(row), 201);
     },
-    update: {
-      body: IdeaUpdate,
-      async run(trx, row, body) {
-        if (row.status === 'PLANNED') {
-          throw new AppError('status_conflict', `idea ${row.id} is planned; its backlog items are edited instead`, { current: ideaStatus.toApi(row.status) });
+  );
+
+  app.openapi(
+    authedRoute(['read'], {
+      method: 'get',
+      path: '/ideas',
+      tags,
+      summary: 'List ideas, newest first',
+      request: { query: IdeaQuery },
+      responses: { 200: json(pageOf(Idea), 'A page of ideas'), ...errorResponses(422) },
+    }),
+    async (c) => {
+      const { product_id, status, limit, cursor } = c.req.valid('query');
+      const after = pageAfter(cursor);
+      const page = await listVisibleRows(deps.db, 'IDEA', { equals: { product_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      return c.json({ items: page.items.map(toApiIdea), next_cursor: nextCursor(page) }, 200);
+    },
+  );
+
+  app.openapi(
+    authedRoute(['read'], {
+      method: 'get',
+      path: '/ideas/{id}',
+      tags,
+      summary: 'A idea',
+      request: { params: IdParam },
+      responses: { 200: json(Idea, 'The idea'), ...errorResponses(404) },
+    }),
+    async (c) => c.json(toApiIdea(await getVisibleRow(deps.db, 'IDEA', c.req.valid('param').id, callerOf(c).ownerId)), 200),
+  );
+
+  app.openapi(
+    authedRoute(['write'], {
+      method: 'patch',
+      path: '/ideas/{id}',
+      tags,
+      summary: 'Edit a idea (statuses change only through transitions)',
+      request: { params: IdParam, body: { content: { 'application/json': { schema: IdeaUpdate } }, required: true } },
+      responses: { 200: json(Idea, 'The idea, edited'), ...errorResponses(404, 409, 413, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const ownerId = callerOf(c).ownerId;
+      const row = await deps.db.transaction().execute(async (trx) => {
+        await visibleOwnership(trx, 'IDEA', id, ownerId);
+        // Locked: the idea must not become planned between this check and the edit.
+        const { status } = await trx.selectFrom('ideas').select('status').where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
+        if (status === 'PLANNED') {
+          throw new AppError('status_conflict', `idea ${id} is planned; its backlog items are edited instead`, { current: ideaStatus.toApi(status) });
         }
-        return updateColumns(trx, 'IDEA', row.id, editable(body));
-      },
+        return updateColumns(trx, 'IDEA', id, body);
+      });
+      return c.json(toApiIdea(row), 200);
     },
-  });
+  );
+
+  app.route(
+    '/',
+    statusRoutes(deps, {
+      entity: 'IDEA',
+      path: 'ideas',
+      noun: 'idea',
+      machine: ideaMachine,
+      spelling: ideaStatus,
+      scopes: ['read'],
+      statusOf: async (id, caller) => (await getVisibleRow(deps.db, 'IDEA', id, caller.ownerId)).status,
+    }),
+  );
+
+  app.openapi(
+    authedRoute(['write'], {
+      method: 'post',
+      path: '/ideas/{id}/transitions',
+      tags,
+      summary: 'Move a idea to another status',
+      description: TRANSITIONS_DESCRIPTION,
+      request: { params: IdParam, body: { content: { 'application/json': { schema: transitionBody(ideaStatus) } }, required: true } },
+      responses: { 200: json(Idea, 'The idea in its new status'), ...errorResponses(404, 409, 422) },
+    }),
+    async (c) => {
+      const caller = callerOf(c);
+      const { id } = c.req.valid('param');
+      const { to, reason } = c.req.valid('json');
+      await visibleOwnership(deps.db, 'IDEA', id, caller.ownerId);
+      await deps.db.transaction().execute(async (trx) => {
+        const { status } = await trx.selectFrom('ideas').select('status').where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
+        const context = { actorTokenId: caller.actorTokenId, reason: reason ?? null };
+        await transition(trx, ideaMachine, { id, from: status, to: ideaStatus.fromApi(to)!, by: 'user', context });
+      });
+      return c.json(toApiIdea(await getVisibleRow(deps.db, 'IDEA', id, caller.ownerId)), 200);
+    },
+  );
 
   const enqueueRoute = (path: string, kind: JobKind, summary: string, body: z.ZodObject) =>
     app.openapi(
       authedRoute(['enqueue'], {
         method: 'post',
         path: `/ideas/{id}/${path}`,
-        tags: ['ideas'],
+        tags,
         summary,
         request: { params: IdParam, headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: body } }, required: false } },
         responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422) },
@@ -69,7 +168,7 @@ export function ideaRoutes(deps: ApiDeps) {
         const caller = callerOf(c);
         const { id } = c.req.valid('param');
         await visibleOwnership(deps.db, 'IDEA', id, caller.ownerId);
-        const payload = editable(c.req.valid('json') as Record<string, unknown>);
+        const payload = definedFields(c.req.valid('json'));
         const key = c.req.valid('header')['idempotency-key'];
         if (key) {
           return answerOnce(deps, c, key, payload, async (trx) => {
@@ -90,7 +189,7 @@ export function ideaRoutes(deps: ApiDeps) {
     authedRoute(['write'], {
       method: 'post',
       path: '/ideas/{id}/materialize',
-      tags: ['ideas'],
+      tags,
       summary: 'Create the plan\'s PBIs, stories and tasks in one transaction; the idea becomes planned',
       request: { params: IdParam },
       responses: { 201: json(Materialized, 'The idea and the tree it became'), ...errorResponses(404, 409) },
@@ -118,7 +217,7 @@ export function ideaRoutes(deps: ApiDeps) {
     authedRoute(['read'], {
       method: 'get',
       path: '/ideas/{id}/logs',
-      tags: ['ideas'],
+      tags,
       summary: 'The idea\'s log: grill and plan results, job events, the chat; oldest first',
       request: { params: IdParam },
       responses: { 200: json(z.object({ items: z.array(IdeaLogEntry) }), 'The log'), ...errorResponses(404) },
@@ -132,4 +231,9 @@ export function ideaRoutes(deps: ApiDeps) {
   );
 
   return app;
+}
+
+/** The fields of a body that were sent: a job's payload holds no undefined values. */
+function definedFields(body: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
 }

@@ -3,8 +3,8 @@
  * transitions routes every entity has. Every answer carries jobs in the API's spelling.
  */
 import { z } from '@hono/zod-openapi';
+import { type Caller, callerOf } from '../../auth/caller.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
-import { isPagePosition } from '../../db/pagination.js';
 import { AppError } from '../../errors/app-error.js';
 import { cancelJob } from '../../jobs/cancel-job.js';
 import { getJob, listJobs } from '../../jobs/claude-job.repository.js';
@@ -18,10 +18,10 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { createRouter } from '../router.js';
-import { decodeCursor, encodeCursor, errorResponses, IdParam, json } from '../schemas/common.schemas.js';
+import { errorResponses, IdParam, json, nextCursor, pageAfter } from '../schemas/common.schemas.js';
 import { History, toApiHistory } from '../schemas/history.schemas.js';
 import { CancelBody, Job, JobList, JobQuery, NewJob, NewJobBatch, toApiJob } from '../schemas/job.schemas.js';
-import { type Caller, callerOf, ValidTransitions, validTransitions } from './resource-routes.js';
+import { ValidTransitions, validTransitions } from '../schemas/transition.schemas.js';
 
 type NewJobBody = z.infer<typeof NewJob>;
 const SUBJECT_FIELDS = ['idea_id', 'task_id', 'sprint_run_id'] as const;
@@ -121,9 +121,8 @@ export function jobsRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const query = c.req.valid('query');
-      const after = decodeCursor(query.cursor, isPagePosition);
-      if (after === null) throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', { issues: [{ path: 'cursor', message: 'not a cursor' }] });
-      const { items, next } = await listJobs(
+      const after = pageAfter(query.cursor);
+      const page = await listJobs(
         deps.db,
         {
           status: query.status,
@@ -136,7 +135,7 @@ export function jobsRoutes(deps: ApiDeps) {
         },
         { limit: query.limit, after },
       );
-      return c.json({ items: items.map(toApiJob), next_cursor: next ? encodeCursor(next) : null }, 200);
+      return c.json({ items: page.items.map(toApiJob), next_cursor: nextCursor(page) }, 200);
     },
   );
 

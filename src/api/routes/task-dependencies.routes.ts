@@ -1,5 +1,6 @@
 /** /tasks/{id}/dependencies: the tasks a task waits for; adding one that closes a cycle is a 422. */
 import { z } from '@hono/zod-openapi';
+import { callerOf } from '../../auth/caller.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { addDependency, removeDependency } from '../../backlog/task-dependencies.js';
 import { AppError } from '../../errors/app-error.js';
@@ -8,7 +9,6 @@ import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { Task, toApiTask } from '../schemas/backlog.schemas.js';
 import { errorResponses, IdParam, isUuid, json, Uuid } from '../schemas/common.schemas.js';
-import { callerOf } from './resource-routes.js';
 
 const tags = ['tasks'];
 const Dependencies = z.object({ items: z.array(Task) }).openapi('TaskDependencies');

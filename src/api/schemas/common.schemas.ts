@@ -1,5 +1,7 @@
 /** Schemas shared by every resource: ids, enum lists in query strings, pages, error responses. */
 import { z } from '@hono/zod-openapi';
+import { isPagePosition, type PageOf, type PagePosition } from '../../db/pagination.js';
+import { AppError } from '../../errors/app-error.js';
 import type { Spelling } from '../../spelling/define-spelling.js';
 import { ErrorBody } from '../http-errors.js';
 
@@ -43,6 +45,22 @@ export const Limit = z.coerce
   .default(50);
 
 export const Cursor = z.string().max(200).optional().openapi({ description: 'next_cursor of the previous page' });
+
+/** A page of a list: its items and the cursor of the next page (null on the last). */
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), next_cursor: z.string().nullable() });
+}
+
+/** Where a list resumes: after the cursor's position, or from the start without one. */
+export function pageAfter(cursor: string | undefined): PagePosition | undefined {
+  const after = decodeCursor(cursor, isPagePosition);
+  if (after === null) throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', { issues: [{ path: 'cursor', message: 'not a cursor' }] });
+  return after;
+}
+
+export function nextCursor(page: PageOf<unknown>): string | null {
+  return page.next ? encodeCursor(page.next) : null;
+}
 
 /** The error responses every route may give. */
 export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 422 | 503)[]) {
