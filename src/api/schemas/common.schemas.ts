@@ -1,6 +1,6 @@
 /** Schemas shared by every resource: ids, enum lists in query strings, pages, error responses. */
 import { z } from '@hono/zod-openapi';
-import type { Spelling } from '../../spelling/define-spelling.js';
+import type { Spelling } from '../../util/define-spelling.js';
 import { ErrorBody } from '../http-errors.js';
 
 export const Uuid = z.uuid({ error: 'must be a UUID' });
