@@ -6,8 +6,8 @@
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
-import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
-import { ids, type KindHandler, resultOf } from './kind-handler.js';
+import { enterIdeaPhase, failIdea, ideaBrief, loadIdeas } from './idea-subject.js';
+import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
 
 const SYSTEM = [
   'You are a senior product engineer. Before an idea is planned into backlog items, you grill it:',
@@ -22,6 +22,7 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
   onEnqueue: (trx, jobs, context) =>
     enterIdeaPhase(trx, jobs, { working: 'GRILLING', startsFrom: { DRAFT: 'grill_enqueued', GRILL_FAILED: 'grill_retried' }, action: 'grilling' }, context),
 
+  onFailed: (trx, change, door) => failIdea(trx, change, 'GRILLING', 'GRILL_FAILED', door),
   async buildPrompts(db, jobs) {
     const ideas = await loadIdeas(db, ids(jobs, 'idea_id'));
     return new Map(

@@ -7,10 +7,10 @@
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
-import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
-import { ids, type KindHandler, resultOf } from './kind-handler.js';
+import { enterIdeaPhase, failIdea, ideaBrief, loadIdeas } from './idea-subject.js';
+import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
 import { PLAN_FORMAT_GUIDE } from './plan/plan-guide.js';
-import { parsePlanMd } from './plan/plan-format.js';
+import { parsePlanMd } from '../backlog/plan-format.js';
 
 const SYSTEM = `You turn a product idea into a backlog plan for coding agents. ${PLAN_FORMAT_GUIDE}`;
 
@@ -20,6 +20,7 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
   onEnqueue: (trx, jobs, context) =>
     enterIdeaPhase(trx, jobs, { working: 'PLANNING', startsFrom: { GRILLED: 'plan_enqueued', PLAN_FAILED: 'plan_retried' }, action: 'planning' }, context),
 
+  onFailed: (trx, change, door) => failIdea(trx, change, 'PLANNING', 'PLAN_FAILED', door),
   async buildPrompts(db, jobs) {
     const ideas = await loadIdeas(db, ids(jobs, 'idea_id'));
     return new Map(
