@@ -1,7 +1,7 @@
 /**
  * IDEA_GRILL: an agent questions an idea before it is planned. Enqueueing moves the idea to
  * GRILLING; the agent's questions become the idea's grill_md and a GRILL_RESULT log entry, and
- * the idea is GRILLED. A failure is handled by the ClaudeJob cascade (GRILL_FAILED).
+ * the idea is GRILLED. A failure is handled by its onFailed (GRILL_FAILED).
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';

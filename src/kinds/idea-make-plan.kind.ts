@@ -1,7 +1,7 @@
 /**
- * IDEA_MAKE_PLAN: an agent turns a grilled idea into a plan (see plan/plan-format.ts). A plan
+ * IDEA_MAKE_PLAN: an agent turns a grilled idea into a plan (see src/backlog/plan-format.ts). A plan
  * that parses moves the idea to PLAN_READY with plan_md and a PLAN_RESULT log entry. One that
- * does not fails the job with code `plan_invalid`; the ClaudeJob cascade then moves the idea to
+ * does not fails the job with code `plan_invalid`; its onFailed then moves the idea to
  * PLAN_FAILED, keeping the plan and its parse errors on the idea and in its log.
  */
 import { ideaMachine } from '../machines/index.js';

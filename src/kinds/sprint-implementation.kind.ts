@@ -1,5 +1,5 @@
 /**
- * SPRINT_IMPLEMENTATION: drives one sprint run. The ClaudeJob cascade starts the run when the job
+ * SPRINT_IMPLEMENTATION: drives one sprint run. Its onStarted / onFailed start the run when the job
  * starts (QUEUED -> RUNNING) and fails it when the job fails for good. What the job does depends
  * on the run's mode:
  * - SPRINT_BATCH: it runs the steps in order itself (src/sprints/sprint-batch.ts);

@@ -1,5 +1,5 @@
 /**
- * TASK_IMPLEMENTATION: an agent implements one task. The ClaudeJob cascade moves the task to
+ * TASK_IMPLEMENTATION: an agent implements one task. Its onStarted / onFailed move the task to
  * IN_PROGRESS when the job starts (and to FAILED when it fails); a finished job moves it to
  * REVIEW, where verification (a user, or a sprint run) takes it on. Inside a sprint run the
  * task transitions carry the run's id.
