@@ -8,9 +8,8 @@ import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
 import { type IdeaStatus, ideaMachine } from '../machines/index.js';
 import { ideaStatus } from '../spelling/api-spelling.js';
-import { transition } from '../transitions/index.js';
 import type { HandlerContext } from '../jobs/kind-handler.js';
-import { type AppliedTransition, type Door, inherited } from '../transitions/index.js';
+import { type AppliedTransition, type Door, inherited, transition } from '../transitions/index.js';
 import { describeJobChange } from './claude-job.cascade.js';
 import { appendIdeaLogs } from './idea-logs.js';
 
@@ -114,7 +113,10 @@ export async function failIdea(
     to,
     trigger: rejected ? 'plan_rejected' : 'job_failed',
     ...(rejected ? { set: { plan_md: rejected.planMd, plan_errors: rejected.errors } } : {}),
-    context: { ...inherited(change, rejected ? 'the plan did not parse' : describeJobChange(change)), artifacts: { job_id: job.id, error: job.error ?? null } },
+    context: {
+      ...inherited(change, rejected ? 'the plan did not parse' : describeJobChange(change)),
+      artifacts: { job_id: job.id, error: job.error ?? null },
+    },
   });
   await appendIdeaLogs(trx, [
     {

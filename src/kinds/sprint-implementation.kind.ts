@@ -9,14 +9,14 @@
  * The run becomes DONE through its tasks' cascade when its last task is done; its result is
  * written by the run's cascade when it ends.
  */
+import type { Trx } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
 import { sprintRunMachine } from '../machines/index.js';
 import { sprintRunStatus } from '../spelling/api-spelling.js';
 import { dispatchReadySteps } from '../sprints/dispatch-steps.js';
 import { runSprintBatch } from '../sprints/sprint-batch.js';
 import { insertJobRows } from '../jobs/insert-job-rows.js';
-import type { Trx } from '../db/database.js';
-import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { type AppliedTransition, type Door, inherited, transition } from '../transitions/index.js';
 import { describeJobChange } from './claude-job.cascade.js';
 import { type KindHandler, resultOf } from '../jobs/kind-handler.js';

@@ -145,7 +145,13 @@ describe('architecture', () => {
     graph.set('/s/side/d.ts', []);
     graph.set('/s/new/e.ts', ['/s/low/b.ts']);
     expect(layerViolations('/s', graph, layers)).toEqual(['new/e.ts is in no layer']);
-    const source = "import type { T } from './t.js';\nimport { type U } from './u.js';\nimport './v.js';\nexport * from './w.js';\nawait import('./x.js');";
+    const source = [
+      "import type { T } from './t.js';",
+      "import { type U } from './u.js';",
+      "import './v.js';",
+      "export * from './w.js';",
+      "await import('./x.js');",
+    ].join('\n');
     expect(allImports('/x/a.ts', source)).toEqual(['/x/t.ts', '/x/u.ts', '/x/v.ts', '/x/w.ts', '/x/x.ts']);
   });
 
