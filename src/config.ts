@@ -5,7 +5,7 @@
  * secrets) and what is allowed, so an operator never has to read a stack trace to fix a typo.
  */
 import { z } from 'zod';
-import { JOB_KINDS, type JobKind } from './queues/job-kind.js';
+import { JOB_KINDS, type JobKind } from './job-kinds.js';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce

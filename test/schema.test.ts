@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTITY_TYPES, MACHINES } from '../src/machines/index.js';
-import { JOB_KINDS } from '../src/queues/job-kind.js';
+import { JOB_KINDS } from '../src/job-kinds.js';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 import { migrateDownToZero, migrateToLatest } from '../src/db/migrator.js';
 

@@ -4,6 +4,8 @@
  */
 import { requestId } from 'hono/request-id';
 import { AppError } from '../errors/app-error.js';
+// Installs the kind handlers and the job and run cascades the routes' transitions set off.
+import '../kinds/index.js';
 import type { ApiDeps } from './api-deps.js';
 import { authenticate } from './auth.middleware.js';
 import { limitBody } from './body-limit.middleware.js';

@@ -8,7 +8,7 @@ import type { Pbi } from '../db/tables/pbi.table.js';
 import type { Story } from '../db/tables/story.table.js';
 import type { Task } from '../db/tables/task.table.js';
 import { AppError } from '../errors/app-error.js';
-import { parsePlanMd } from '../kinds/plan/plan-format.js';
+import { parsePlanMd } from './plan-format.js';
 import { ideaMachine, MACHINES } from '../machines/index.js';
 import { ideaStatus } from '../spelling/api-spelling.js';
 import { createEntities, transition } from '../transitions/index.js';

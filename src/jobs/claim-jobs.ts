@@ -9,8 +9,14 @@ import type { Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { claudeJobMachine } from '../machines/index.js';
 import { transitionMany } from '../transitions/index.js';
-import type { WorkerIdentity } from '../workers/worker-registry.js';
 import { type Lease, leaseGuard } from './job-lease.js';
+
+/** The worker a claim binds its jobs to (registered by src/workers/worker-registry.ts). */
+export interface WorkerIdentity {
+  workerId: string;
+  /** The api_tokens row the worker's claims are bound to. */
+  tokenId: string;
+}
 
 export interface ClaimOptions {
   leaseMs: number;

@@ -6,7 +6,7 @@
  */
 import type { Db, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import { handlerOf } from '../kinds/index.js';
+import { installedHandlerOf as handlerOf } from './installed-kinds.js';
 import type { Logger } from '../logger.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { groupBy } from '../util/group-by.js';

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { JsonValue } from '../db/column-types.js';
 import type { Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import type { JobError } from '../kinds/index.js';
+import type { JobError } from './kind-handler.js';
 import { claudeJobMachine } from '../machines/index.js';
 import { KINDS } from '../queues/kinds.js';
 import { createEntities, transitionMany } from '../transitions/index.js';

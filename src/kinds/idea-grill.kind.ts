@@ -1,13 +1,13 @@
 /**
  * IDEA_GRILL: an agent questions an idea before it is planned. Enqueueing moves the idea to
  * GRILLING; the agent's questions become the idea's grill_md and a GRILL_RESULT log entry, and
- * the idea is GRILLED. A failure is handled by the ClaudeJob cascade (GRILL_FAILED).
+ * the idea is GRILLED. A failure is handled by its onFailed (GRILL_FAILED).
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
-import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
-import { ids, type KindHandler, resultOf } from './kind-handler.js';
+import { enterIdeaPhase, failIdea, ideaBrief, loadIdeas } from './idea-subject.js';
+import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
 
 const SYSTEM = [
   'You are a senior product engineer. Before an idea is planned into backlog items, you grill it:',
@@ -22,6 +22,7 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
   onEnqueue: (trx, jobs, context) =>
     enterIdeaPhase(trx, jobs, { working: 'GRILLING', startsFrom: { DRAFT: 'grill_enqueued', GRILL_FAILED: 'grill_retried' }, action: 'grilling' }, context),
 
+  onFailed: (trx, change, door) => failIdea(trx, change, 'GRILLING', 'GRILL_FAILED', door),
   async buildPrompts(db, jobs) {
     const ideas = await loadIdeas(db, ids(jobs, 'idea_id'));
     return new Map(

@@ -1,16 +1,16 @@
 /**
- * IDEA_MAKE_PLAN: an agent turns a grilled idea into a plan (see plan/plan-format.ts). A plan
+ * IDEA_MAKE_PLAN: an agent turns a grilled idea into a plan (see src/backlog/plan-format.ts). A plan
  * that parses moves the idea to PLAN_READY with plan_md and a PLAN_RESULT log entry. One that
- * does not fails the job with code `plan_invalid`; the ClaudeJob cascade then moves the idea to
+ * does not fails the job with code `plan_invalid`; its onFailed then moves the idea to
  * PLAN_FAILED, keeping the plan and its parse errors on the idea and in its log.
  */
 import { ideaMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
-import { enterIdeaPhase, ideaBrief, loadIdeas } from './idea-subject.js';
-import { ids, type KindHandler, resultOf } from './kind-handler.js';
+import { enterIdeaPhase, failIdea, ideaBrief, loadIdeas } from './idea-subject.js';
+import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
 import { PLAN_FORMAT_GUIDE } from './plan/plan-guide.js';
-import { parsePlanMd } from './plan/plan-format.js';
+import { parsePlanMd } from '../backlog/plan-format.js';
 
 const SYSTEM = `You turn a product idea into a backlog plan for coding agents. ${PLAN_FORMAT_GUIDE}`;
 
@@ -20,6 +20,7 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
   onEnqueue: (trx, jobs, context) =>
     enterIdeaPhase(trx, jobs, { working: 'PLANNING', startsFrom: { GRILLED: 'plan_enqueued', PLAN_FAILED: 'plan_retried' }, action: 'planning' }, context),
 
+  onFailed: (trx, change, door) => failIdea(trx, change, 'PLANNING', 'PLAN_FAILED', door),
   async buildPrompts(db, jobs) {
     const ideas = await loadIdeas(db, ids(jobs, 'idea_id'));
     return new Map(

@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import { appendIdeaLogs } from './idea-logs.js';
 import { ideaBrief } from './idea-subject.js';
-import { ids, type KindHandler, resultOf } from './kind-handler.js';
+import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
 
 const SYSTEM = [
   'You are the planning partner of a product team. You discuss an idea and its backlog plan with',

@@ -1,5 +1,5 @@
 /**
- * SPRINT_IMPLEMENTATION: drives one sprint run. The ClaudeJob cascade starts the run when the job
+ * SPRINT_IMPLEMENTATION: drives one sprint run. Its onStarted / onFailed start the run when the job
  * starts (QUEUED -> RUNNING) and fails it when the job fails for good. What the job does depends
  * on the run's mode:
  * - SPRINT_BATCH: it runs the steps in order itself (src/sprints/sprint-batch.ts);
@@ -9,14 +9,17 @@
  * The run becomes DONE through its tasks' cascade when its last task is done; its result is
  * written by the run's cascade when it ends.
  */
+import type { Trx } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
 import { sprintRunMachine } from '../machines/index.js';
 import { sprintRunStatus } from '../spelling/api-spelling.js';
 import { dispatchReadySteps } from '../sprints/dispatch-steps.js';
 import { runSprintBatch } from '../sprints/sprint-batch.js';
 import { insertJobRows } from '../jobs/insert-job-rows.js';
-import { transition } from '../transitions/index.js';
-import { type KindHandler, resultOf } from './kind-handler.js';
+import { type AppliedTransition, type Door, inherited, transition } from '../transitions/index.js';
+import { describeJobChange } from './claude-job.cascade.js';
+import { type KindHandler, resultOf } from '../jobs/kind-handler.js';
 
 export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
   kind: 'SPRINT_IMPLEMENTATION',
@@ -67,6 +70,8 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
     };
   },
 
+  onStarted: (trx, change, door) => moveRun(trx, change, true, door),
+  onFailed: (trx, change, door) => moveRun(trx, change, false, door),
   judge: (_job, output) => ({ status: 'DONE', result: resultOf(output) }),
 
   async applyDone(trx, finished, context) {
@@ -95,3 +100,37 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
     }
   },
 };
+
+/** The run follows its job: started, the run runs; failed or cancelled by a user, the run stops. */
+async function moveRun(trx: Trx, change: AppliedTransition<ClaudeJob>, started: boolean, door: Door): Promise<void> {
+  const job = change.row;
+  // The run cancelled this job itself when it stopped: nothing more to do to it.
+  if (change.hops.at(-1)!.trigger === 'run_stopped') return;
+  const run = await trx
+    .selectFrom('sprint_runs')
+    .select(['id', 'status'])
+    .where('id', '=', job.sprint_run_id!)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  const now = new Date().toISOString();
+  if (started && run.status === 'QUEUED') {
+    await door.transition(trx, sprintRunMachine, {
+      id: run.id,
+      from: 'QUEUED',
+      to: 'RUNNING',
+      trigger: 'worker_started',
+      set: { started_at: now },
+      context: inherited(change, describeJobChange(change)),
+    });
+  } else if (!started && (run.status === 'QUEUED' || run.status === 'RUNNING' || run.status === 'PAUSED')) {
+    const cancelled = change.to === 'CANCELLED';
+    await door.transition(trx, sprintRunMachine, {
+      id: run.id,
+      from: run.status,
+      to: cancelled ? 'CANCELLED' : 'FAILED',
+      trigger: cancelled ? 'user_cancels' : 'job_failed',
+      set: { finished_at: now, error: describeJobChange(change) },
+      context: inherited(change, describeJobChange(change)),
+    });
+  }
+}

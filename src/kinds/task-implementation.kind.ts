@@ -1,5 +1,5 @@
 /**
- * TASK_IMPLEMENTATION: an agent implements one task. The ClaudeJob cascade moves the task to
+ * TASK_IMPLEMENTATION: an agent implements one task. Its onStarted / onFailed move the task to
  * IN_PROGRESS when the job starts (and to FAILED when it fails); a finished job moves it to
  * REVIEW, where verification (a user, or a sprint run) takes it on. Inside a sprint run the
  * task transitions carry the run's id.
@@ -10,8 +10,9 @@ import { taskStatus } from '../spelling/api-spelling.js';
 import { transition } from '../transitions/index.js';
 import { completeStep } from '../sprints/step-outcome.js';
 import { dispatchReadySteps } from '../sprints/dispatch-steps.js';
-import { ids, type KindHandler, resultOf } from './kind-handler.js';
-import { loadTaskBriefs, reportedFailure, taskPrompt } from './task-prompt.js';
+import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
+import { taskJobCascade } from './job-task.cascade.js';
+import { loadTaskBriefs, reportedFailure, taskPrompt } from '../sprints/task-prompt.js';
 
 export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
   kind: 'TASK_IMPLEMENTATION',
@@ -35,6 +36,8 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
     return new Map(jobs.map((job) => [job.id, taskPrompt(tasks.get(job.task_id!)!, (job.payload as { instructions?: string }).instructions)]));
   },
 
+  onStarted: taskJobCascade,
+  onFailed: taskJobCascade,
   judge(_job, output) {
     const failure = reportedFailure(output.data);
     if (failure) return { status: 'FAILED', error: { code: 'agent_failed', message: failure }, result: resultOf(output) };

@@ -15,11 +15,22 @@
  * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on), and
  * CANCELLED by the system when the sprint run a job works for stops.
  */
-import { claudeJobStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const CLAUDE_JOB_STATUSES = ['QUEUED', 'CLAIMED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED', 'SKIPPED'] as const;
 export type ClaudeJobStatus = (typeof CLAUDE_JOB_STATUSES)[number];
+
+/** How the API spells each status. */
+export const claudeJobStatus = defineSpelling({
+  QUEUED: 'queued',
+  CLAIMED: 'claimed',
+  RUNNING: 'running',
+  DONE: 'done',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  SKIPPED: 'skipped',
+} as const satisfies Record<ClaudeJobStatus, string>);
 
 export const claudeJobMachine = defineMachine({
   entity: 'CLAUDE_JOB',

@@ -10,7 +10,7 @@
  * - PLAN_READY: plan_md parsed into PBIs, stories and tasks.
  * - PLANNED: the PBI tree was created in the backlog (terminal).
  */
-import { ideaStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const IDEA_STATUSES = [
@@ -24,6 +24,18 @@ export const IDEA_STATUSES = [
   'PLANNED',
 ] as const;
 export type IdeaStatus = (typeof IDEA_STATUSES)[number];
+
+/** How the API spells each status. */
+export const ideaStatus = defineSpelling({
+  DRAFT: 'draft',
+  GRILLING: 'grilling',
+  GRILL_FAILED: 'grill_failed',
+  GRILLED: 'grilled',
+  PLANNING: 'planning',
+  PLAN_FAILED: 'plan_failed',
+  PLAN_READY: 'plan_ready',
+  PLANNED: 'planned',
+} as const satisfies Record<IdeaStatus, string>);
 
 export const ideaMachine = defineMachine({
   entity: 'IDEA',

@@ -6,11 +6,19 @@
  * - DONE: every story is done (terminal).
  * - FAILED: the user gave up on it (terminal).
  */
-import { pbiStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const PBI_STATUSES = ['READY', 'BLOCKED', 'DONE', 'FAILED'] as const;
 export type PbiStatus = (typeof PBI_STATUSES)[number];
+
+/** How the API spells each status. */
+export const pbiStatus = defineSpelling({
+  READY: 'ready',
+  BLOCKED: 'blocked',
+  DONE: 'done',
+  FAILED: 'failed',
+} as const satisfies Record<PbiStatus, string>);
 
 export const pbiMachine = defineMachine({
   entity: 'PBI',

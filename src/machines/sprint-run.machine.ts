@@ -8,11 +8,21 @@
  * - FAILED: a step failed or its worker was lost (terminal); the sprint is blocked.
  * - CANCELLED: a user cancelled it (terminal); its agents are stopped.
  */
-import { sprintRunStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const SPRINT_RUN_STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'DONE', 'FAILED', 'CANCELLED'] as const;
 export type SprintRunStatus = (typeof SPRINT_RUN_STATUSES)[number];
+
+/** How the API spells each status. */
+export const sprintRunStatus = defineSpelling({
+  QUEUED: 'queued',
+  RUNNING: 'running',
+  PAUSED: 'paused',
+  DONE: 'done',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+} as const satisfies Record<SprintRunStatus, string>);
 
 export const SPRINT_RUN_MODES = ['PER_TASK', 'SPRINT_BATCH'] as const;
 export type SprintRunMode = (typeof SPRINT_RUN_MODES)[number];

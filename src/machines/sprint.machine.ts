@@ -6,11 +6,18 @@
  * - FAILED: abandoned by a user, or blocked because a sprint run failed a step (terminal).
  *   "Blocked" in the sprint-runner's words is this status.
  */
-import { sprintStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const SPRINT_STATUSES = ['ACTIVE', 'COMPLETED', 'FAILED'] as const;
 export type SprintStatus = (typeof SPRINT_STATUSES)[number];
+
+/** How the API spells each status. */
+export const sprintStatus = defineSpelling({
+  ACTIVE: 'active',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+} as const satisfies Record<SprintStatus, string>);
 
 export const sprintMachine = defineMachine({
   entity: 'SPRINT',

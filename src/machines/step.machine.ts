@@ -7,11 +7,20 @@
  * - FAILED: the agent reported failure (terminal); the run fails.
  * - SKIPPED: the run stopped before this step could finish (terminal).
  */
-import { stepStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const STEP_STATUSES = ['PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'SKIPPED'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** How the API spells each status. */
+export const stepStatus = defineSpelling({
+  PENDING: 'pending',
+  IN_PROGRESS: 'in_progress',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  SKIPPED: 'skipped',
+} as const satisfies Record<StepStatus, string>);
 
 export const stepMachine = defineMachine({
   entity: 'STEP',

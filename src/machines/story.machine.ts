@@ -6,11 +6,19 @@
  * - DONE: every task is DONE (terminal); its PBI is then re-evaluated.
  * - FAILED: a task failed, or a user abandoned it (terminal).
  */
-import { storyStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const STORY_STATUSES = ['OPEN', 'IN_SPRINT', 'DONE', 'FAILED'] as const;
 export type StoryStatus = (typeof STORY_STATUSES)[number];
+
+/** How the API spells each status. */
+export const storyStatus = defineSpelling({
+  OPEN: 'open',
+  IN_SPRINT: 'in_sprint',
+  DONE: 'done',
+  FAILED: 'failed',
+} as const satisfies Record<StoryStatus, string>);
 
 export const storyMachine = defineMachine({
   entity: 'STORY',

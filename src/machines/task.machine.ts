@@ -7,11 +7,20 @@
  * - DONE: verified (terminal); may complete its story and its sprint run.
  * - FAILED: could not be done (terminal); fails its story and its sprint run.
  */
-import { taskStatus } from '../spelling/api-spelling.js';
+import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
 export const TASK_STATUSES = ['TO_DO', 'IN_PROGRESS', 'REVIEW', 'DONE', 'FAILED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** How the API spells each status. */
+export const taskStatus = defineSpelling({
+  TO_DO: 'todo',
+  IN_PROGRESS: 'in_progress',
+  REVIEW: 'review',
+  DONE: 'done',
+  FAILED: 'failed',
+} as const satisfies Record<TaskStatus, string>);
 
 export const taskMachine = defineMachine({
   entity: 'TASK',

@@ -1,12 +1,13 @@
 /**
  * The registry of job kinds: for each, its queue, its subject, the payload it accepts and how
- * the fleet treats it when its worker is lost. A new kind is added here, to JOB_KINDS and to the
- * handler map in src/kinds/ (which `satisfies Record<JobKind, ...>`, so it cannot be forgotten).
+ * the fleet treats it when its worker is lost. A new kind is named in src/job-kinds.ts (name,
+ * API spelling, queue, subject), then given its payload here and its handler in src/kinds/ (both
+ * maps `satisfies Record<JobKind, ...>`, so neither can be forgotten).
  */
 import { z } from 'zod';
-import { JOB_KINDS, type JobKind, SUBJECT_OF_KIND, type SubjectColumn } from './job-kind.js';
+import { JOB_KINDS, type JobKind, QUEUE_OF_KIND, SUBJECT_OF_KIND, type SubjectColumn } from '../job-kinds.js';
 
-export { JOB_KINDS, type JobKind, SUBJECT_OF_KIND, type SubjectColumn } from './job-kind.js';
+export { JOB_KINDS, type JobKind, SUBJECT_OF_KIND, type SubjectColumn } from '../job-kinds.js';
 
 const note = (max: number) => z.string().trim().min(1).max(max);
 
@@ -25,31 +26,31 @@ export interface KindDefinition {
 
 export const KINDS = {
   TASK_IMPLEMENTATION: {
-    queue: 'task_implementation',
+    queue: QUEUE_OF_KIND.TASK_IMPLEMENTATION,
     subject: SUBJECT_OF_KIND.TASK_IMPLEMENTATION,
     payload: z.strictObject({ instructions: note(20_000).optional() }),
     retryWhenWorkerLost: true,
   },
   IDEA_GRILL: {
-    queue: 'idea_grill',
+    queue: QUEUE_OF_KIND.IDEA_GRILL,
     subject: SUBJECT_OF_KIND.IDEA_GRILL,
     payload: z.strictObject({ answers: note(50_000).optional() }),
     retryWhenWorkerLost: true,
   },
   IDEA_MAKE_PLAN: {
-    queue: 'idea_make_plan',
+    queue: QUEUE_OF_KIND.IDEA_MAKE_PLAN,
     subject: SUBJECT_OF_KIND.IDEA_MAKE_PLAN,
     payload: z.strictObject({ guidance: note(20_000).optional() }),
     retryWhenWorkerLost: true,
   },
   PLAN_CHAT: {
-    queue: 'plan_chat',
+    queue: QUEUE_OF_KIND.PLAN_CHAT,
     subject: SUBJECT_OF_KIND.PLAN_CHAT,
     payload: z.strictObject({ message: note(20_000) }),
     retryWhenWorkerLost: true,
   },
   SPRINT_IMPLEMENTATION: {
-    queue: 'sprint_implementation',
+    queue: QUEUE_OF_KIND.SPRINT_IMPLEMENTATION,
     subject: SUBJECT_OF_KIND.SPRINT_IMPLEMENTATION,
     payload: z.strictObject({}),
     // The retry resumes the run where it stopped (the step that was running runs again).

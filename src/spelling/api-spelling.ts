@@ -1,92 +1,24 @@
 /**
  * The database/API spelling of every enum jobfleet exposes. Conversions happen only through
  * these tables; `satisfies Record<...>` makes a new status fail to compile until it is spelled.
+ * Each machine spells its own statuses (it needs them for its messages) and src/job-kinds.ts
+ * spells the kinds; this module gathers them with the spellings that belong to no machine.
  */
-import type { ClaudeJobStatus } from '../machines/claude-job.machine.js';
-import type { IdeaStatus } from '../machines/idea.machine.js';
+import { API_SPELLING_OF_KIND } from '../job-kinds.js';
 import type { EntityType } from '../machines/index.js';
-import type { PbiStatus } from '../machines/pbi.machine.js';
-import type { SprintRunMode, SprintRunStatus } from '../machines/sprint-run.machine.js';
-import type { SprintStatus } from '../machines/sprint.machine.js';
-import type { StepStatus } from '../machines/step.machine.js';
-import type { StoryStatus } from '../machines/story.machine.js';
-import type { TaskStatus } from '../machines/task.machine.js';
-import type { JobKind } from '../queues/job-kind.js';
-import { defineSpelling, type Spelling } from './define-spelling.js';
+import { claudeJobStatus } from '../machines/claude-job.machine.js';
+import { ideaStatus } from '../machines/idea.machine.js';
+import { pbiStatus } from '../machines/pbi.machine.js';
+import { type SprintRunMode, sprintRunStatus } from '../machines/sprint-run.machine.js';
+import { sprintStatus } from '../machines/sprint.machine.js';
+import { stepStatus } from '../machines/step.machine.js';
+import { storyStatus } from '../machines/story.machine.js';
+import { taskStatus } from '../machines/task.machine.js';
+import { defineSpelling, type Spelling } from '../util/define-spelling.js';
 
-export const pbiStatus = defineSpelling({
-  READY: 'ready',
-  BLOCKED: 'blocked',
-  DONE: 'done',
-  FAILED: 'failed',
-} as const satisfies Record<PbiStatus, string>);
+export { claudeJobStatus, ideaStatus, pbiStatus, sprintRunStatus, sprintStatus, stepStatus, storyStatus, taskStatus };
 
-export const storyStatus = defineSpelling({
-  OPEN: 'open',
-  IN_SPRINT: 'in_sprint',
-  DONE: 'done',
-  FAILED: 'failed',
-} as const satisfies Record<StoryStatus, string>);
-
-export const taskStatus = defineSpelling({
-  TO_DO: 'todo',
-  IN_PROGRESS: 'in_progress',
-  REVIEW: 'review',
-  DONE: 'done',
-  FAILED: 'failed',
-} as const satisfies Record<TaskStatus, string>);
-
-export const sprintStatus = defineSpelling({
-  ACTIVE: 'active',
-  COMPLETED: 'completed',
-  FAILED: 'failed',
-} as const satisfies Record<SprintStatus, string>);
-
-export const sprintRunStatus = defineSpelling({
-  QUEUED: 'queued',
-  RUNNING: 'running',
-  PAUSED: 'paused',
-  DONE: 'done',
-  FAILED: 'failed',
-  CANCELLED: 'cancelled',
-} as const satisfies Record<SprintRunStatus, string>);
-
-export const claudeJobStatus = defineSpelling({
-  QUEUED: 'queued',
-  CLAIMED: 'claimed',
-  RUNNING: 'running',
-  DONE: 'done',
-  FAILED: 'failed',
-  CANCELLED: 'cancelled',
-  SKIPPED: 'skipped',
-} as const satisfies Record<ClaudeJobStatus, string>);
-
-export const ideaStatus = defineSpelling({
-  DRAFT: 'draft',
-  GRILLING: 'grilling',
-  GRILL_FAILED: 'grill_failed',
-  GRILLED: 'grilled',
-  PLANNING: 'planning',
-  PLAN_FAILED: 'plan_failed',
-  PLAN_READY: 'plan_ready',
-  PLANNED: 'planned',
-} as const satisfies Record<IdeaStatus, string>);
-
-export const stepStatus = defineSpelling({
-  PENDING: 'pending',
-  IN_PROGRESS: 'in_progress',
-  COMPLETED: 'completed',
-  FAILED: 'failed',
-  SKIPPED: 'skipped',
-} as const satisfies Record<StepStatus, string>);
-
-export const jobKind = defineSpelling({
-  TASK_IMPLEMENTATION: 'task_implementation',
-  IDEA_GRILL: 'idea_grill',
-  IDEA_MAKE_PLAN: 'idea_make_plan',
-  PLAN_CHAT: 'plan_chat',
-  SPRINT_IMPLEMENTATION: 'sprint_implementation',
-} as const satisfies Record<JobKind, string>);
+export const jobKind = defineSpelling(API_SPELLING_OF_KIND);
 
 export const sprintRunMode = defineSpelling({
   PER_TASK: 'per_task',

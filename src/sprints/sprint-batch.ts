@@ -9,7 +9,7 @@ import type { Db } from '../db/database.js';
 import type { Step } from '../db/tables/step.table.js';
 import { AgentAbortedError, type AgentOutput, type Executor } from '../executors/executor.js';
 import { coerceError } from '../errors/app-error.js';
-import { loadTaskBriefs, reportedFailure, taskPrompt } from '../kinds/task-prompt.js';
+import { loadTaskBriefs, reportedFailure, taskPrompt } from './task-prompt.js';
 import { stepMachine, taskMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { deferredOf } from './run-result.js';

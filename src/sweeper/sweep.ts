@@ -9,6 +9,8 @@
  * 4. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
  *    a crash between commit and add) is added again.
  */
+// Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
+import '../kinds/index.js';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';

@@ -10,3 +10,5 @@ export {
   type TransitionRequest,
 } from './transition.js';
 export type { AppliedHop, AppliedTransition, TransitionContext } from './transition-types.js';
+export { type Cascade, type Door, inherited } from './cascades/cascade.js';
+export { installCascades, type InstalledCascades } from './cascades/index.js';

@@ -16,20 +16,16 @@ import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { type AppError, coerceError, isAppError } from '../errors/app-error.js';
 import { isUnrunnable } from '../errors/unrunnable.js';
-import { AgentAbortedError, AgentFailedError, type AgentOutput, type Executor, type Prompt } from '../executors/executor.js';
+import { AgentAbortedError, AgentFailedError, type AgentOutput, type Executor } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Completion } from '../jobs/finish-jobs.js';
+import type { ClaimedJob } from '../jobs/job-flushes.js';
 import { handlerOf, type JobError, type Verdict } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
 import type { GroupCommit } from '../util/group-commit.js';
 import type { AbortCause, RunningJobs } from './running-jobs.js';
 import type { WorkerIdentity } from './worker-registry.js';
-
-export interface ClaimedJob {
-  job: ClaudeJob;
-  prompt: Prompt;
-}
 
 export interface ProcessorDeps {
   db: Db;

@@ -1,6 +1,7 @@
 /**
- * A worker process's share of the fleet: one BullMQ Worker per kind it serves, the group
- * commits that batch its claims and outcomes, its heartbeat, and its ear for cancel signals.
+ * A worker process's share of the fleet, wired here: one BullMQ Worker per kind it serves, the
+ * group commits that batch its claims and outcomes (src/jobs/job-flushes.ts), the processor that
+ * runs each delivery (job-processor.ts), its heartbeat, and its ear for cancel signals.
  *
  * Shutdown (close): stop taking deliveries, let running agents finish until the deadline, then
  * abort what is left and fail it (retried per kind as a new job), so a clean shutdown leaves
@@ -9,27 +10,19 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
-import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import { AppError } from '../errors/app-error.js';
 import type { Executor } from '../executors/executor.js';
-import { claimDeliveries } from '../jobs/claim-jobs.js';
 import { addToQueues } from '../jobs/enqueue-jobs.js';
 import { failUnrunnableJob } from '../jobs/fail-unrunnable-job.js';
-import { explainLeaseRefusal } from '../jobs/job-lease.js';
-import { type Completion, finishJobs } from '../jobs/finish-jobs.js';
-import { failLostJobs } from '../jobs/retry-jobs.js';
-import { handlerOf } from '../kinds/index.js';
+import { createJobFlushes } from '../jobs/job-flushes.js';
 import type { Logger } from '../logger.js';
 import { createJobQueues, type QueuedJobData } from '../queues/job-queues.js';
 import { subscribeToCancels } from '../queues/job-signals.js';
 import { type JobKind, queueNameOf } from '../queues/kinds.js';
 import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
-import { groupBy } from '../util/group-by.js';
-import { createGroupCommit, type FlushResult } from '../util/group-commit.js';
 import { deliveryLockOptions } from './delivery-locks.js';
 import { startHeartbeat } from './heartbeat.js';
-import { type ClaimedJob, createJobProcessor } from './job-processor.js';
+import { createJobProcessor } from './job-processor.js';
 import { RunningJobs } from './running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
 
@@ -60,9 +53,6 @@ export interface WorkerPool {
   close(deadlineMs: number): Promise<void>;
 }
 
-/** Claims and outcomes batch up to this many rows per statement. */
-const MAX_BATCH = 250;
-
 export async function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
   const { config, db, logger, executor } = options;
   const identity = await registerWorker(db, { kinds: options.kinds, concurrency: options.concurrency, version: options.version });
@@ -72,70 +62,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const queues = createJobQueues({ connection: producer, prefix: config.BULLMQ_PREFIX, logger: log });
   let givenUp = false;
 
-  // Claims keep two flushes in flight so a new job need not wait out a whole flush before it
-  // starts (one doubled the start latency in the bench); outcomes take one at a time, which
-  // makes their batches bigger and the whole fleet faster (BENCHMARKS.md).
-  const claims = createGroupCommit<string, ClaimedJob | null>({
-    maxBatch: MAX_BATCH,
-    maxInFlight: 2,
-    failsEveryItem: isPostgresUnavailable,
-    flush: (ids) =>
-      db.transaction().execute(async (trx) => {
-        const { claimed, unseen } = await claimDeliveries(trx, ids, identity, { leaseMs: config.LEASE_MS, start: true });
-        const prompts = new Map<string, ClaimedJob>();
-        for (const [kind, jobs] of groupBy(claimed, (job) => job.kind)) {
-          const built = await handlerOf(kind).buildPrompts(trx, jobs);
-          for (const job of jobs) prompts.set(job.id, { job, prompt: built.get(job.id)! });
-        }
-        // Two deliveries of one job in one batch: the claim goes to the first, the other is dropped.
-        const handedOut = new Set<string>();
-        const notYet = new Set(unseen);
-        return ids.map((id): FlushResult<ClaimedJob | null> => {
-          // Failing the delivery makes BullMQ deliver it again after a backoff, by when the row is there.
-          if (notYet.has(id)) {
-            return { ok: false, error: new AppError('service_unavailable', `job ${id} is not visible yet; its delivery is retried`) };
-          }
-          const claim = handedOut.has(id) ? undefined : prompts.get(id);
-          handedOut.add(id);
-          return { ok: true, value: claim ?? null };
-        });
-      }),
-  });
-
-  const completions = createGroupCommit<Completion, void>({
-    maxBatch: MAX_BATCH,
-    maxInFlight: 1,
-    failsEveryItem: isPostgresUnavailable,
-    async flush(items) {
-      const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items));
-      await addToQueues({ queues, logger: log }, enqueued);
-      const refusedItems = new Set(refused);
-      return Promise.all(
-        items.map(async (item): Promise<FlushResult<void>> => {
-          if (!refusedItems.has(item)) return { ok: true, value: undefined };
-          return { ok: false, error: await explainLeaseRefusal(db, item.lease, 'RUNNING') };
-        }),
-      );
-    },
-  });
-
-  const shutdowns = createGroupCommit<ClaudeJob, void>({
-    maxBatch: MAX_BATCH,
-    maxInFlight: 1,
-    failsEveryItem: isPostgresUnavailable,
-    async flush(jobs) {
-      const { retries } = await db.transaction().execute((trx) =>
-        failLostJobs(trx, jobs, {
-          trigger: 'agent_failed',
-          error: { code: 'worker_shutdown', message: 'the worker shut down before the agent finished' },
-          maxRetries: config.JOB_MAX_RETRIES,
-          actorTokenId: identity.tokenId,
-        }),
-      );
-      await addToQueues({ queues, logger: log }, retries);
-      return jobs.map(() => ({ ok: true, value: undefined }));
-    },
-  });
+  const queueJobs = (jobs: readonly ClaudeJob[]) => addToQueues({ queues, logger: log }, jobs);
+  const flushes = createJobFlushes({ db, identity, leaseMs: config.LEASE_MS, maxRetries: config.JOB_MAX_RETRIES, queueJobs });
 
   const heartbeat = startHeartbeat({ db, identity, running, intervalMs: config.HEARTBEAT_MS, leaseMs: config.LEASE_MS, logger: log });
   const cancels = await subscribeToCancels(config.REDIS_URL, config.BULLMQ_PREFIX, log, (ids) => {
@@ -149,11 +77,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     executor,
     identity,
     running,
-    claims,
-    completions,
-    shutdowns,
+    claims: flushes.claims,
+    completions: flushes.completions,
+    shutdowns: flushes.shutdowns,
     timeoutMs: config.AGENT_TIMEOUT_MS,
-    queueJobs: (jobs) => addToQueues({ queues, logger: log }, jobs),
+    queueJobs,
     failUnrunnable: (jobId, refusal) => db.transaction().execute((trx) => failUnrunnableJob(trx, jobId, refusal, identity.tokenId)),
     givenUp: () => givenUp,
   });
@@ -195,7 +123,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       }, deadlineMs + 15_000);
       try {
         await closing;
-        await Promise.all([claims.drain(), completions.drain(), shutdowns.drain()]);
+        await flushes.drain();
       } finally {
         clearTimeout(abortTimer);
         clearTimeout(forceTimer);

@@ -6,13 +6,10 @@
 import os from 'node:os';
 import type { Db } from '../db/database.js';
 import { generateTokenSecret } from '../auth/token-secret.js';
+import type { WorkerIdentity } from '../jobs/claim-jobs.js';
 import type { JobKind } from '../queues/kinds.js';
 
-export interface WorkerIdentity {
-  workerId: string;
-  /** The api_tokens row the worker's claims are bound to. */
-  tokenId: string;
-}
+export type { WorkerIdentity };
 
 export interface Registration {
   kinds: readonly JobKind[];

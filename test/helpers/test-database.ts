@@ -5,6 +5,8 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createDatabase, type Db } from '../../src/db/database.js';
 import { maintenanceUrl } from '../../src/db/ensure-database.js';
+// What the processes load: the kind handlers and the cascades of jobs and runs.
+import '../../src/kinds/index.js';
 import { TEST_DB_PREFIX, serverUrl, uniqueSuffix, withDatabaseName } from './names.js';
 
 export interface TestDatabase {

@@ -1,7 +1,7 @@
 /**
  * House rules that keep the code readable, checked on the source: no circular imports between
- * modules (type-only imports do not count: they vanish at run time), and only src/config.ts
- * reads the environment.
+ * modules, layers that only import downward (type-only imports count: a reader follows them
+ * too), and only src/config.ts reads the environment.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +27,67 @@ export function runtimeImports(file: string, source: string): string[] {
       return !names || names.split(',').some((name) => name.trim() && !name.trim().startsWith('type '));
     })
     .map((statement) => path.resolve(path.dirname(file), /'(\.[^']+)'/.exec(statement)![1]!.replace(/\.js$/, '.ts')));
+}
+
+/** Every relative import of a file: runtime, type-only, side-effect, re-export and dynamic. */
+export function allImports(file: string, source: string): string[] {
+  const statements = /^(?:import|export)\s[^;]*?from\s+'(\.[^']+)';|^import\s+'(\.[^']+)';|\bimport\(\s*'(\.[^']+)'\s*\)/gms;
+  return [...source.matchAll(statements)].map((match) =>
+    path.resolve(path.dirname(file), (match[1] ?? match[2] ?? match[3])!.replace(/\.js$/, '.ts')),
+  );
+}
+
+/**
+ * The layers of src/, top first. A module imports from its own layer or from the layers below,
+ * never from a layer above; inside a layer the folders import each other one way only.
+ * - api and cli: the edges, which open resources and wire everything;
+ * - workers and sweeper: the long-running loops;
+ * - kinds and sprints (a kind's effects live in its handler; a kind may drive a sprint run, a
+ *   sprint never asks for a kind), with events and metrics, which report on the fleet;
+ * - jobs and backlog: the job services (enqueue, claim, finish, retry) and the backlog rows;
+ * - transitions: the door, history, and the cascades that know only machines and rows;
+ * - db, queues, machines, spelling, with auth, executors and services (adapters to the outside);
+ * - util, errors, config, logger and the leaf that defines the job kinds.
+ * A folder is named by its first segment under src/; a file at the top of src/ by its name.
+ */
+export const LAYERS: readonly (readonly string[])[] = [
+  ['api', 'cli'],
+  ['workers', 'sweeper'],
+  ['kinds', 'sprints', 'events', 'metrics'],
+  ['jobs', 'backlog'],
+  ['transitions'],
+  ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services'],
+  ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds'],
+];
+
+export function folderOf(root: string, file: string): string {
+  const relative = path.relative(root, file);
+  return relative.includes(path.sep) ? relative.split(path.sep)[0]! : relative.replace(/\.ts$/, '');
+}
+
+/**
+ * What breaks the layering in a graph of files: imports that point up a layer, folders in no
+ * layer, and a cycle between the folders of one layer.
+ */
+export function layerViolations(root: string, graph: Map<string, string[]>, layers: readonly (readonly string[])[]): string[] {
+  const rank = new Map(layers.flatMap((folders, index) => folders.map((folder) => [folder, index] as const)));
+  const violations: string[] = [];
+  const folders = new Map<string, Set<string>>();
+  for (const [file, targets] of graph) {
+    const from = folderOf(root, file);
+    if (!rank.has(from)) violations.push(`${path.relative(root, file)} is in no layer`);
+    for (const target of targets) {
+      const to = folderOf(root, target);
+      if (from === to) continue;
+      if (rank.has(from) && rank.has(to) && rank.get(to)! < rank.get(from)!) {
+        violations.push(`${path.relative(root, file)} imports ${path.relative(root, target)} from a layer above`);
+      }
+      folders.set(from, (folders.get(from) ?? new Set()).add(to));
+    }
+  }
+  const cycle = findCycle(new Map([...folders].map(([folder, targets]) => [folder, [...targets]])));
+  if (cycle) violations.push(`the folders import each other: ${cycle.join(' -> ')}`);
+  return violations;
 }
 
 export function findCycle(graph: Map<string, string[]>): string[] | null {
@@ -57,6 +118,53 @@ describe('architecture', () => {
     expect(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]))).toEqual(['a', 'b', 'c', 'a']);
     expect(findCycle(new Map([['a', ['b']], ['b', []]]))).toBeNull();
     expect(runtimeImports('/x/a.ts', "import type { T } from './t.js';\nimport { type U } from './u.js';\nimport { v } from './v.js';")).toEqual(['/x/v.ts']);
+  });
+
+  it('the layer check finds an upward import, a folder in no layer and folders that import each other', () => {
+    const graph = new Map([
+      ['/s/top/a.ts', ['/s/low/b.ts', '/s/mid/c.ts']],
+      ['/s/mid/c.ts', ['/s/low/b.ts', '/s/side/d.ts']],
+      ['/s/side/d.ts', ['/s/low/b.ts']],
+      ['/s/low/b.ts', ['/s/leaf.ts']],
+      ['/s/leaf.ts', []],
+    ]);
+    const layers = [['top'], ['mid', 'side'], ['low', 'leaf']];
+    expect(layerViolations('/s', graph, layers)).toEqual([]);
+    graph.set('/s/low/b.ts', ['/s/leaf.ts', '/s/mid/c.ts']);
+    expect(layerViolations('/s', graph, layers)).toEqual([
+      'low/b.ts imports mid/c.ts from a layer above',
+      'the folders import each other: low -> mid -> low',
+    ]);
+    graph.set('/s/low/b.ts', ['/s/leaf.ts']);
+    graph.set('/s/leaf.ts', ['/s/top/a.ts']);
+    expect(layerViolations('/s', graph, layers)[0]).toBe('leaf.ts imports top/a.ts from a layer above');
+    graph.set('/s/leaf.ts', []);
+    graph.set('/s/low/b.ts', ['/s/leaf.ts']);
+    graph.set('/s/side/d.ts', ['/s/mid/c.ts']);
+    expect(layerViolations('/s', graph, layers)).toEqual(['the folders import each other: mid -> side -> mid']);
+    graph.set('/s/side/d.ts', []);
+    graph.set('/s/new/e.ts', ['/s/low/b.ts']);
+    expect(layerViolations('/s', graph, layers)).toEqual(['new/e.ts is in no layer']);
+    const source = [
+      "import type { T } from './t.js';",
+      "import { type U } from './u.js';",
+      "import './v.js';",
+      "export * from './w.js';",
+      "await import('./x.js');",
+    ].join('\n');
+    expect(allImports('/x/a.ts', source)).toEqual(['/x/t.ts', '/x/u.ts', '/x/v.ts', '/x/w.ts', '/x/x.ts']);
+  });
+
+  it('keeps src/ in layers that only import downward, type-only imports included', () => {
+    const files = sourceFiles(SRC);
+    const graph = new Map(files.map((file) => [file, allImports(file, readFileSync(file, 'utf8'))]));
+    expect(layerViolations(SRC, graph, LAYERS)).toEqual([]);
+  });
+
+  it('has no circular imports in src/, type-only imports included', () => {
+    const files = sourceFiles(SRC);
+    const graph = new Map(files.map((file) => [file, allImports(file, readFileSync(file, 'utf8'))]));
+    expect(findCycle(graph)?.map((file) => path.relative(SRC, file))).toBeUndefined();
   });
 
   it('has no circular imports in src/', () => {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DRY_RUN_AGENT, createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
 import { AgentAbortedError, AgentFailedError, type AgentOutput, type AgentRequest } from '../../src/executors/executor.js';
-import { parsePlanMd } from '../../src/kinds/plan/plan-format.js';
-import { JOB_KINDS } from '../../src/queues/job-kind.js';
+import { parsePlanMd } from '../../src/backlog/plan-format.js';
+import { JOB_KINDS } from '../../src/job-kinds.js';
 import { createDryRunGate, removeDryRunGates } from '../helpers/dry-run-gate.js';
 
 function request(kind: string, user: string, signal: AbortSignal = new AbortController().signal): AgentRequest {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type PlanParseResult, parsePlanMd, planTasks } from '../../src/kinds/plan/plan-format.js';
+import { type PlanParseResult, parsePlanMd, planTasks } from '../../src/backlog/plan-format.js';
 
 /** A task as YAML lines at the indentation a story's task list uses. */
 function task(key: string, extra: string[] = [], plan = `Do ${key}.`): string[] {

@@ -5,7 +5,7 @@
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
 import { sql } from 'kysely';
-import { isJobKind } from '../../queues/job-kind.js';
+import { isJobKind } from '../../job-kinds.js';
 import { jobKind, claudeJobStatus } from '../../spelling/api-spelling.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';

@@ -7,7 +7,7 @@ import { type Caller, callerOf } from '../../auth/caller.js';
 import type { Scope } from '../../auth/principal.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import type { EntityType, Machine } from '../../machines/index.js';
-import type { Spelling } from '../../spelling/define-spelling.js';
+import type { Spelling } from '../../util/define-spelling.js';
 import { listHistory } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';

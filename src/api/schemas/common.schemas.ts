@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { isPagePosition, type PageOf, type PagePosition } from '../../db/pagination.js';
 import { AppError } from '../../errors/app-error.js';
-import type { Spelling } from '../../spelling/define-spelling.js';
+import type { Spelling } from '../../util/define-spelling.js';
 import { ErrorBody } from '../http-errors.js';
 
 export const Uuid = z.uuid({ error: 'must be a UUID' });

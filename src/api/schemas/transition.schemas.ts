@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { Machine } from '../../machines/index.js';
-import type { Spelling } from '../../spelling/define-spelling.js';
+import type { Spelling } from '../../util/define-spelling.js';
 import { apiEnum } from './common.schemas.js';
 
 export const ValidTransitions = z

@@ -1,6 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 import type { ClaudeJobStatus } from '../../machines/claude-job.machine.js';
-import type { JobKind } from '../../queues/job-kind.js';
+import type { JobKind } from '../../job-kinds.js';
 import type { CreatedAt, DefaultedJson, Id, NullableJson, NullableTimestamp, StatusColumn, Timestamp } from '../column-types.js';
 
 export interface ClaudeJobTable {

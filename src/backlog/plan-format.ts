@@ -6,7 +6,7 @@
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { topologicalOrder } from '../../backlog/topological-order.js';
+import { topologicalOrder } from './topological-order.js';
 
 /** A text field: "required" when missing, "must be text" when not a string; limits say their own. */
 const text = (what: string) =>

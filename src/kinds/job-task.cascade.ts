@@ -7,11 +7,10 @@
  * - cancelled: nothing; the task stays where it is for a later job or a user.
  * Task moves carry the run's id, so they are checked for ownership and reach the run.
  */
-import type { Trx } from '../../db/database.js';
-import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
-import { stepMachine, taskMachine } from '../../machines/index.js';
-import type { AppliedTransition } from '../transition-types.js';
-import { type Door, inherited } from './cascade.js';
+import type { Trx } from '../db/database.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import { stepMachine, taskMachine } from '../machines/index.js';
+import { type AppliedTransition, type Door, inherited } from '../transitions/index.js';
 
 export async function taskJobCascade(trx: Trx, change: AppliedTransition<ClaudeJob>, door: Door): Promise<void> {
   const job = change.row;

@@ -7,11 +7,10 @@
  * - any end (DONE too) writes the run's result.
  */
 import { sql } from 'kysely';
-import type { SprintRun } from '../../db/tables/sprint-run.table.js';
-import { claudeJobMachine, sprintMachine, stepMachine } from '../../machines/index.js';
-import { computeRunResult } from '../../sprints/run-result.js';
-import type { AppliedTransition } from '../transition-types.js';
-import { type Cascade, inherited } from './cascade.js';
+import type { SprintRun } from '../db/tables/sprint-run.table.js';
+import { claudeJobMachine, sprintMachine, stepMachine } from '../machines/index.js';
+import { computeRunResult } from './run-result.js';
+import { type AppliedTransition, type Cascade, inherited } from '../transitions/index.js';
 
 const ENDS = ['DONE', 'FAILED', 'CANCELLED'];
 

@@ -1,13 +1,15 @@
 /**
  * What each job kind adds to the pipeline: the subject transitions a new job implies, the prompt,
- * the verdict on the agent's output and the results it writes. The worker and the enqueue
- * service call these; they never switch on the kind themselves.
+ * the verdict on the agent's output, the results it writes and what its start or failure does to
+ * its subject. The handlers live in src/kinds/; the worker, the enqueue and finish services and
+ * the door's job cascade call them and never switch on the kind themselves.
  */
 import type { JsonValue } from '../db/column-types.js';
 import type { Db, Executor as DbExecutor, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import type { AgentOutput, Executor, Prompt } from '../executors/executor.js';
 import type { JobKind } from '../queues/kinds.js';
+import type { AppliedTransition, Door } from '../transitions/index.js';
 
 export interface JobError {
   /** agent_failed, agent_aborted, plan_invalid, worker_lost, retries_exhausted, shutdown, ... */
@@ -62,6 +64,10 @@ export interface KindHandler<K extends JobKind = JobKind> {
   judge(job: ClaudeJob, output: AgentOutput): Verdict;
   /** In the completion transaction, for jobs that reached DONE: write the kind's results. */
   applyDone(trx: Trx, finished: readonly FinishedJob[], context: ResultContext): Promise<void>;
+  /** In the door's transaction, when a job of the kind starts (RUNNING): move its subject along. */
+  onStarted?(trx: Trx, change: AppliedTransition<ClaudeJob>, door: Door): Promise<void>;
+  /** In the door's transaction, when a job fails or is cancelled and is not retried as a new job. */
+  onFailed?(trx: Trx, change: AppliedTransition<ClaudeJob>, door: Door): Promise<void>;
 }
 
 /** The result stored on a DONE job: the agent's answer, its structured part, and who answered. */

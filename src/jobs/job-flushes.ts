@@ -1,0 +1,124 @@
+/**
+ * The batches a worker's deliveries share, each one transaction for many jobs (group commits):
+ * - claims: QUEUED -> CLAIMED -> RUNNING for the batch (claim-jobs.ts) and the kinds' prompts;
+ * - completions: the outcomes under their leases and the kinds' results (finish-jobs.ts);
+ * - shutdowns: jobs whose agent a shutdown stopped, failed and per kind retried (retry-jobs.ts).
+ * Jobs these transactions create (retries, jobs a kind enqueued) go to their queues after commit.
+ */
+import type { Db } from '../db/database.js';
+import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
+import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import { AppError } from '../errors/app-error.js';
+import type { Prompt } from '../executors/executor.js';
+import { groupBy } from '../util/group-by.js';
+import { createGroupCommit, type FlushResult, type GroupCommit } from '../util/group-commit.js';
+import { claimDeliveries, type WorkerIdentity } from './claim-jobs.js';
+import { type Completion, finishJobs } from './finish-jobs.js';
+import { installedHandlerOf } from './installed-kinds.js';
+import { explainLeaseRefusal } from './job-lease.js';
+import { failLostJobs } from './retry-jobs.js';
+
+/** A job this worker claimed, with the prompt its kind built for it. */
+export interface ClaimedJob {
+  job: ClaudeJob;
+  prompt: Prompt;
+}
+
+export interface JobFlushDeps {
+  db: Db;
+  identity: WorkerIdentity;
+  leaseMs: number;
+  maxRetries: number;
+  /** Adds committed QUEUED jobs to their queues; called after each commit, never inside it. */
+  queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
+}
+
+export interface JobFlushes {
+  claims: GroupCommit<string, ClaimedJob | null>;
+  completions: GroupCommit<Completion, void>;
+  /** Fails (and per kind retries) jobs whose agent was stopped by shutdown. */
+  shutdowns: GroupCommit<ClaudeJob, void>;
+  /** Waits until every submitted item is written. */
+  drain(): Promise<void>;
+}
+
+/** Claims and outcomes batch up to this many rows per statement. */
+const MAX_BATCH = 250;
+
+export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
+  const { db, identity } = deps;
+
+  // Claims keep two flushes in flight so a new job need not wait out a whole flush before it
+  // starts (one doubled the start latency in the bench); outcomes take one at a time, which
+  // makes their batches bigger and the whole fleet faster (BENCHMARKS.md).
+  const claims = createGroupCommit<string, ClaimedJob | null>({
+    maxBatch: MAX_BATCH,
+    maxInFlight: 2,
+    failsEveryItem: isPostgresUnavailable,
+    flush: (ids) =>
+      db.transaction().execute(async (trx) => {
+        const { claimed, unseen } = await claimDeliveries(trx, ids, identity, { leaseMs: deps.leaseMs, start: true });
+        const prompts = new Map<string, ClaimedJob>();
+        for (const [kind, jobs] of groupBy(claimed, (job) => job.kind)) {
+          const built = await installedHandlerOf(kind).buildPrompts(trx, jobs);
+          for (const job of jobs) prompts.set(job.id, { job, prompt: built.get(job.id)! });
+        }
+        // Two deliveries of one job in one batch: the claim goes to the first, the other is dropped.
+        const handedOut = new Set<string>();
+        const notYet = new Set(unseen);
+        return ids.map((id): FlushResult<ClaimedJob | null> => {
+          // Failing the delivery makes BullMQ deliver it again after a backoff, by when the row is there.
+          if (notYet.has(id)) {
+            return { ok: false, error: new AppError('service_unavailable', `job ${id} is not visible yet; its delivery is retried`) };
+          }
+          const claim = handedOut.has(id) ? undefined : prompts.get(id);
+          handedOut.add(id);
+          return { ok: true, value: claim ?? null };
+        });
+      }),
+  });
+
+  const completions = createGroupCommit<Completion, void>({
+    maxBatch: MAX_BATCH,
+    maxInFlight: 1,
+    failsEveryItem: isPostgresUnavailable,
+    async flush(items) {
+      const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items));
+      await deps.queueJobs(enqueued);
+      const refusedItems = new Set(refused);
+      return Promise.all(
+        items.map(async (item): Promise<FlushResult<void>> => {
+          if (!refusedItems.has(item)) return { ok: true, value: undefined };
+          return { ok: false, error: await explainLeaseRefusal(db, item.lease, 'RUNNING') };
+        }),
+      );
+    },
+  });
+
+  const shutdowns = createGroupCommit<ClaudeJob, void>({
+    maxBatch: MAX_BATCH,
+    maxInFlight: 1,
+    failsEveryItem: isPostgresUnavailable,
+    async flush(jobs) {
+      const { retries } = await db.transaction().execute((trx) =>
+        failLostJobs(trx, jobs, {
+          trigger: 'agent_failed',
+          error: { code: 'worker_shutdown', message: 'the worker shut down before the agent finished' },
+          maxRetries: deps.maxRetries,
+          actorTokenId: identity.tokenId,
+        }),
+      );
+      await deps.queueJobs(retries);
+      return jobs.map(() => ({ ok: true, value: undefined }));
+    },
+  });
+
+  return {
+    claims,
+    completions,
+    shutdowns,
+    drain: async () => {
+      await Promise.all([claims.drain(), completions.drain(), shutdowns.drain()]);
+    },
+  };
+}
