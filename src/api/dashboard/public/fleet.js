@@ -90,7 +90,8 @@ function listen() {
 
 let pending = null;
 function scheduleJobsRefresh() {
-  pending ??= setTimeout(() => {
+  if (pending !== null) return;
+  pending = setTimeout(() => {
     pending = null;
     refreshJobs().catch(() => {});
   }, 500);
