@@ -21,10 +21,21 @@ export async function runBaselineWorker(handle: (id: string) => Promise<boolean>
       processed += 1;
       if (processed === total) process.stdout.write(`done ${Date.now()} ${peakRss()}\n`);
     },
-    { connection: workerConnectionOptions(process.env.REDIS_URL!), prefix: process.env.BENCH_PREFIX!, concurrency: Number(process.env.BENCH_CONCURRENCY) },
+    {
+      connection: workerConnectionOptions(process.env.REDIS_URL!),
+      prefix: process.env.BENCH_PREFIX!,
+      concurrency: Number(process.env.BENCH_CONCURRENCY),
+    },
   );
   worker.on('error', () => {});
   await worker.waitUntilReady();
   process.stdout.write('ready\n');
-  process.once('SIGTERM', () => void worker.close().then(onClose).then(() => process.exit(0)));
+  process.once(
+    'SIGTERM',
+    () =>
+      void worker
+        .close()
+        .then(onClose)
+        .then(() => process.exit(0)),
+  );
 }

@@ -32,7 +32,8 @@ const { values: options } = parseArgs({
 });
 const JOBS = Number(options.jobs);
 const CONCURRENCY = Number(options.concurrency);
-if (!(Number.isInteger(JOBS) && JOBS > 0 && Number.isInteger(CONCURRENCY) && CONCURRENCY > 0)) throw new Error('bench:drain: --jobs and --concurrency must be positive integers');
+if (!(Number.isInteger(JOBS) && JOBS > 0 && Number.isInteger(CONCURRENCY) && CONCURRENCY > 0))
+  throw new Error('bench:drain: --jobs and --concurrency must be positive integers');
 
 const serverUrl = process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -43,7 +44,12 @@ const logger = createLogger({ LOG_LEVEL: 'warn' });
 
 /** CPU seconds (user and system) of the processes named `comm`, or of these pids. */
 function cpuSeconds(which: string | number[]): number {
-  const pids = typeof which === 'string' ? readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commOf(p) === which).map(Number) : which;
+  const pids =
+    typeof which === 'string'
+      ? readdirSync('/proc')
+          .filter((p) => /^\d+$/.test(p) && commOf(p) === which)
+          .map(Number)
+      : which;
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -77,16 +83,26 @@ await new Promise((resolve) => producer.once('ready', resolve));
 const queues = createJobQueues({ connection: producer, prefix, logger });
 try {
   await migrateToLatest(db);
-  const { id: product } = await db.insertInto('products').values({ owner_id: 'bench', name: 'Drain' }).returning('id').executeTakeFirstOrThrow();
+  const { id: product } = await db
+    .insertInto('products')
+    .values({ owner_id: 'bench', name: 'Drain' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   const ideas: string[] = [];
   for (let start = 0; start < JOBS; start += 1_000) {
-    const values = Array.from({ length: Math.min(1_000, JOBS - start) }, (_, i) => ({ product_id: product, title: `Idea ${start + i}`, prompt_text: 'Drain.' }));
+    const values = Array.from({ length: Math.min(1_000, JOBS - start) }, (_, i) => ({
+      product_id: product,
+      title: `Idea ${start + i}`,
+      prompt_text: 'Drain.',
+    }));
     ideas.push(...(await db.transaction().execute((trx) => createEntities(trx, MACHINES.IDEA, values))).map((c) => c.row.id));
   }
 
   const enqueue = { node: process.cpuUsage(), postgres: cpuSeconds('postgres'), at: performance.now() };
   for (let start = 0; start < JOBS; start += 1_000) {
-    const requests = ideas.slice(start, start + 1_000).map((idea) => ({ kind: 'PLAN_CHAT' as const, subjectId: idea, payload: { message: 'drain' } }));
+    const requests = ideas
+      .slice(start, start + 1_000)
+      .map((idea) => ({ kind: 'PLAN_CHAT' as const, subjectId: idea, payload: { message: 'drain' } }));
     await enqueueJobs({ db, queues, logger }, requests, { actorTokenId: null });
   }
   const node = process.cpuUsage(enqueue.node);
@@ -94,16 +110,33 @@ try {
   const enqueuePostgres = cpuSeconds('postgres') - enqueue.postgres;
   await sql`VACUUM ANALYZE`.execute(db);
 
-  const worker = spawnChild(options.cli, { DATABASE_URL: dbUrl, REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix, LOG_LEVEL: 'warn', AGENT: 'dry-run', WORKER_CONCURRENCY: String(CONCURRENCY) }, ['worker', '--kinds', 'plan_chat']);
+  const worker = spawnChild(
+    options.cli,
+    {
+      DATABASE_URL: dbUrl,
+      REDIS_URL: redisUrl,
+      BULLMQ_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+      AGENT: 'dry-run',
+      WORKER_CONCURRENCY: String(CONCURRENCY),
+    },
+    ['worker', '--kinds', 'plan_chat'],
+  );
   await worker.line(/jobfleet worker \S+ running/);
   const before = { worker: cpuSeconds([worker.pid]), postgres: cpuSeconds('postgres'), redis: cpuSeconds('redis-server') };
   for (;;) {
-    const { live } = (await sql<{ live: boolean }>`SELECT EXISTS (SELECT 1 FROM claude_jobs WHERE status IN ('QUEUED', 'CLAIMED', 'RUNNING')) AS live`.execute(db)).rows[0]!;
+    const { live } = (
+      await sql<{
+        live: boolean;
+      }>`SELECT EXISTS (SELECT 1 FROM claude_jobs WHERE status IN ('QUEUED', 'CLAIMED', 'RUNNING')) AS live`.execute(db)
+    ).rows[0]!;
     if (!live) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const after = { worker: cpuSeconds([worker.pid]), postgres: cpuSeconds('postgres'), redis: cpuSeconds('redis-server') };
-  const { first, last } = (await sql<{ first: Date; last: Date }>`SELECT min(started_at) AS first, max(finished_at) AS last FROM claude_jobs`.execute(db)).rows[0]!;
+  const { first, last } = (
+    await sql<{ first: Date; last: Date }>`SELECT min(started_at) AS first, max(finished_at) AS last FROM claude_jobs`.execute(db)
+  ).rows[0]!;
   await worker.stop();
 
   process.stdout.write(
@@ -115,7 +148,8 @@ try {
   );
 } finally {
   await queues.close();
-  for await (const keys of producer.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>) if (keys.length) await producer.unlink(...keys);
+  for await (const keys of producer.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>)
+    if (keys.length) await producer.unlink(...keys);
   producer.disconnect();
   await db.destroy();
   await admin(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`);

@@ -11,7 +11,13 @@ export interface BenchResults {
   versions: { node: string; postgres: string; redis: string; bullmq: string };
   options: { jobs: number; rounds: number; processes: number; concurrency: number; scaling_jobs: number; latency_rate: number | null };
   /** Each throughput measure is the run of median throughput; rounds_jobs_per_second holds every round. */
-  raw_bullmq: Rounds & { jobs: number; seconds: number; jobs_per_second: number; add_bulk_jobs_per_second: number; worker_peak_rss_mb: number };
+  raw_bullmq: Rounds & {
+    jobs: number;
+    seconds: number;
+    jobs_per_second: number;
+    add_bulk_jobs_per_second: number;
+    worker_peak_rss_mb: number;
+  };
   naive: Rounds & { jobs: number; seconds: number; jobs_per_second: number; worker_peak_rss_mb: number };
   jobfleet: Rounds & {
     jobs: number;
@@ -57,7 +63,11 @@ const mark = (ok: boolean | undefined) => (ok ? 'met' : 'MISSED');
 
 export function summaryRows(r: BenchResults): [string, string, string][] {
   return [
-    ['raw BullMQ, no-op', `${n(r.raw_bullmq.jobs_per_second)} jobs/s`, `addBulk ${n(r.raw_bullmq.add_bulk_jobs_per_second)} jobs/s${rounds(r.raw_bullmq)}`],
+    [
+      'raw BullMQ, no-op',
+      `${n(r.raw_bullmq.jobs_per_second)} jobs/s`,
+      `addBulk ${n(r.raw_bullmq.add_bulk_jobs_per_second)} jobs/s${rounds(r.raw_bullmq)}`,
+    ],
     ['naive (BullMQ + 3 guarded updates)', `${n(r.naive.jobs_per_second)} jobs/s`, rounds(r.naive).slice(2)],
     [
       `jobfleet (${r.jobfleet.processes} x ${r.jobfleet.concurrency})`,
@@ -84,7 +94,11 @@ export function summaryRows(r: BenchResults): [string, string, string][] {
       `${n(r.http.bulk_jobs_per_second)} jobs/s`,
       `${r.http.bulk_batch_size} per call, ${r.http.bulk_concurrency} clients, after ${n(r.http.bulk_warmup_jobs)} jobs to warm up; target 15,000: ${mark(r.targets.http_bulk_15000_per_s)}`,
     ],
-    ['worker peak RSS', `${r.jobfleet.worker_peak_rss_mb} MB`, `concurrency ${r.jobfleet.concurrency}; target < 200 MB: ${mark(r.targets.worker_rss_under_200mb)}`],
+    [
+      'worker peak RSS',
+      `${r.jobfleet.worker_peak_rss_mb} MB`,
+      `concurrency ${r.jobfleet.concurrency}; target < 200 MB: ${mark(r.targets.worker_rss_under_200mb)}`,
+    ],
   ];
 }
 
@@ -106,11 +120,7 @@ const END = '<!-- bench:results:end -->';
 
 /** Rewrites the measured part of BENCHMARKS.md (between its markers), keeping the analysis around it. */
 export function writeBenchmarks(r: BenchResults, file: string) {
-  const table = [
-    '| measure | result | notes |',
-    '|---|---|---|',
-    ...summaryRows(r).map((row) => `| ${row.join(' | ')} |`),
-  ].join('\n');
+  const table = ['| measure | result | notes |', '|---|---|---|', ...summaryRows(r).map((row) => `| ${row.join(' | ')} |`)].join('\n');
   const scaling = r.scaling
     ? [
         '',

@@ -143,7 +143,14 @@ async function main() {
       command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
       machine: machine(),
       versions: await versions(db),
-      options: { jobs: JOBS, rounds: ROUNDS, processes: PROCESSES, concurrency: CONCURRENCY, scaling_jobs: SCALING_JOBS, latency_rate: LATENCY_RATE },
+      options: {
+        jobs: JOBS,
+        rounds: ROUNDS,
+        processes: PROCESSES,
+        concurrency: CONCURRENCY,
+        scaling_jobs: SCALING_JOBS,
+        latency_rate: LATENCY_RATE,
+      },
     } as BenchResults;
 
     // Raw, naive and jobfleet in turn, round after round: the figures are medians of the rounds.
@@ -154,13 +161,15 @@ async function main() {
       if (runs('raw')) measured.raw = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never, round);
       if (runs('naive')) measured.naive = await naiveBaseline(db, round);
       // Ideas of its own each round: the chat of an idea grows with every job, and so its prompt.
-      if (runs('jobfleet')) measured.jobfleet = await jobfleetRun(db, queues, ideas.slice((round - 1) * JOBS, round * JOBS), PROCESSES, CONCURRENCY);
+      if (runs('jobfleet'))
+        measured.jobfleet = await jobfleetRun(db, queues, ideas.slice((round - 1) * JOBS, round * JOBS), PROCESSES, CONCURRENCY);
       rounds.push(measured);
       log(
         `round ${round}: ${[
           measured.raw && `raw BullMQ ${measured.raw.jobs_per_second}`,
           measured.naive && `naive ${measured.naive.jobs_per_second}`,
-          measured.jobfleet && `jobfleet ${measured.jobfleet.jobs_per_second} (p99 enqueue->running ${measured.jobfleet.enqueue_to_running_ms.p99} ms, rss ${measured.jobfleet.worker_peak_rss_mb} MB)`,
+          measured.jobfleet &&
+            `jobfleet ${measured.jobfleet.jobs_per_second} (p99 enqueue->running ${measured.jobfleet.enqueue_to_running_ms.p99} ms, rss ${measured.jobfleet.worker_peak_rss_mb} MB)`,
         ]
           .filter(Boolean)
           .join(', ')} jobs/s`,
@@ -179,7 +188,13 @@ async function main() {
       for (const processes of [1, 2, 4]) {
         for (const concurrency of [10, 50, 100]) {
           const run = await jobfleetRun(db, queues, ideas.slice(0, SCALING_JOBS), processes, concurrency);
-          results.scaling.push({ processes, concurrency, jobs: SCALING_JOBS, jobs_per_second: run.jobs_per_second, peak_rss_mb: run.worker_peak_rss_mb });
+          results.scaling.push({
+            processes,
+            concurrency,
+            jobs: SCALING_JOBS,
+            jobs_per_second: run.jobs_per_second,
+            peak_rss_mb: run.worker_peak_rss_mb,
+          });
           log(`scaling ${processes}x${concurrency}: ${run.jobs_per_second} jobs/s`);
         }
       }
@@ -227,14 +242,22 @@ async function main() {
 
 /** One product and `count` ideas in PLAN_READY: PLAN_CHAT subjects that the runs can share. */
 async function setupIdeas(db: Db, count: number): Promise<string[]> {
-  const { id: product } = await db.insertInto('products').values({ owner_id: 'bench', name: 'Bench' }).returning('id').executeTakeFirstOrThrow();
+  const { id: product } = await db
+    .insertInto('products')
+    .values({ owner_id: 'bench', name: 'Bench' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   const ids: string[] = [];
   for (let start = 0; start < count; start += 1_000) {
     const created = await db.transaction().execute((trx) =>
       createEntities(
         trx,
         MACHINES.IDEA,
-        Array.from({ length: Math.min(1_000, count - start) }, (_, i) => ({ product_id: product, title: `Idea ${start + i}`, prompt_text: 'Bench idea.' })),
+        Array.from({ length: Math.min(1_000, count - start) }, (_, i) => ({
+          product_id: product,
+          title: `Idea ${start + i}`,
+          prompt_text: 'Bench idea.',
+        })),
       ),
     );
     ids.push(...created.map((c) => c.row.id));
@@ -273,7 +296,13 @@ function medianRun<T extends { jobs_per_second: number }>(runsOf: readonly T[]):
 async function rawBullmq(connection: never, roundNo: number) {
   const name = `raw_baseline_${roundNo}`;
   const queue = new Queue(name, { connection, prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } });
-  const worker = spawnChild('bench/raw-worker.ts', { ...childEnv(), BENCH_PREFIX: prefix, BENCH_QUEUE: name, BENCH_JOBS: String(JOBS), BENCH_CONCURRENCY: String(CONCURRENCY) });
+  const worker = spawnChild('bench/raw-worker.ts', {
+    ...childEnv(),
+    BENCH_PREFIX: prefix,
+    BENCH_QUEUE: name,
+    BENCH_JOBS: String(JOBS),
+    BENCH_CONCURRENCY: String(CONCURRENCY),
+  });
   await worker.line(/^ready$/m);
   const ids = Array.from({ length: JOBS }, (_, i) => `raw-${runId}-${roundNo}-${i}`);
   const start = Date.now();
@@ -295,7 +324,11 @@ async function naiveBaseline(db: Db, roundNo: number) {
   const name = `naive_baseline_${roundNo}`;
   await sql`DROP TABLE IF EXISTS naive_jobs`.execute(db);
   await sql`CREATE TABLE naive_jobs (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), status text NOT NULL DEFAULT 'QUEUED')`.execute(db);
-  const queue = new Queue(name, { connection: workerConnectionOptions(redisUrl), prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } });
+  const queue = new Queue(name, {
+    connection: workerConnectionOptions(redisUrl),
+    prefix,
+    defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED },
+  });
   const worker = spawnChild('bench/naive-worker.ts', {
     ...childEnv(),
     BENCH_PREFIX: prefix,
@@ -307,13 +340,23 @@ async function naiveBaseline(db: Db, roundNo: number) {
   await worker.line(/^ready$/m);
   const start = Date.now();
   for (let offset = 0; offset < JOBS; offset += 1_000) {
-    const rows = await sql<{ id: string }>`INSERT INTO naive_jobs (status) SELECT 'QUEUED' FROM generate_series(1, ${Math.min(1_000, JOBS - offset)}) RETURNING id`.execute(db);
-    await addInBatches(queue, rows.rows.map((row) => row.id));
+    const rows = await sql<{
+      id: string;
+    }>`INSERT INTO naive_jobs (status) SELECT 'QUEUED' FROM generate_series(1, ${Math.min(1_000, JOBS - offset)}) RETURNING id`.execute(db);
+    await addInBatches(
+      queue,
+      rows.rows.map((row) => row.id),
+    );
   }
   const done = await waitForDone(worker);
   await worker.stop();
   await queue.close();
-  return { jobs: JOBS, seconds: round((done.at - start) / 1000, 2), jobs_per_second: Math.round(JOBS / ((done.at - start) / 1000)), worker_peak_rss_mb: round(done.rss / 2 ** 20) };
+  return {
+    jobs: JOBS,
+    seconds: round((done.at - start) / 1000, 2),
+    jobs_per_second: Math.round(JOBS / ((done.at - start) / 1000)),
+    worker_peak_rss_mb: round(done.rss / 2 ** 20),
+  };
 }
 
 async function startWorkers(processes: number, concurrency: number): Promise<Child[]> {
@@ -328,7 +371,13 @@ const requestsFor = (ideas: readonly string[]): EnqueueRequest[] =>
   ideas.map((idea) => ({ kind: 'PLAN_CHAT', subjectId: idea, payload: { message: 'bench' } }));
 
 /** Enqueues a job per idea as fast as one producer can and measures the fleet until every one is DONE. */
-async function jobfleetRun(db: Db, queues: ReturnType<typeof createJobQueues>, ideas: readonly string[], processes: number, concurrency: number) {
+async function jobfleetRun(
+  db: Db,
+  queues: ReturnType<typeof createJobQueues>,
+  ideas: readonly string[],
+  processes: number,
+  concurrency: number,
+) {
   const workers = await startWorkers(processes, concurrency);
   const deps = { db, queues, logger };
   const { since } = (await sql<{ since: Date }>`SELECT clock_timestamp() AS since`.execute(db)).rows[0]!;
@@ -346,7 +395,11 @@ async function jobfleetRun(db: Db, queues: ReturnType<typeof createJobQueues>, i
       FROM claude_jobs WHERE created_at >= ${since}
     `.execute(db)
   ).rows[0]!;
-  const history = (await sql<{ rows: string }>`SELECT count(*) AS rows FROM transitions WHERE created_at >= ${since} AND entity_type = 'CLAUDE_JOB'`.execute(db)).rows[0]!;
+  const history = (
+    await sql<{
+      rows: string;
+    }>`SELECT count(*) AS rows FROM transitions WHERE created_at >= ${since} AND entity_type = 'CLAUDE_JOB'`.execute(db)
+  ).rows[0]!;
   const rss = Math.max(...workers.map((worker) => peakRss(worker.pid)));
   await Promise.all(workers.map((worker) => worker.stop()));
   const seconds = (stats.last.getTime() - start) / 1000;
@@ -464,7 +517,8 @@ async function httpEnqueue(ideas: readonly string[]) {
     return (performance.now() - start) / 1000;
   };
   const single = (idea: string) => post('/api/v1/jobs', { kind: 'plan_chat', idea_id: idea, payload: { message: 'single' } });
-  const batch = (group: string[]) => post('/api/v1/jobs/batch', { jobs: group.map((idea) => ({ kind: 'plan_chat', idea_id: idea, payload: { message: 'bulk' } })) });
+  const batch = (group: string[]) =>
+    post('/api/v1/jobs/batch', { jobs: group.map((idea) => ({ kind: 'plan_chat', idea_id: idea, payload: { message: 'bulk' } })) });
   const batches = (count: number) => Array.from({ length: count }, () => take(1_000));
 
   await timed(take(HTTP_SINGLE_WARMUP), 64, single);

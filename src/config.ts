@@ -28,7 +28,12 @@ const url = (protocols: readonly string[]) =>
 
 const kindList = z
   .string()
-  .transform((value) => value.split(',').map((kind) => kind.trim().toUpperCase()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((kind) => kind.trim().toUpperCase())
+      .filter(Boolean),
+  )
   .pipe(
     z
       .array(z.enum(JOB_KINDS, { error: `a comma-separated list of ${JOB_KINDS.map((k) => k.toLowerCase()).join(', ')}` }))
@@ -55,9 +60,7 @@ const schema = z.object({
       error: 'one of fatal, error, warn, info, debug, trace, silent',
     })
     .default('info'),
-  ADMIN_TOKEN: optionalText.pipe(
-    z.string().min(16, { error: 'at least 16 characters' }).optional(),
-  ),
+  ADMIN_TOKEN: optionalText.pipe(z.string().min(16, { error: 'at least 16 characters' }).optional()),
   BODY_LIMIT_BYTES: integer(1024, 64 * 1024 * 1024).default(1024 * 1024),
   IDEMPOTENCY_TTL_MS: integer(1000).default(24 * 60 * 60 * 1000),
   DASHBOARD_USER: optionalText,
@@ -67,9 +70,7 @@ const schema = z.object({
     .default('false')
     .transform((value) => value === 'true'),
 
-  AGENT: z
-    .enum(['dry-run', 'anthropic', 'command'], { error: 'one of dry-run, anthropic, command' })
-    .default('dry-run'),
+  AGENT: z.enum(['dry-run', 'anthropic', 'command'], { error: 'one of dry-run, anthropic, command' }).default('dry-run'),
   AGENT_TIMEOUT_MS: integer(1000).default(30 * 60 * 1000),
   AGENT_COMMAND: optionalText,
   ANTHROPIC_API_KEY: optionalText,

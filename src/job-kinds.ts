@@ -8,13 +8,7 @@
 /** The column of claude_jobs that names a kind's subject. */
 export type SubjectColumn = 'idea_id' | 'task_id' | 'sprint_run_id';
 
-export const JOB_KINDS = [
-  'TASK_IMPLEMENTATION',
-  'IDEA_GRILL',
-  'IDEA_MAKE_PLAN',
-  'PLAN_CHAT',
-  'SPRINT_IMPLEMENTATION',
-] as const;
+export const JOB_KINDS = ['TASK_IMPLEMENTATION', 'IDEA_GRILL', 'IDEA_MAKE_PLAN', 'PLAN_CHAT', 'SPRINT_IMPLEMENTATION'] as const;
 
 export type JobKind = (typeof JOB_KINDS)[number];
 

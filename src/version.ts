@@ -3,6 +3,4 @@ import path from 'node:path';
 import { PACKAGE_ROOT } from './package-root.js';
 
 /** jobfleet's version, from package.json (recorded with each registered worker). */
-export const VERSION: string = (
-  JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

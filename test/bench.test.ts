@@ -32,7 +32,12 @@ describe('the bench', () => {
         ...['--jobs', String(jobs), '--rounds', '1', '--scaling-jobs', '60', '--latency-rate', '100', '--latency-seconds', '1'],
         ...['--http-calls', '80', '--http-batches', '1', '--cli', 'src/cli/main.ts', '--benchmarks', benchmarks],
       ],
-      { cwd: ROOT, env: { ...process.env, DATABASE_URL: serverUrl(), REDIS_URL: testRedisUrl() }, timeout: 280_000, maxBuffer: 16 * 2 ** 20 },
+      {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: serverUrl(), REDIS_URL: testRedisUrl() },
+        timeout: 280_000,
+        maxBuffer: 16 * 2 ** 20,
+      },
     );
 
     const lines = stdout.trim().split('\n');
@@ -56,9 +61,17 @@ describe('the bench', () => {
       http: { single_requests: 80, single_jobs_per_second: positive, bulk_jobs: 1_000, bulk_jobs_per_second: positive },
       ratios: { jobfleet_vs_raw_bullmq: positive, jobfleet_vs_naive: positive },
     });
-    expect(results.scaling.map((s: { processes: number; concurrency: number }) => `${s.processes}x${s.concurrency}`)).toEqual(
-      ['1x10', '1x50', '1x100', '2x10', '2x50', '2x100', '4x10', '4x50', '4x100'],
-    );
+    expect(results.scaling.map((s: { processes: number; concurrency: number }) => `${s.processes}x${s.concurrency}`)).toEqual([
+      '1x10',
+      '1x50',
+      '1x100',
+      '2x10',
+      '2x50',
+      '2x100',
+      '4x10',
+      '4x50',
+      '4x100',
+    ]);
     for (const run of results.scaling) expect(run).toMatchObject({ jobs: 60, jobs_per_second: positive, peak_rss_mb: positive });
     expect(results.ratios.jobfleet_vs_raw_bullmq).toBeCloseTo(results.jobfleet.jobs_per_second / results.raw_bullmq.jobs_per_second, 2);
     expect(Object.values(results.targets)).toHaveLength(6);

@@ -33,7 +33,10 @@ afterAll(async () => {
 
 describe('the compiled build', () => {
   it('migrates a fresh database, serves the fleet page and runs a job to done, then stops cleanly', async () => {
-    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', OUT], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', OUT], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
     const admin = 'test-admin-token-0123456789abcdef';
     const auth = { authorization: `Bearer ${admin}` };
     const fleet = spawnBuilt(path.join(OUT, 'src', 'cli', 'main.js'), ['start'], {

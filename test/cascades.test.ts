@@ -55,7 +55,12 @@ describe('task to story to PBI', () => {
     });
     await inTrx(test.db, (trx) => moveTask(trx, task.id, ['TO_DO', 'IN_PROGRESS']));
     expect(await statusOf(test.db, 'STORY', story.id)).toBe('IN_SPRINT');
-    const last = await test.db.selectFrom('transitions').selectAll().where('entity_id', '=', story.id).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const last = await test.db
+      .selectFrom('transitions')
+      .selectAll()
+      .where('entity_id', '=', story.id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(last).toMatchObject({ trigger: 'task_started', from_status: 'OPEN', to_status: 'IN_SPRINT' });
   });
 
@@ -83,7 +88,12 @@ describe('task to story to PBI', () => {
     });
     expect(await statusOf(test.db, 'STORY', second.id)).toBe('DONE');
     expect(await statusOf(test.db, 'PBI', t.pbi.id)).toBe('DONE');
-    const last = await test.db.selectFrom('transitions').selectAll().where('entity_id', '=', t.pbi.id).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const last = await test.db
+      .selectFrom('transitions')
+      .selectAll()
+      .where('entity_id', '=', t.pbi.id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(last).toMatchObject({ trigger: 'all_stories_done', from_status: 'READY', to_status: 'DONE' });
   });
 
@@ -106,7 +116,12 @@ describe('task to story to PBI', () => {
       await Promise.all(t.stories[0]!.tasks.map((task) => inTrx(test.db, (trx) => moveTask(trx, task.id, ['REVIEW', 'DONE']))));
       expect(await statusOf(test.db, 'STORY', t.stories[0]!.id)).toBe('DONE');
       expect(await statusOf(test.db, 'PBI', t.pbi.id)).toBe('DONE');
-      const storyDone = await test.db.selectFrom('transitions').select('id').where('entity_id', '=', t.stories[0]!.id).where('to_status', '=', 'DONE').execute();
+      const storyDone = await test.db
+        .selectFrom('transitions')
+        .select('id')
+        .where('entity_id', '=', t.stories[0]!.id)
+        .where('to_status', '=', 'DONE')
+        .execute();
       expect(storyDone).toHaveLength(1);
     }
   });
@@ -129,18 +144,27 @@ describe('task to story to PBI', () => {
     expect(await statusOf(test.db, 'STORY', story.id)).toBe('OPEN');
   });
 
-  it('carries the story\'s sprint onto its tasks when it joins or leaves a sprint', async () => {
+  it("carries the story's sprint onto its tasks when it joins or leaves a sprint", async () => {
     const { story, task, sprint } = await inTrx(test.db, async (trx) => {
       const p = await make.product(trx);
       const story = await make.story(trx, (await make.pbi(trx, p.id)).id);
       return { story, task: await make.task(trx, story.id), sprint: await make.sprint(trx, p.id) };
     });
-    const sprintOf = async () => (await test.db.selectFrom('tasks').select('sprint_id').where('id', '=', task.id).executeTakeFirstOrThrow()).sprint_id;
+    const sprintOf = async () =>
+      (await test.db.selectFrom('tasks').select('sprint_id').where('id', '=', task.id).executeTakeFirstOrThrow()).sprint_id;
     await inTrx(test.db, (trx) =>
-      transition(trx, MACHINES.STORY, { id: story.id, from: 'OPEN', to: 'IN_SPRINT', trigger: 'added_to_sprint', set: { sprint_id: sprint.id } }),
+      transition(trx, MACHINES.STORY, {
+        id: story.id,
+        from: 'OPEN',
+        to: 'IN_SPRINT',
+        trigger: 'added_to_sprint',
+        set: { sprint_id: sprint.id },
+      }),
     );
     expect(await sprintOf()).toBe(sprint.id);
-    await inTrx(test.db, (trx) => transition(trx, MACHINES.STORY, { id: story.id, from: 'IN_SPRINT', to: 'OPEN', set: { sprint_id: null } }));
+    await inTrx(test.db, (trx) =>
+      transition(trx, MACHINES.STORY, { id: story.id, from: 'IN_SPRINT', to: 'OPEN', set: { sprint_id: null } }),
+    );
     expect(await sprintOf()).toBeNull();
   });
 });
@@ -186,7 +210,11 @@ describe('jobs to their subjects', () => {
   it('leaves the idea alone while another job of the kind still works on it, or when the failure is retried', async () => {
     const { idea, first, second } = await inTrx(test.db, async (trx) => {
       const idea = await ideaIn(trx, 'GRILLING');
-      return { idea, first: await job(trx, { kind: 'IDEA_GRILL', idea_id: idea.id }), second: await job(trx, { kind: 'IDEA_GRILL', idea_id: idea.id }) };
+      return {
+        idea,
+        first: await job(trx, { kind: 'IDEA_GRILL', idea_id: idea.id }),
+        second: await job(trx, { kind: 'IDEA_GRILL', idea_id: idea.id }),
+      };
     });
     await inTrx(test.db, (trx) => runJob(trx, first.id, 'FAILED'));
     expect(await statusOf(test.db, 'IDEA', idea.id)).toBe('GRILLING');
@@ -194,7 +222,7 @@ describe('jobs to their subjects', () => {
     expect(await statusOf(test.db, 'IDEA', idea.id)).toBe('GRILLING');
   });
 
-  it('a finished job does not move its idea (results are the handler\'s business)', async () => {
+  it("a finished job does not move its idea (results are the handler's business)", async () => {
     const { idea, j } = await inTrx(test.db, async (trx) => {
       const idea = await ideaIn(trx, 'GRILLING');
       return { idea, j: await job(trx, { kind: 'IDEA_GRILL', idea_id: idea.id }) };
@@ -209,7 +237,9 @@ describe('jobs to their subjects', () => {
     const j = await inTrx(test.db, (trx) => job(trx, { kind: 'TASK_IMPLEMENTATION', task_id: task.id }));
     await inTrx(test.db, (trx) => transition(trx, MACHINES.CLAUDE_JOB, { id: j.id, from: 'QUEUED', via: ['CLAIMED'], to: 'RUNNING' }));
     expect(await statusOf(test.db, 'TASK', task.id)).toBe('IN_PROGRESS');
-    await inTrx(test.db, (trx) => transition(trx, MACHINES.CLAUDE_JOB, { id: j.id, from: 'RUNNING', to: 'FAILED', trigger: 'worker_lost' }));
+    await inTrx(test.db, (trx) =>
+      transition(trx, MACHINES.CLAUDE_JOB, { id: j.id, from: 'RUNNING', to: 'FAILED', trigger: 'worker_lost' }),
+    );
     expect(await statusOf(test.db, 'TASK', task.id)).toBe('FAILED');
     expect(await statusOf(test.db, 'STORY', t.stories[0]!.id)).toBe('FAILED');
   });
@@ -227,7 +257,9 @@ describe('jobs to their subjects', () => {
       await transition(trx, MACHINES.STEP, { id: steps[0]!.id, from: 'PENDING', to: 'IN_PROGRESS' });
     });
     expect(await statusOf(test.db, 'SPRINT_RUN', run.id)).toBe('RUNNING');
-    await inTrx(test.db, (trx) => transition(trx, MACHINES.CLAUDE_JOB, { id: j.id, from: 'RUNNING', to: 'FAILED', trigger: 'worker_lost' }));
+    await inTrx(test.db, (trx) =>
+      transition(trx, MACHINES.CLAUDE_JOB, { id: j.id, from: 'RUNNING', to: 'FAILED', trigger: 'worker_lost' }),
+    );
     expect(await statusOf(test.db, 'SPRINT_RUN', run.id)).toBe('FAILED');
     expect(await statusOf(test.db, 'SPRINT', sprint.id)).toBe('FAILED');
     for (const s of steps) expect(await statusOf(test.db, 'STEP', s.id)).toBe('SKIPPED');

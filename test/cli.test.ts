@@ -44,7 +44,14 @@ async function deadPort(): Promise<number> {
   });
 }
 
-const baseEnv = () => ({ REDIS_URL: testRedisUrl(), BULLMQ_PREFIX: prefix, PORT: '0', LOG_LEVEL: 'warn', HEARTBEAT_MS: '200', SWEEP_INTERVAL_MS: '200' });
+const baseEnv = () => ({
+  REDIS_URL: testRedisUrl(),
+  BULLMQ_PREFIX: prefix,
+  PORT: '0',
+  LOG_LEVEL: 'warn',
+  HEARTBEAT_MS: '200',
+  SWEEP_INTERVAL_MS: '200',
+});
 
 describe('jobfleet start', () => {
   it('creates and migrates its database, prints its URLs, takes a job from curl to done, and stops cleanly on SIGTERM', async () => {
@@ -58,8 +65,16 @@ describe('jobfleet start', () => {
 
     const db = createDatabase({ connectionString: withDatabaseName(name), poolMax: 1 });
     try {
-      const { id: product } = await db.insertInto('products').values({ owner_id: 'me', name: 'Demo' }).returning('id').executeTakeFirstOrThrow();
-      const { id: idea } = await db.insertInto('ideas').values({ product_id: product, title: 'CSV export', prompt_text: 'Export reports as CSV.' }).returning('id').executeTakeFirstOrThrow();
+      const { id: product } = await db
+        .insertInto('products')
+        .values({ owner_id: 'me', name: 'Demo' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const { id: idea } = await db
+        .insertInto('ideas')
+        .values({ product_id: product, title: 'CSV export', prompt_text: 'Export reports as CSV.' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
 
       const posted = await fetch(`${base}/api/v1/jobs`, {
         method: 'POST',
@@ -71,7 +86,10 @@ describe('jobfleet start', () => {
       expect(job.status).toBe('queued');
 
       const done = await waitFor('the job to be done', async () => {
-        const body = (await (await fetch(`${base}/api/v1/jobs/${job.id}`, { headers: auth })).json()) as { status: string; result: { text: string } };
+        const body = (await (await fetch(`${base}/api/v1/jobs/${job.id}`, { headers: auth })).json()) as {
+          status: string;
+          result: { text: string };
+        };
         return body.status === 'done' ? body : undefined;
       });
       expect(done.result.text).toContain('[dry run]');
@@ -128,10 +146,13 @@ describe('jobfleet enqueue', () => {
       const ideas = await createIdeas(test.db, await createProduct(test.db), 1200, 'PLAN_READY');
       const file = path.join(dir, 'ideas.txt');
       writeFileSync(file, `${ideas.join('\n')}\n`);
-      const proc = spawnJobfleet(['enqueue', 'plan_chat', '--subjects', file, '--payload', '{"message":"Anything new?"}', '--batch', '500'], {
-        ...baseEnv(),
-        DATABASE_URL: test.url,
-      });
+      const proc = spawnJobfleet(
+        ['enqueue', 'plan_chat', '--subjects', file, '--payload', '{"message":"Anything new?"}', '--batch', '500'],
+        {
+          ...baseEnv(),
+          DATABASE_URL: test.url,
+        },
+      );
       expect((await proc.exited).code).toBe(0);
       const output = proc.output();
       expect(output).toMatch(/enqueue plan_chat: 500\/1,200 \(41%, [\d,]+\/s\)/);
@@ -163,7 +184,9 @@ describe('bad input on the command line', () => {
   it('refuses unknown kinds, listing the allowed ones', async () => {
     const proc = spawnJobfleet(['worker', '--kinds', 'idea_grill,baking'], baseEnv());
     expect((await proc.exited).code).toBe(2);
-    expect(proc.output()).toContain('--kinds idea_grill,baking: baking not allowed; allowed: task_implementation, idea_grill, idea_make_plan, plan_chat, sprint_implementation');
+    expect(proc.output()).toContain(
+      '--kinds idea_grill,baking: baking not allowed; allowed: task_implementation, idea_grill, idea_make_plan, plan_chat, sprint_implementation',
+    );
   });
 
   it('answers an unknown command with one line naming the commands and exit code 2', async () => {

@@ -26,7 +26,11 @@ function twelveJobs(extra: (n: number) => Partial<NewClaudeJob>) {
   return inTrx(test.db, async (trx) => {
     const p = await product(trx);
     const ideas = await Promise.all(Array.from({ length: 12 }, () => idea(trx, p.id)));
-    return createEntities(trx, MACHINES.CLAUDE_JOB, ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, ...extra(n) })));
+    return createEntities(
+      trx,
+      MACHINES.CLAUDE_JOB,
+      ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, ...extra(n) })),
+    );
   });
 }
 
@@ -42,15 +46,33 @@ describe('creating rows', () => {
       const i = await idea(trx, p.id);
       const created = await createEntities(trx, MACHINES.CLAUDE_JOB, [
         { kind: 'PLAN_CHAT', idea_id: i.id, product_id: p.id, payload: '{"message":"as JSON text"}', started_at: at, input_tokens: 7 },
-        { kind: 'PLAN_CHAT', idea_id: i.id, product_id: p.id, payload: JSON.stringify({ nested: { list: [1, true, null] } }), cost_usd: '0.125000' },
+        {
+          kind: 'PLAN_CHAT',
+          idea_id: i.id,
+          product_id: p.id,
+          payload: JSON.stringify({ nested: { list: [1, true, null] } }),
+          cost_usd: '0.125000',
+        },
         // Leaves payload out: it takes the column default.
         { kind: 'SPRINT_IMPLEMENTATION', sprint_run_id: run.id, product_id: p.id, started_at: at.toISOString() },
       ]);
       return { runId: run.id, jobs: created.map((c) => c.row) };
     });
     expect(jobs.map((job) => job.kind)).toEqual(['PLAN_CHAT', 'PLAN_CHAT', 'SPRINT_IMPLEMENTATION']);
-    expect(jobs[0]).toMatchObject({ payload: { message: 'as JSON text' }, started_at: at, input_tokens: 7, cost_usd: null, status: 'QUEUED', claim_epoch: 0 });
-    expect(jobs[1]).toMatchObject({ payload: { nested: { list: [1, true, null] } }, started_at: null, input_tokens: null, cost_usd: '0.125000' });
+    expect(jobs[0]).toMatchObject({
+      payload: { message: 'as JSON text' },
+      started_at: at,
+      input_tokens: 7,
+      cost_usd: null,
+      status: 'QUEUED',
+      claim_epoch: 0,
+    });
+    expect(jobs[1]).toMatchObject({
+      payload: { nested: { list: [1, true, null] } },
+      started_at: null,
+      input_tokens: null,
+      cost_usd: '0.125000',
+    });
     expect(jobs[2]).toMatchObject({ payload: {}, sprint_run_id: runId, idea_id: null, started_at: at });
   });
 
@@ -59,7 +81,9 @@ describe('creating rows', () => {
     const jobs = await twelveJobs((n) => (n % 3 === 0 ? { input_tokens: n } : {}));
     expect(jobs.map((c) => c.row.input_tokens)).toEqual(Array.from({ length: 12 }, (_, n) => (n % 3 === 0 ? n : null)));
     const ids = jobs.map((c) => c.row.id);
-    const history = await sql<{ entity_id: string }>`SELECT entity_id FROM transitions WHERE entity_id = ANY(${ids}::uuid[]) ORDER BY id`.execute(test.db);
+    const history = await sql<{
+      entity_id: string;
+    }>`SELECT entity_id FROM transitions WHERE entity_id = ANY(${ids}::uuid[]) ORDER BY id`.execute(test.db);
     expect(history.rows.map((row) => row.entity_id)).toEqual(ids);
     // created_at is the clock at each row's insert: it follows the order given.
     const created = jobs.map((c) => c.row.created_at.getTime());
@@ -79,7 +103,13 @@ describe('creating rows', () => {
       const p = await product(trx);
       const [created] = await createEntities(trx, MACHINES.IDEA, [{ product_id: p.id, title: broken, prompt_text: broken }]);
       const row = created!.row;
-      await transition(trx, MACHINES.IDEA, { id: row.id, from: 'DRAFT', to: 'GRILLING', trigger: 'grill_enqueued', context: { reason: broken } });
+      await transition(trx, MACHINES.IDEA, {
+        id: row.id,
+        from: 'DRAFT',
+        to: 'GRILLING',
+        trigger: 'grill_enqueued',
+        context: { reason: broken },
+      });
       await appendIdeaLogs(trx, [{ ideaId: row.id, type: 'JOB_EVENT', content: broken, jobId: null, data: { [broken]: broken } }]);
       return { ideaId: row.id };
     });

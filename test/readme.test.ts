@@ -95,7 +95,7 @@ describe('README', () => {
   });
 });
 
-describe('the README\'s first steps, pasted in order', () => {
+describe("the README's first steps, pasted in order", () => {
   let env: TestEnv;
   let port: string;
   const ADMIN_TOKEN = 'readme-admin-token-0123456789';

@@ -35,7 +35,7 @@ describe('schema', () => {
     expect(await checkedValues(test, `${machine.table}_status_check`)).toEqual([...machine.statuses]);
   });
 
-  it.each(ENTITY_TYPES)('a new %s row starts in its machine\'s initial status', async (entity) => {
+  it.each(ENTITY_TYPES)("a new %s row starts in its machine's initial status", async (entity) => {
     const machine = MACHINES[entity];
     expect(await columnDefault(test, machine.table, 'status')).toBe(`'${machine.initial}'::text`);
   });
@@ -48,7 +48,7 @@ describe('schema', () => {
     expect(await checkedValues(test, 'transitions_entity_type_check')).toEqual([...ENTITY_TYPES]);
   });
 
-  it('checks a job\'s subjects by foreign key, and none of the columns the code derives', async () => {
+  it("checks a job's subjects by foreign key, and none of the columns the code derives", async () => {
     const { rows } = await sql<{ column: string }>`
       SELECT a.attname AS column
       FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)

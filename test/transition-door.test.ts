@@ -82,9 +82,9 @@ describe('the transition door', () => {
 
   it('refuses a system edge asked for by a user, naming what triggers it', async () => {
     const row = await inTrx(test.db, (trx) => rowIn(trx, 'PBI', 'READY'));
-    const error = await inTrx(test.db, (trx) =>
-      transition(trx, MACHINES.PBI, { id: row.id, from: 'READY', to: 'DONE', by: 'user' }),
-    ).catch((e) => e);
+    const error = await inTrx(test.db, (trx) => transition(trx, MACHINES.PBI, { id: row.id, from: 'READY', to: 'DONE', by: 'user' })).catch(
+      (e) => e,
+    );
     await expectRefused(error, 'invalid_transition');
     expect((error as Error).message).toContain('every story of the PBI reaches done');
     expect(await statusOf(test.db, 'PBI', row.id)).toBe('READY');
@@ -106,7 +106,12 @@ describe('the transition door', () => {
     for (const row of rows) {
       const attempt = (to: 'CLAIMED' | 'CANCELLED') =>
         test.db.transaction().execute(async (trx) => {
-          const applied = await transition(trx, MACHINES.CLAUDE_JOB, { id: row.id, from: 'QUEUED', to, trigger: to === 'CANCELLED' ? 'user_cancels' : 'claimed' });
+          const applied = await transition(trx, MACHINES.CLAUDE_JOB, {
+            id: row.id,
+            from: 'QUEUED',
+            to,
+            trigger: to === 'CANCELLED' ? 'user_cancels' : 'claimed',
+          });
           // Hold the row lock a moment so the other transaction has to wait on it.
           await sql`SELECT pg_sleep(0.005)`.execute(trx);
           return applied;
@@ -126,7 +131,12 @@ describe('the transition door', () => {
       const p = await product(trx);
       const i = await idea(trx, p.id);
       const jobs = await Promise.all(Array.from({ length: 5 }, () => planChatJob(trx, i.id)));
-      const moved = await transition(trx, MACHINES.CLAUDE_JOB, { id: jobs[4]!.id, from: 'QUEUED', to: 'CANCELLED', trigger: 'user_cancels' });
+      const moved = await transition(trx, MACHINES.CLAUDE_JOB, {
+        id: jobs[4]!.id,
+        from: 'QUEUED',
+        to: 'CANCELLED',
+        trigger: 'user_cancels',
+      });
       return { jobs, moved };
     });
     expect(moved.to).toBe('CANCELLED');
@@ -136,7 +146,12 @@ describe('the transition door', () => {
         { id: jobs[0]!.id, from: 'QUEUED', to: 'SKIPPED' },
       ]),
     );
-    expect(outcome.applied.map((a) => a.row.id).sort()).toEqual(jobs.slice(0, 4).map((j) => j.id).sort());
+    expect(outcome.applied.map((a) => a.row.id).sort()).toEqual(
+      jobs
+        .slice(0, 4)
+        .map((j) => j.id)
+        .sort(),
+    );
     expect(outcome.refused.map((r) => r.id).sort()).toEqual([jobs[4]!.id, jobs[0]!.id].sort());
     for (const job of jobs.slice(0, 4)) expect(await statusOf(test.db, 'CLAUDE_JOB', job.id)).toBe('CLAIMED');
   });
@@ -206,7 +221,7 @@ describe('the transition door', () => {
     });
   });
 
-  it('rolls back the change and its history when the caller\'s transaction fails', async () => {
+  it("rolls back the change and its history when the caller's transaction fails", async () => {
     const row = await inTrx(test.db, (trx) => freshRow(trx, 'SPRINT'));
     const before = await snapshot('SPRINT', row.id);
     await expect(

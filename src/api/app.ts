@@ -66,13 +66,19 @@ export function createApp(deps: ApiDeps) {
   ];
   for (const routes of v1) app.route('/api/v1', routes);
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'A jobfleet API token (jobfleet token create)' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A jobfleet API token (jobfleet token create)',
+  });
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'jobfleet', version: API_VERSION, description: 'A worker fleet for AI coding-agent jobs.' },
   });
 
-  app.notFound((c) => c.json(errorBody(new AppError('not_found', `no route for ${c.req.method} ${c.req.path}`), c.get('requestId') ?? 'unknown'), 404));
+  app.notFound((c) =>
+    c.json(errorBody(new AppError('not_found', `no route for ${c.req.method} ${c.req.path}`), c.get('requestId') ?? 'unknown'), 404),
+  );
   app.onError((error, c) => respondWithError(c, error, deps.logger));
   return app;
 }

@@ -26,7 +26,10 @@ export function authenticate(auth: Authenticator): MiddlewareHandler<ApiEnv> {
     const principal = await auth.fromHeader(header);
     if (!principal) {
       c.header('WWW-Authenticate', CHALLENGE);
-      throw new AppError('unauthorized', header ? 'the credentials are unknown or revoked' : 'send a bearer token: Authorization: Bearer <token>');
+      throw new AppError(
+        'unauthorized',
+        header ? 'the credentials are unknown or revoked' : 'send a bearer token: Authorization: Bearer <token>',
+      );
     }
     c.set('principal', principal);
     await next();
@@ -37,10 +40,14 @@ export function requireScope(scopes: readonly Scope[]): MiddlewareHandler<ApiEnv
   return async (c, next) => {
     const principal: Principal = c.get('principal');
     if (!hasScope(principal, scopes)) {
-      throw new AppError('forbidden', `this route needs a token with the ${scopes.join(' or ')} scope; this token has ${principal.scopes.join(', ')}`, {
-        required: scopes,
-        scopes: principal.scopes,
-      });
+      throw new AppError(
+        'forbidden',
+        `this route needs a token with the ${scopes.join(' or ')} scope; this token has ${principal.scopes.join(', ')}`,
+        {
+          required: scopes,
+          scopes: principal.scopes,
+        },
+      );
     }
     await next();
   };

@@ -13,7 +13,9 @@ import { rawErrorResponse } from './http-errors.js';
 function errorFor(code: string | undefined): AppError {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new AppError('headers_too_large', `the request line and headers are larger than ${maxHeaderSize} bytes`, { max_header_bytes: maxHeaderSize });
+      return new AppError('headers_too_large', `the request line and headers are larger than ${maxHeaderSize} bytes`, {
+        max_header_bytes: maxHeaderSize,
+      });
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return new AppError('payload_too_large', 'the chunk extensions of the request body are too large');
     case 'ERR_HTTP_REQUEST_TIMEOUT':

@@ -51,7 +51,10 @@ export function rawErrorResponse(error: AppError, headers: Record<string, string
 }
 
 function describe(issue: $ZodIssue): { path: string; message: string } {
-  const path = issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('').replace(/^\./, '');
+  const path = issue.path
+    .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+    .join('')
+    .replace(/^\./, '');
   return { path: path || '(body)', message: issue.message };
 }
 
@@ -71,8 +74,7 @@ export function respondWithError(c: Context, thrown: unknown, logger: Logger) {
     // Validation should have caught it; a value Postgres cannot take is still the caller's input.
     logger.warn({ err: thrown, requestId }, 'input reached Postgres that it cannot store');
     error = new AppError('validation_failed', `invalid input: ${(thrown as Error).message}`, { issues: [] });
-  }
-  else if (isPostgresUnavailable(thrown)) {
+  } else if (isPostgresUnavailable(thrown)) {
     logger.error({ err: thrown, requestId }, 'a backing service is unavailable');
     error = new AppError('service_unavailable', 'a backing service is unavailable; try again shortly');
   } else {

@@ -53,7 +53,9 @@ export async function answerOnce<Body extends {}>(
   work: (trx: Trx) => Promise<Answer<Body>>,
 ): Promise<Response> {
   const owner = { tokenId: c.get('principal').tokenId, key };
-  const requestHash = createHash('sha256').update(JSON.stringify([c.req.method, c.req.path, requestBody ?? null])).digest('hex');
+  const requestHash = createHash('sha256')
+    .update(JSON.stringify([c.req.method, c.req.path, requestBody ?? null]))
+    .digest('hex');
   const outcome = await deps.db.transaction().execute(async (trx) => {
     await lockKey(trx, owner);
     const earlier = await findLiveKey(trx, owner);
@@ -66,7 +68,12 @@ export async function answerOnce<Body extends {}>(
       return { status: earlier.response_status as 202, body: earlier.response_body as Body, replayed: true };
     }
     const answer = await work(trx);
-    await saveKey(trx, owner, { requestHash, status: answer.status, body: answer.body as JsonValue, ttlMs: deps.config.IDEMPOTENCY_TTL_MS });
+    await saveKey(trx, owner, {
+      requestHash,
+      status: answer.status,
+      body: answer.body as JsonValue,
+      ttlMs: deps.config.IDEMPOTENCY_TTL_MS,
+    });
     return { ...answer, replayed: false };
   });
   if (!outcome.replayed) await (outcome as Answer<Body>).afterCommit?.();

@@ -10,7 +10,9 @@ export function createRouter() {
   return new OpenAPIHono<ApiEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        const where = { json: 'body', query: 'query parameters', param: 'path', header: 'headers', form: 'form', cookie: 'cookies' }[result.target] ?? result.target;
+        const where =
+          { json: 'body', query: 'query parameters', param: 'path', header: 'headers', form: 'form', cookie: 'cookies' }[result.target] ??
+          result.target;
         throw validationError(result.error.issues, where);
       }
     },

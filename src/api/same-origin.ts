@@ -33,7 +33,9 @@ export function crossSiteReason({ origin, host, fetchSite }: RequestOrigin): str
     const own = host === undefined ? null : hostOf(host, false);
     const from = hostOf(origin, true);
     // http://a.example:80 and a.example are one origin: URL drops default ports on both sides.
-    return own !== null && from !== null && from === own ? null : `the request comes from ${origin}, not from this server (${host ?? 'no Host header'})`;
+    return own !== null && from !== null && from === own
+      ? null
+      : `the request comes from ${origin}, not from this server (${host ?? 'no Host header'})`;
   }
   if (fetchSite === 'cross-site' || fetchSite === 'same-site') return `the request comes from another site (Sec-Fetch-Site: ${fetchSite})`;
   return null;
@@ -42,7 +44,11 @@ export function crossSiteReason({ origin, host, fetchSite }: RequestOrigin): str
 /** Throws 403 for a cross-site request. */
 export function assertSameOrigin(request: RequestOrigin): void {
   const reason = crossSiteReason(request);
-  if (reason) throw new AppError('forbidden', `cross-site request refused: ${reason}`, { origin: request.origin ?? null, host: request.host ?? null });
+  if (reason)
+    throw new AppError('forbidden', `cross-site request refused: ${reason}`, {
+      origin: request.origin ?? null,
+      host: request.host ?? null,
+    });
 }
 
 /** Whether a request changes something (its method is not GET, HEAD or OPTIONS). */

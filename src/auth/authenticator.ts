@@ -74,7 +74,12 @@ export function createAuthenticator(db: Db, dashboard: Dashboard | null = null):
     const now = Date.now();
     if ((touched.get(tokenId) ?? 0) + TOUCH_MS > now) return;
     touched.set(tokenId, now);
-    void db.updateTable('api_tokens').set({ last_used_at: new Date() }).where('id', '=', tokenId).execute().catch(() => undefined);
+    void db
+      .updateTable('api_tokens')
+      .set({ last_used_at: new Date() })
+      .where('id', '=', tokenId)
+      .execute()
+      .catch(() => undefined);
   };
 
   const authenticate = async (secret: string): Promise<Principal | null> => {
@@ -85,7 +90,12 @@ export function createAuthenticator(db: Db, dashboard: Dashboard | null = null):
       touch(cached.principal.tokenId);
       return cached.principal;
     }
-    const token = await db.selectFrom('api_tokens').selectAll().where('token_hash', '=', hash).where('revoked_at', 'is', null).executeTakeFirst();
+    const token = await db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where('token_hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     if (!token) {
       cache.delete(hash);
       return null;

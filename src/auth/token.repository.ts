@@ -14,13 +14,22 @@ export interface NewToken {
 export async function createToken(db: Db, input: NewToken): Promise<{ token: ApiToken; secret: string }> {
   const bad = input.scopes.filter((scope) => !isScope(scope));
   if (bad.length || input.scopes.length === 0) {
-    throw new AppError('validation_failed', `scopes ${bad.join(', ') || '(none)'} not allowed; allowed: read, write, enqueue, worker, admin`);
+    throw new AppError(
+      'validation_failed',
+      `scopes ${bad.join(', ') || '(none)'} not allowed; allowed: read, write, enqueue, worker, admin`,
+    );
   }
   if (!input.name.trim() || !input.ownerId.trim()) throw new AppError('validation_failed', 'a token needs a name and an owner');
   const secret = generateTokenSecret();
   const token = await db
     .insertInto('api_tokens')
-    .values({ name: input.name.trim(), owner_id: input.ownerId.trim(), scopes: [...new Set(input.scopes)], token_hash: secret.hash, token_prefix: secret.prefix })
+    .values({
+      name: input.name.trim(),
+      owner_id: input.ownerId.trim(),
+      scopes: [...new Set(input.scopes)],
+      token_hash: secret.hash,
+      token_prefix: secret.prefix,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
   return { token, secret: secret.secret };
@@ -31,7 +40,12 @@ export async function listTokens(db: Db): Promise<ApiToken[]> {
 }
 
 export async function revokeToken(db: Db, id: string): Promise<boolean> {
-  const result = await db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const result = await db
+    .updateTable('api_tokens')
+    .set({ revoked_at: new Date() })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
@@ -63,6 +77,12 @@ async function ensureAdminRow(db: Db, name: 'ADMIN_TOKEN' | 'DASHBOARD', tokenHa
     .onConflict((oc) => oc.column('token_hash').doUpdateSet({ revoked_at: null }))
     .returning('id')
     .executeTakeFirstOrThrow();
-  await db.updateTable('api_tokens').set({ revoked_at: new Date() }).where('name', '=', name).where('id', '<>', row.id).where('revoked_at', 'is', null).execute();
+  await db
+    .updateTable('api_tokens')
+    .set({ revoked_at: new Date() })
+    .where('name', '=', name)
+    .where('id', '<>', row.id)
+    .where('revoked_at', 'is', null)
+    .execute();
   return row.id;
 }

@@ -32,7 +32,11 @@ export async function getVisibleRow<E extends keyof typeof TABLE_OF>(
 ): Promise<Row<(typeof TABLE_OF)[E]>> {
   await visibleOwnership(db, entity, id, ownerId);
   const table = TABLE_OF[entity];
-  const row = await (db as Executor).selectFrom(table as 'pbis').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await (db as Executor)
+    .selectFrom(table as 'pbis')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (!row) throw new AppError('not_found', `${nounOf(entity)} ${id} does not exist`, { id });
   return row as unknown as Row<(typeof TABLE_OF)[E]>;
 }
@@ -46,7 +50,11 @@ export interface ListOptions {
   page: Page;
 }
 
-export async function listVisibleRows<E extends keyof typeof TABLE_OF>(db: Executor, entity: E, options: ListOptions): Promise<PageOf<Row<(typeof TABLE_OF)[E]>>> {
+export async function listVisibleRows<E extends keyof typeof TABLE_OF>(
+  db: Executor,
+  entity: E,
+  options: ListOptions,
+): Promise<PageOf<Row<(typeof TABLE_OF)[E]>>> {
   const table = TABLE_OF[entity];
   let query = (db as Executor).selectFrom(table as 'pbis').selectAll(table as 'pbis');
   for (const [column, value] of Object.entries(options.equals ?? {})) {
@@ -72,6 +80,11 @@ export async function updateColumns<E extends keyof typeof TABLE_OF>(
   if (entries.some(([column]) => column === 'status' || column === 'id')) throw new Error('updateColumns: status and id are not editable');
   const table = TABLE_OF[entity];
   const set = Object.fromEntries([...entries, ['updated_at', new Date()]]);
-  const row = await trx.updateTable(table as 'pbis').set(set as never).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+  const row = await trx
+    .updateTable(table as 'pbis')
+    .set(set as never)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
   return row as unknown as Row<(typeof TABLE_OF)[E]>;
 }

@@ -20,26 +20,42 @@ export interface MaterializedTree {
 export async function materializePlan(trx: Trx, ideaId: string, actorTokenId: string | null): Promise<MaterializedTree> {
   const idea = await trx.selectFrom('ideas').selectAll().where('id', '=', ideaId).forUpdate().executeTakeFirstOrThrow();
   if (idea.status !== 'PLAN_READY') {
-    throw new AppError('status_conflict', `idea ${idea.id} is ${ideaStatus.toApi(idea.status)}; only a plan_ready idea can be materialized`, {
-      current: ideaStatus.toApi(idea.status),
-      allowed: ['plan_ready'],
-    });
+    throw new AppError(
+      'status_conflict',
+      `idea ${idea.id} is ${ideaStatus.toApi(idea.status)}; only a plan_ready idea can be materialized`,
+      {
+        current: ideaStatus.toApi(idea.status),
+        allowed: ['plan_ready'],
+      },
+    );
   }
   const parsed = parsePlanMd(idea.plan_md ?? '');
-  if (!parsed.ok) throw new AppError('status_conflict', `the idea's plan no longer parses: ${parsed.errors.join('; ')}`, { errors: parsed.errors });
+  if (!parsed.ok)
+    throw new AppError('status_conflict', `the idea's plan no longer parses: ${parsed.errors.join('; ')}`, { errors: parsed.errors });
   const context = { actorTokenId, reason: `materialized from idea ${idea.id}` };
 
   const pbis = await createEntities(
     trx,
     MACHINES.PBI,
-    parsed.plan.pbis.map((pbi, i) => ({ product_id: idea.product_id, title: pbi.title, description: pbi.description, priority: pbi.priority, sort_order: i })),
+    parsed.plan.pbis.map((pbi, i) => ({
+      product_id: idea.product_id,
+      title: pbi.title,
+      description: pbi.description,
+      priority: pbi.priority,
+      sort_order: i,
+    })),
     context,
   );
   const storyInputs = parsed.plan.pbis.flatMap((pbi, p) => pbi.stories.map((story, s) => ({ story, pbiId: pbis[p]!.row.id, order: s })));
   const stories = await createEntities(
     trx,
     MACHINES.STORY,
-    storyInputs.map(({ story, pbiId, order }) => ({ pbi_id: pbiId, title: story.title, description: story.description, sort_order: order })),
+    storyInputs.map(({ story, pbiId, order }) => ({
+      pbi_id: pbiId,
+      title: story.title,
+      description: story.description,
+      sort_order: order,
+    })),
     context,
   );
   const taskInputs = storyInputs.flatMap(({ story }, s) => story.tasks.map((task, t) => ({ task, storyId: stories[s]!.row.id, order: t })));

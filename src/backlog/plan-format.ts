@@ -10,9 +10,7 @@ import { topologicalOrder } from './topological-order.js';
 
 /** A text field: "required" when missing, "must be text" when not a string; limits say their own. */
 const text = (what: string) =>
-  z
-    .string({ error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be text`) })
-    .trim();
+  z.string({ error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be text`) }).trim();
 
 const planTask = z.object({
   key: text('key').regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {

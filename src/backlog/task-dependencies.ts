@@ -12,7 +12,8 @@ import { visibleOwnership } from './ownership.js';
 export async function addDependency(trx: Trx, taskId: string, dependsOnId: string, ownerId: string | null): Promise<'added' | 'existed'> {
   const task = await visibleOwnership(trx, 'TASK', taskId, ownerId);
   const dependency = await visibleOwnership(trx, 'TASK', dependsOnId, ownerId);
-  const issue = (message: string) => new AppError('validation_failed', `invalid dependency: ${message}`, { issues: [{ path: 'depends_on_task_id', message }] });
+  const issue = (message: string) =>
+    new AppError('validation_failed', `invalid dependency: ${message}`, { issues: [{ path: 'depends_on_task_id', message }] });
   if (taskId === dependsOnId) throw issue('a task cannot depend on itself');
   if (task.productId !== dependency.productId) throw issue('the tasks belong to different products');
 
@@ -37,7 +38,11 @@ export async function addDependency(trx: Trx, taskId: string, dependsOnId: strin
 
 export async function removeDependency(trx: Trx, taskId: string, dependsOnId: string, ownerId: string | null): Promise<boolean> {
   await visibleOwnership(trx, 'TASK', taskId, ownerId);
-  const result = await trx.deleteFrom('task_dependencies').where('task_id', '=', taskId).where('depends_on_task_id', '=', dependsOnId).executeTakeFirst();
+  const result = await trx
+    .deleteFrom('task_dependencies')
+    .where('task_id', '=', taskId)
+    .where('depends_on_task_id', '=', dependsOnId)
+    .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
 

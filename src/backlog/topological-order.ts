@@ -31,7 +31,13 @@ export function topologicalOrder<K>(nodes: readonly K[], dependsOn: readonly (re
     }
   }
   if (order.length === nodes.length) return { ok: true, order };
-  return { ok: false, cycle: findCycle(nodes.filter((node) => waitingOn.get(node)! > 0), dependsOn) };
+  return {
+    ok: false,
+    cycle: findCycle(
+      nodes.filter((node) => waitingOn.get(node)! > 0),
+      dependsOn,
+    ),
+  };
 }
 
 function insertByRank<K>(sorted: K[], node: K, rank: Map<K, number>) {

@@ -43,15 +43,19 @@ export async function fetchPage<DB, TB extends keyof DB & string, O extends { id
 ): Promise<PageOf<O>> {
   const createdAt = sql.ref(`${table}.created_at`);
   const id = sql.ref(`${table}.id`);
-  let q = query.select(sql<string>`(extract(epoch from ${createdAt}) * 1000000)::bigint`.as('__created_micros') as never) as unknown as SelectQueryBuilder<
-    DB,
-    TB,
-    O & { __created_micros: string }
-  >;
+  let q = query.select(
+    sql<string>`(extract(epoch from ${createdAt}) * 1000000)::bigint`.as('__created_micros') as never,
+  ) as unknown as SelectQueryBuilder<DB, TB, O & { __created_micros: string }>;
   if (page.after) {
-    q = q.where(sql<boolean>`(${createdAt}, ${id}) < (timestamptz 'epoch' + ${page.after.createdMicros}::bigint * interval '1 microsecond', ${page.after.id}::uuid)`);
+    q = q.where(
+      sql<boolean>`(${createdAt}, ${id}) < (timestamptz 'epoch' + ${page.after.createdMicros}::bigint * interval '1 microsecond', ${page.after.id}::uuid)`,
+    );
   }
-  const rows = await q.orderBy(createdAt, 'desc').orderBy(id, 'desc').limit(page.limit + 1).execute();
+  const rows = await q
+    .orderBy(createdAt, 'desc')
+    .orderBy(id, 'desc')
+    .limit(page.limit + 1)
+    .execute();
   const items = rows.slice(0, page.limit);
   const last = items.at(-1);
   return {

@@ -23,7 +23,13 @@ export interface EventRelay {
 
 const REMEMBERED = 100_000;
 
-export async function startEventRelay(options: { connectionString: string; db: Db; redis: Redis; prefix: string; logger: Logger }): Promise<EventRelay> {
+export async function startEventRelay(options: {
+  connectionString: string;
+  db: Db;
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+}): Promise<EventRelay> {
   const { db, redis, logger } = options;
   const published = new Set<string>();
   let chain: Promise<void> = Promise.resolve();

@@ -38,19 +38,21 @@ async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent[]
   const jobIds = rows.filter((row) => row.entity_type === 'CLAUDE_JOB').map((row) => row.entity_id);
   const jobs = jobIds.length
     ? new Map(
-        (await db.selectFrom('claude_jobs').select(['id', 'kind', 'idea_id', 'task_id', 'sprint_run_id']).where('id', 'in', jobIds).execute()).map((job) => [
-          job.id,
-          job,
-        ]),
+        (
+          await db
+            .selectFrom('claude_jobs')
+            .select(['id', 'kind', 'idea_id', 'task_id', 'sprint_run_id'])
+            .where('id', 'in', jobIds)
+            .execute()
+        ).map((job) => [job.id, job]),
       )
     : new Map();
   const stepIds = rows.filter((row) => row.entity_type === 'STEP').map((row) => row.entity_id);
   const steps = stepIds.length
     ? new Map(
-        (await db.selectFrom('steps').select(['id', 'sprint_run_id', 'task_id', 'position', 'name']).where('id', 'in', stepIds).execute()).map((step) => [
-          step.id,
-          step,
-        ]),
+        (
+          await db.selectFrom('steps').select(['id', 'sprint_run_id', 'task_id', 'position', 'name']).where('id', 'in', stepIds).execute()
+        ).map((step) => [step.id, step]),
       )
     : new Map();
 
@@ -75,8 +77,12 @@ async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent[]
         actor_token_id: row.actor_token_id,
         at: row.created_at.toISOString(),
         product_id: ownership?.productId ?? null,
-        job: job ? { id: job.id, kind: jobKind.toApi(job.kind), idea_id: job.idea_id, task_id: job.task_id, sprint_run_id: job.sprint_run_id } : null,
-        step: step ? { id: step.id, sprint_run_id: step.sprint_run_id, task_id: step.task_id, position: step.position, name: step.name } : null,
+        job: job
+          ? { id: job.id, kind: jobKind.toApi(job.kind), idea_id: job.idea_id, task_id: job.task_id, sprint_run_id: job.sprint_run_id }
+          : null,
+        step: step
+          ? { id: step.id, sprint_run_id: step.sprint_run_id, task_id: step.task_id, position: step.position, name: step.name }
+          : null,
         sprint_run_id: row.entity_type === 'SPRINT_RUN' ? row.entity_id : (step?.sprint_run_id ?? job?.sprint_run_id ?? null),
         idea_id: row.entity_type === 'IDEA' ? row.entity_id : (job?.idea_id ?? null),
       },

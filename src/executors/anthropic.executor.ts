@@ -63,9 +63,7 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
         throw toAgentFailedError(thrown);
       }
 
-      const text = message.content
-        .flatMap((block) => (block.type === 'text' ? [block.text] : []))
-        .join('');
+      const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
       if (message.stop_reason === 'max_tokens') {
         log(`anthropic: output truncated at max_tokens=${options.maxTokens}; the answer may be incomplete`);
       }

@@ -154,8 +154,7 @@ function exitFailure(command: string, code: number | null, exitSignal: NodeJS.Si
   }
   // The shell's own codes for "not found" and "not executable": name the command line, since
   // the stderr tail alone ("sh: 1: claude: not found") is easy to misread as the agent's error.
-  const hint =
-    code === 127 ? ` (command not found: \`${command}\`)` : code === 126 ? ` (command not executable: \`${command}\`)` : '';
+  const hint = code === 127 ? ` (command not found: \`${command}\`)` : code === 126 ? ` (command not executable: \`${command}\`)` : '';
   return new AgentFailedError(`command exited with code ${code}${hint}`, { exitCode: code, stderrTail });
 }
 
@@ -180,8 +179,7 @@ function toOutput(stdout: string, agent: string): AgentOutput {
 const isObject = (value: JsonValue | undefined): value is { [key: string]: JsonValue } =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const numberOr0 = (value: JsonValue | undefined): number =>
-  typeof value === 'number' && Number.isFinite(value) ? value : 0;
+const numberOr0 = (value: JsonValue | undefined): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
 /** `command:claude` for `claude -p --output-format json`: which program, not its arguments. */
 function agentName(command: string): string {

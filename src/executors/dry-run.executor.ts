@@ -138,5 +138,7 @@ function validPlan(title: string, digest: string): string {
 }
 
 function invalidPlan(digest: string): string {
-  return ['---', 'pbis:', '  - title: "[dry run] A PBI without stories"', '---', `(dry run ${digest}: an invalid plan, as asked)`].join('\n');
+  return ['---', 'pbis:', '  - title: "[dry run] A PBI without stories"', '---', `(dry run ${digest}: an invalid plan, as asked)`].join(
+    '\n',
+  );
 }

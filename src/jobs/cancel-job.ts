@@ -18,7 +18,11 @@ export interface CancelDeps {
   signals: CancelPublisher;
 }
 
-export async function cancelJob(deps: CancelDeps, id: string, context: { actorTokenId: string | null; reason?: string | null }): Promise<ClaudeJob> {
+export async function cancelJob(
+  deps: CancelDeps,
+  id: string,
+  context: { actorTokenId: string | null; reason?: string | null },
+): Promise<ClaudeJob> {
   const { before, after } = await deps.db.transaction().execute(async (trx) => {
     const before = await trx.selectFrom('claude_jobs').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!before) throw new AppError('not_found', `job ${id} does not exist`, { id });

@@ -75,7 +75,11 @@ export async function claimDeliveries(
 ): Promise<DeliveryClaims> {
   const first = await claimJobs(trx, ids, worker, options);
   if (first.refused.length === 0) return { claimed: first.claimed, unseen: [] };
-  const rows = await trx.selectFrom('claude_jobs').select(['id', 'status']).where('id', 'in', [...new Set(first.refused)]).execute();
+  const rows = await trx
+    .selectFrom('claude_jobs')
+    .select(['id', 'status'])
+    .where('id', 'in', [...new Set(first.refused)])
+    .execute();
   const claimedIds = new Set(first.claimed.map((job) => job.id));
   const queued = rows.filter((row) => row.status === 'QUEUED' && !claimedIds.has(row.id)).map((row) => row.id);
   const second = queued.length > 0 ? (await claimJobs(trx, queued, worker, options)).claimed : [];

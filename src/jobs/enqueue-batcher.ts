@@ -32,7 +32,11 @@ export function createEnqueueBatcher(deps: EnqueueDeps, options: { maxBatch?: nu
       // it are committed and must not be enqueued twice.
       for (const group of groupBy(items, (item) => `${item.context.actorTokenId}\u0000${item.context.ownerId ?? ''}`).values()) {
         try {
-          const created = await enqueueJobs(deps, group.map((item) => item.request), group[0]!.context);
+          const created = await enqueueJobs(
+            deps,
+            group.map((item) => item.request),
+            group[0]!.context,
+          );
           group.forEach((item, index) => results.set(item, { ok: true, value: created[index]! }));
         } catch (groupError) {
           if (group.length === 1) results.set(group[0]!, { ok: false, error: groupError });

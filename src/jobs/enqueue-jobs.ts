@@ -28,7 +28,10 @@ export async function enqueueJobs(deps: EnqueueDeps, requests: readonly EnqueueR
 
 /** The half of enqueue that follows the commit: the new jobs onto their queues, the superseded off. */
 export async function queueInserted(deps: EnqueueDeps, { created, superseded }: InsertedJobs): Promise<void> {
-  await addToQueues(deps, created.filter((job) => job.status === 'QUEUED'));
+  await addToQueues(
+    deps,
+    created.filter((job) => job.status === 'QUEUED'),
+  );
   await deps.queues.remove(superseded).catch(() => undefined);
 }
 
@@ -49,4 +52,3 @@ export async function addToQueues(deps: Pick<EnqueueDeps, 'queues' | 'logger'>, 
     );
   }
 }
-

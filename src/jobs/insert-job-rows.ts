@@ -84,7 +84,10 @@ function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<N
   if (!parsed.success) {
     const at = inBatch ? `jobs[${index}].` : '';
     throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(request.kind)} jobs`, {
-      issues: parsed.error.issues.map((issue) => ({ path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`, message: issue.message })),
+      issues: parsed.error.issues.map((issue) => ({
+        path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`,
+        message: issue.message,
+      })),
     });
   }
   return {
@@ -197,7 +200,8 @@ async function checkNamedRuns(trx: Trx, requests: readonly EnqueueRequest[], own
       path: `${requests.length > 1 ? `jobs[${index}].` : ''}sprint_run_id`,
       message: `task ${request.subjectId} is not in the sprint of sprint run ${runId}`,
     }));
-  if (issues.length) throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
+  if (issues.length)
+    throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
 }
 
 const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;

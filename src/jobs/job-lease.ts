@@ -31,19 +31,27 @@ export async function explainLeaseRefusal(db: Executor, lease: Lease, expected: 
     .executeTakeFirst();
   if (!job) return new AppError('not_found', `job ${lease.jobId} does not exist`, { id: lease.jobId });
   if (job.claim_epoch !== lease.epoch) {
-    return new AppError('stale_claim', `job ${lease.jobId} was claimed again (epoch ${job.claim_epoch}); this claim (epoch ${lease.epoch}) is stale`, {
-      id: lease.jobId,
-      epoch: lease.epoch,
-      current_epoch: job.claim_epoch,
-      status: claudeJobStatus.toApi(job.status),
-    });
+    return new AppError(
+      'stale_claim',
+      `job ${lease.jobId} was claimed again (epoch ${job.claim_epoch}); this claim (epoch ${lease.epoch}) is stale`,
+      {
+        id: lease.jobId,
+        epoch: lease.epoch,
+        current_epoch: job.claim_epoch,
+        status: claudeJobStatus.toApi(job.status),
+      },
+    );
   }
   if (job.claimed_by_token_id !== lease.tokenId) {
     return new AppError('claim_token_mismatch', `job ${lease.jobId} is claimed by another token`, { id: lease.jobId });
   }
-  return new AppError('status_conflict', `job ${lease.jobId} is ${claudeJobStatus.toApi(job.status)}, not ${claudeJobStatus.toApi(expected)}`, {
-    id: lease.jobId,
-    current: claudeJobStatus.toApi(job.status),
-    expected: claudeJobStatus.toApi(expected),
-  });
+  return new AppError(
+    'status_conflict',
+    `job ${lease.jobId} is ${claudeJobStatus.toApi(job.status)}, not ${claudeJobStatus.toApi(expected)}`,
+    {
+      id: lease.jobId,
+      current: claudeJobStatus.toApi(job.status),
+      expected: claudeJobStatus.toApi(expected),
+    },
+  );
 }

@@ -20,7 +20,12 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
   kind: 'IDEA_GRILL',
 
   onEnqueue: (trx, jobs, context) =>
-    enterIdeaPhase(trx, jobs, { working: 'GRILLING', startsFrom: { DRAFT: 'grill_enqueued', GRILL_FAILED: 'grill_retried' }, action: 'grilling' }, context),
+    enterIdeaPhase(
+      trx,
+      jobs,
+      { working: 'GRILLING', startsFrom: { DRAFT: 'grill_enqueued', GRILL_FAILED: 'grill_retried' }, action: 'grilling' },
+      context,
+    ),
 
   onFailed: (trx, change, door) => failIdea(trx, change, 'GRILLING', 'GRILL_FAILED', door),
   async buildPrompts(db, jobs) {
@@ -42,7 +47,12 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
   async applyDone(trx, finished, context) {
     const logs: IdeaLogEntry[] = [];
     for (const { job, output } of finished) {
-      const idea = await trx.selectFrom('ideas').select(['id', 'status']).where('id', '=', job.idea_id!).forUpdate().executeTakeFirstOrThrow();
+      const idea = await trx
+        .selectFrom('ideas')
+        .select(['id', 'status'])
+        .where('id', '=', job.idea_id!)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       // A newer grill may have finished first; this result then only goes into the log.
       if (idea.status === 'GRILLING') {
         await transition(trx, ideaMachine, {

@@ -21,7 +21,9 @@ export interface IdeaLogEntry {
 /** Inserts the entries in order (their created_at follows it). */
 export async function appendIdeaLogs(db: Executor, entries: readonly IdeaLogEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const rows = jsonDocument(entries.map((e) => ({ idea_id: e.ideaId, type: e.type, content: e.content, job_id: e.jobId, data: e.data ?? null })));
+  const rows = jsonDocument(
+    entries.map((e) => ({ idea_id: e.ideaId, type: e.type, content: e.content, job_id: e.jobId, data: e.data ?? null })),
+  );
   await sql`
     INSERT INTO idea_logs (idea_id, type, content, job_id, data)
     SELECT e.idea_id, e.type, e.content, e.job_id, e.data

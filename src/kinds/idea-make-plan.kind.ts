@@ -18,7 +18,12 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
   kind: 'IDEA_MAKE_PLAN',
 
   onEnqueue: (trx, jobs, context) =>
-    enterIdeaPhase(trx, jobs, { working: 'PLANNING', startsFrom: { GRILLED: 'plan_enqueued', PLAN_FAILED: 'plan_retried' }, action: 'planning' }, context),
+    enterIdeaPhase(
+      trx,
+      jobs,
+      { working: 'PLANNING', startsFrom: { GRILLED: 'plan_enqueued', PLAN_FAILED: 'plan_retried' }, action: 'planning' },
+      context,
+    ),
 
   onFailed: (trx, change, door) => failIdea(trx, change, 'PLANNING', 'PLAN_FAILED', door),
   async buildPrompts(db, jobs) {
@@ -41,7 +46,11 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
     if (parsed.ok) return { status: 'DONE', result: resultOf(output) };
     return {
       status: 'FAILED',
-      error: { code: 'plan_invalid', message: `the plan did not parse (${parsed.errors.length} errors)`, details: { errors: parsed.errors } },
+      error: {
+        code: 'plan_invalid',
+        message: `the plan did not parse (${parsed.errors.length} errors)`,
+        details: { errors: parsed.errors },
+      },
       result: resultOf(output),
     };
   },
@@ -49,14 +58,23 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
   async applyDone(trx, finished, context) {
     const logs: IdeaLogEntry[] = [];
     for (const { job, output } of finished) {
-      const idea = await trx.selectFrom('ideas').select(['id', 'status']).where('id', '=', job.idea_id!).forUpdate().executeTakeFirstOrThrow();
+      const idea = await trx
+        .selectFrom('ideas')
+        .select(['id', 'status'])
+        .where('id', '=', job.idea_id!)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       if (idea.status === 'PLANNING') {
         await transition(trx, ideaMachine, {
           id: idea.id,
           from: 'PLANNING',
           to: 'PLAN_READY',
           set: { plan_md: output.text, plan_errors: null },
-          context: { actorTokenId: context.actorTokenId, reason: `IDEA_MAKE_PLAN job ${job.id} wrote a plan that parses`, artifacts: { job_id: job.id } },
+          context: {
+            actorTokenId: context.actorTokenId,
+            reason: `IDEA_MAKE_PLAN job ${job.id} wrote a plan that parses`,
+            artifacts: { job_id: job.id },
+          },
         });
       }
       logs.push({ ideaId: idea.id, type: 'PLAN_RESULT', content: output.text, jobId: job.id, data: { agent: output.agent } });

@@ -47,18 +47,26 @@ export async function enterIdeaPhase(trx: Trx, jobs: readonly ClaudeJob[], phase
         .where('status', 'in', ['CLAIMED', 'RUNNING'])
         .executeTakeFirst();
       if (!busy) continue; // the new job supersedes the queued one
-      throw new AppError('status_conflict', `idea ${idea.id} is already ${ideaStatus.toApi(idea.status)}: job ${busy.id} is ${busy.status.toLowerCase()}; wait for it or cancel it`, {
-        idea_id: idea.id,
-        current: ideaStatus.toApi(idea.status),
-        job_id: busy.id,
-      });
+      throw new AppError(
+        'status_conflict',
+        `idea ${idea.id} is already ${ideaStatus.toApi(idea.status)}: job ${busy.id} is ${busy.status.toLowerCase()}; wait for it or cancel it`,
+        {
+          idea_id: idea.id,
+          current: ideaStatus.toApi(idea.status),
+          job_id: busy.id,
+        },
+      );
     }
     const allowed = Object.keys(phase.startsFrom).map((s) => ideaStatus.toApi(s as IdeaStatus));
-    throw new AppError('status_conflict', `idea ${idea.id} is ${ideaStatus.toApi(idea.status)}; ${phase.action} needs it ${allowed.join(' or ')}`, {
-      idea_id: idea.id,
-      current: ideaStatus.toApi(idea.status),
-      allowed,
-    });
+    throw new AppError(
+      'status_conflict',
+      `idea ${idea.id} is ${ideaStatus.toApi(idea.status)}; ${phase.action} needs it ${allowed.join(' or ')}`,
+      {
+        idea_id: idea.id,
+        current: ideaStatus.toApi(idea.status),
+        allowed,
+      },
+    );
   }
 }
 
@@ -87,12 +95,7 @@ export async function failIdea(
   door: Door,
 ): Promise<void> {
   const job = change.row;
-  const idea = await trx
-    .selectFrom('ideas')
-    .select(['id', 'status'])
-    .where('id', '=', job.idea_id!)
-    .forUpdate()
-    .executeTakeFirstOrThrow();
+  const idea = await trx.selectFrom('ideas').select(['id', 'status']).where('id', '=', job.idea_id!).forUpdate().executeTakeFirstOrThrow();
   if (idea.status !== from) return;
   const others = await trx
     .selectFrom('claude_jobs')

@@ -25,7 +25,12 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
   async onEnqueue(trx, jobs) {
     await appendIdeaLogs(
       trx,
-      jobs.map((job) => ({ ideaId: job.idea_id!, type: 'CHAT_MESSAGE', content: (job.payload as { message: string }).message, jobId: job.id })),
+      jobs.map((job) => ({
+        ideaId: job.idea_id!,
+        type: 'CHAT_MESSAGE',
+        content: (job.payload as { message: string }).message,
+        jobId: job.id,
+      })),
     );
   },
 
@@ -60,7 +65,13 @@ export const planChatKind: KindHandler<'PLAN_CHAT'> = {
   async applyDone(trx, finished) {
     await appendIdeaLogs(
       trx,
-      finished.map(({ job, output }) => ({ ideaId: job.idea_id!, type: 'CHAT_REPLY', content: output.text, jobId: job.id, data: { agent: output.agent } })),
+      finished.map(({ job, output }) => ({
+        ideaId: job.idea_id!,
+        type: 'CHAT_REPLY',
+        content: output.text,
+        jobId: job.id,
+        data: { agent: output.agent },
+      })),
     );
   },
 };

@@ -26,14 +26,23 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
 
   async onEnqueue(trx, jobs) {
     for (const job of jobs) {
-      const run = await trx.selectFrom('sprint_runs').select(['id', 'status']).where('id', '=', job.sprint_run_id!).forUpdate().executeTakeFirst();
+      const run = await trx
+        .selectFrom('sprint_runs')
+        .select(['id', 'status'])
+        .where('id', '=', job.sprint_run_id!)
+        .forUpdate()
+        .executeTakeFirst();
       if (!run) throw new AppError('not_found', `sprint run ${job.sprint_run_id} does not exist`, { sprint_run_id: job.sprint_run_id });
       if (run.status !== 'QUEUED' && run.status !== 'RUNNING') {
-        throw new AppError('status_conflict', `sprint run ${run.id} is ${sprintRunStatus.toApi(run.status)}; a sprint job drives a queued or running run`, {
-          sprint_run_id: run.id,
-          current: sprintRunStatus.toApi(run.status),
-          allowed: ['queued', 'running'],
-        });
+        throw new AppError(
+          'status_conflict',
+          `sprint run ${run.id} is ${sprintRunStatus.toApi(run.status)}; a sprint job drives a queued or running run`,
+          {
+            sprint_run_id: run.id,
+            current: sprintRunStatus.toApi(run.status),
+            allowed: ['queued', 'running'],
+          },
+        );
       }
       const busy = await trx
         .selectFrom('claude_jobs')
@@ -44,7 +53,10 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
         .where('id', '<>', job.id)
         .executeTakeFirst();
       if (busy) {
-        throw new AppError('status_conflict', `sprint run ${run.id} is already driven by job ${busy.id}`, { sprint_run_id: run.id, job_id: busy.id });
+        throw new AppError('status_conflict', `sprint run ${run.id} is already driven by job ${busy.id}`, {
+          sprint_run_id: run.id,
+          job_id: busy.id,
+        });
       }
     }
   },
@@ -58,9 +70,18 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
     const runId = context.job.sprint_run_id!;
     const { mode } = await context.db.selectFrom('sprint_runs').select('mode').where('id', '=', runId).executeTakeFirstOrThrow();
     if (mode === 'SPRINT_BATCH') {
-      return runSprintBatch({ db: context.db, runId, executor: context.executor, signal: context.signal, log: context.log, actorTokenId: context.actorTokenId });
+      return runSprintBatch({
+        db: context.db,
+        runId,
+        executor: context.executor,
+        signal: context.signal,
+        log: context.log,
+        actorTokenId: context.actorTokenId,
+      });
     }
-    const dispatched = await context.db.transaction().execute((trx) => dispatchReadySteps(trx, runId, { actorTokenId: context.actorTokenId }));
+    const dispatched = await context.db
+      .transaction()
+      .execute((trx) => dispatchReadySteps(trx, runId, { actorTokenId: context.actorTokenId }));
     await context.queueJobs(dispatched);
     return {
       text: `Dispatched ${dispatched.length} step(s) as task jobs.`,
@@ -77,9 +98,20 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
   async applyDone(trx, finished, context) {
     for (const { job } of finished) {
       // Locked like resume locks it: a resume that came while this job was stopping is seen here.
-      const run = await trx.selectFrom('sprint_runs').select(['id', 'status', 'mode']).where('id', '=', job.sprint_run_id!).forUpdate().executeTakeFirstOrThrow();
+      const run = await trx
+        .selectFrom('sprint_runs')
+        .select(['id', 'status', 'mode'])
+        .where('id', '=', job.sprint_run_id!)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       if (run.status !== 'RUNNING') continue;
-      const open = await trx.selectFrom('steps').select('id').where('sprint_run_id', '=', run.id).where('status', '<>', 'COMPLETED').limit(1).execute();
+      const open = await trx
+        .selectFrom('steps')
+        .select('id')
+        .where('sprint_run_id', '=', run.id)
+        .where('status', '<>', 'COMPLETED')
+        .limit(1)
+        .execute();
       if (open.length === 0) {
         // Every step is complete (or there were none): the run is done.
         await transition(trx, sprintRunMachine, {

@@ -22,18 +22,24 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
       const task = await trx.selectFrom('tasks').select(['id', 'status']).where('id', '=', job.task_id!).forShare().executeTakeFirst();
       if (!task) throw new AppError('not_found', `task ${job.task_id} does not exist`, { task_id: job.task_id });
       if (task.status !== 'TO_DO' && task.status !== 'IN_PROGRESS') {
-        throw new AppError('status_conflict', `task ${task.id} is ${taskStatus.toApi(task.status)}; implementation needs it todo or in_progress`, {
-          task_id: task.id,
-          current: taskStatus.toApi(task.status),
-          allowed: ['todo', 'in_progress'],
-        });
+        throw new AppError(
+          'status_conflict',
+          `task ${task.id} is ${taskStatus.toApi(task.status)}; implementation needs it todo or in_progress`,
+          {
+            task_id: task.id,
+            current: taskStatus.toApi(task.status),
+            allowed: ['todo', 'in_progress'],
+          },
+        );
       }
     }
   },
 
   async buildPrompts(db, jobs) {
     const tasks = await loadTaskBriefs(db, ids(jobs, 'task_id'));
-    return new Map(jobs.map((job) => [job.id, taskPrompt(tasks.get(job.task_id!)!, (job.payload as { instructions?: string }).instructions)]));
+    return new Map(
+      jobs.map((job) => [job.id, taskPrompt(tasks.get(job.task_id!)!, (job.payload as { instructions?: string }).instructions)]),
+    );
   },
 
   onStarted: taskJobCascade,
@@ -51,7 +57,13 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
         : undefined;
       const live = run?.status === 'RUNNING' || run?.status === 'PAUSED';
       const step = live
-        ? await trx.selectFrom('steps').select(['id', 'status']).where('sprint_run_id', '=', run.id).where('task_id', '=', job.task_id).forUpdate().executeTakeFirst()
+        ? await trx
+            .selectFrom('steps')
+            .select(['id', 'status'])
+            .where('sprint_run_id', '=', run.id)
+            .where('task_id', '=', job.task_id)
+            .forUpdate()
+            .executeTakeFirst()
         : undefined;
       if (run && live && step?.status === 'IN_PROGRESS') {
         // A step of a per-task run: complete it (its task goes to DONE) and dispatch what it unblocked.
@@ -59,14 +71,23 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
         context.enqueued.push(...(await dispatchReadySteps(trx, run.id, context)));
         continue;
       }
-      const task = await trx.selectFrom('tasks').select(['id', 'status']).where('id', '=', job.task_id!).forUpdate().executeTakeFirstOrThrow();
+      const task = await trx
+        .selectFrom('tasks')
+        .select(['id', 'status'])
+        .where('id', '=', job.task_id!)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       if (task.status !== 'IN_PROGRESS') continue;
       await transition(trx, taskMachine, {
         id: task.id,
         from: 'IN_PROGRESS',
         to: 'REVIEW',
         trigger: 'implementation_done',
-        context: { actorTokenId: context.actorTokenId, reason: `TASK_IMPLEMENTATION job ${job.id} finished`, artifacts: { job_id: job.id } },
+        context: {
+          actorTokenId: context.actorTokenId,
+          reason: `TASK_IMPLEMENTATION job ${job.id} finished`,
+          artifacts: { job_id: job.id },
+        },
       });
     }
   },

@@ -68,8 +68,7 @@ export function defineMachine<const E extends string, const T extends string, co
   for (const status of definition.statuses) outgoing.set(status, []);
   for (const rule of definition.transitions) outgoing.get(rule.from)!.push(rule);
 
-  const rulesFrom = (from: S, by?: TriggeredBy) =>
-    (outgoing.get(from) ?? []).filter((rule) => by === undefined || rule.by === by);
+  const rulesFrom = (from: S, by?: TriggeredBy) => (outgoing.get(from) ?? []).filter((rule) => by === undefined || rule.by === by);
 
   const allowedFrom = (from: S, by?: TriggeredBy): S[] => [...new Set(rulesFrom(from, by).map((rule) => rule.to))];
 
@@ -104,12 +103,16 @@ export function defineMachine<const E extends string, const T extends string, co
       if (options.trigger !== undefined) {
         const rule = candidates.find((r) => r.trigger === options.trigger);
         if (!rule) {
-          refuse(`${noun} ${spell(from)} -> ${spell(to)} has no trigger ${options.trigger}; its triggers: ${candidates.map((r) => r.trigger).join(', ')}`);
+          refuse(
+            `${noun} ${spell(from)} -> ${spell(to)} has no trigger ${options.trigger}; its triggers: ${candidates.map((r) => r.trigger).join(', ')}`,
+          );
         }
         return rule!;
       }
       if (candidates.length > 1) {
-        throw new Error(`${definition.entity} ${from} -> ${to} has several triggers (${candidates.map((r) => r.trigger).join(', ')}); name one`);
+        throw new Error(
+          `${definition.entity} ${from} -> ${to} has several triggers (${candidates.map((r) => r.trigger).join(', ')}); name one`,
+        );
       }
       return candidates[0]!;
     },

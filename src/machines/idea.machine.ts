@@ -13,16 +13,7 @@
 import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
 
-export const IDEA_STATUSES = [
-  'DRAFT',
-  'GRILLING',
-  'GRILL_FAILED',
-  'GRILLED',
-  'PLANNING',
-  'PLAN_FAILED',
-  'PLAN_READY',
-  'PLANNED',
-] as const;
+export const IDEA_STATUSES = ['DRAFT', 'GRILLING', 'GRILL_FAILED', 'GRILLED', 'PLANNING', 'PLAN_FAILED', 'PLAN_READY', 'PLANNED'] as const;
 export type IdeaStatus = (typeof IDEA_STATUSES)[number];
 
 /** How the API spells each status. */
@@ -45,15 +36,63 @@ export const ideaMachine = defineMachine({
   noun: 'idea',
   spell: ideaStatus.toApi,
   transitions: [
-    { from: 'DRAFT', to: 'GRILLING', trigger: 'grill_enqueued', by: 'system', description: 'POST /ideas/{id}/grill enqueues an IDEA_GRILL job' },
+    {
+      from: 'DRAFT',
+      to: 'GRILLING',
+      trigger: 'grill_enqueued',
+      by: 'system',
+      description: 'POST /ideas/{id}/grill enqueues an IDEA_GRILL job',
+    },
     { from: 'GRILLING', to: 'GRILLED', trigger: 'grill_written', by: 'system', description: 'the IDEA_GRILL job writes grill_md' },
     { from: 'GRILLING', to: 'GRILL_FAILED', trigger: 'job_failed', by: 'system', description: 'the IDEA_GRILL job fails or is cancelled' },
-    { from: 'GRILL_FAILED', to: 'GRILLING', trigger: 'grill_retried', by: 'system', description: 'POST /ideas/{id}/grill enqueues a new IDEA_GRILL job' },
-    { from: 'GRILLED', to: 'PLANNING', trigger: 'plan_enqueued', by: 'system', description: 'POST /ideas/{id}/plan enqueues an IDEA_MAKE_PLAN job' },
-    { from: 'PLANNING', to: 'PLAN_READY', trigger: 'plan_parsed', by: 'system', description: 'the IDEA_MAKE_PLAN job writes a plan_md that parses' },
-    { from: 'PLANNING', to: 'PLAN_FAILED', trigger: 'plan_rejected', by: 'system', description: 'the plan_md written by the job does not parse' },
-    { from: 'PLANNING', to: 'PLAN_FAILED', trigger: 'job_failed', by: 'system', description: 'the IDEA_MAKE_PLAN job fails or is cancelled' },
-    { from: 'PLAN_FAILED', to: 'PLANNING', trigger: 'plan_retried', by: 'system', description: 'POST /ideas/{id}/plan enqueues a new IDEA_MAKE_PLAN job' },
-    { from: 'PLAN_READY', to: 'PLANNED', trigger: 'materialized', by: 'system', description: 'POST /ideas/{id}/materialize creates the PBI tree' },
+    {
+      from: 'GRILL_FAILED',
+      to: 'GRILLING',
+      trigger: 'grill_retried',
+      by: 'system',
+      description: 'POST /ideas/{id}/grill enqueues a new IDEA_GRILL job',
+    },
+    {
+      from: 'GRILLED',
+      to: 'PLANNING',
+      trigger: 'plan_enqueued',
+      by: 'system',
+      description: 'POST /ideas/{id}/plan enqueues an IDEA_MAKE_PLAN job',
+    },
+    {
+      from: 'PLANNING',
+      to: 'PLAN_READY',
+      trigger: 'plan_parsed',
+      by: 'system',
+      description: 'the IDEA_MAKE_PLAN job writes a plan_md that parses',
+    },
+    {
+      from: 'PLANNING',
+      to: 'PLAN_FAILED',
+      trigger: 'plan_rejected',
+      by: 'system',
+      description: 'the plan_md written by the job does not parse',
+    },
+    {
+      from: 'PLANNING',
+      to: 'PLAN_FAILED',
+      trigger: 'job_failed',
+      by: 'system',
+      description: 'the IDEA_MAKE_PLAN job fails or is cancelled',
+    },
+    {
+      from: 'PLAN_FAILED',
+      to: 'PLANNING',
+      trigger: 'plan_retried',
+      by: 'system',
+      description: 'POST /ideas/{id}/plan enqueues a new IDEA_MAKE_PLAN job',
+    },
+    {
+      from: 'PLAN_READY',
+      to: 'PLANNED',
+      trigger: 'materialized',
+      by: 'system',
+      description: 'POST /ideas/{id}/materialize creates the PBI tree',
+    },
   ],
 });

@@ -30,10 +30,22 @@ export const stepMachine = defineMachine({
   noun: 'step',
   spell: stepStatus.toApi,
   transitions: [
-    { from: 'PENDING', to: 'IN_PROGRESS', trigger: 'step_started', by: 'system', description: 'the run starts the step\'s agent' },
-    { from: 'IN_PROGRESS', to: 'COMPLETED', trigger: 'step_completed', by: 'system', description: 'the step\'s agent reports success' },
-    { from: 'IN_PROGRESS', to: 'FAILED', trigger: 'step_failed', by: 'system', description: 'the step\'s agent reports failure' },
-    { from: 'PENDING', to: 'SKIPPED', trigger: 'run_stopped', by: 'system', description: 'the run fails or is cancelled before the step starts' },
-    { from: 'IN_PROGRESS', to: 'SKIPPED', trigger: 'run_stopped', by: 'system', description: 'the run is cancelled while the step runs; its agent is aborted' },
+    { from: 'PENDING', to: 'IN_PROGRESS', trigger: 'step_started', by: 'system', description: "the run starts the step's agent" },
+    { from: 'IN_PROGRESS', to: 'COMPLETED', trigger: 'step_completed', by: 'system', description: "the step's agent reports success" },
+    { from: 'IN_PROGRESS', to: 'FAILED', trigger: 'step_failed', by: 'system', description: "the step's agent reports failure" },
+    {
+      from: 'PENDING',
+      to: 'SKIPPED',
+      trigger: 'run_stopped',
+      by: 'system',
+      description: 'the run fails or is cancelled before the step starts',
+    },
+    {
+      from: 'IN_PROGRESS',
+      to: 'SKIPPED',
+      trigger: 'run_stopped',
+      by: 'system',
+      description: 'the run is cancelled while the step runs; its agent is aborted',
+    },
   ],
 });

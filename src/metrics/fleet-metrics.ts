@@ -32,7 +32,7 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
 
   new Gauge({
     name: 'jobfleet_queue_jobs',
-    help: 'Jobs in each kind\'s BullMQ queue, by queue state',
+    help: "Jobs in each kind's BullMQ queue, by queue state",
     labelNames: ['kind', 'state'],
     registers: [registry],
     async collect() {
@@ -53,7 +53,12 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db.selectFrom('claude_jobs').select(['kind', 'status']).select(sql<string>`count(*)`.as('count')).groupBy(['kind', 'status']).execute();
+      const rows = await db
+        .selectFrom('claude_jobs')
+        .select(['kind', 'status'])
+        .select(sql<string>`count(*)`.as('count'))
+        .groupBy(['kind', 'status'])
+        .execute();
       for (const row of rows) this.set({ kind: jobKind.toApi(row.kind), status: claudeJobStatus.toApi(row.status) }, Number(row.count));
     },
   });
@@ -65,7 +70,12 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db.selectFrom('transitions').select(['entity_type', 'to_status']).select(sql<string>`count(*)`.as('count')).groupBy(['entity_type', 'to_status']).execute();
+      const rows = await db
+        .selectFrom('transitions')
+        .select(['entity_type', 'to_status'])
+        .select(sql<string>`count(*)`.as('count'))
+        .groupBy(['entity_type', 'to_status'])
+        .execute();
       for (const row of rows) {
         const spelling = STATUS_SPELLING[row.entity_type] as { toApi(s: string): string };
         this.inc({ entity: entityType.toApi(row.entity_type), status: spelling.toApi(row.to_status) }, Number(row.count));
@@ -146,7 +156,11 @@ function durationHistogram(db: Db) {
         .select('kind')
         .select(sql<string>`count(*)`.as('count'))
         .select(sql<string>`sum(extract(epoch from finished_at - started_at))`.as('sum'))
-        .select(DURATION_BUCKETS.map((le, i) => sql<string>`count(*) FILTER (WHERE extract(epoch from finished_at - started_at) <= ${le})`.as(`b${i}`)))
+        .select(
+          DURATION_BUCKETS.map((le, i) =>
+            sql<string>`count(*) FILTER (WHERE extract(epoch from finished_at - started_at) <= ${le})`.as(`b${i}`),
+          ),
+        )
         .where('status', 'in', ['DONE', 'FAILED'])
         .where('started_at', 'is not', null)
         .where('finished_at', 'is not', null)
@@ -155,7 +169,9 @@ function durationHistogram(db: Db) {
       const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
       for (const row of rows as unknown as Record<string, string>[]) {
         const kind = jobKind.toApi(row.kind as never);
-        DURATION_BUCKETS.forEach((le, i) => values.push({ metricName: `${name}_bucket`, labels: { kind, le }, value: Number(row[`b${i}`]) }));
+        DURATION_BUCKETS.forEach((le, i) =>
+          values.push({ metricName: `${name}_bucket`, labels: { kind, le }, value: Number(row[`b${i}`]) }),
+        );
         values.push({ metricName: `${name}_bucket`, labels: { kind, le: '+Inf' }, value: Number(row.count) });
         values.push({ metricName: `${name}_sum`, labels: { kind }, value: Number(row.sum) });
         values.push({ metricName: `${name}_count`, labels: { kind }, value: Number(row.count) });

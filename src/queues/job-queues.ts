@@ -134,7 +134,13 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
         else if (finishedOn !== null) finished.push(job);
       });
       // A finished entry for a row that is still QUEUED would make a re-add a no-op: drop it.
-      await Promise.all(finished.map((job) => queueOf(job.kind).remove(bullJobId(job)).catch(() => 0)));
+      await Promise.all(
+        finished.map((job) =>
+          queueOf(job.kind)
+            .remove(bullJobId(job))
+            .catch(() => 0),
+        ),
+      );
       return [...absent, ...finished];
     },
 

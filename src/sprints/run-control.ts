@@ -70,7 +70,11 @@ export async function controlRun(
     const driving = live.some((job) => job.kind === 'SPRINT_IMPLEMENTATION' && job.status !== 'QUEUED');
     const continued =
       command === 'resume' && !driving ? await insertJobs(trx, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: runId }], context) : null;
-    return { run: row, live: command === 'cancel' ? live : [], continued: (continued?.created ?? []).filter((job) => job.status === 'QUEUED') };
+    return {
+      run: row,
+      live: command === 'cancel' ? live : [],
+      continued: (continued?.created ?? []).filter((job) => job.status === 'QUEUED'),
+    };
   });
 
   await addToQueues(deps, outcome.continued);

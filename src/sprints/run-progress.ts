@@ -33,9 +33,17 @@ export async function runProgress(db: Executor, runIds: readonly string[]): Prom
     .execute();
 
   const progress = new Map<string, RunProgress>(
-    runIds.map((id) => [id, { steps_total: 0, steps_completed: 0, steps_failed: 0, steps_skipped: 0, steps_in_progress: 0, current_step: null }]),
+    runIds.map((id) => [
+      id,
+      { steps_total: 0, steps_completed: 0, steps_failed: 0, steps_skipped: 0, steps_in_progress: 0, current_step: null },
+    ]),
   );
-  const field = { COMPLETED: 'steps_completed', FAILED: 'steps_failed', SKIPPED: 'steps_skipped', IN_PROGRESS: 'steps_in_progress' } as const;
+  const field = {
+    COMPLETED: 'steps_completed',
+    FAILED: 'steps_failed',
+    SKIPPED: 'steps_skipped',
+    IN_PROGRESS: 'steps_in_progress',
+  } as const;
   for (const row of counts) {
     const entry = progress.get(row.sprint_run_id)!;
     const n = Number(row.count);

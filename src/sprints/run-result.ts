@@ -42,7 +42,11 @@ function summaryOf(output: JsonValue): string | null {
 }
 
 export async function computeRunResult(db: Executor, runId: string, endedAt: Date): Promise<RunResult> {
-  const run = await db.selectFrom('sprint_runs').select(['sprint_id', 'status', 'started_at', 'created_at']).where('id', '=', runId).executeTakeFirstOrThrow();
+  const run = await db
+    .selectFrom('sprint_runs')
+    .select(['sprint_id', 'status', 'started_at', 'created_at'])
+    .where('id', '=', runId)
+    .executeTakeFirstOrThrow();
   const steps = await db.selectFrom('steps').selectAll().where('sprint_run_id', '=', runId).orderBy('position').execute();
   const agentResults = steps
     .filter((step) => step.status !== 'PENDING')

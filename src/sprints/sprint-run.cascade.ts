@@ -66,9 +66,20 @@ export const sprintRunCascade: Cascade = async (trx, changes, door) => {
     }
 
     if (change.to === 'FAILED') {
-      const sprint = await trx.selectFrom('sprints').select(['id', 'status']).where('id', '=', run.sprint_id).forUpdate().executeTakeFirstOrThrow();
+      const sprint = await trx
+        .selectFrom('sprints')
+        .select(['id', 'status'])
+        .where('id', '=', run.sprint_id)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       if (sprint.status === 'ACTIVE') {
-        await door.transition(trx, sprintMachine, { id: sprint.id, from: 'ACTIVE', to: 'FAILED', trigger: 'run_failed', context: inherited(change, why) });
+        await door.transition(trx, sprintMachine, {
+          id: sprint.id,
+          from: 'ACTIVE',
+          to: 'FAILED',
+          trigger: 'run_failed',
+          context: inherited(change, why),
+        });
       }
     }
 

@@ -41,12 +41,23 @@ export async function startSprintRun(trx: Trx, sprintId: string, mode: SprintRun
     .orderBy('tasks.sort_order')
     .orderBy('tasks.created_at')
     .execute();
-  const active = await trx.selectFrom('sprint_runs').select(['id', 'status']).where('sprint_id', '=', sprintId).where('status', 'in', ['QUEUED', 'RUNNING', 'PAUSED']).executeTakeFirst();
+  const active = await trx
+    .selectFrom('sprint_runs')
+    .select(['id', 'status'])
+    .where('sprint_id', '=', sprintId)
+    .where('status', 'in', ['QUEUED', 'RUNNING', 'PAUSED'])
+    .executeTakeFirst();
   const toRun = tasks.filter((task) => task.status !== 'DONE');
   const edges = await trx
     .selectFrom('task_dependencies as d')
     .innerJoin('tasks as t', 't.id', 'd.depends_on_task_id')
-    .select(['d.task_id', 'd.depends_on_task_id', 't.status as dependency_status', 't.sprint_id as dependency_sprint', 't.title as dependency_title'])
+    .select([
+      'd.task_id',
+      'd.depends_on_task_id',
+      't.status as dependency_status',
+      't.sprint_id as dependency_sprint',
+      't.title as dependency_title',
+    ])
     .where('d.task_id', 'in', toRun.length ? toRun.map((task) => task.id) : ['00000000-0000-0000-0000-000000000000'])
     .execute();
 
@@ -59,16 +70,25 @@ export async function startSprintRun(trx: Trx, sprintId: string, mode: SprintRun
     if (!task.implementation_plan?.trim()) reasons.push(`task ${task.id} ("${task.title}") has no implementation plan`);
     if (task.status === 'FAILED') reasons.push(`task ${task.id} ("${task.title}") has failed`);
   }
-  const badPbis = new Map(toRun.filter((task) => task.pbi_status === 'BLOCKED' || task.pbi_status === 'FAILED').map((task) => [task.pbi_id, task]));
+  const badPbis = new Map(
+    toRun.filter((task) => task.pbi_status === 'BLOCKED' || task.pbi_status === 'FAILED').map((task) => [task.pbi_id, task]),
+  );
   for (const [pbiId, task] of badPbis) reasons.push(`PBI ${pbiId} ("${task.pbi_title}") is ${task.pbi_status.toLowerCase()}`);
   const inRun = new Set(toRun.map((task) => task.id));
   for (const edge of edges) {
     if (!inRun.has(edge.depends_on_task_id) && edge.dependency_status !== 'DONE') {
-      reasons.push(`task ${edge.task_id} depends on task ${edge.depends_on_task_id} ("${edge.dependency_title}"), which is neither done nor in this sprint`);
+      reasons.push(
+        `task ${edge.task_id} depends on task ${edge.depends_on_task_id} ("${edge.dependency_title}"), which is neither done nor in this sprint`,
+      );
     }
   }
-  const internal = edges.filter((edge) => inRun.has(edge.depends_on_task_id)).map((edge) => [edge.task_id, edge.depends_on_task_id] as const);
-  const order = topologicalOrder(toRun.map((task) => task.id), internal);
+  const internal = edges
+    .filter((edge) => inRun.has(edge.depends_on_task_id))
+    .map((edge) => [edge.task_id, edge.depends_on_task_id] as const);
+  const order = topologicalOrder(
+    toRun.map((task) => task.id),
+    internal,
+  );
   if (!order.ok) reasons.push(`the tasks ${order.cycle.join(' -> ')} depend on each other in a cycle`);
   if (reasons.length) {
     throw new AppError('validation_failed', `the sprint cannot run: ${reasons.join('; ')}`, { reasons });

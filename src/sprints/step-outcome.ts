@@ -38,10 +38,22 @@ export async function completeStep(trx: Trx, end: StepEnd, output: AgentOutput):
   if (!end.taskId) return;
   const task = await trx.selectFrom('tasks').select('status').where('id', '=', end.taskId).forUpdate().executeTakeFirstOrThrow();
   if (task.status === 'IN_PROGRESS') {
-    await transition(trx, taskMachine, { id: end.taskId, from: 'IN_PROGRESS', to: 'REVIEW', trigger: 'implementation_done', context: context('step completed') });
+    await transition(trx, taskMachine, {
+      id: end.taskId,
+      from: 'IN_PROGRESS',
+      to: 'REVIEW',
+      trigger: 'implementation_done',
+      context: context('step completed'),
+    });
   }
   if (task.status === 'IN_PROGRESS' || task.status === 'REVIEW') {
-    await transition(trx, taskMachine, { id: end.taskId, from: 'REVIEW', to: 'DONE', trigger: 'verify_passed', context: context('step verified by its agent') });
+    await transition(trx, taskMachine, {
+      id: end.taskId,
+      from: 'REVIEW',
+      to: 'DONE',
+      trigger: 'verify_passed',
+      context: context('step verified by its agent'),
+    });
   }
 }
 

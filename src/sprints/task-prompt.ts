@@ -58,4 +58,3 @@ export function reportedFailure(data: JsonValue): string | null {
   }
   return null;
 }
-

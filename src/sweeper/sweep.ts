@@ -108,7 +108,10 @@ async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {
           set: {
             lease_expires_at: null,
             finished_at: new Date().toISOString(),
-            error: { code: 'retries_exhausted', message: `claimed ${job.attempt_count} times without being started (cap ${deps.maxRetries} requeues)` },
+            error: {
+              code: 'retries_exhausted',
+              message: `claimed ${job.attempt_count} times without being started (cap ${deps.maxRetries} requeues)`,
+            },
           },
           context: { reason: 'stale claims exhausted the retry cap' },
         })),

@@ -48,7 +48,13 @@ export function startSweeper(options: SweeperOptions): Sweeper {
         logger.info({ leaseMs: options.leaseMs }, 'Postgres is back; leases are judged again once workers had a lease to renew them');
       }
       if (leading && !relay) {
-        relay = await startEventRelay({ connectionString: options.connectionString, db: options.db, redis: options.events.redis, prefix: options.events.prefix, logger });
+        relay = await startEventRelay({
+          connectionString: options.connectionString,
+          db: options.db,
+          redis: options.events.redis,
+          prefix: options.events.prefix,
+          logger,
+        });
       } else if (!leading && relay) {
         await relay.close();
         relay = null;

@@ -137,9 +137,7 @@ export async function transitionMany<M extends AnyMachine>(
   const assignments: RawBuilder<unknown>[] = [sql`status = req.to_status`, sql`updated_at = now()`];
   for (const name of setColumns) {
     column(name);
-    assignments.push(
-      sql`${sql.id(name)} = CASE WHEN req.patch ? ${name} THEN (req.p).${sql.id(name)} ELSE ${column(name)} END`,
-    );
+    assignments.push(sql`${sql.id(name)} = CASE WHEN req.patch ? ${name} THEN (req.p).${sql.id(name)} ELSE ${column(name)} END`);
   }
   for (const [name, expression] of Object.entries(options.setSql ?? {})) {
     if (setColumns.includes(name)) throw new Error(`transition: ${name} is both set and setSql`);
@@ -236,11 +234,7 @@ export async function transition<M extends AnyMachine>(
 }
 
 /** Why a guarded update matched no row, as the AppError a caller would answer with. */
-export async function explainRefusal<M extends AnyMachine>(
-  trx: Trx,
-  machine: M,
-  request: TransitionRequest<M>,
-): Promise<AppError> {
+export async function explainRefusal<M extends AnyMachine>(trx: Trx, machine: M, request: TransitionRequest<M>): Promise<AppError> {
   const current = (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(machine.table)} WHERE id = ${request.id}`.execute(trx))
     .rows[0];
   const { noun } = machine;

@@ -86,7 +86,16 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
       const handler = handlerOf(job.kind);
       const signal = run.controller.signal;
       output = handler.execute
-        ? await handler.execute({ db: deps.db, job, prompt, executor: deps.executor, signal, log, actorTokenId: deps.identity.tokenId, queueJobs: deps.queueJobs })
+        ? await handler.execute({
+            db: deps.db,
+            job,
+            prompt,
+            executor: deps.executor,
+            signal,
+            log,
+            actorTokenId: deps.identity.tokenId,
+            queueJobs: deps.queueJobs,
+          })
         : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log });
       verdict = handler.judge(job, output);
     } catch (thrown) {
@@ -144,9 +153,11 @@ async function finish(deps: ProcessorDeps, completion: Completion): Promise<RunO
       }
       if (deps.givenUp()) throw thrown;
       const delay = Math.min(500 * 2 ** attempt, 10_000);
-      deps.logger.warn({ job: completion.lease.jobId, err: coerceError(thrown).message, retryInMs: delay }, 'could not record the outcome; retrying');
+      deps.logger.warn(
+        { job: completion.lease.jobId, err: coerceError(thrown).message, retryInMs: delay },
+        'could not record the outcome; retrying',
+      );
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }
-

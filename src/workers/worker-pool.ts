@@ -27,15 +27,7 @@ import { RunningJobs } from './running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
 
 export interface WorkerPoolOptions {
-  config: Pick<
-    Config,
-    | 'REDIS_URL'
-    | 'BULLMQ_PREFIX'
-    | 'LEASE_MS'
-    | 'HEARTBEAT_MS'
-    | 'AGENT_TIMEOUT_MS'
-    | 'JOB_MAX_RETRIES'
-  >;
+  config: Pick<Config, 'REDIS_URL' | 'BULLMQ_PREFIX' | 'LEASE_MS' | 'HEARTBEAT_MS' | 'AGENT_TIMEOUT_MS' | 'JOB_MAX_RETRIES'>;
   db: Db;
   logger: Logger;
   executor: Executor;

@@ -32,7 +32,6 @@ const PLAN_MD = [
   '',
 ].join('\n');
 
-
 interface Reply {
   status: number;
   headers: Headers;
@@ -40,7 +39,12 @@ interface Reply {
 }
 
 /** One request straight to the app, so that response headers are visible too. */
-async function send(api: ApiHarness, method: string, path: string, options: { body?: unknown; authorization?: string | null } = {}): Promise<Reply> {
+async function send(
+  api: ApiHarness,
+  method: string,
+  path: string,
+  options: { body?: unknown; authorization?: string | null } = {},
+): Promise<Reply> {
   const authorization = options.authorization === undefined ? `Bearer ${api.adminSecret}` : options.authorization;
   const headers: Record<string, string> = {};
   if (authorization !== null) headers.authorization = authorization;
@@ -80,18 +84,33 @@ function expectError(reply: Reply, status: number, code: string, what = '') {
   return reply.body.error as { code: string; message: string; details: Record<string, unknown>; requestId: string };
 }
 
-
 /** Every row of a world that an owner has, for "nothing about it changed". */
 async function worldRows(db: Db, world: World) {
   const ids = Object.values(world).filter((value) => /^[0-9a-f-]{36}$/.test(value));
   const tables = ['products', 'pbis', 'stories', 'tasks', 'sprints', 'sprint_runs', 'steps', 'ideas', 'claude_jobs'] as const;
   const rows: Record<string, unknown[]> = {};
   for (const table of tables) {
-    rows[table] = await db.selectFrom(table as 'pbis').selectAll().where('id', 'in', ids).orderBy('id').execute();
+    rows[table] = await db
+      .selectFrom(table as 'pbis')
+      .selectAll()
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute();
   }
-  rows.task_dependencies = await db.selectFrom('task_dependencies').selectAll().where('task_id', 'in', ids).orderBy('task_id').orderBy('depends_on_task_id').execute();
+  rows.task_dependencies = await db
+    .selectFrom('task_dependencies')
+    .selectAll()
+    .where('task_id', 'in', ids)
+    .orderBy('task_id')
+    .orderBy('depends_on_task_id')
+    .execute();
   rows.idea_logs = await db.selectFrom('idea_logs').selectAll().where('idea_id', 'in', ids).orderBy('id').execute();
-  rows.transitions = await db.selectFrom('transitions').selectAll().where(sql<boolean>`entity_id = ANY(${ids}::uuid[])`).orderBy('id').execute();
+  rows.transitions = await db
+    .selectFrom('transitions')
+    .selectAll()
+    .where(sql<boolean>`entity_id = ANY(${ids}::uuid[])`)
+    .orderBy('id')
+    .execute();
   return rows;
 }
 
@@ -215,31 +234,115 @@ const ROUTES: RouteCase[] = [
   get('backlog read', (w) => `${V1}/sprint-runs/${w.run}/steps`),
   get('backlog read', (w) => `${V1}/ideas/${w.chatIdea}/logs`),
   // Backlog writes.
-  { family: 'backlog write', method: 'POST', path: () => `${V1}/products`, body: (w) => ({ name: 'New product', owner_id: w.owner }), ok: 201 },
-  { family: 'backlog write', method: 'PATCH', path: (w) => `${V1}/products/${w.product}`, body: () => ({ description: 'Edited.' }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: () => `${V1}/pbis`, body: (w) => ({ product_id: w.product, title: 'New PBI' }), ok: 201 },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: () => `${V1}/products`,
+    body: (w) => ({ name: 'New product', owner_id: w.owner }),
+    ok: 201,
+  },
+  {
+    family: 'backlog write',
+    method: 'PATCH',
+    path: (w) => `${V1}/products/${w.product}`,
+    body: () => ({ description: 'Edited.' }),
+    ok: 200,
+  },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: () => `${V1}/pbis`,
+    body: (w) => ({ product_id: w.product, title: 'New PBI' }),
+    ok: 201,
+  },
   { family: 'backlog write', method: 'PATCH', path: (w) => `${V1}/pbis/${w.pbi}`, body: () => ({ priority: 3 }), ok: 200 },
   { family: 'backlog write', method: 'POST', path: () => `${V1}/stories`, body: (w) => ({ pbi_id: w.pbi, title: 'New story' }), ok: 201 },
   { family: 'backlog write', method: 'PATCH', path: (w) => `${V1}/stories/${w.story}`, body: () => ({ title: 'Edited story' }), ok: 200 },
   { family: 'backlog write', method: 'POST', path: () => `${V1}/tasks`, body: (w) => ({ story_id: w.story, title: 'New task' }), ok: 201 },
-  { family: 'backlog write', method: 'PATCH', path: (w) => `${V1}/tasks/${w.task}`, body: () => ({ implementation_plan: 'Edited plan.' }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: () => `${V1}/sprints`, body: (w) => ({ product_id: w.product, name: 'New sprint' }), ok: 201 },
+  {
+    family: 'backlog write',
+    method: 'PATCH',
+    path: (w) => `${V1}/tasks/${w.task}`,
+    body: () => ({ implementation_plan: 'Edited plan.' }),
+    ok: 200,
+  },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: () => `${V1}/sprints`,
+    body: (w) => ({ product_id: w.product, name: 'New sprint' }),
+    ok: 201,
+  },
   { family: 'backlog write', method: 'PATCH', path: (w) => `${V1}/sprints/${w.sprint}`, body: () => ({ goal: 'Edited goal.' }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: () => `${V1}/ideas`, body: (w) => ({ product_id: w.product, title: 'New idea' }), ok: 201 },
-  { family: 'backlog write', method: 'PATCH', path: (w) => `${V1}/ideas/${w.draftIdea}`, body: () => ({ prompt_text: 'Edited.' }), ok: 200 },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: () => `${V1}/ideas`,
+    body: (w) => ({ product_id: w.product, title: 'New idea' }),
+    ok: 201,
+  },
+  {
+    family: 'backlog write',
+    method: 'PATCH',
+    path: (w) => `${V1}/ideas/${w.draftIdea}`,
+    body: () => ({ prompt_text: 'Edited.' }),
+    ok: 200,
+  },
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/pbis/${w.pbi}/transitions`, body: () => ({ to: 'blocked' }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/stories/${w.story}/transitions`, body: (w) => ({ to: 'in_sprint', sprint_id: w.sprint }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/tasks/${w.task}/transitions`, body: () => ({ to: 'in_progress' }), ok: 200 },
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/sprints/${w.closingSprint}/transitions`, body: () => ({ to: 'completed' }), ok: 200 },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: (w) => `${V1}/stories/${w.story}/transitions`,
+    body: (w) => ({ to: 'in_sprint', sprint_id: w.sprint }),
+    ok: 200,
+  },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: (w) => `${V1}/tasks/${w.task}/transitions`,
+    body: () => ({ to: 'in_progress' }),
+    ok: 200,
+  },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: (w) => `${V1}/sprints/${w.closingSprint}/transitions`,
+    body: () => ({ to: 'completed' }),
+    ok: 200,
+  },
   // Ideas and steps have no user transitions: a permitted token reaches the machine's 409.
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/ideas/${w.draftIdea}/transitions`, body: () => ({ to: 'grilling' }), ok: 409 },
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/steps/${w.step}/transitions`, body: () => ({ to: 'in_progress' }), ok: 409 },
-  { family: 'backlog write', method: 'POST', path: (w) => `${V1}/tasks/${w.task}/dependencies`, body: (w) => ({ depends_on_task_id: w.otherTask }), ok: 201 },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: (w) => `${V1}/ideas/${w.draftIdea}/transitions`,
+    body: () => ({ to: 'grilling' }),
+    ok: 409,
+  },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: (w) => `${V1}/steps/${w.step}/transitions`,
+    body: () => ({ to: 'in_progress' }),
+    ok: 409,
+  },
+  {
+    family: 'backlog write',
+    method: 'POST',
+    path: (w) => `${V1}/tasks/${w.task}/dependencies`,
+    body: (w) => ({ depends_on_task_id: w.otherTask }),
+    ok: 201,
+  },
   { family: 'backlog write', method: 'DELETE', path: (w) => `${V1}/tasks/${w.dependentTask}/dependencies/${w.otherTask}`, ok: 204 },
   { family: 'backlog write', method: 'POST', path: (w) => `${V1}/ideas/${w.planIdea}/materialize`, ok: 201 },
   // Enqueueing.
   { family: 'enqueue', method: 'POST', path: () => `${V1}/jobs`, body: (w) => ({ kind: 'idea_grill', idea_id: w.draftIdea }), ok: 202 },
-  { family: 'enqueue', method: 'POST', path: () => `${V1}/jobs/batch`, body: (w) => ({ jobs: [{ kind: 'task_implementation', task_id: w.otherTask }] }), ok: 202 },
+  {
+    family: 'enqueue',
+    method: 'POST',
+    path: () => `${V1}/jobs/batch`,
+    body: (w) => ({ jobs: [{ kind: 'task_implementation', task_id: w.otherTask }] }),
+    ok: 202,
+  },
   { family: 'enqueue', method: 'POST', path: (w) => `${V1}/ideas/${w.grillIdea}/grill`, body: () => ({}), ok: 202 },
   { family: 'enqueue', method: 'POST', path: (w) => `${V1}/ideas/${w.grilledIdea}/plan`, body: () => ({ guidance: 'Small.' }), ok: 202 },
   { family: 'enqueue', method: 'POST', path: (w) => `${V1}/ideas/${w.chatIdea}/chat`, body: () => ({ message: 'Shorter?' }), ok: 202 },
@@ -271,7 +374,12 @@ const passes = (scope: Scope, family: Family) => scope === 'admin' || FAMILY_SCO
 function familyOf(method: string, documentedPath: string): Family {
   const path = documentedPath.replace(/^\/api\/v1/, '');
   if (method === 'GET') return /^\/(jobs|workers|stats|events)(\/|$)/.test(path) ? 'job read' : 'backlog read';
-  if (/^\/jobs(\/|$)/.test(path) || /^\/ideas\/\{id\}\/(grill|plan|chat)$/.test(path) || /^\/sprints\/\{id\}\/runs$/.test(path) || /^\/sprint-runs\//.test(path)) {
+  if (
+    /^\/jobs(\/|$)/.test(path) ||
+    /^\/ideas\/\{id\}\/(grill|plan|chat)$/.test(path) ||
+    /^\/sprints\/\{id\}\/runs$/.test(path) ||
+    /^\/sprint-runs\//.test(path)
+  ) {
     return 'enqueue';
   }
   return 'backlog write';
@@ -406,9 +514,14 @@ describe('scopes', () => {
       const family = familyOf(op.method, op.template);
       for (const scope of SCOPES) {
         // Ids that exist nowhere: a permitted token gets past the scope check to a 404 or 422.
-        const reply = await send(api, op.method, op.path, { authorization: `Bearer ${secrets.get(scope)}`, ...(op.hasBody ? { body: {} } : {}) });
+        const reply = await send(api, op.method, op.path, {
+          authorization: `Bearer ${secrets.get(scope)}`,
+          ...(op.hasBody ? { body: {} } : {}),
+        });
         const allowed = passes(scope, family);
-        const ok = allowed ? reply.status !== 401 && reply.status !== 403 && reply.status < 500 : reply.status === 403 && reply.body?.error?.code === 'forbidden';
+        const ok = allowed
+          ? reply.status !== 401 && reply.status !== 403 && reply.status < 500
+          : reply.status === 403 && reply.body?.error?.code === 'forbidden';
         if (!ok) wrong.push(`${scope} ${op.method} ${op.template} (${family}): ${reply.status} ${JSON.stringify(reply.body)}`);
       }
     }
@@ -418,19 +531,22 @@ describe('scopes', () => {
 
   const matrix = SCOPES.flatMap((scope) => FAMILIES.map((family) => ({ scope, family, allowed: passes(scope, family) })));
 
-  it.each(matrix.filter((cell) => cell.allowed))('lets a token with only the $scope scope through every $family route', async ({ scope, family }) => {
-    const world = await seedWorld(env.database.db, 'owner-a');
-    const answers: string[] = [];
-    const expected: string[] = [];
-    for (const route of ROUTES.filter((r) => r.family === family)) {
-      const path = route.path(world);
-      const reply = await send(api, route.method, path, { authorization: `Bearer ${secrets.get(scope)}`, body: route.body?.(world) });
-      const label = `${route.method} ${path.replaceAll(/[0-9a-f-]{36}/g, '{id}')}`;
-      answers.push(`${label} -> ${reply.status}${reply.status !== route.ok ? ` ${JSON.stringify(reply.body)}` : ''}`);
-      expected.push(`${label} -> ${route.ok}`);
-    }
-    expect(answers).toEqual(expected);
-  });
+  it.each(matrix.filter((cell) => cell.allowed))(
+    'lets a token with only the $scope scope through every $family route',
+    async ({ scope, family }) => {
+      const world = await seedWorld(env.database.db, 'owner-a');
+      const answers: string[] = [];
+      const expected: string[] = [];
+      for (const route of ROUTES.filter((r) => r.family === family)) {
+        const path = route.path(world);
+        const reply = await send(api, route.method, path, { authorization: `Bearer ${secrets.get(scope)}`, body: route.body?.(world) });
+        const label = `${route.method} ${path.replaceAll(/[0-9a-f-]{36}/g, '{id}')}`;
+        answers.push(`${label} -> ${reply.status}${reply.status !== route.ok ? ` ${JSON.stringify(reply.body)}` : ''}`);
+        expected.push(`${label} -> ${route.ok}`);
+      }
+      expect(answers).toEqual(expected);
+    },
+  );
 
   it.each(matrix.filter((cell) => !cell.allowed))(
     'refuses a token with only the $scope scope on every $family route with 403 naming the scope it needs, and writes nothing',
@@ -451,11 +567,14 @@ describe('scopes', () => {
   );
 
   it('refuses a token without the scope with 403 before it looks at the body', async () => {
-    const reply = await send(api, 'POST', `${V1}/jobs`, { authorization: `Bearer ${secrets.get('read')}`, body: { kind: 'no_such_kind', bogus: 1 } });
+    const reply = await send(api, 'POST', `${V1}/jobs`, {
+      authorization: `Bearer ${secrets.get('read')}`,
+      body: { kind: 'no_such_kind', bogus: 1 },
+    });
     expectError(reply, 403, 'forbidden');
   });
 
-  it('lets a worker token read any owner\'s jobs and nothing of the backlog', async () => {
+  it("lets a worker token read any owner's jobs and nothing of the backlog", async () => {
     const db = env.database.db;
     const [mine, theirs] = [await seedWorld(db, 'owner-a'), await seedWorld(db, 'owner-b')];
     const worker = `Bearer ${await api.token(['worker'], 'fleet')}`;
@@ -523,7 +642,7 @@ describe('ownership', () => {
     ['job', `${V1}/jobs/${w.job}`, `${V1}/jobs/${MISSING_ID}`],
   ];
 
-  it('answers 404 to every GET of another owner\'s row, the same answer a missing id gets', async () => {
+  it("answers 404 to every GET of another owner's row, the same answer a missing id gets", async () => {
     for (const [noun, hidden, missing] of readCases(bob)) {
       for (const suffix of noun === 'product' ? [''] : ['', '/history', '/valid-transitions']) {
         const hiddenReply = await asAlice('GET', hidden + suffix);
@@ -533,16 +652,22 @@ describe('ownership', () => {
         expect(hiddenError.code).toBe(missingError.code);
         const hiddenId = hidden.split('/').at(-1)!;
         // Nothing in the answer tells "not yours" from "not there".
-        expect(hiddenError.message.replaceAll(hiddenId, '<id>'), `${noun} ${suffix}`).toBe(missingError.message.replaceAll(MISSING_ID, '<id>'));
+        expect(hiddenError.message.replaceAll(hiddenId, '<id>'), `${noun} ${suffix}`).toBe(
+          missingError.message.replaceAll(MISSING_ID, '<id>'),
+        );
         expect(Object.keys(hiddenError.details).sort()).toEqual(Object.keys(missingError.details).sort());
       }
     }
-    for (const path of [`${V1}/tasks/${bob.dependentTask}/dependencies`, `${V1}/ideas/${bob.chatIdea}/logs`, `${V1}/sprint-runs/${bob.run}/steps`]) {
+    for (const path of [
+      `${V1}/tasks/${bob.dependentTask}/dependencies`,
+      `${V1}/ideas/${bob.chatIdea}/logs`,
+      `${V1}/sprint-runs/${bob.run}/steps`,
+    ]) {
       expectError(await asAlice('GET', path), 404, 'not_found', path);
     }
   });
 
-  it('answers 200 to the same GETs of the owner\'s own rows', async () => {
+  it("answers 200 to the same GETs of the owner's own rows", async () => {
     for (const [noun, own] of readCases(alice)) {
       const reply = await asAlice('GET', own);
       expect(reply.status, noun).toBe(200);
@@ -550,7 +675,7 @@ describe('ownership', () => {
     }
   });
 
-  it('leaves another owner\'s rows out of every list, even when filtered by that owner\'s parents', async () => {
+  it("leaves another owner's rows out of every list, even when filtered by that owner's parents", async () => {
     const lists: [string, (keyof World)[]][] = [
       [`${V1}/products`, ['product']],
       [`${V1}/pbis`, ['pbi']],
@@ -589,7 +714,7 @@ describe('ownership', () => {
     }
   });
 
-  it('answers 404 to every write aimed at another owner\'s rows and writes nothing', async () => {
+  it("answers 404 to every write aimed at another owner's rows and writes nothing", async () => {
     const writes: [string, string, unknown?][] = [
       ['PATCH', `${V1}/products/${bob.product}`, { name: 'Taken over' }],
       ['PATCH', `${V1}/pbis/${bob.pbi}`, { title: 'Taken over' }],
@@ -611,7 +736,16 @@ describe('ownership', () => {
       ['POST', `${V1}/jobs`, { kind: 'idea_grill', idea_id: bob.draftIdea }],
       ['POST', `${V1}/jobs`, { kind: 'task_implementation', task_id: bob.otherTask }],
       ['POST', `${V1}/jobs`, { kind: 'sprint_implementation', sprint_run_id: bob.run }],
-      ['POST', `${V1}/jobs/batch`, { jobs: [{ kind: 'idea_grill', idea_id: alice.draftIdea }, { kind: 'idea_grill', idea_id: bob.draftIdea }] }],
+      [
+        'POST',
+        `${V1}/jobs/batch`,
+        {
+          jobs: [
+            { kind: 'idea_grill', idea_id: alice.draftIdea },
+            { kind: 'idea_grill', idea_id: bob.draftIdea },
+          ],
+        },
+      ],
       ['POST', `${V1}/ideas/${bob.grillIdea}/grill`, {}],
       ['POST', `${V1}/ideas/${bob.grilledIdea}/plan`, {}],
       ['POST', `${V1}/ideas/${bob.chatIdea}/chat`, { message: 'Hello?' }],
@@ -640,7 +774,7 @@ describe('ownership', () => {
     expect(await worldRows(db, alice)).toEqual(aliceBefore);
   });
 
-  it('lets an admin read and list both owners\' rows', async () => {
+  it("lets an admin read and list both owners' rows", async () => {
     for (const world of [alice, bob]) {
       for (const [noun, path] of readCases(world)) {
         const reply = await send(api, 'GET', path);

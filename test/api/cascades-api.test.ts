@@ -30,7 +30,8 @@ async function call(method: string, path: string, body: unknown, expected: numbe
   return response.body;
 }
 
-const move = (resource: string, id: string, to: string, extra: object = {}) => call('POST', `/api/v1/${resource}/${id}/transitions`, { to, ...extra }, 200);
+const move = (resource: string, id: string, to: string, extra: object = {}) =>
+  call('POST', `/api/v1/${resource}/${id}/transitions`, { to, ...extra }, 200);
 const statusOf = async (resource: string, id: string) => (await call('GET', `/api/v1/${resource}/${id}`, undefined, 200)).status;
 
 /** A PBI with `stories` stories in the sprint, each with `tasks` tasks. */
@@ -86,7 +87,7 @@ describe('cascades through the API', () => {
     expect(valid.transitions.map((t: { to: string }) => t.to)).toEqual(['ready', 'failed']);
   });
 
-  it('takes a story\'s tasks into its sprint and back out', async () => {
+  it("takes a story's tasks into its sprint and back out", async () => {
     const pbi = await call('POST', '/api/v1/pbis', { product_id: productId, title: 'Loose' }, 201);
     const story = await call('POST', '/api/v1/stories', { pbi_id: pbi.id, title: 'Wandering' }, 201);
     const task = await call('POST', '/api/v1/tasks', { story_id: story.id, title: 'Along for the ride' }, 201);
@@ -104,7 +105,10 @@ describe('the transitions routes', () => {
   it('refuse a transition only the system takes, saying what triggers it', async () => {
     const { pbi } = await backlog(1, 1);
     const refused = await call('POST', `/api/v1/pbis/${pbi}/transitions`, { to: 'done' }, 409);
-    expect(refused.error).toMatchObject({ code: 'invalid_transition', details: { entity: 'PBI', from: 'ready', to: 'done', allowed: ['blocked', 'failed'] } });
+    expect(refused.error).toMatchObject({
+      code: 'invalid_transition',
+      details: { entity: 'PBI', from: 'ready', to: 'done', allowed: ['blocked', 'failed'] },
+    });
     expect(refused.error.message).toContain('every story of the PBI reaches done');
   });
 
@@ -122,7 +126,7 @@ describe('the transitions routes', () => {
     expect(refused.error.message).toContain('must be one of todo, in_progress, review, done, failed');
   });
 
-  it('need a sprint for a story going in_sprint, of the story\'s own product', async () => {
+  it("need a sprint for a story going in_sprint, of the story's own product", async () => {
     const pbi = await call('POST', '/api/v1/pbis', { product_id: productId, title: 'P' }, 201);
     const story = await call('POST', '/api/v1/stories', { pbi_id: pbi.id, title: 'S' }, 201);
     expect((await call('POST', `/api/v1/stories/${story.id}/transitions`, { to: 'in_sprint' }, 422)).error.details.issues).toEqual([

@@ -60,7 +60,9 @@ describe('concurrent enqueues for the same subjects', () => {
     const tasks = await createTasks(env.database.db, productId, 30);
     const forward = { jobs: tasks.map((task_id) => ({ kind: 'task_implementation', task_id })) };
     const backward = { jobs: [...forward.jobs].reverse() };
-    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => api.call('POST', '/api/v1/jobs/batch', i % 2 ? backward : forward, auth)));
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => api.call('POST', '/api/v1/jobs/batch', i % 2 ? backward : forward, auth)),
+    );
 
     expect(answers.filter((answer) => answer.status !== 202 && answer.status !== 409).map((answer) => answer.body)).toEqual([]);
     const live = await liveJobs(tasks);

@@ -31,7 +31,12 @@ afterAll(async () => {
   await env.teardown();
 });
 
-const HANDSHAKE = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+const HANDSHAKE = {
+  connection: 'Upgrade',
+  upgrade: 'websocket',
+  'sec-websocket-version': '13',
+  'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+};
 
 /** A raw upgrade request; a refusal comes back as an ordinary response. */
 function upgrade(path: string, headers: Record<string, string>, method = 'GET') {

@@ -22,17 +22,64 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x6a6f62);
 const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS ?? 10);
 const BODY_LIMIT = 128 * 1024;
 
-
 /** The URL segment of every resource; every documented route lives under one of them. */
-const RESOURCES = ['products', 'pbis', 'stories', 'tasks', 'sprints', 'sprint-runs', 'steps', 'ideas', 'jobs', 'workers', 'stats', 'events'] as const;
+const RESOURCES = [
+  'products',
+  'pbis',
+  'stories',
+  'tasks',
+  'sprints',
+  'sprint-runs',
+  'steps',
+  'ideas',
+  'jobs',
+  'workers',
+  'stats',
+  'events',
+] as const;
 type Resource = (typeof RESOURCES)[number];
 
-const PLAN_MD = ['---', 'pbis:', '  - title: P', '    stories:', '      - title: S', '        tasks:', '          - key: t', '            title: T', '            implementation_plan: Do t.', '---', ''].join('\n');
+const PLAN_MD = [
+  '---',
+  'pbis:',
+  '  - title: P',
+  '    stories:',
+  '      - title: S',
+  '        tasks:',
+  '          - key: t',
+  '            title: T',
+  '            implementation_plan: Do t.',
+  '---',
+  '',
+].join('\n');
 
 const API_STATUSES = [
-  'ready', 'blocked', 'done', 'failed', 'open', 'in_sprint', 'todo', 'in_progress', 'review', 'active', 'completed', 'queued',
-  'running', 'paused', 'cancelled', 'claimed', 'skipped', 'draft', 'grilling', 'grill_failed', 'grilled', 'planning',
-  'plan_failed', 'plan_ready', 'planned', 'pending',
+  'ready',
+  'blocked',
+  'done',
+  'failed',
+  'open',
+  'in_sprint',
+  'todo',
+  'in_progress',
+  'review',
+  'active',
+  'completed',
+  'queued',
+  'running',
+  'paused',
+  'cancelled',
+  'claimed',
+  'skipped',
+  'draft',
+  'grilling',
+  'grill_failed',
+  'grilled',
+  'planning',
+  'plan_failed',
+  'plan_ready',
+  'planned',
+  'pending',
 ];
 const DB_STATUSES = ['READY', 'TO_DO', 'IN_PROGRESS', 'CANCELLED', 'PLAN_READY', 'QUEUED', 'to_do', 'Done'];
 const KINDS = ['task_implementation', 'idea_grill', 'idea_make_plan', 'plan_chat', 'sprint_implementation'];
@@ -212,13 +259,24 @@ function plausibleValue(seeded: Seeded, name: string): fc.Arbitrary<unknown> {
     case 'sort_order':
       return fc.integer({ min: -100, max: 100 });
     case 'payload':
-      return fc.constantFrom({}, { message: 'Shorter?' }, { answers: 'EU only.' }, { guidance: 'One PBI.' }, { instructions: 'Use the helper.' });
+      return fc.constantFrom(
+        {},
+        { message: 'Shorter?' },
+        { answers: 'EU only.' },
+        { guidance: 'One PBI.' },
+        { instructions: 'Use the helper.' },
+      );
     case 'jobs':
       return fc.array(plausibleJob(seeded), { minLength: 1, maxLength: 3 });
     default: {
       if (!name.endsWith('_id')) return fc.string({ minLength: 1, maxLength: 40 });
       const resource = ID_FIELDS[name];
-      return resource ? fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...seeded.ids[resource]) }, { weight: 1, arbitrary: fc.constantFrom(...seeded.all) }) : fc.constantFrom(...seeded.all);
+      return resource
+        ? fc.oneof(
+            { weight: 4, arbitrary: fc.constantFrom(...seeded.ids[resource]) },
+            { weight: 1, arbitrary: fc.constantFrom(...seeded.all) },
+          )
+        : fc.constantFrom(...seeded.all);
     }
   }
 }
@@ -239,10 +297,23 @@ const ID_FIELDS: Record<string, Resource> = {
 function plausibleJob(seeded: Seeded): fc.Arbitrary<Record<string, unknown>> {
   const ideas = fc.constantFrom(...seeded.ids.ideas);
   return fc.oneof(
-    fc.record({ kind: fc.constant('idea_grill'), idea_id: ideas, payload: fc.constantFrom({}, { answers: 'EU only.' }) }, { requiredKeys: ['kind', 'idea_id'] }),
-    fc.record({ kind: fc.constant('idea_make_plan'), idea_id: ideas, payload: fc.constantFrom({}, { guidance: 'One PBI.' }) }, { requiredKeys: ['kind', 'idea_id'] }),
+    fc.record(
+      { kind: fc.constant('idea_grill'), idea_id: ideas, payload: fc.constantFrom({}, { answers: 'EU only.' }) },
+      { requiredKeys: ['kind', 'idea_id'] },
+    ),
+    fc.record(
+      { kind: fc.constant('idea_make_plan'), idea_id: ideas, payload: fc.constantFrom({}, { guidance: 'One PBI.' }) },
+      { requiredKeys: ['kind', 'idea_id'] },
+    ),
     fc.record({ kind: fc.constant('plan_chat'), idea_id: ideas, payload: fc.constantFrom({ message: 'Shorter?' }) }),
-    fc.record({ kind: fc.constant('task_implementation'), task_id: fc.constantFrom(...seeded.ids.tasks), payload: fc.constantFrom({}, { instructions: 'Go.' }) }, { requiredKeys: ['kind', 'task_id'] }),
+    fc.record(
+      {
+        kind: fc.constant('task_implementation'),
+        task_id: fc.constantFrom(...seeded.ids.tasks),
+        payload: fc.constantFrom({}, { instructions: 'Go.' }),
+      },
+      { requiredKeys: ['kind', 'task_id'] },
+    ),
     fc.record({ kind: fc.constant('sprint_implementation'), sprint_run_id: fc.constantFrom(...seeded.ids['sprint-runs']) }),
   );
 }
@@ -252,7 +323,9 @@ function plausibleBody(seeded: Seeded, op: Operation): fc.Arbitrary<Record<strin
   if (op.path === '/api/v1/jobs') return plausibleJob(seeded);
   if (op.path === '/api/v1/jobs/batch') return fc.record({ jobs: fc.array(plausibleJob(seeded), { minLength: 1, maxLength: 3 }) });
   const keys = op.bodyKeys ?? [];
-  return fc.record(Object.fromEntries(keys.map((key) => [key, plausibleValue(seeded, key)])), { requiredKeys: op.bodyRequired.filter((key) => keys.includes(key)) });
+  return fc.record(Object.fromEntries(keys.map((key) => [key, plausibleValue(seeded, key)])), {
+    requiredKeys: op.bodyRequired.filter((key) => keys.includes(key)),
+  });
 }
 
 /** A value meant to break the field: wrong shape, wrong range, hostile strings, other types. */
@@ -278,7 +351,15 @@ function hostileValue(seeded: Seeded, name: string): fc.Arbitrary<unknown> {
         return fc.dictionary(fc.constantFrom('message', 'answers', 'guidance', 'instructions', 'extra'), text, { maxKeys: 3 });
       case 'jobs':
         return fc.array(
-          fc.record({ kind: fieldValue(seeded, 'kind'), idea_id: fieldValue(seeded, 'idea_id'), task_id: fieldValue(seeded, 'task_id'), payload: fieldValue(seeded, 'payload') }, { requiredKeys: [] }),
+          fc.record(
+            {
+              kind: fieldValue(seeded, 'kind'),
+              idea_id: fieldValue(seeded, 'idea_id'),
+              task_id: fieldValue(seeded, 'task_id'),
+              payload: fieldValue(seeded, 'payload'),
+            },
+            { requiredKeys: [] },
+          ),
           { maxLength: 3 },
         );
       default:
@@ -296,30 +377,57 @@ function fieldValue(seeded: Seeded, name: string): fc.Arbitrary<unknown> {
  * An object over `keys`: plausible values with one of them (usually) made hostile, so that the
  * hostile value gets past the other checks and reaches the code behind them; or every value random.
  */
-function fieldsArb(seeded: Seeded, keys: string[], plausible: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Record<string, unknown>> {
+function fieldsArb(
+  seeded: Seeded,
+  keys: string[],
+  plausible: fc.Arbitrary<Record<string, unknown>>,
+): fc.Arbitrary<Record<string, unknown>> {
   const nearValid = fc
     .tuple(
       plausible,
       // fc.option's freq is the odds of null: 1 in 4 stays plausible, 3 in 4 get a hostile field.
-      fc.option(fc.constantFrom(...keys).chain((key) => hostileValue(seeded, key).map((value) => [key, value] as const)), { freq: 4 }),
+      fc.option(
+        fc.constantFrom(...keys).chain((key) => hostileValue(seeded, key).map((value) => [key, value] as const)),
+        { freq: 4 },
+      ),
     )
     .map(([record, hostile]) => (hostile ? { ...record, [hostile[0]]: hostile[1] } : record));
   const random = fc.record(Object.fromEntries(keys.map((key) => [key, fieldValue(seeded, key)])), { requiredKeys: [] });
   return fc.oneof({ weight: 3, arbitrary: nearValid }, { weight: 1, arbitrary: random });
 }
 
-const MALFORMED_BODIES = ['{', '{"a":', '[', 'nul', '', '{"to":"done"', '\u0000', '{"name":"\\ud800"}', '{"title":"\\u0000"}', '[]', '"text"', '42', '{}{}', `${'['.repeat(5_000)}${']'.repeat(5_000)}`];
+const MALFORMED_BODIES = [
+  '{',
+  '{"a":',
+  '[',
+  'nul',
+  '',
+  '{"to":"done"',
+  '\u0000',
+  '{"name":"\\ud800"}',
+  '{"title":"\\u0000"}',
+  '[]',
+  '"text"',
+  '42',
+  '{}{}',
+  `${'['.repeat(5_000)}${']'.repeat(5_000)}`,
+];
 
 function bodyArb(seeded: Seeded, op: Operation): fc.Arbitrary<string | undefined> {
   if (op.method === 'GET') return fc.constant(undefined);
   const keys = op.bodyKeys ?? [];
   const shaped = keys.length
     ? fc
-        .tuple(fieldsArb(seeded, keys, plausibleBody(seeded, op)), sometimes(fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), anyValue)))
+        .tuple(
+          fieldsArb(seeded, keys, plausibleBody(seeded, op)),
+          sometimes(fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), anyValue)),
+        )
         .map(([record, extra]) => JSON.stringify(extra ? { ...record, [extra[0]]: extra[1] } : record))
     : fc.constant('{}');
   const oversized = keys.length
-    ? fc.tuple(fc.constantFrom(...keys), fc.constantFrom(301, 2_001, 20_001, 50_001, BODY_LIMIT + 1)).map(([key, n]) => JSON.stringify({ [key]: 'y'.repeat(n) }))
+    ? fc
+        .tuple(fc.constantFrom(...keys), fc.constantFrom(301, 2_001, 20_001, 50_001, BODY_LIMIT + 1))
+        .map(([key, n]) => JSON.stringify({ [key]: 'y'.repeat(n) }))
     : fc.constant(JSON.stringify({ padding: 'y'.repeat(BODY_LIMIT + 1) }));
   return fc.oneof(
     { weight: 2, arbitrary: fc.constant(undefined) },
@@ -340,7 +448,10 @@ function headersArb(seeded: Seeded): fc.Arbitrary<Record<string, string>> {
     { weight: 1, arbitrary: fc.constant(`Bearer ${secrets.read}`) },
     { weight: 1, arbitrary: fc.constant(`Bearer ${secrets.worker}`) },
     { weight: 1, arbitrary: fc.constant(null) },
-    { weight: 1, arbitrary: fc.constantFrom('Bearer', 'Basic Zm9vOmJhcg==', `Bearer ${secrets.admin}x`, secrets.admin, `Bearer ${'a'.repeat(250)}`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('Bearer', 'Basic Zm9vOmJhcg==', `Bearer ${secrets.admin}x`, secrets.admin, `Bearer ${'a'.repeat(250)}`),
+    },
     { weight: 1, arbitrary: headerGarbage.map((value) => `Bearer ${value}`) },
     { weight: 1, arbitrary: headerGarbage },
   );
@@ -373,18 +484,27 @@ function headersArb(seeded: Seeded): fc.Arbitrary<Record<string, string>> {
 
 function caseArb(seeded: Seeded, op: Operation): fc.Arbitrary<Case> {
   const params = fc.record(
-    Object.fromEntries(op.pathParams.map((name) => [name, idArb(seeded, name === 'depends_on_task_id' ? 'tasks' : op.resource)])) as Record<string, fc.Arbitrary<string>>,
+    Object.fromEntries(op.pathParams.map((name) => [name, idArb(seeded, name === 'depends_on_task_id' ? 'tasks' : op.resource)])) as Record<
+      string,
+      fc.Arbitrary<string>
+    >,
   );
   const query = op.queryParams.length
-    ? fc.tuple(
-        fieldsArb(seeded, op.queryParams, fc.record(Object.fromEntries(op.queryParams.map((name) => [name, plausibleValue(seeded, name)])), { requiredKeys: [] })),
-        sometimes(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string())),
-      ).map(([record, extra]) => {
-        const pairs: [string, string][] = Object.entries(record)
-          .filter(([, value]) => value !== undefined)
-          .map(([name, value]) => [name, typeof value === 'string' ? value : (JSON.stringify(value) ?? '')]);
-        return extra ? [...pairs, extra] : pairs;
-      })
+    ? fc
+        .tuple(
+          fieldsArb(
+            seeded,
+            op.queryParams,
+            fc.record(Object.fromEntries(op.queryParams.map((name) => [name, plausibleValue(seeded, name)])), { requiredKeys: [] }),
+          ),
+          sometimes(fc.tuple(fc.string({ minLength: 1, maxLength: 8 }), fc.string())),
+        )
+        .map(([record, extra]) => {
+          const pairs: [string, string][] = Object.entries(record)
+            .filter(([, value]) => value !== undefined)
+            .map(([name, value]) => [name, typeof value === 'string' ? value : (JSON.stringify(value) ?? '')]);
+          return extra ? [...pairs, extra] : pairs;
+        })
     : fc.constant([] as [string, string][]);
   return fc
     .record({ params, query, headers: headersArb(seeded), body: bodyArb(seeded, op) })
@@ -395,7 +515,8 @@ function caseArb(seeded: Seeded, op: Operation): fc.Arbitrary<Case> {
 
 /** fast-check prints counterexamples with this: the request as sent, secrets named, big bodies clipped. */
 function withToString(op: Operation, c: Case): Case {
-  const shown = () => `${op.method} ${clip(urlOf(c), 400)} headers=${JSON.stringify(c.headers)} body=${c.body === undefined ? '(none)' : clip(JSON.stringify(c.body))}`;
+  const shown = () =>
+    `${op.method} ${clip(urlOf(c), 400)} headers=${JSON.stringify(c.headers)} body=${c.body === undefined ? '(none)' : clip(JSON.stringify(c.body))}`;
   return Object.assign(c, { [fc.toStringMethod]: () => redact(shown()) });
 }
 
@@ -406,13 +527,18 @@ function urlOf(c: Case): string {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-
 function clip(value: string, max = 600): string {
   return value.length > max ? `${value.slice(0, max)}... (${value.length} characters)` : value;
 }
 
 /** Problems with one answer; empty when it keeps every promise. */
-function problemsOf(status: number, headers: Headers, raw: string, before: Record<string, number>, after: Record<string, number>): string[] {
+function problemsOf(
+  status: number,
+  headers: Headers,
+  raw: string,
+  before: Record<string, number>,
+  after: Record<string, number>,
+): string[] {
   const problems: string[] = [];
   if (status >= 500) problems.push(`answered ${status}`);
   if (status < 400) return problems;
@@ -423,7 +549,8 @@ function problemsOf(status: number, headers: Headers, raw: string, before: Recor
     problems.push('the error body is not JSON');
     return problems;
   }
-  if (!(headers.get('content-type') ?? '').startsWith('application/json')) problems.push(`the error's content-type is ${headers.get('content-type')}`);
+  if (!(headers.get('content-type') ?? '').startsWith('application/json'))
+    problems.push(`the error's content-type is ${headers.get('content-type')}`);
   const error = body?.error;
   const shapeOk =
     body !== null &&
@@ -441,7 +568,8 @@ function problemsOf(status: number, headers: Headers, raw: string, before: Recor
     typeof error.requestId === 'string' &&
     error.requestId.length > 0;
   if (!shapeOk) problems.push('the error body is not { error: { code, message, details, requestId } }');
-  else if (HTTP_STATUS[error.code as keyof typeof HTTP_STATUS] !== status) problems.push(`error code ${error.code} does not belong with status ${status}`);
+  else if (HTTP_STATUS[error.code as keyof typeof HTTP_STATUS] !== status)
+    problems.push(`error code ${error.code} does not belong with status ${status}`);
   if (status === 401 && !headers.get('www-authenticate')) problems.push('a 401 without WWW-Authenticate');
   const changed = TABLES.filter((table) => before[table] !== after[table]).map((table) => `${table} ${before[table]} -> ${after[table]}`);
   if (changed.length) problems.push(`a refused request wrote rows: ${changed.join(', ')}`);
@@ -463,14 +591,29 @@ const PINNED: Pin[] = [
   // NUL in a text field reaches Postgres, which cannot store it in text or jsonb.
   { route: 'POST /api/v1/products', build: () => ({ path: '/api/v1/products', body: { name: 'a\u0000b', owner_id: 'owner-a' } }) },
   { route: 'PATCH /api/v1/tasks/{id}', build: (rows) => ({ path: `/api/v1/tasks/${rows.task}`, body: { implementation_plan: '\u0000' } }) },
-  { route: 'POST /api/v1/ideas/{id}/chat', build: (rows) => ({ path: `/api/v1/ideas/${rows.chatIdea}/chat`, body: { message: 'a\u0000b' } }) },
+  {
+    route: 'POST /api/v1/ideas/{id}/chat',
+    build: (rows) => ({ path: `/api/v1/ideas/${rows.chatIdea}/chat`, body: { message: 'a\u0000b' } }),
+  },
   { route: 'POST /api/v1/jobs/{id}/cancel', build: (rows) => ({ path: `/api/v1/jobs/${rows.job}/cancel`, body: { reason: 'a\u0000b' } }) },
   { route: 'GET /api/v1/products', build: () => ({ path: '/api/v1/products', query: [['owner_id', '\u0000']] }) },
   // Cursors that pass the shape check but not Postgres: an id of 36 dashes, micros beyond bigint.
-  { route: 'GET /api/v1/tasks', build: () => ({ path: '/api/v1/tasks', query: [['cursor', cursorOf({ createdMicros: '0', id: '-'.repeat(36) })]] }) },
-  { route: 'GET /api/v1/jobs', build: () => ({ path: '/api/v1/jobs', query: [['cursor', cursorOf({ createdMicros: '9'.repeat(20), id: '0199a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' })]] }) },
+  {
+    route: 'GET /api/v1/tasks',
+    build: () => ({ path: '/api/v1/tasks', query: [['cursor', cursorOf({ createdMicros: '0', id: '-'.repeat(36) })]] }),
+  },
+  {
+    route: 'GET /api/v1/jobs',
+    build: () => ({
+      path: '/api/v1/jobs',
+      query: [['cursor', cursorOf({ createdMicros: '9'.repeat(20), id: '0199a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' })]],
+    }),
+  },
   // Year 0000 is a valid ISO 8601 date-time for the schema, not for Postgres.
-  { route: 'POST /api/v1/sprints', build: (rows) => ({ path: '/api/v1/sprints', body: { product_id: rows.product, name: 'S', starts_at: '0000-01-01T00:00:00Z' } }) },
+  {
+    route: 'POST /api/v1/sprints',
+    build: (rows) => ({ path: '/api/v1/sprints', body: { product_id: rows.product, name: 'S', starts_at: '0000-01-01T00:00:00Z' } }),
+  },
 ];
 
 describe('the API under fuzzed requests', () => {
@@ -514,7 +657,20 @@ describe('the API under fuzzed requests', () => {
 
   /** A row of every kind for two owners, a dependency, a queued job with its queue entry and an idea log. */
   async function seed(): Promise<Seeded> {
-    const ids: Record<Resource, string[]> = { products: [], pbis: [], stories: [], tasks: [], sprints: [], 'sprint-runs': [], steps: [], ideas: [], jobs: [], workers: [], stats: [], events: [] };
+    const ids: Record<Resource, string[]> = {
+      products: [],
+      pbis: [],
+      stories: [],
+      tasks: [],
+      sprints: [],
+      'sprint-runs': [],
+      steps: [],
+      ideas: [],
+      jobs: [],
+      workers: [],
+      stats: [],
+      events: [],
+    };
     for (const owner of ['owner-a', 'owner-b']) {
       await inTrx(db, async (trx) => {
         const p = await product(trx, owner);
@@ -630,7 +786,11 @@ describe('the API under fuzzed requests', () => {
   it('finds every documented route under a resource it fuzzes, and at least 60 of them', () => {
     expect(operations.length).toBeGreaterThanOrEqual(60);
     expect(operations.filter((op) => op.resource === undefined).map((op) => `${op.method} ${op.path}`)).toEqual([]);
-    for (const resource of RESOURCES) expect(operations.some((op) => op.resource === resource), resource).toBe(true);
+    for (const resource of RESOURCES)
+      expect(
+        operations.some((op) => op.resource === resource),
+        resource,
+      ).toBe(true);
     // Routes with a JSON body expose its fields, so that the fuzzer can aim at them.
     const withBody = operations.filter((op) => op.bodyKeys !== null);
     expect(withBody.length).toBeGreaterThanOrEqual(25);
@@ -639,10 +799,13 @@ describe('the API under fuzzed requests', () => {
     expect(PINNED.map((pin) => pin.route).filter((route) => !routes.has(route))).toEqual([]);
   });
 
-  it.each(RESOURCES)('never answers 5xx, answers refusals in the error shape, and writes nothing when refusing, on every /%s route', async (resource) => {
-    const ops = operations.filter((op) => op.resource === resource);
-    expect(ops.length).toBeGreaterThan(0);
-    const failures = await fuzz(ops);
-    expect(failures, failures.join('\n\n')).toEqual([]);
-  });
+  it.each(RESOURCES)(
+    'never answers 5xx, answers refusals in the error shape, and writes nothing when refusing, on every /%s route',
+    async (resource) => {
+      const ops = operations.filter((op) => op.resource === resource);
+      expect(ops.length).toBeGreaterThan(0);
+      const failures = await fuzz(ops);
+      expect(failures, failures.join('\n\n')).toEqual([]);
+    },
+  );
 });

@@ -93,7 +93,7 @@ describe('cross-site requests with the browser login', () => {
     expect(await rowCounts(env.database.db)).toEqual(before);
   });
 
-  it('accepts the same write from the server\'s own origin, and reads from anywhere', async () => {
+  it("accepts the same write from the server's own origin, and reads from anywhere", async () => {
     const create = (headers: Record<string, string>) => api.call('POST', '/api/v1/products', { name: 'Mine', owner_id: 'admin' }, headers);
     expect((await create({ authorization: DASHBOARD, origin: 'http://localhost' })).status).toBe(201);
     expect((await create({ authorization: DASHBOARD, 'sec-fetch-site': 'same-origin' })).status).toBe(201);
@@ -133,7 +133,7 @@ describe('the browser login', () => {
   });
 });
 
-describe('other owners\' jobs', () => {
+describe("other owners' jobs", () => {
   const chatJob = async (ideaId: string): Promise<string> =>
     (await api.call('POST', '/api/v1/jobs', { kind: 'plan_chat', idea_id: ideaId, payload: { message: 'secret' } })).body.id;
 

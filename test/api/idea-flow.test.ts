@@ -41,11 +41,17 @@ async function settled(jobId: string) {
 }
 
 const idea = (id: string) => call('GET', `/api/v1/ideas/${id}`, undefined, 200);
-const logTypes = async (id: string) => (await call('GET', `/api/v1/ideas/${id}/logs`, undefined, 200)).items.map((entry: { type: string }) => entry.type);
+const logTypes = async (id: string) =>
+  (await call('GET', `/api/v1/ideas/${id}/logs`, undefined, 200)).items.map((entry: { type: string }) => entry.type);
 
 describe('the idea flow', () => {
   it('goes from draft through grill, plan and chat to a materialized backlog', async () => {
-    const created = await call('POST', '/api/v1/ideas', { product_id: productId, title: 'CSV export', prompt_text: 'Users want their reports as CSV.' }, 201);
+    const created = await call(
+      'POST',
+      '/api/v1/ideas',
+      { product_id: productId, title: 'CSV export', prompt_text: 'Users want their reports as CSV.' },
+      201,
+    );
     expect(created.status).toBe('draft');
 
     const grill = await call('POST', `/api/v1/ideas/${created.id}/grill`, {}, 202);
@@ -83,11 +89,23 @@ describe('the idea flow', () => {
     expect(listed.items.map((item: { id: string }) => item.id)).toContain(pbi.id);
     await call('POST', `/api/v1/ideas/${created.id}/materialize`, undefined, 409);
     const history = await call('GET', `/api/v1/ideas/${created.id}/history`, undefined, 200);
-    expect(history.items.map((entry: { to: string }) => entry.to)).toEqual(['draft', 'grilling', 'grilled', 'planning', 'plan_ready', 'planned']);
+    expect(history.items.map((entry: { to: string }) => entry.to)).toEqual([
+      'draft',
+      'grilling',
+      'grilled',
+      'planning',
+      'plan_ready',
+      'planned',
+    ]);
   });
 
   it('retries a plan that did not parse, keeping the errors in the log', async () => {
-    const created = await call('POST', '/api/v1/ideas', { product_id: productId, title: 'Bad plan', prompt_text: 'Plan badly [dry-run:invalid-plan]' }, 201);
+    const created = await call(
+      'POST',
+      '/api/v1/ideas',
+      { product_id: productId, title: 'Bad plan', prompt_text: 'Plan badly [dry-run:invalid-plan]' },
+      201,
+    );
     await settled((await call('POST', `/api/v1/ideas/${created.id}/grill`, {}, 202)).id);
     const failedJob = await settled((await call('POST', `/api/v1/ideas/${created.id}/plan`, {}, 202)).id);
     expect(failedJob).toMatchObject({ status: 'failed', error: { code: 'plan_invalid' } });
@@ -108,7 +126,12 @@ describe('the idea flow', () => {
   });
 
   it('retries a grill that failed', async () => {
-    const created = await call('POST', '/api/v1/ideas', { product_id: productId, title: 'Doomed', prompt_text: 'This will not work [dry-run:fail]' }, 201);
+    const created = await call(
+      'POST',
+      '/api/v1/ideas',
+      { product_id: productId, title: 'Doomed', prompt_text: 'This will not work [dry-run:fail]' },
+      201,
+    );
     const failedJob = await settled((await call('POST', `/api/v1/ideas/${created.id}/grill`, {}, 202)).id);
     expect(failedJob).toMatchObject({ status: 'failed', error: { code: 'agent_failed' } });
     expect((await idea(created.id)).status).toBe('grill_failed');
@@ -119,7 +142,7 @@ describe('the idea flow', () => {
     expect((await idea(created.id)).status).toBe('grilled');
   });
 
-  it('leaves the idea\'s phases to the system: a user transition says what triggers it', async () => {
+  it("leaves the idea's phases to the system: a user transition says what triggers it", async () => {
     const created = await call('POST', '/api/v1/ideas', { product_id: productId, title: 'Hands off' }, 201);
     const valid = await call('GET', `/api/v1/ideas/${created.id}/valid-transitions`, undefined, 200);
     expect(valid).toEqual({

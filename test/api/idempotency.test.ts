@@ -37,7 +37,10 @@ async function post(path: string, body: unknown, key: string | null, secret = al
 }
 
 async function jobCount(): Promise<number> {
-  const { count } = await env.database.db.selectFrom('claude_jobs').select(({ fn }) => fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
+  const { count } = await env.database.db
+    .selectFrom('claude_jobs')
+    .select(({ fn }) => fn.countAll<string>().as('count'))
+    .executeTakeFirstOrThrow();
   return Number(count);
 }
 
@@ -55,7 +58,12 @@ describe('Idempotency-Key', () => {
     expect(retry.replayed).toBe('true');
     expect(retry.body).toEqual(first.body);
     expect(await jobCount()).toBe(before);
-    const live = await env.database.db.selectFrom('claude_jobs').select('id').where('task_id', '=', task!).where('status', '=', 'QUEUED').execute();
+    const live = await env.database.db
+      .selectFrom('claude_jobs')
+      .select('id')
+      .where('task_id', '=', task!)
+      .where('status', '=', 'QUEUED')
+      .execute();
     expect(live.map((row) => row.id)).toEqual([first.body.id]);
   });
 
@@ -65,7 +73,8 @@ describe('Idempotency-Key', () => {
     const [grilled] = await createIdeas(db, productId, 1, 'GRILLED');
     const [ready] = await createIdeas(db, productId, 1, 'PLAN_READY');
     const tasks = await createTasks(db, productId, 2);
-    const call = (method: string, path: string, body: unknown) => api.call(method, `/api/v1${path}`, body, { authorization: `Bearer ${alice}` });
+    const call = (method: string, path: string, body: unknown) =>
+      api.call(method, `/api/v1${path}`, body, { authorization: `Bearer ${alice}` });
     const sprint = (await call('POST', '/sprints', { product_id: productId, name: 'Sprint' })).body;
     const pbi = (await call('POST', '/pbis', { product_id: productId, title: 'PBI' })).body;
     const story = (await call('POST', '/stories', { pbi_id: pbi.id, title: 'Story' })).body;
@@ -99,7 +108,9 @@ describe('Idempotency-Key', () => {
 
     const other = await post('/jobs', { kind: 'task_implementation', task_id: tasks[1] }, key);
     expect(other.status).toBe(422);
-    expect(other.body.error.details.issues).toEqual([{ path: 'Idempotency-Key', message: 'already used with another method, path or body' }]);
+    expect(other.body.error.details.issues).toEqual([
+      { path: 'Idempotency-Key', message: 'already used with another method, path or body' },
+    ]);
     const elsewhere = await post('/jobs/batch', { jobs: [{ kind: 'task_implementation', task_id: tasks[0] }] }, key);
     expect(elsewhere.status).toBe(422);
     expect(await jobCount()).toBe(before);
@@ -117,7 +128,7 @@ describe('Idempotency-Key', () => {
     expect(await jobCount()).toBe(before + 1);
   });
 
-  it('keeps keys per token: another owner sending the same key gets its own answer, never the first owner\'s', async () => {
+  it("keeps keys per token: another owner sending the same key gets its own answer, never the first owner's", async () => {
     const bob = await api.token(['read', 'write', 'enqueue'], 'bob');
     const [taskOfAlice] = await createTasks(env.database.db, productId, 1);
     const [taskOfBob] = await createTasks(env.database.db, await createProduct(env.database.db, 'bob'), 1);
@@ -145,7 +156,11 @@ describe('Idempotency-Key', () => {
     const [task] = await createTasks(env.database.db, productId, 1);
     const key = newKey();
     const first = await post('/jobs', { kind: 'task_implementation', task_id: task }, key);
-    await env.database.db.updateTable('idempotency_keys').set({ expires_at: sql<Date>`now() - interval '1 second'` }).where('key', '=', key).execute();
+    await env.database.db
+      .updateTable('idempotency_keys')
+      .set({ expires_at: sql<Date>`now() - interval '1 second'` })
+      .where('key', '=', key)
+      .execute();
 
     const later = await post('/jobs', { kind: 'task_implementation', task_id: task }, key);
     expect(later.status).toBe(202);
@@ -160,7 +175,10 @@ describe('Idempotency-Key', () => {
     const paths = ['/jobs', '/jobs/batch', '/ideas/{id}/grill', '/ideas/{id}/plan', '/ideas/{id}/chat', '/sprints/{id}/runs'];
     for (const path of paths) {
       const parameters = document.paths[`/api/v1${path}`].post.parameters ?? [];
-      expect(parameters.filter((p: { in: string }) => p.in === 'header').map((p: { name: string }) => p.name.toLowerCase()), path).toEqual(['idempotency-key']);
+      expect(
+        parameters.filter((p: { in: string }) => p.in === 'header').map((p: { name: string }) => p.name.toLowerCase()),
+        path,
+      ).toEqual(['idempotency-key']);
     }
   });
 

@@ -57,7 +57,10 @@ describe('strings with a lone surrogate', () => {
     expect(single.status).toBe(422);
     expect(single.body.error.details.issues[0].path).toBe('payload.message');
 
-    const batch = await postRaw('/jobs/batch', `{"jobs":[{"kind":"plan_chat","idea_id":"${idea}","payload":{"message":"ok"}},{"kind":"plan_chat","idea_id":"${idea}","payload":{"\\udfff":"x"}}]}`);
+    const batch = await postRaw(
+      '/jobs/batch',
+      `{"jobs":[{"kind":"plan_chat","idea_id":"${idea}","payload":{"message":"ok"}},{"kind":"plan_chat","idea_id":"${idea}","payload":{"\\udfff":"x"}}]}`,
+    );
     expect(batch.status).toBe(422);
     expect(batch.body.error.details.issues[0].path).toBe('jobs[1].payload.\\udfff');
   });

@@ -8,7 +8,10 @@ import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
 let env: TestEnv;
 let api: ApiHarness;
-let document: { paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>; components: { securitySchemes: Record<string, unknown> } };
+let document: {
+  paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
+  components: { securitySchemes: Record<string, unknown> };
+};
 beforeAll(async () => {
   env = await createTestEnv();
   api = await createApiHarness(env);

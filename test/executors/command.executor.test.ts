@@ -81,7 +81,9 @@ describe('command executor', () => {
   it('fails with the exit code and the tail of stderr when the command exits non-zero', async () => {
     const req = request();
 
-    const failure = await executor(nodeCommand('fail-with-stderr.mjs')).run(req).catch((error: unknown) => error);
+    const failure = await executor(nodeCommand('fail-with-stderr.mjs'))
+      .run(req)
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentFailedError);
     const { message, details } = failure as AgentFailedError;
@@ -97,7 +99,9 @@ describe('command executor', () => {
   it('names the command when the shell cannot find it', async () => {
     const command = 'jobfleet-no-such-agent-cli -p --output-format json';
 
-    const failure = await executor(command).run(request()).catch((error: unknown) => error);
+    const failure = await executor(command)
+      .run(request())
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentFailedError);
     expect((failure as AgentFailedError).message).toContain(command);
@@ -105,7 +109,9 @@ describe('command executor', () => {
   });
 
   it('stops the command and fails clearly when stdout exceeds 10 MB', async () => {
-    const failure = await executor(nodeCommand('flood-stdout.mjs')).run(request()).catch((error: unknown) => error);
+    const failure = await executor(nodeCommand('flood-stdout.mjs'))
+      .run(request())
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentFailedError);
     expect((failure as AgentFailedError).message).toBe('command output exceeded 10 MB; the command was stopped');
@@ -115,7 +121,9 @@ describe('command executor', () => {
     const controller = new AbortController();
     const req = request({ signal: controller.signal });
 
-    const running = executor(nodeCommand('sleep-with-grandchild.mjs')).run(req).catch((error: unknown) => error);
+    const running = executor(nodeCommand('sleep-with-grandchild.mjs'))
+      .run(req)
+      .catch((error: unknown) => error);
     const pids = await waitFor('the fixture to report its pids', () => reportedPids(req.lines), { timeoutMs: 10_000 });
     controller.abort('cancelled by user');
     const failure = await running;
@@ -160,7 +168,9 @@ describe('command executor', () => {
     controller.abort('shutting down');
     const req = request({ signal: controller.signal });
 
-    const failure = await executor(nodeCommand('echo-stdin.mjs')).run(req).catch((error: unknown) => error);
+    const failure = await executor(nodeCommand('echo-stdin.mjs'))
+      .run(req)
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentAbortedError);
     expect(req.lines).toEqual([]);

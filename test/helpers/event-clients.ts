@@ -55,7 +55,11 @@ export function sseClient(url: string, headers: Record<string, string>): EventCl
             if (colon > 0) fields[line.slice(0, colon)] = (fields[line.slice(0, colon)] ?? '') + line.slice(colon + 1).replace(/^ /, '');
           }
           if (!fields.data) continue;
-          const event: ReceivedEvent = { type: fields.event ?? 'message', data: JSON.parse(fields.data), ...(fields.id ? { id: fields.id } : {}) };
+          const event: ReceivedEvent = {
+            type: fields.event ?? 'message',
+            data: JSON.parse(fields.data),
+            ...(fields.id ? { id: fields.id } : {}),
+          };
           if (event.type === 'connected') markConnected();
           else events.push(event);
         }
@@ -86,7 +90,9 @@ export function wsClient(url: string, headers: Record<string, string>): WsClient
   );
   let markConnected!: () => void;
   const connected = new Promise<void>((resolve) => (markConnected = resolve));
-  const failure = new Promise<number>((resolve) => socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)));
+  const failure = new Promise<number>((resolve) =>
+    socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)),
+  );
   socket.on('error', () => {});
   socket.on('message', (data) => {
     const message = JSON.parse(String(data)) as { type: string; id?: string };

@@ -70,9 +70,7 @@ export const apiError = (status: number, type: string, extra: Omit<ScriptedError
   ...extra,
 });
 
-export async function startFakeAnthropic(
-  options: { whenEmpty?: ScriptedResponse } = {},
-): Promise<FakeAnthropic> {
+export async function startFakeAnthropic(options: { whenEmpty?: ScriptedResponse } = {}): Promise<FakeAnthropic> {
   const whenEmpty = options.whenEmpty ?? textMessage('ok');
   const queue: ScriptedResponse[] = [];
   const requests: ReceivedRequest[] = [];
@@ -97,7 +95,12 @@ export async function startFakeAnthropic(
         return sendError(res, { kind: 'error', status: 404, type: 'not_found_error', message: `no route ${req.method} ${path}` });
       }
       if (!apiKey) {
-        return sendError(res, { kind: 'error', status: 401, type: 'authentication_error', message: 'an x-api-key or Authorization: Bearer header is required' });
+        return sendError(res, {
+          kind: 'error',
+          status: 401,
+          type: 'authentication_error',
+          message: 'an x-api-key or Authorization: Bearer header is required',
+        });
       }
       if (typeof body.model !== 'string' || typeof body.max_tokens !== 'number') {
         return sendError(res, { kind: 'error', status: 400, type: 'invalid_request_error', message: 'model and max_tokens are required' });

@@ -58,10 +58,14 @@ function spawnNode(args: string[], env: Record<string, string>, stdin: 'ignore' 
     pid: child.pid!,
     output: () => output,
     line: (pattern, timeoutMs = 30_000) =>
-      waitFor(`a line matching ${pattern} from ${args.join(' ')}`, () => {
-        if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}) before printing ${pattern}:\n${output}`);
-        return output.match(pattern) ?? undefined;
-      }, { timeoutMs }),
+      waitFor(
+        `a line matching ${pattern} from ${args.join(' ')}`,
+        () => {
+          if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}) before printing ${pattern}:\n${output}`);
+          return output.match(pattern) ?? undefined;
+        },
+        { timeoutMs },
+      ),
     exited,
     send: (line) => void child.stdin?.write(`${line}\n`),
     kill: (signal = 'SIGTERM') => {

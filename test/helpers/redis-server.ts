@@ -44,7 +44,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       return redis;
     },
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      });
       await waitFor(`private redis on port ${port}`, ping, { timeoutMs: 10_000 });
     },
     async stop() {

@@ -12,7 +12,13 @@ export async function createProduct(db: Db, owner = 'owner-a', name = 'Product')
   return id;
 }
 
-export async function createIdeas(db: Db, productId: string, count: number, status = 'DRAFT', prompt = 'An idea worth grilling.'): Promise<string[]> {
+export async function createIdeas(
+  db: Db,
+  productId: string,
+  count: number,
+  status = 'DRAFT',
+  prompt = 'An idea worth grilling.',
+): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     const created = await createEntities(
       trx,
@@ -21,19 +27,31 @@ export async function createIdeas(db: Db, productId: string, count: number, stat
     );
     const ids = created.map((c) => c.row.id);
     for (const rule of pathTo(MACHINES.IDEA, status)) {
-      await transitionMany(trx, MACHINES.IDEA, ids.map((id) => ({ id, from: rule.from as never, to: rule.to as never, trigger: rule.trigger })));
+      await transitionMany(
+        trx,
+        MACHINES.IDEA,
+        ids.map((id) => ({ id, from: rule.from as never, to: rule.to as never, trigger: rule.trigger })),
+      );
     }
     return ids;
   });
 }
 
-export async function createTasks(db: Db, productId: string, count: number, options: { stories?: number; plan?: string } = {}): Promise<string[]> {
+export async function createTasks(
+  db: Db,
+  productId: string,
+  count: number,
+  options: { stories?: number; plan?: string } = {},
+): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     const [pbi] = await createEntities(trx, MACHINES.PBI, [{ product_id: productId, title: 'PBI' }]);
     const stories = await createEntities(
       trx,
       MACHINES.STORY,
-      Array.from({ length: options.stories ?? Math.max(1, Math.ceil(count / 10)) }, (_, i) => ({ pbi_id: pbi!.row.id, title: `Story ${i}` })),
+      Array.from({ length: options.stories ?? Math.max(1, Math.ceil(count / 10)) }, (_, i) => ({
+        pbi_id: pbi!.row.id,
+        title: `Story ${i}`,
+      })),
     );
     const tasks = await createEntities(
       trx,
@@ -49,7 +67,12 @@ export async function createTasks(db: Db, productId: string, count: number, opti
 }
 
 /** Queued sprint runs, each on a sprint of its own with `tasks` tasks and one step per task. */
-export async function createSprintRuns(db: Db, productId: string, count: number, options: { tasks?: number; plan?: string } = {}): Promise<string[]> {
+export async function createSprintRuns(
+  db: Db,
+  productId: string,
+  count: number,
+  options: { tasks?: number; plan?: string } = {},
+): Promise<string[]> {
   const tasksPerRun = options.tasks ?? 1;
   return db.transaction().execute(async (trx) => {
     const sprints = await createEntities(
@@ -69,7 +92,11 @@ export async function createSprintRuns(db: Db, productId: string, count: number,
         MACHINES.STORY,
         sprints.map((s, i) => ({ pbi_id: pbi!.row.id, sprint_id: s.row.id, title: `Sprint story ${i}` })),
       );
-      await transitionMany(trx, MACHINES.STORY, stories.map((s) => ({ id: s.row.id, from: 'OPEN' as const, to: 'IN_SPRINT' as const, trigger: 'added_to_sprint' })));
+      await transitionMany(
+        trx,
+        MACHINES.STORY,
+        stories.map((s) => ({ id: s.row.id, from: 'OPEN' as const, to: 'IN_SPRINT' as const, trigger: 'added_to_sprint' })),
+      );
       const tasks = await createEntities(
         trx,
         MACHINES.TASK,

@@ -128,14 +128,17 @@ describe('Bull Board', () => {
     await page.screenshot({ path: artifact('bull-board-read-only.png'), fullPage: true });
     await context.close();
 
-    const retry = await fetch(`${base}/admin/queues/api/queues/plan_chat/retry/failed`, { method: 'PUT', headers: { authorization: `Bearer ${reader}` } });
+    const retry = await fetch(`${base}/admin/queues/api/queues/plan_chat/retry/failed`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${reader}` },
+    });
     expect(retry.status).toBe(403);
     expect(((await retry.json()) as any).error.code).toBe('forbidden');
   });
 });
 
 describe('the fleet page', () => {
-  it('shows the workers and a job\'s transitions as they happen, and the recent ones again after a reload', async () => {
+  it("shows the workers and a job's transitions as they happen, and the recent ones again after a reload", async () => {
     const context = await browser.newContext({ httpCredentials: LOGIN });
     const page = await context.newPage();
     await page.goto(`${base}/`);

@@ -19,8 +19,12 @@ const clients: EventClient[] = [];
 beforeAll(async () => {
   env = await createTestEnv();
   const db = env.database.db;
-  alice = { authorization: `Bearer ${(await createToken(db, { name: 'alice', ownerId: 'alice', scopes: ['read', 'write', 'enqueue'] })).secret}` };
-  bob = { authorization: `Bearer ${(await createToken(db, { name: 'bob', ownerId: 'bob', scopes: ['read', 'write', 'enqueue'] })).secret}` };
+  alice = {
+    authorization: `Bearer ${(await createToken(db, { name: 'alice', ownerId: 'alice', scopes: ['read', 'write', 'enqueue'] })).secret}`,
+  };
+  bob = {
+    authorization: `Bearer ${(await createToken(db, { name: 'bob', ownerId: 'bob', scopes: ['read', 'write', 'enqueue'] })).secret}`,
+  };
   const processes = [
     spawnJobfleet(['sweeper'], env.env),
     spawnJobfleet(['worker', '--kinds', 'idea_grill,plan_chat'], env.env),
@@ -73,16 +77,27 @@ describe('live events', () => {
     const idea = (await call(apiA, 'POST', '/api/v1/ideas', { product_id: product.id, title: 'Watched' }, alice)).body;
     const job = (await call(apiA, 'POST', `/api/v1/ideas/${idea.id}/grill`, {}, alice)).body;
     for (const client of [sse, ws]) {
-      await client.waitFor('the idea to be grilled', (events) => events.some((event) => event.data.entity === 'idea' && event.data.to === 'grilled'));
+      await client.waitFor('the idea to be grilled', (events) =>
+        events.some((event) => event.data.entity === 'idea' && event.data.to === 'grilled'),
+      );
       expect(jobSequence(client.events, job.id)).toEqual(FULL_JOB);
-      expect(client.events.filter((event) => event.data.entity === 'idea').map((event) => event.data.to)).toEqual(['draft', 'grilling', 'grilled']);
+      expect(client.events.filter((event) => event.data.entity === 'idea').map((event) => event.data.to)).toEqual([
+        'draft',
+        'grilling',
+        'grilled',
+      ]);
       const ids = client.events.map((event) => BigInt(event.data.id));
       expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : 1)));
       expect(client.events.every((event) => event.data.product_id === product.id && event.data.idea_id === idea.id)).toBe(true);
     }
     expect(sse.events.map((event) => event.id)).toEqual(sse.events.map((event) => event.data.id));
     const started = sse.events.find((event) => event.type === 'started')!;
-    expect(started.data).toMatchObject({ entity: 'job', from: 'claimed', to: 'running', job: { id: job.id, kind: 'idea_grill', idea_id: idea.id } });
+    expect(started.data).toMatchObject({
+      entity: 'job',
+      from: 'claimed',
+      to: 'running',
+      job: { id: job.id, kind: 'idea_grill', idea_id: idea.id },
+    });
   });
 
   it('answers a WebSocket ping with pong', async () => {
@@ -137,14 +152,14 @@ describe('live events', () => {
     expect(await sseClient(`${apiA}/api/v1/events?replay=501`, alice).status).toBe(422);
   });
 
-  it('shows a token only its owner\'s events', async () => {
+  it("shows a token only its owner's events", async () => {
     const mine = await newIdea(bob);
     const theirs = await newIdea(alice);
     const sse = track(sseClient(`${apiA}/api/v1/events`, bob));
     await sse.connected;
     const hidden = (await call(apiA, 'POST', `/api/v1/ideas/${theirs.ideaId}/chat`, { message: 'secret' }, alice)).body;
     const visible = (await call(apiA, 'POST', `/api/v1/ideas/${mine.ideaId}/chat`, { message: 'mine' }, bob)).body;
-    await sse.waitFor('bob\'s job to complete', (events) => jobSequence(events, visible.id).includes('completed:done'));
+    await sse.waitFor("bob's job to complete", (events) => jobSequence(events, visible.id).includes('completed:done'));
     // Bob's job was enqueued after Alice's; events arrive in order, so Alice's would be here by now.
     expect(sse.events.some((event) => event.data.entity_id === hidden.id || event.data.idea_id === theirs.ideaId)).toBe(false);
     expect(sse.events.every((event) => event.data.product_id === mine.productId)).toBe(true);

@@ -99,7 +99,7 @@ describe('revoked tokens', () => {
 });
 
 describe('worker tokens', () => {
-  it('hear every owner\'s job events and none of their backlog events', async () => {
+  it("hear every owner's job events and none of their backlog events", async () => {
     const worker = await token('a worker', 'system', ['worker']);
     const alice = await token('alice', 'alice', ['read', 'write', 'enqueue']);
     const sse = track(sseClient(`${api}/api/v1/events`, worker.headers));
@@ -123,7 +123,7 @@ describe('worker tokens', () => {
 });
 
 describe('cross-site WebSocket handshakes', () => {
-  it('refuses a handshake from another origin with 403 in the error shape, and accepts the server\'s own', async () => {
+  it("refuses a handshake from another origin with 403 in the error shape, and accepts the server's own", async () => {
     const reader = await token('reader', 'alice', ['read']);
     const refusal = await new Promise<{ status: number; body: any }>((resolve, reject) => {
       const socket = new WebSocket(ws('/api/v1/ws'), { headers: { ...reader.headers, origin: 'https://evil.example' } });
@@ -146,7 +146,7 @@ describe('cross-site WebSocket handshakes', () => {
 });
 
 describe('the HTTP server', () => {
-  it('answers request headers too large for Node\'s parser with 431 in the error shape', async () => {
+  it("answers request headers too large for Node's parser with 431 in the error shape", async () => {
     const reply = await rawGet('/api/v1/products', { 'x-padding': 'x'.repeat(20_000) });
     expect(reply.status).toBe(431);
     const body = JSON.parse(reply.body);

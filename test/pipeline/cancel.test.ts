@@ -19,7 +19,11 @@ let api: ApiHarness;
 let pidDir: string;
 beforeAll(async () => {
   pidDir = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-pids-'));
-  env = await createTestEnv({ AGENT: 'command', AGENT_COMMAND: `${JSON.stringify(process.execPath)} ${JSON.stringify(AGENT)}`, PID_DIR: pidDir });
+  env = await createTestEnv({
+    AGENT: 'command',
+    AGENT_COMMAND: `${JSON.stringify(process.execPath)} ${JSON.stringify(AGENT)}`,
+    PID_DIR: pidDir,
+  });
   api = await createApiHarness(env);
 });
 afterAll(async () => {
@@ -30,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('cancelling a running job', () => {
-  it('kills the command agent\'s process, and the job ends cancelled with its idea retryable', async () => {
+  it("kills the command agent's process, and the job ends cancelled with its idea retryable", async () => {
     const db = env.database.db;
     const [idea] = await createIdeas(db, await createProduct(db), 1, 'DRAFT');
     const worker = spawnJobfleet(['worker', '--kinds', 'idea_grill'], env.env);

@@ -59,7 +59,7 @@ async function startWorker(extra: Record<string, string> = {}, args: string[] = 
 }
 
 describe('a stale claim', () => {
-  it('goes back to the queue, another worker finishes the job, and the stalled worker\'s late write is refused', async () => {
+  it("goes back to the queue, another worker finishes the job, and the stalled worker's late write is refused", async () => {
     const [idea] = await createIdeas(db, product, 1, 'DRAFT');
     const [job] = await enqueue([{ kind: 'idea_grill', idea_id: idea }]);
 
@@ -83,7 +83,12 @@ describe('a stale claim', () => {
     const late = JSON.parse((await stalled.line(/^\{"started".*$/m))[0]) as { started: number; refusal: { code: string; status: number } };
     expect(late).toEqual({ started: 0, refusal: { code: 'stale_claim', status: 409 } });
 
-    const history = await db.selectFrom('transitions').select(['from_status', 'to_status', 'trigger']).where('entity_id', '=', job!.id).orderBy('id').execute();
+    const history = await db
+      .selectFrom('transitions')
+      .select(['from_status', 'to_status', 'trigger'])
+      .where('entity_id', '=', job!.id)
+      .orderBy('id')
+      .execute();
     expect(history.map((h) => `${h.from_status ?? '*'}>${h.to_status}:${h.trigger}`)).toEqual([
       '*>QUEUED:created',
       'QUEUED>CLAIMED:claimed',
@@ -148,8 +153,18 @@ describe('a worker killed before its claim commits', () => {
       { timeoutMs: 20_000 },
     );
     expect(done).toMatchObject({ claim_epoch: 1, attempt_count: 1, requeue_count: 0 });
-    const history = await db.selectFrom('transitions').select(['from_status', 'to_status']).where('entity_id', '=', job!.id).orderBy('id').execute();
-    expect(history.map((h) => `${h.from_status ?? '*'}>${h.to_status}`)).toEqual(['*>QUEUED', 'QUEUED>CLAIMED', 'CLAIMED>RUNNING', 'RUNNING>DONE']);
+    const history = await db
+      .selectFrom('transitions')
+      .select(['from_status', 'to_status'])
+      .where('entity_id', '=', job!.id)
+      .orderBy('id')
+      .execute();
+    expect(history.map((h) => `${h.from_status ?? '*'}>${h.to_status}`)).toEqual([
+      '*>QUEUED',
+      'QUEUED>CLAIMED',
+      'CLAIMED>RUNNING',
+      'RUNNING>DONE',
+    ]);
   });
 });
 
@@ -185,7 +200,11 @@ describe('a worker killed mid-run', () => {
     );
 
     expect(await heldJobs(ids)).toEqual([]);
-    const rows = await db.selectFrom('claude_jobs').selectAll().where((eb) => eb.or([eb('id', 'in', ids), eb('retry_of_job_id', 'in', ids)])).execute();
+    const rows = await db
+      .selectFrom('claude_jobs')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', 'in', ids), eb('retry_of_job_id', 'in', ids)]))
+      .execute();
     for (const original of rows.filter((row) => ids.includes(row.id))) {
       expect(original).toMatchObject({ status: 'FAILED', error: { code: 'worker_lost' } });
       const retries = rows.filter((row) => row.retry_of_job_id === original.id);

@@ -58,7 +58,9 @@ async function startPool(): Promise<WorkerPool> {
 
 async function grillJob(): Promise<ClaudeJob> {
   const [idea] = await createIdeas(db(), product, 1, 'DRAFT');
-  const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+  const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], {
+    actorTokenId: null,
+  });
   return job!;
 }
 
@@ -68,8 +70,18 @@ async function jobRow(id: string) {
 
 async function effects(job: ClaudeJob) {
   const done = await db().selectFrom('transitions').select('id').where('entity_id', '=', job.id).where('to_status', '=', 'DONE').execute();
-  const grilled = await db().selectFrom('transitions').select('id').where('entity_id', '=', job.idea_id!).where('to_status', '=', 'GRILLED').execute();
-  const logs = await db().selectFrom('idea_logs').select('id').where('idea_id', '=', job.idea_id!).where('type', '=', 'GRILL_RESULT').execute();
+  const grilled = await db()
+    .selectFrom('transitions')
+    .select('id')
+    .where('entity_id', '=', job.idea_id!)
+    .where('to_status', '=', 'GRILLED')
+    .execute();
+  const logs = await db()
+    .selectFrom('idea_logs')
+    .select('id')
+    .where('idea_id', '=', job.idea_id!)
+    .where('type', '=', 'GRILL_RESULT')
+    .execute();
   return { done: done.length, grilled: grilled.length, logs: logs.length };
 }
 
@@ -101,13 +113,15 @@ describe('duplicate deliveries', () => {
     const copies = await Promise.all([1, 2, 3, 4].map((n) => queue.add('idea_grill', { id: job.id }, { jobId: `${job.id}-copy${n}` })));
     const pool = await startPool();
     try {
-      const results = await Promise.all([job.id, ...copies.map((c) => c.id!)].map(async (id) => {
-        const finished = await waitFor(`delivery ${id} to finish`, async () => {
-          const fresh = await queue.getJob(id);
-          return fresh?.finishedOn ? fresh : undefined;
-        });
-        return finished.returnvalue as string;
-      }));
+      const results = await Promise.all(
+        [job.id, ...copies.map((c) => c.id!)].map(async (id) => {
+          const finished = await waitFor(`delivery ${id} to finish`, async () => {
+            const fresh = await queue.getJob(id);
+            return fresh?.finishedOn ? fresh : undefined;
+          });
+          return finished.returnvalue as string;
+        }),
+      );
       expect(results.filter((r) => r === 'DONE')).toHaveLength(1);
       expect(results.filter((r) => r === 'dropped: not queued')).toHaveLength(4);
       expect(await effects(job)).toEqual({ done: 1, grilled: 1, logs: 1 });
@@ -126,11 +140,13 @@ describe('a delivery that comes before its row is committed', () => {
       const gate = new Promise<void>((resolve) => (commit = resolve));
       let inserted!: (job: ClaudeJob) => void;
       const insertedJob = new Promise<ClaudeJob>((resolve) => (inserted = resolve));
-      const enqueue = db().transaction().execute(async (trx) => {
-        const { created } = await insertJobs(trx, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
-        inserted(created[0]!);
-        await gate;
-      });
+      const enqueue = db()
+        .transaction()
+        .execute(async (trx) => {
+          const { created } = await insertJobs(trx, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+          inserted(created[0]!);
+          await gate;
+        });
       const job = await Promise.race([insertedJob, enqueue.then(() => Promise.reject(new Error('the enqueue ended early')))]);
       const queue = api.queues.queue('IDEA_GRILL');
       try {
@@ -178,7 +194,9 @@ describe('what the queues show', () => {
       const queue = api.queues.queue('IDEA_GRILL');
       const before = await queue.getJobCounts('failed', 'completed');
       const [idea] = await createIdeas(db(), product, 1, 'DRAFT', 'Doomed from the start [dry-run:fail]');
-      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], {
+        actorTokenId: null,
+      });
 
       const entry = await settledEntry(job!.id);
       expect(await entry.getState()).toBe('failed');
@@ -198,7 +216,9 @@ describe('what the queues show', () => {
     try {
       // A gate never opened: the agent runs until the cancel stops it.
       const [idea] = await createIdeas(db(), product, 1, 'DRAFT', `Slow thinking ${createDryRunGate().marker}`);
-      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], { actorTokenId: null });
+      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], {
+        actorTokenId: null,
+      });
       await waitFor('the job to run', async () => (await jobRow(job!.id)).status === 'RUNNING');
       expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);
 
@@ -232,13 +252,19 @@ describe('fencing', () => {
     b = await registerWorker(db(), { kinds: ['IDEA_GRILL'], concurrency: 1, version: 'test' });
   });
 
-  it('refuses a write that carries another worker\'s token with 403, writing nothing', async () => {
+  it("refuses a write that carries another worker's token with 403, writing nothing", async () => {
     const job = await grillJob();
-    const [claimed] = (await db().transaction().execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 60_000, start: true }))).claimed;
+    const [claimed] = (
+      await db()
+        .transaction()
+        .execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 60_000, start: true }))
+    ).claimed;
     const forged = { ...leaseOf(claimed!), tokenId: b.tokenId };
-    const outcome = await db().transaction().execute((trx) =>
-      finishJobs(trx, [{ lease: forged, kind: 'IDEA_GRILL', verdict: { status: 'DONE', result: 'forged' }, output: null }]),
-    );
+    const outcome = await db()
+      .transaction()
+      .execute((trx) =>
+        finishJobs(trx, [{ lease: forged, kind: 'IDEA_GRILL', verdict: { status: 'DONE', result: 'forged' }, output: null }]),
+      );
     expect(outcome.finished).toEqual([]);
     const refusal = await explainLeaseRefusal(db(), forged, 'RUNNING');
     expect(refusal.code).toBe('claim_token_mismatch');
@@ -248,7 +274,11 @@ describe('fencing', () => {
 
   it('refuses a write from a claim the sweeper replaced with 409, and the newer claim finishes', async () => {
     const job = await grillJob();
-    const [first] = (await db().transaction().execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 60_000, start: false }))).claimed;
+    const [first] = (
+      await db()
+        .transaction()
+        .execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 60_000, start: false }))
+    ).claimed;
     expect(first).toMatchObject({ status: 'CLAIMED', claim_epoch: 1 });
 
     const report = await sweep(sweepDeps({ staleClaimMs: 0 }));
@@ -256,18 +286,33 @@ describe('fencing', () => {
     expect(await jobRow(job.id)).toMatchObject({ status: 'QUEUED', requeue_count: 1 });
     expect(await api.queues.queue('IDEA_GRILL').getJob(`${job.id}-r1`)).toBeDefined();
 
-    const [second] = (await db().transaction().execute((trx) => claimJobs(trx, [job.id], b, { leaseMs: 60_000, start: true }))).claimed;
+    const [second] = (
+      await db()
+        .transaction()
+        .execute((trx) => claimJobs(trx, [job.id], b, { leaseMs: 60_000, start: true }))
+    ).claimed;
     expect(second).toMatchObject({ status: 'RUNNING', claim_epoch: 2 });
 
-    const late = await db().transaction().execute((trx) => startJobs(trx, [leaseOf(first!)], { leaseMs: 60_000 }));
+    const late = await db()
+      .transaction()
+      .execute((trx) => startJobs(trx, [leaseOf(first!)], { leaseMs: 60_000 }));
     expect(late.started).toEqual([]);
     const refusal = await explainLeaseRefusal(db(), leaseOf(first!), 'CLAIMED');
     expect(refusal.code).toBe('stale_claim');
     expect(refusal.status).toBe(409);
 
-    const done = await db().transaction().execute((trx) =>
-      finishJobs(trx, [{ lease: leaseOf(second!), kind: 'IDEA_GRILL', verdict: { status: 'DONE', result: 'ok' }, output: { text: '# grill', data: null, usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, agent: 'test' } }]),
-    );
+    const done = await db()
+      .transaction()
+      .execute((trx) =>
+        finishJobs(trx, [
+          {
+            lease: leaseOf(second!),
+            kind: 'IDEA_GRILL',
+            verdict: { status: 'DONE', result: 'ok' },
+            output: { text: '# grill', data: null, usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, agent: 'test' },
+          },
+        ]),
+      );
     expect(done.finished.map((j) => j.status)).toEqual(['DONE']);
     expect(await effects(job)).toEqual({ done: 1, grilled: 1, logs: 1 });
   });
@@ -275,7 +320,9 @@ describe('fencing', () => {
   it('fails a claim that keeps going stale once it passes the retry cap', async () => {
     const job = await grillJob();
     for (let round = 0; round < 3; round += 1) {
-      await db().transaction().execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 60_000, start: false }));
+      await db()
+        .transaction()
+        .execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 60_000, start: false }));
       await sweep(sweepDeps({ staleClaimMs: 0 }));
     }
     const row = await jobRow(job.id);
@@ -294,7 +341,9 @@ describe('lost workers', () => {
 
   it('fails a job whose lease lapsed with worker_lost and retries it as a new job, leaving the idea grilling', async () => {
     const job = await grillJob();
-    await db().transaction().execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 1, start: true }));
+    await db()
+      .transaction()
+      .execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 1, start: true }));
     await waitFor('the lease to lapse', async () => (await jobRow(job.id)).lease_expires_at! < new Date());
 
     const report = await sweep(sweepDeps());
@@ -307,14 +356,21 @@ describe('lost workers', () => {
     expect(await api.queues.queue('IDEA_GRILL').getJob(`${retry.id}-r1`)).toBeDefined();
     const idea = await db().selectFrom('ideas').select('status').where('id', '=', job.idea_id!).executeTakeFirstOrThrow();
     expect(idea.status).toBe('GRILLING');
-    const history = await db().selectFrom('transitions').selectAll().where('entity_id', '=', job.id).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const history = await db()
+      .selectFrom('transitions')
+      .selectAll()
+      .where('entity_id', '=', job.id)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(history).toMatchObject({ from_status: 'RUNNING', to_status: 'FAILED', trigger: 'worker_lost' });
   });
 
   it('does not retry past the cap: the last failure reaches the idea', async () => {
     const job = await grillJob();
     await db().updateTable('claude_jobs').set({ requeue_count: 2 }).where('id', '=', job.id).execute();
-    await db().transaction().execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 1, start: true }));
+    await db()
+      .transaction()
+      .execute((trx) => claimJobs(trx, [job.id], a, { leaseMs: 1, start: true }));
     await waitFor('the lease to lapse', async () => (await jobRow(job.id)).lease_expires_at! < new Date());
     await sweep(sweepDeps());
     expect((await jobRow(job.id)).status).toBe('FAILED');
@@ -325,8 +381,14 @@ describe('lost workers', () => {
 
   it('retries a sprint job too, and the run carries on', async () => {
     const [run] = await createSprintRuns(db(), product, 1);
-    const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run! }], { actorTokenId: null });
-    await db().transaction().execute((trx) => claimJobs(trx, [job!.id], a, { leaseMs: 1, start: true }));
+    const [job] = await enqueueJobs(
+      { db: db(), queues: api.queues, logger: env.logger },
+      [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run! }],
+      { actorTokenId: null },
+    );
+    await db()
+      .transaction()
+      .execute((trx) => claimJobs(trx, [job!.id], a, { leaseMs: 1, start: true }));
     await waitFor('the lease to lapse', async () => (await jobRow(job!.id)).lease_expires_at! < new Date());
     await sweep(sweepDeps());
     expect((await jobRow(job!.id)).status).toBe('FAILED');
@@ -338,12 +400,23 @@ describe('lost workers', () => {
 
   it('fails the run when a sprint job is lost past the retry cap', async () => {
     const [run] = await createSprintRuns(db(), product, 1);
-    const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run! }], { actorTokenId: null });
+    const [job] = await enqueueJobs(
+      { db: db(), queues: api.queues, logger: env.logger },
+      [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: run! }],
+      { actorTokenId: null },
+    );
     await db().updateTable('claude_jobs').set({ requeue_count: 2 }).where('id', '=', job!.id).execute();
-    await db().transaction().execute((trx) => claimJobs(trx, [job!.id], a, { leaseMs: 1, start: true }));
+    await db()
+      .transaction()
+      .execute((trx) => claimJobs(trx, [job!.id], a, { leaseMs: 1, start: true }));
     await waitFor('the lease to lapse', async () => (await jobRow(job!.id)).lease_expires_at! < new Date());
     await sweep(sweepDeps());
-    const row = await db().selectFrom('sprint_runs').innerJoin('sprints', 'sprints.id', 'sprint_runs.sprint_id').select(['sprint_runs.status as run', 'sprints.status as sprint']).where('sprint_runs.id', '=', run!).executeTakeFirstOrThrow();
+    const row = await db()
+      .selectFrom('sprint_runs')
+      .innerJoin('sprints', 'sprints.id', 'sprint_runs.sprint_id')
+      .select(['sprint_runs.status as run', 'sprints.status as sprint'])
+      .where('sprint_runs.id', '=', run!)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ run: 'FAILED', sprint: 'FAILED' });
   });
 });
@@ -352,12 +425,16 @@ describe('superseding', () => {
   it('skips the older of two queued jobs of one kind and subject that raced past each other', async () => {
     const [idea] = await createIdeas(db(), product, 1, 'PLAN_READY');
     // Two enqueues in flight at once each miss the other's row; create both without their check.
-    const [older, newer] = await db().transaction().execute(async (trx) =>
-      (await createEntities(trx, MACHINES.CLAUDE_JOB, [
-        { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'one' }) },
-        { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'two' }) },
-      ])).map((c) => c.row),
-    );
+    const [older, newer] = await db()
+      .transaction()
+      .execute(async (trx) =>
+        (
+          await createEntities(trx, MACHINES.CLAUDE_JOB, [
+            { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'one' }) },
+            { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'two' }) },
+          ])
+        ).map((c) => c.row),
+      );
     const report = await sweep(sweepDeps());
     expect(report.superseded).toBe(1);
     expect((await jobRow(older!.id)).status).toBe('SKIPPED');
@@ -369,7 +446,9 @@ describe('a claim batch', () => {
   it('claims a job named twice once, and the rest of the batch with it', async () => {
     const a = await registerWorker(db(), { kinds: ['IDEA_GRILL'], concurrency: 1, version: 'test' });
     const jobs = await Promise.all([grillJob(), grillJob()]);
-    const outcome = await db().transaction().execute((trx) => claimJobs(trx, [...jobs.map((j) => j.id), jobs[0]!.id], a, { leaseMs: 60_000, start: true }));
+    const outcome = await db()
+      .transaction()
+      .execute((trx) => claimJobs(trx, [...jobs.map((j) => j.id), jobs[0]!.id], a, { leaseMs: 60_000, start: true }));
     expect(outcome.claimed).toHaveLength(2);
     expect(outcome.refused).toEqual([jobs[0]!.id]);
   });

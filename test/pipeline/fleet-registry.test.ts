@@ -23,13 +23,32 @@ afterAll(async () => {
 describe('the workers table', () => {
   it('registers a worker with its host, pid, kinds and concurrency, and its heartbeat moves', async () => {
     const db = env.database.db;
-    const pool = await startWorkerPool({ config: env.config, db, logger: env.logger, executor: createDryRunExecutor(), kinds: ['IDEA_GRILL', 'PLAN_CHAT'], concurrency: 7, version: 'test' });
+    const pool = await startWorkerPool({
+      config: env.config,
+      db,
+      logger: env.logger,
+      executor: createDryRunExecutor(),
+      kinds: ['IDEA_GRILL', 'PLAN_CHAT'],
+      concurrency: 7,
+      version: 'test',
+    });
     try {
       const row = await db.selectFrom('workers').selectAll().where('id', '=', pool.identity.workerId).executeTakeFirstOrThrow();
-      expect(row).toMatchObject({ host: os.hostname(), pid: process.pid, kinds: ['IDEA_GRILL', 'PLAN_CHAT'], concurrency: 7, stopped_at: null, token_id: pool.identity.tokenId });
+      expect(row).toMatchObject({
+        host: os.hostname(),
+        pid: process.pid,
+        kinds: ['IDEA_GRILL', 'PLAN_CHAT'],
+        concurrency: 7,
+        stopped_at: null,
+        token_id: pool.identity.tokenId,
+      });
       const first = row.heartbeat_at.getTime();
       await waitFor('a later heartbeat', async () => {
-        const again = await db.selectFrom('workers').select('heartbeat_at').where('id', '=', pool.identity.workerId).executeTakeFirstOrThrow();
+        const again = await db
+          .selectFrom('workers')
+          .select('heartbeat_at')
+          .where('id', '=', pool.identity.workerId)
+          .executeTakeFirstOrThrow();
         return again.heartbeat_at.getTime() > first;
       });
       const token = await db.selectFrom('api_tokens').selectAll().where('id', '=', pool.identity.tokenId).executeTakeFirstOrThrow();

@@ -55,7 +55,12 @@ describe('a fleet of three worker processes', () => {
     await waitFor(
       'every job to finish',
       async () => {
-        const open = await db.selectFrom('claude_jobs').select('id').where('status', 'not in', ['DONE', 'FAILED', 'CANCELLED', 'SKIPPED']).limit(1).execute();
+        const open = await db
+          .selectFrom('claude_jobs')
+          .select('id')
+          .where('status', 'not in', ['DONE', 'FAILED', 'CANCELLED', 'SKIPPED'])
+          .limit(1)
+          .execute();
         return open.length === 0;
       },
       { timeoutMs: 120_000, intervalMs: 250 },
@@ -76,12 +81,20 @@ describe('a fleet of three worker processes', () => {
       .orderBy('id')
       .execute();
     const byJob = new Map<string, string[]>();
-    for (const row of history) byJob.set(row.entity_id, [...(byJob.get(row.entity_id) ?? []), `${row.from_status ?? '*'}>${row.to_status}`]);
+    for (const row of history)
+      byJob.set(row.entity_id, [...(byJob.get(row.entity_id) ?? []), `${row.from_status ?? '*'}>${row.to_status}`]);
     expect(byJob.size).toBe(1000);
     for (const [, rows] of byJob) expect(rows).toEqual(['*>QUEUED', 'QUEUED>CLAIMED', 'CLAIMED>RUNNING', 'RUNNING>DONE']);
 
     const statusCount = async (table: 'ideas' | 'tasks' | 'sprint_runs', ids: string[], status: string) =>
-      (await db.selectFrom(table).select('id').where('id', 'in', ids).where('status', '=', status as never).execute()).length;
+      (
+        await db
+          .selectFrom(table)
+          .select('id')
+          .where('id', 'in', ids)
+          .where('status', '=', status as never)
+          .execute()
+      ).length;
     expect(await statusCount('ideas', grillIdeas, 'GRILLED')).toBe(PER_KIND);
     expect(await statusCount('ideas', planIdeas, 'PLAN_READY')).toBe(PER_KIND);
     expect(await statusCount('tasks', tasks, 'REVIEW')).toBe(PER_KIND);

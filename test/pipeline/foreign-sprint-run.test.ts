@@ -26,9 +26,13 @@ beforeAll(async () => {
   const db = env.database.db;
   runOfA = (await createSprintRuns(db, await createProduct(db, 'owner-a'), 1))[0]!;
   // A running run is where the harm was: the job's start tries to move B's task inside it.
-  await db.transaction().execute((trx) =>
-    transitionMany(trx, MACHINES.SPRINT_RUN, [{ id: runOfA, from: 'QUEUED' as const, to: 'RUNNING' as const, trigger: 'worker_started' }]),
-  );
+  await db
+    .transaction()
+    .execute((trx) =>
+      transitionMany(trx, MACHINES.SPRINT_RUN, [
+        { id: runOfA, from: 'QUEUED' as const, to: 'RUNNING' as const, trigger: 'worker_started' },
+      ]),
+    );
   taskOfB = (await createTasks(db, await createProduct(db, 'owner-b'), 1))[0]!;
   ownerB = { authorization: `Bearer ${await api.token(['read', 'write', 'enqueue'], 'owner-b')}` };
 });
@@ -38,27 +42,47 @@ afterAll(async () => {
 });
 
 describe('a task job naming a sprint run', () => {
-  it('answers 404 for another owner\'s sprint run, exactly as for an id that does not exist, and creates no job', async () => {
+  it("answers 404 for another owner's sprint run, exactly as for an id that does not exist, and creates no job", async () => {
     const before = await rowCounts(env.database.db);
-    const foreign = await api.call('POST', '/api/v1/jobs', { kind: 'task_implementation', task_id: taskOfB, sprint_run_id: runOfA }, ownerB);
-    const unknown = await api.call('POST', '/api/v1/jobs', { kind: 'task_implementation', task_id: taskOfB, sprint_run_id: crypto.randomUUID() }, ownerB);
+    const foreign = await api.call(
+      'POST',
+      '/api/v1/jobs',
+      { kind: 'task_implementation', task_id: taskOfB, sprint_run_id: runOfA },
+      ownerB,
+    );
+    const unknown = await api.call(
+      'POST',
+      '/api/v1/jobs',
+      { kind: 'task_implementation', task_id: taskOfB, sprint_run_id: crypto.randomUUID() },
+      ownerB,
+    );
 
     expect(foreign.status).toBe(404);
     expect(unknown.status).toBe(404);
     expect(foreign.body.error.message).toBe(`sprint run ${runOfA} does not exist`);
     expect(foreign.body.error.code).toBe(unknown.body.error.code);
-    const batch = await api.call('POST', '/api/v1/jobs/batch', { jobs: [{ kind: 'task_implementation', task_id: taskOfB, sprint_run_id: runOfA }] }, ownerB);
+    const batch = await api.call(
+      'POST',
+      '/api/v1/jobs/batch',
+      { jobs: [{ kind: 'task_implementation', task_id: taskOfB, sprint_run_id: runOfA }] },
+      ownerB,
+    );
     expect(batch.status).toBe(404);
     expect(await rowCounts(env.database.db)).toEqual(before);
   });
 
-  it('answers 422 naming sprint_run_id when the task is not in the sprint of the caller\'s own run', async () => {
+  it("answers 422 naming sprint_run_id when the task is not in the sprint of the caller's own run", async () => {
     const db = env.database.db;
     const product = await createProduct(db, 'owner-b', 'B again');
     const [runOfB] = await createSprintRuns(db, product, 1);
     const [looseTask] = await createTasks(db, product, 1);
 
-    const answer = await api.call('POST', '/api/v1/jobs', { kind: 'task_implementation', task_id: looseTask, sprint_run_id: runOfB }, ownerB);
+    const answer = await api.call(
+      'POST',
+      '/api/v1/jobs',
+      { kind: 'task_implementation', task_id: looseTask, sprint_run_id: runOfB },
+      ownerB,
+    );
     expect(answer.status).toBe(422);
     expect(answer.body.error.details.issues).toEqual([
       { path: 'sprint_run_id', message: `task ${looseTask} is not in the sprint of sprint run ${runOfB}` },
@@ -69,9 +93,13 @@ describe('a task job naming a sprint run', () => {
     const db = env.database.db;
     const productOfB = (await db.selectFrom('products').select('id').where('owner_id', '=', 'owner-b').executeTakeFirstOrThrow()).id;
     // Written directly, as a job that predates the enqueue check would be.
-    const [created] = await db.transaction().execute((trx) =>
-      createEntities(trx, MACHINES.CLAUDE_JOB, [{ kind: 'TASK_IMPLEMENTATION', task_id: taskOfB, sprint_run_id: runOfA, product_id: productOfB, payload: '{}' }]),
-    );
+    const [created] = await db
+      .transaction()
+      .execute((trx) =>
+        createEntities(trx, MACHINES.CLAUDE_JOB, [
+          { kind: 'TASK_IMPLEMENTATION', task_id: taskOfB, sprint_run_id: runOfA, product_id: productOfB, payload: '{}' },
+        ]),
+      );
     const job = created!.row;
     await api.queues.add([job]);
 

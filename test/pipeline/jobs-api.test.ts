@@ -171,7 +171,12 @@ describe('the jobs API', () => {
       expect(firstNow.body.status).toBe('skipped');
       expect(firstNow.body.finished_at).toEqual(expect.any(String));
 
-      const rows = await db.selectFrom('claude_jobs').select(['id', 'status']).where('idea_id', '=', ideaId).where('kind', '=', 'IDEA_GRILL').execute();
+      const rows = await db
+        .selectFrom('claude_jobs')
+        .select(['id', 'status'])
+        .where('idea_id', '=', ideaId)
+        .where('kind', '=', 'IDEA_GRILL')
+        .execute();
       expect(rows.filter((row) => row.status === 'QUEUED').map((row) => row.id)).toEqual([second.body.id]);
       expect(await jobHistory(db, first.body.id)).toEqual([
         { from_status: null, to_status: 'QUEUED', trigger: 'created', reason: 'enqueued' },
@@ -216,7 +221,12 @@ describe('the jobs API', () => {
       const ideaId = await oneIdea('PLAN_READY');
       const reply = await post({ kind: 'plan_chat', idea_id: ideaId, payload: { message: 'Can we split the first story?' } });
       expect(reply.status).toBe(202);
-      expect(reply.body).toMatchObject({ kind: 'plan_chat', status: 'queued', idea_id: ideaId, payload: { message: 'Can we split the first story?' } });
+      expect(reply.body).toMatchObject({
+        kind: 'plan_chat',
+        status: 'queued',
+        idea_id: ideaId,
+        payload: { message: 'Can we split the first story?' },
+      });
 
       const logs = await db.selectFrom('idea_logs').select(['type', 'content', 'job_id']).where('idea_id', '=', ideaId).execute();
       expect(logs).toEqual([{ type: 'CHAT_MESSAGE', content: 'Can we split the first story?', job_id: reply.body.id }]);
@@ -236,7 +246,13 @@ describe('the jobs API', () => {
       const taskId = await oneTask();
       const reply = await post({ kind: 'task_implementation', task_id: taskId, payload: { instructions: 'Use the existing helper.' } });
       expect(reply.status).toBe(202);
-      expect(reply.body).toMatchObject({ kind: 'task_implementation', status: 'queued', task_id: taskId, idea_id: null, sprint_run_id: null });
+      expect(reply.body).toMatchObject({
+        kind: 'task_implementation',
+        status: 'queued',
+        task_id: taskId,
+        idea_id: null,
+        sprint_run_id: null,
+      });
       expect(await statusOf(db, 'TASK', taskId)).toBe('TO_DO');
       expect((await queuedEntry('TASK_IMPLEMENTATION', reply.body.id))?.data).toEqual({ id: reply.body.id });
     });
@@ -270,7 +286,12 @@ describe('the jobs API', () => {
       const good = replies.slice(0, ideas.length);
       for (const [index, reply] of good.entries()) {
         expect(reply.status).toBe(202);
-        expect(reply.body).toMatchObject({ kind: 'plan_chat', status: 'queued', idea_id: ideas[index], payload: { message: `about ${ideas[index]}` } });
+        expect(reply.body).toMatchObject({
+          kind: 'plan_chat',
+          status: 'queued',
+          idea_id: ideas[index],
+          payload: { message: `about ${ideas[index]}` },
+        });
         expect((await queuedEntry('PLAN_CHAT', reply.body.id))?.data).toEqual({ id: reply.body.id });
       }
       expect(expectError(replies[ideas.length]!, 404, 'not_found').details).toEqual({ idea_id: MISSING_ID });
@@ -283,7 +304,12 @@ describe('the jobs API', () => {
       const statuses = await Promise.all(pair.map((reply) => statusOf(db, 'CLAUDE_JOB', reply.body.id)));
       expect(statuses.sort()).toEqual(['QUEUED', 'SKIPPED']);
       // 32 jobs and 32 chat messages, one created row in history each plus the superseded edge.
-      expect(await rowCounts(db)).toEqual({ ...before, claude_jobs: before.claude_jobs! + 32, idea_logs: before.idea_logs! + 32, transitions: before.transitions! + 33 });
+      expect(await rowCounts(db)).toEqual({
+        ...before,
+        claude_jobs: before.claude_jobs! + 32,
+        idea_logs: before.idea_logs! + 32,
+        transitions: before.transitions! + 33,
+      });
     });
   });
 
@@ -329,20 +355,32 @@ describe('the jobs API', () => {
       expect(sprintWithIdea.details.issues.map((issue: { path: string }) => issue.path)).toEqual(['idea_id']);
 
       // Only the other subject, not the kind's own: both problems are named.
-      const taskWithIdea = expectError(await refusedWithoutWrites(() => post({ kind: 'task_implementation', idea_id: ideaId })), 422, 'validation_failed');
+      const taskWithIdea = expectError(
+        await refusedWithoutWrites(() => post({ kind: 'task_implementation', idea_id: ideaId })),
+        422,
+        'validation_failed',
+      );
       expect(taskWithIdea.details.issues.map((issue: { path: string }) => issue.path).sort()).toEqual(['idea_id', 'task_id']);
       expect(await statusOf(db, 'IDEA', ideaId)).toBe('DRAFT');
     });
 
     it('refuses a malformed uuid with 422 naming the field', async () => {
-      const error = expectError(await refusedWithoutWrites(() => post({ kind: 'idea_grill', idea_id: 'not-a-uuid' })), 422, 'validation_failed');
+      const error = expectError(
+        await refusedWithoutWrites(() => post({ kind: 'idea_grill', idea_id: 'not-a-uuid' })),
+        422,
+        'validation_failed',
+      );
       expect(error.details.issues).toEqual([{ path: 'idea_id', message: 'must be a UUID' }]);
       expect(error.message).toContain('idea_id');
     });
 
     it('refuses a payload the kind does not allow with 422 naming the payload field', async () => {
       const ideaId = await oneIdea('PLAN_READY');
-      const noMessage = expectError(await refusedWithoutWrites(() => post({ kind: 'plan_chat', idea_id: ideaId })), 422, 'validation_failed');
+      const noMessage = expectError(
+        await refusedWithoutWrites(() => post({ kind: 'plan_chat', idea_id: ideaId })),
+        422,
+        'validation_failed',
+      );
       expect(noMessage.details.issues.map((issue: { path: string }) => issue.path)).toEqual(['payload.message']);
       expect(noMessage.message).toContain('plan_chat');
 
@@ -504,7 +542,9 @@ describe('the jobs API', () => {
       } while (cursor !== null);
 
       const walked: string[] = pages.flat().map((job) => job.id);
-      const expected = (await db.selectFrom('claude_jobs').select('id').orderBy('created_at', 'desc').orderBy('id', 'desc').execute()).map((row) => row.id);
+      const expected = (await db.selectFrom('claude_jobs').select('id').orderBy('created_at', 'desc').orderBy('id', 'desc').execute()).map(
+        (row) => row.id,
+      );
       expect(expected.length).toBeGreaterThanOrEqual(25);
       expect(walked).toEqual(expected);
       expect(new Set(walked).size).toBe(walked.length);
@@ -530,10 +570,14 @@ describe('the jobs API', () => {
       expect(batch.status).toBe(202);
       const batchIds: string[] = batch.body.jobs.map((job: { id: string }) => job.id);
       // A shared instant with microseconds a JS Date cannot hold: only the id tells these apart.
-      await sql`UPDATE claude_jobs SET created_at = timestamptz '2001-02-03 04:05:06.789123+00' WHERE id = ANY(${batchIds}::uuid[])`.execute(db);
+      await sql`UPDATE claude_jobs SET created_at = timestamptz '2001-02-03 04:05:06.789123+00' WHERE id = ANY(${batchIds}::uuid[])`.execute(
+        db,
+      );
 
       const walked = (await listAll('', 7)).map((job) => job.id);
-      const expected = (await db.selectFrom('claude_jobs').select('id').orderBy('created_at', 'desc').orderBy('id', 'desc').execute()).map((row) => row.id);
+      const expected = (await db.selectFrom('claude_jobs').select('id').orderBy('created_at', 'desc').orderBy('id', 'desc').execute()).map(
+        (row) => row.id,
+      );
       expect(walked).toEqual(expected);
       expect(walked.filter((id) => batchIds.includes(id))).toEqual([...batchIds].sort().reverse());
     });
@@ -541,7 +585,9 @@ describe('the jobs API', () => {
     it('refuses a cursor it did not issue with 422', async () => {
       const garbage = expectError(await api.call('GET', '/api/v1/jobs?cursor=definitely-not-a-cursor'), 422, 'validation_failed');
       expect(garbage.details.issues).toEqual([{ path: 'cursor', message: expect.any(String) }]);
-      const wellFormedButWrong = Buffer.from(JSON.stringify({ createdMicros: '1; DROP TABLE claude_jobs', id: MISSING_ID })).toString('base64url');
+      const wellFormedButWrong = Buffer.from(JSON.stringify({ createdMicros: '1; DROP TABLE claude_jobs', id: MISSING_ID })).toString(
+        'base64url',
+      );
       expectError(await api.call('GET', `/api/v1/jobs?cursor=${wellFormedButWrong}`), 422, 'validation_failed');
       const notAnObject = Buffer.from('42').toString('base64url');
       expectError(await api.call('GET', `/api/v1/jobs?cursor=${notAnObject}`), 422, 'validation_failed');
@@ -676,7 +722,9 @@ describe('the jobs API', () => {
       expect(reply.body.error).toMatchObject({ code: 'cancelled', message: 'asked twice' });
 
       expect(await queuedEntry('PLAN_CHAT', created.body.id)).toBeUndefined();
-      expect((await db.selectFrom('claude_jobs').select('status').where('id', '=', created.body.id).executeTakeFirstOrThrow()).status).toBe('CANCELLED');
+      expect((await db.selectFrom('claude_jobs').select('status').where('id', '=', created.body.id).executeTakeFirstOrThrow()).status).toBe(
+        'CANCELLED',
+      );
       expect((await jobHistory(db, created.body.id)).at(-1)).toEqual({
         from_status: 'QUEUED',
         to_status: 'CANCELLED',
@@ -911,7 +959,9 @@ describe('durable before acknowledged', () => {
 
     expect(await producerStatus()).toBe('ready');
     await redis.stop();
-    await waitFor('the producer connection to notice Redis is gone', async () => (await producerStatus()) !== 'ready', { timeoutMs: 10_000 });
+    await waitFor('the producer connection to notice Redis is gone', async () => (await producerStatus()) !== 'ready', {
+      timeoutMs: 10_000,
+    });
 
     const reply = await api.call('POST', '/api/v1/jobs', { kind: 'idea_grill', idea_id: ideaId });
     expect(reply.status).toBe(202);
@@ -934,6 +984,8 @@ describe('durable before acknowledged', () => {
     expect((await db.selectFrom('claude_jobs').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('QUEUED');
 
     // A second sweep finds nothing more to add.
-    expect((await sweep({ db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 })).readded).toBe(0);
+    expect(
+      (await sweep({ db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 })).readded,
+    ).toBe(0);
   });
 });

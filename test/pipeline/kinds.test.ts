@@ -25,7 +25,15 @@ beforeAll(async () => {
   api = await createApiHarness(env);
   db = env.database.db;
   product = await createProduct(db);
-  pool = await startWorkerPool({ config: env.config, db, logger: env.logger, executor: createDryRunExecutor(), kinds: JOB_KINDS, concurrency: 5, version: 'test' });
+  pool = await startWorkerPool({
+    config: env.config,
+    db,
+    logger: env.logger,
+    executor: createDryRunExecutor(),
+    kinds: JOB_KINDS,
+    concurrency: 5,
+    version: 'test',
+  });
 });
 afterAll(async () => {
   await pool.close(5_000);
@@ -46,7 +54,7 @@ const ideaRow = (id: string) => db.selectFrom('ideas').selectAll().where('id', '
 const logsOf = (id: string) => db.selectFrom('idea_logs').selectAll().where('idea_id', '=', id).orderBy('created_at').execute();
 
 describe('IDEA_GRILL', () => {
-  it('writes the agent\'s questions into grill_md and the idea log, and the idea is grilled', async () => {
+  it("writes the agent's questions into grill_md and the idea log, and the idea is grilled", async () => {
     const [idea] = await createIdeas(db, product, 1, 'DRAFT');
     const job = await run({ kind: 'idea_grill', idea_id: idea });
     expect(job.status).toBe('done');
@@ -80,7 +88,12 @@ describe('IDEA_MAKE_PLAN', () => {
     const logs = await logsOf(idea!);
     expect(logs.map((log) => log.type)).toEqual(['JOB_EVENT']);
     expect(logs[0]!.content).toContain('pbis[0].stories: stories must be a list');
-    const history = await db.selectFrom('transitions').select(['to_status', 'trigger']).where('entity_id', '=', idea!).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const history = await db
+      .selectFrom('transitions')
+      .select(['to_status', 'trigger'])
+      .where('entity_id', '=', idea!)
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(history).toEqual({ to_status: 'PLAN_FAILED', trigger: 'plan_rejected' });
 
     await db.updateTable('ideas').set({ prompt_text: 'Plan this well.' }).where('id', '=', idea!).execute();
@@ -91,7 +104,7 @@ describe('IDEA_MAKE_PLAN', () => {
 });
 
 describe('PLAN_CHAT', () => {
-  it('logs the author\'s message when it is sent and the agent\'s reply when it is done', async () => {
+  it("logs the author's message when it is sent and the agent's reply when it is done", async () => {
     const [idea] = await createIdeas(db, product, 1, 'PLAN_READY');
     const job = await run({ kind: 'plan_chat', idea_id: idea, payload: { message: 'Can the export wait?' } });
     expect(job.status).toBe('done');
@@ -114,11 +127,16 @@ describe('TASK_IMPLEMENTATION', () => {
     expect((await db.selectFrom('tasks').select('status').where('id', '=', task!).executeTakeFirstOrThrow()).status).toBe('REVIEW');
   });
 
-  it('fails its task and the task\'s story when the agent fails', async () => {
+  it("fails its task and the task's story when the agent fails", async () => {
     const [task] = await createTasks(db, product, 1, { plan: 'This cannot work [dry-run:fail]' });
     const job = await run({ kind: 'task_implementation', task_id: task });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'agent_failed' } });
-    const row = await db.selectFrom('tasks').innerJoin('stories', 'stories.id', 'tasks.story_id').select(['tasks.status as task', 'stories.status as story']).where('tasks.id', '=', task!).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('tasks')
+      .innerJoin('stories', 'stories.id', 'tasks.story_id')
+      .select(['tasks.status as task', 'stories.status as story'])
+      .where('tasks.id', '=', task!)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ task: 'FAILED', story: 'FAILED' });
   });
 
@@ -137,14 +155,28 @@ describe('SPRINT_IMPLEMENTATION', () => {
     expect(job.status).toBe('done');
     const runRow = await db.selectFrom('sprint_runs').selectAll().where('id', '=', runId!).executeTakeFirstOrThrow();
     expect(runRow).toMatchObject({ status: 'DONE', result: { success: true, steps_completed: 3, steps_total: 3 } });
-    const steps = await db.selectFrom('steps').select(['status', 'task_id', 'started_at']).where('sprint_run_id', '=', runId!).orderBy('position').execute();
+    const steps = await db
+      .selectFrom('steps')
+      .select(['status', 'task_id', 'started_at'])
+      .where('sprint_run_id', '=', runId!)
+      .orderBy('position')
+      .execute();
     expect(steps.map((step) => step.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
-    for (let i = 1; i < steps.length; i += 1) expect(steps[i]!.started_at!.getTime()).toBeGreaterThanOrEqual(steps[i - 1]!.started_at!.getTime());
-    const tasks = await db.selectFrom('tasks').select('status').where('id', 'in', steps.map((step) => step.task_id!)).execute();
+    for (let i = 1; i < steps.length; i += 1)
+      expect(steps[i]!.started_at!.getTime()).toBeGreaterThanOrEqual(steps[i - 1]!.started_at!.getTime());
+    const tasks = await db
+      .selectFrom('tasks')
+      .select('status')
+      .where(
+        'id',
+        'in',
+        steps.map((step) => step.task_id!),
+      )
+      .execute();
     expect(tasks.map((task) => task.status)).toEqual(['DONE', 'DONE', 'DONE']);
   });
 
-  it('adds each step a per-task run dispatches to its queue only once the step\'s job row is committed', async () => {
+  it("adds each step a per-task run dispatches to its queue only once the step's job row is committed", async () => {
     const [runId] = await createSprintRuns(db, product, 1, { tasks: 3 });
     await db.updateTable('sprint_runs').set({ mode: 'PER_TASK' }).where('id', '=', runId!).execute();
     // A chain: each step waits for the one before, so every later step is dispatched by a completion.
@@ -164,7 +196,11 @@ describe('SPRINT_IMPLEMENTATION', () => {
     });
     try {
       expect((await run({ kind: 'sprint_implementation', sprint_run_id: runId })).status).toBe('done');
-      await waitFor('the run to be done', async () => (await db.selectFrom('sprint_runs').select('status').where('id', '=', runId!).executeTakeFirstOrThrow()).status === 'DONE');
+      await waitFor(
+        'the run to be done',
+        async () =>
+          (await db.selectFrom('sprint_runs').select('status').where('id', '=', runId!).executeTakeFirstOrThrow()).status === 'DONE',
+      );
     } finally {
       vi.restoreAllMocks();
     }
@@ -180,7 +216,12 @@ describe('SPRINT_IMPLEMENTATION', () => {
     await run({ kind: 'sprint_implementation', sprint_run_id: runId });
     const after = await db.selectFrom('steps').select('status').where('sprint_run_id', '=', runId!).orderBy('position').execute();
     expect(after.map((step) => step.status)).toEqual(['COMPLETED', 'FAILED', 'SKIPPED']);
-    const runRow = await db.selectFrom('sprint_runs').innerJoin('sprints', 'sprints.id', 'sprint_runs.sprint_id').select(['sprint_runs.status as run', 'sprints.status as sprint']).where('sprint_runs.id', '=', runId!).executeTakeFirstOrThrow();
+    const runRow = await db
+      .selectFrom('sprint_runs')
+      .innerJoin('sprints', 'sprints.id', 'sprint_runs.sprint_id')
+      .select(['sprint_runs.status as run', 'sprints.status as sprint'])
+      .where('sprint_runs.id', '=', runId!)
+      .executeTakeFirstOrThrow();
     expect(runRow).toEqual({ run: 'FAILED', sprint: 'FAILED' });
   });
 });

@@ -153,7 +153,7 @@ describe.each(['fast', 'immediate'] as const)('a Postgres restart in %s mode', (
       fleet[1]!.output().slice(workerOutput).includes('could not record the outcome'),
     );
     // Heartbeats fail one HEARTBEAT_MS apart: this many failures mean every lease has lapsed.
-    await waitFor('the worker\'s leases to lapse', () => {
+    await waitFor("the worker's leases to lapse", () => {
       const failedBeats = fleet[1]!.output().slice(workerOutput).split('heartbeat failed').length - 1;
       return failedBeats > LEASE_MS / HEARTBEAT_MS + 1;
     });

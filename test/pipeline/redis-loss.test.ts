@@ -36,10 +36,12 @@ describe('a Redis restart', () => {
     await redis.stop();
     await redis.start();
     const producer = api.queues.queue('PLAN_CHAT').opts.connection as { status: string };
-    await waitFor('the API\'s producer connection to come back', () => producer.status === 'ready');
+    await waitFor("the API's producer connection to come back", () => producer.status === 'ready');
 
     const ideas = await createIdeas(db, product, 20, 'PLAN_READY');
-    const accepted = await api.call('POST', '/api/v1/jobs/batch', { jobs: ideas.map((idea_id) => ({ kind: 'plan_chat', idea_id, payload: { message: 'Still there?' } })) });
+    const accepted = await api.call('POST', '/api/v1/jobs/batch', {
+      jobs: ideas.map((idea_id) => ({ kind: 'plan_chat', idea_id, payload: { message: 'Still there?' } })),
+    });
     expect(accepted.status).toBe(202);
     const ids = accepted.body.jobs.map((job: { id: string }) => job.id);
     await waitFor('the jobs to be done', async () => {

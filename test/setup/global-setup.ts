@@ -53,9 +53,7 @@ export default async function setup(project: TestProject) {
 }
 
 async function dropStaleDatabases(admin: pg.Client) {
-  const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [
-    `${TEST_DB_PREFIX}%`,
-  ]);
+  const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${TEST_DB_PREFIX}%`]);
   for (const { datname } of rows) {
     if (isStale(datname.slice(TEST_DB_PREFIX.length))) {
       await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`);

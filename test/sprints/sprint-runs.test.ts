@@ -52,7 +52,12 @@ async function sprintWith(tasks: Planned[]) {
   await call('POST', `/api/v1/stories/${story.id}/transitions`, { to: 'in_sprint', sprint_id: sprint.id }, 200);
   const ids = new Map<string, string>();
   for (const task of tasks) {
-    const created = await call('POST', '/api/v1/tasks', { story_id: story.id, title: task.title, implementation_plan: task.plan ?? `Implement ${task.title}.` }, 201);
+    const created = await call(
+      'POST',
+      '/api/v1/tasks',
+      { story_id: story.id, title: task.title, implementation_plan: task.plan ?? `Implement ${task.title}.` },
+      201,
+    );
     ids.set(task.title, created.id);
   }
   for (const task of tasks) {
@@ -64,16 +69,22 @@ async function sprintWith(tasks: Planned[]) {
 }
 
 async function startWorkers(count: number, extra: Record<string, string> = {}): Promise<JobfleetProcess[]> {
-  const workers = Array.from({ length: count }, () => spawnJobfleet(['worker', '--kinds', 'task_implementation,sprint_implementation', '--concurrency', '4'], { ...env.env, ...extra }));
+  const workers = Array.from({ length: count }, () =>
+    spawnJobfleet(['worker', '--kinds', 'task_implementation,sprint_implementation', '--concurrency', '4'], { ...env.env, ...extra }),
+  );
   await Promise.all(workers.map((worker) => worker.line(/jobfleet worker \S+ running/)));
   return workers;
 }
 
 async function runUntil(runId: string, statuses: string[], timeoutMs = 60_000) {
-  return waitFor(`run ${runId} to be ${statuses.join(' or ')}`, async () => {
-    const run = await call('GET', `/api/v1/sprint-runs/${runId}`, undefined, 200);
-    return statuses.includes(run.status) ? run : undefined;
-  }, { timeoutMs });
+  return waitFor(
+    `run ${runId} to be ${statuses.join(' or ')}`,
+    async () => {
+      const run = await call('GET', `/api/v1/sprint-runs/${runId}`, undefined, 200);
+      return statuses.includes(run.status) ? run : undefined;
+    },
+    { timeoutMs },
+  );
 }
 
 const steps = async (runId: string) => (await call('GET', `/api/v1/sprint-runs/${runId}/steps`, undefined, 200)).items;
@@ -189,7 +200,11 @@ describe('a per-task run on three workers', () => {
       (await steps(started.run.id)).map((step: { name: string }) => [step.name, step]),
     );
     const at = (name: string, field: 'started_at' | 'completed_at') => Date.parse(byName.get(name)![field]);
-    for (const [step, dependencies] of [['d', ['a', 'b']], ['e', ['d']], ['f', ['c']]] as const) {
+    for (const [step, dependencies] of [
+      ['d', ['a', 'b']],
+      ['e', ['d']],
+      ['f', ['c']],
+    ] as const) {
       for (const dependency of dependencies) expect(at(step, 'started_at')).toBeGreaterThanOrEqual(at(dependency, 'completed_at'));
     }
     expect(at('b', 'started_at')).toBeLessThan(at('a', 'completed_at'));
@@ -201,7 +216,11 @@ describe('a per-task run on three workers', () => {
 
 describe('starting a run', () => {
   it('is refused with 422 listing every reason the sprint cannot run', async () => {
-    const { sprintId, pbiId, ids } = await sprintWith([{ title: 'planned' }, { title: 'unplanned', plan: ' ' }, { title: 'also unplanned', plan: '' }]);
+    const { sprintId, pbiId, ids } = await sprintWith([
+      { title: 'planned' },
+      { title: 'unplanned', plan: ' ' },
+      { title: 'also unplanned', plan: '' },
+    ]);
     await call('PATCH', `/api/v1/tasks/${ids.get('unplanned')}`, { implementation_plan: null }, 200);
     await call('POST', `/api/v1/pbis/${pbiId}/transitions`, { to: 'blocked' }, 200);
     const refused = await call('POST', `/api/v1/sprints/${sprintId}/runs`, { mode: 'per_task' }, 422);
@@ -229,7 +248,11 @@ describe('cancelling a run', () => {
     try {
       const agent = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'record-pid-and-sleep.mjs');
       const { sprintId } = await sprintWith([{ title: 'forever' }, { title: 'never', dependsOn: ['forever'] }]);
-      await startWorkers(1, { AGENT: 'command', AGENT_COMMAND: `${JSON.stringify(process.execPath)} ${JSON.stringify(agent)}`, PID_DIR: pidDir });
+      await startWorkers(1, {
+        AGENT: 'command',
+        AGENT_COMMAND: `${JSON.stringify(process.execPath)} ${JSON.stringify(agent)}`,
+        PID_DIR: pidDir,
+      });
       const started = await call('POST', `/api/v1/sprints/${sprintId}/runs`, { mode: 'per_task' }, 202);
       const runId = started.run.id;
       const step = await waitFor('the first step to be running', async () => {
@@ -246,7 +269,11 @@ describe('cancelling a run', () => {
       const job = await call('GET', `/api/v1/jobs/${step.job_id}`, undefined, 200);
       expect(job).toMatchObject({ status: 'cancelled', error: { code: 'run_stopped' } });
       expect((await call('GET', `/api/v1/sprints/${sprintId}`, undefined, 200)).status).toBe('active');
-      expect((await call('GET', `/api/v1/sprint-runs/${runId}`, undefined, 200)).result).toMatchObject({ success: false, steps_completed: 0, steps_total: 2 });
+      expect((await call('GET', `/api/v1/sprint-runs/${runId}`, undefined, 200)).result).toMatchObject({
+        success: false,
+        steps_completed: 0,
+        steps_total: 2,
+      });
     } finally {
       rmSync(pidDir, { recursive: true, force: true });
     }
@@ -254,22 +281,25 @@ describe('cancelling a run', () => {
 });
 
 describe('a worker killed mid-run', () => {
-  it.each(['sprint_batch', 'per_task'])('does not strand a %s run: the retried job runs the interrupted step again and the run ends done', async (mode) => {
-    const { sprintId } = await sprintWith([{ title: 'one' }, { title: 'two', dependsOn: ['one'] }]);
-    const [doomed] = await startWorkers(1, { DRY_RUN_DELAY_MS: '600000' });
-    const started = await call('POST', `/api/v1/sprints/${sprintId}/runs`, { mode }, 202);
-    const runId = started.run.id;
-    await waitFor('the first step to be running', async () => (await steps(runId))[0].status === 'in_progress');
-    doomed!.kill('SIGKILL');
-    await doomed!.exited;
+  it.each(['sprint_batch', 'per_task'])(
+    'does not strand a %s run: the retried job runs the interrupted step again and the run ends done',
+    async (mode) => {
+      const { sprintId } = await sprintWith([{ title: 'one' }, { title: 'two', dependsOn: ['one'] }]);
+      const [doomed] = await startWorkers(1, { DRY_RUN_DELAY_MS: '600000' });
+      const started = await call('POST', `/api/v1/sprints/${sprintId}/runs`, { mode }, 202);
+      const runId = started.run.id;
+      await waitFor('the first step to be running', async () => (await steps(runId))[0].status === 'in_progress');
+      doomed!.kill('SIGKILL');
+      await doomed!.exited;
 
-    await startWorkers(1);
-    const sweeper = spawnJobfleet(['sweeper'], env.env);
-    await sweeper.line(/sweeper running/);
-    const done = await runUntil(runId, ['done', 'failed']);
-    expect(done.status).toBe('done');
-    expect((await steps(runId)).map((s: { status: string }) => s.status)).toEqual(['completed', 'completed']);
-    const lost = await call('GET', `/api/v1/jobs?sprint_run_id=${runId}&status=failed`, undefined, 200);
-    expect(lost.items.map((job: { error: { code: string } }) => job.error.code)).toEqual(['worker_lost']);
-  });
+      await startWorkers(1);
+      const sweeper = spawnJobfleet(['sweeper'], env.env);
+      await sweeper.line(/sweeper running/);
+      const done = await runUntil(runId, ['done', 'failed']);
+      expect(done.status).toBe('done');
+      expect((await steps(runId)).map((s: { status: string }) => s.status)).toEqual(['completed', 'completed']);
+      const lost = await call('GET', `/api/v1/jobs?sprint_run_id=${runId}&status=failed`, undefined, 200);
+      expect(lost.items.map((job: { error: { code: string } }) => job.error.code)).toEqual(['worker_lost']);
+    },
+  );
 });

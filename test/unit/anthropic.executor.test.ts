@@ -96,7 +96,9 @@ describe('anthropic executor', () => {
     await fake.close();
     fake = await startFakeAnthropic({ whenEmpty: apiError(500, 'api_error', { message: 'the fake is down' }) });
 
-    const failure = await executor({ maxRetries: 2 }).run(request()).catch((error: unknown) => error);
+    const failure = await executor({ maxRetries: 2 })
+      .run(request())
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentFailedError);
     expect((failure as AgentFailedError).details).toEqual({ status: 500, type: 'api_error' });
@@ -107,7 +109,9 @@ describe('anthropic executor', () => {
   it('fails at once without retrying a 400 invalid request', async () => {
     fake.respondWith(apiError(400, 'invalid_request_error', { message: 'prompt is too long' }));
 
-    const failure = await executor().run(request()).catch((error: unknown) => error);
+    const failure = await executor()
+      .run(request())
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentFailedError);
     expect((failure as AgentFailedError).details).toEqual({ status: 400, type: 'invalid_request_error' });
@@ -118,7 +122,9 @@ describe('anthropic executor', () => {
     fake.respondWith(textMessage('too late', { delayMs: 30_000 }));
     const controller = new AbortController();
 
-    const running = executor().run(request({ signal: controller.signal })).catch((error: unknown) => error);
+    const running = executor()
+      .run(request({ signal: controller.signal }))
+      .catch((error: unknown) => error);
     await waitFor('the server to hold the request', () => fake.requests.length === 1, { timeoutMs: 5_000 });
     controller.abort('cancelled by user');
     // The server would answer only after 30 s: an AgentAbortedError means the abort ended the run.
@@ -132,7 +138,9 @@ describe('anthropic executor', () => {
     const controller = new AbortController();
     controller.abort('shutting down');
 
-    const failure = await executor().run(request({ signal: controller.signal })).catch((error: unknown) => error);
+    const failure = await executor()
+      .run(request({ signal: controller.signal }))
+      .catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(AgentAbortedError);
     expect(fake.requests).toHaveLength(0);

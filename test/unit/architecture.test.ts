@@ -115,9 +115,26 @@ export function findCycle(graph: Map<string, string[]>): string[] | null {
 
 describe('architecture', () => {
   it('the cycle finder finds a cycle and ignores type-only imports', () => {
-    expect(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]))).toEqual(['a', 'b', 'c', 'a']);
-    expect(findCycle(new Map([['a', ['b']], ['b', []]]))).toBeNull();
-    expect(runtimeImports('/x/a.ts', "import type { T } from './t.js';\nimport { type U } from './u.js';\nimport { v } from './v.js';")).toEqual(['/x/v.ts']);
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+        ]),
+      ),
+    ).toEqual(['a', 'b', 'c', 'a']);
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', []],
+        ]),
+      ),
+    ).toBeNull();
+    expect(
+      runtimeImports('/x/a.ts', "import type { T } from './t.js';\nimport { type U } from './u.js';\nimport { v } from './v.js';"),
+    ).toEqual(['/x/v.ts']);
   });
 
   it('the layer check finds an upward import, a folder in no layer and folders that import each other', () => {

@@ -29,7 +29,11 @@ describe('configuration', () => {
     ['PORT', '70000', 'PORT="70000" is not allowed: expected an integer from 0 to 65535'],
     ['AGENT', 'gpt', 'AGENT="gpt" is not allowed: expected one of dry-run, anthropic, command'],
     ['STALE_CLAIM_MS', '10', 'STALE_CLAIM_MS="10" is not allowed: expected an integer from 1000 to'],
-    ['WORKER_KINDS', 'idea_grill,cooking', 'WORKER_KINDS="idea_grill,cooking" is not allowed: expected a comma-separated list of task_implementation'],
+    [
+      'WORKER_KINDS',
+      'idea_grill,cooking',
+      'WORKER_KINDS="idea_grill,cooking" is not allowed: expected a comma-separated list of task_implementation',
+    ],
     ['BULLMQ_PREFIX', 'a:b', 'BULLMQ_PREFIX="a:b" is not allowed: expected letters, digits, dot, dash or underscore (no colon)'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud" is not allowed: expected one of fatal, error, warn, info, debug, trace, silent'],
   ])('names the variable, the value and what is allowed when %s is bad', (name, value, message) => {

@@ -51,7 +51,12 @@ describe('state machines', () => {
     } catch (error) {
       expect(isAppError(error, 'invalid_transition')).toBe(true);
       expect((error as Error).message).toBe('task cannot go from todo to done; allowed next: in_progress');
-      expect((error as { details: { allowed: string[] } }).details).toEqual({ entity: 'task', from: 'todo', to: 'done', allowed: ['in_progress'] });
+      expect((error as { details: { allowed: string[] } }).details).toEqual({
+        entity: 'task',
+        from: 'todo',
+        to: 'done',
+        allowed: ['in_progress'],
+      });
     }
   });
 

@@ -26,7 +26,10 @@ const FORBIDDEN: Array<[string, RegExp]> = [
   ['a subclass of pg.Client or pg.Pool', /\bextends\s+(?:pg\.)?(?:Client|Pool)\b/],
   ["pg's connection stream", /\.connection\s*\.\s*stream\b|\.(?:cork|uncork)\s*\(/],
   ["pg's pipeline mode", /\bpipeline\s*:/],
-  ['a private field of pg', /\.(?:_queryable|_ending|_ended|_connecting|_connected|_activeQuery|activeQuery|_queryQueue|queryQueue|_poolUseCount|_clients|_idle)\b/],
+  [
+    'a private field of pg',
+    /\.(?:_queryable|_ending|_ended|_connecting|_connected|_activeQuery|activeQuery|_queryQueue|queryQueue|_poolUseCount|_clients|_idle)\b/,
+  ],
   ['a statement marked by a comment in its SQL', /\/\*\s*(?:prepared|deferred)\s*\*\//],
 ];
 

@@ -53,7 +53,16 @@ describe('topologicalOrder', () => {
   it('keeps the input order among nodes that become ready together', () => {
     // z, y and x all wait only on root, so they follow it in the order they were given (the
     // documented contract of `nodes`). BUG: they follow the order of the edges instead.
-    expect(orderOf(['z', 'root', 'y', 'x'], [['x', 'root'], ['z', 'root'], ['y', 'root']])).toEqual(['root', 'z', 'y', 'x']);
+    expect(
+      orderOf(
+        ['z', 'root', 'y', 'x'],
+        [
+          ['x', 'root'],
+          ['z', 'root'],
+          ['y', 'root'],
+        ],
+      ),
+    ).toEqual(['root', 'z', 'y', 'x']);
   });
 
   it('orders a diamond with the shared dependency first and the join last', () => {
@@ -70,7 +79,15 @@ describe('topologicalOrder', () => {
   });
 
   it('tolerates the same edge given twice', () => {
-    expect(orderOf(['a', 'b'], [['a', 'b'], ['a', 'b']])).toEqual(['b', 'a']);
+    expect(
+      orderOf(
+        ['a', 'b'],
+        [
+          ['a', 'b'],
+          ['a', 'b'],
+        ],
+      ),
+    ).toEqual(['b', 'a']);
   });
 
   it('returns an empty order for an empty graph', () => {

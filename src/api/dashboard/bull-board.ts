@@ -51,7 +51,7 @@ export function bullBoardRoutes(deps: ApiDeps): Hono<ApiEnv> {
     }
     // The board lists every owner's jobs with their payloads: only for those who see every owner.
     if (!hasScope(principal, ['worker'])) {
-      throw new AppError('forbidden', 'Bull Board shows every owner\'s jobs: it needs the admin or worker scope');
+      throw new AppError('forbidden', "Bull Board shows every owner's jobs: it needs the admin or worker scope");
     }
     const admin = isAdmin(principal);
     if (!admin && c.req.method !== 'GET' && c.req.method !== 'HEAD') {

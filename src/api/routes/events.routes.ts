@@ -47,7 +47,7 @@ export function eventRoutes(deps: ApiDeps) {
       summary: 'Live status changes as Server-Sent Events',
       description:
         'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns. ' +
-        'A read token gets its owner\'s events; a worker token every owner\'s job events and nothing else. ' +
+        "A read token gets its owner's events; a worker token every owner's job events and nothing else. " +
         'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
       responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } } },
@@ -56,7 +56,9 @@ export function eventRoutes(deps: ApiDeps) {
       const query = c.req.valid('query');
       const lastEventId = c.req.header('last-event-id') ?? query.last_event_id ?? null;
       if (lastEventId !== null && !isEventId(lastEventId)) {
-        throw new AppError('validation_failed', 'invalid Last-Event-ID: an event id is a whole number', { issues: [{ path: 'last_event_id', message: 'not an event id' }] });
+        throw new AppError('validation_failed', 'invalid Last-Event-ID: an event id is a whole number', {
+          issues: [{ path: 'last_event_id', message: 'not an event id' }],
+        });
       }
       const filter = { job_id: query.job_id, idea_id: query.idea_id, sprint_run_id: query.sprint_run_id, product_id: query.product_id };
       const principal = c.get('principal');

@@ -46,7 +46,7 @@ export function fleetRoutes(deps: ApiDeps) {
       summary: 'Every worker process: host, pid, kinds, concurrency, current jobs, last heartbeat, alive or not',
       description:
         'Workers seen in the last 24 hours, newest first. Alive: not stopped, and a heartbeat within three heartbeat intervals. ' +
-        'current_jobs lists only the jobs the token may see: every owner\'s for admin and worker tokens, its owner\'s for others.',
+        "current_jobs lists only the jobs the token may see: every owner's for admin and worker tokens, its owner's for others.",
       request: { query: z.object({ alive: z.enum(['true', 'false']).optional() }) },
       responses: { 200: json(z.object({ items: z.array(FleetWorker) }), 'The fleet') },
     }),
@@ -59,14 +59,21 @@ export function fleetRoutes(deps: ApiDeps) {
         .where('heartbeat_at', '>', sql<Date>`now() - interval '24 hours'`)
         .orderBy('started_at', 'desc');
       const onlyAlive = c.req.valid('query').alive;
-      if (onlyAlive) query = query.where(sql<boolean>`(stopped_at IS NULL AND heartbeat_at > now() - ${aliveWithin} * interval '1 millisecond') = ${onlyAlive === 'true'}`);
+      if (onlyAlive)
+        query = query.where(
+          sql<boolean>`(stopped_at IS NULL AND heartbeat_at > now() - ${aliveWithin} * interval '1 millisecond') = ${onlyAlive === 'true'}`,
+        );
       const workers = await query.execute();
       const ownerId = callerOf(c).ownerId;
       let current = deps.db
         .selectFrom('claude_jobs')
         .select(['id', 'kind', 'status', 'claimed_by_worker_id'])
         .where('status', 'in', ['CLAIMED', 'RUNNING'])
-        .where('claimed_by_worker_id', 'in', workers.map((worker) => worker.id));
+        .where(
+          'claimed_by_worker_id',
+          'in',
+          workers.map((worker) => worker.id),
+        );
       if (ownerId !== null) {
         current = current.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
       }
@@ -104,8 +111,13 @@ export function fleetRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const ownerId = callerOf(c).ownerId;
-      let counts = deps.db.selectFrom('claude_jobs').select(['kind', 'status']).select(sql<string>`count(*)`.as('count')).groupBy(['kind', 'status']);
-      if (ownerId !== null) counts = counts.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
+      let counts = deps.db
+        .selectFrom('claude_jobs')
+        .select(['kind', 'status'])
+        .select(sql<string>`count(*)`.as('count'))
+        .groupBy(['kind', 'status']);
+      if (ownerId !== null)
+        counts = counts.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
       const jobs: Record<string, Record<string, number>> = {};
       for (const row of await counts.execute()) {
         const kind = jobKind.toApi(row.kind);
@@ -113,7 +125,11 @@ export function fleetRoutes(deps: ApiDeps) {
       }
       const workers = await deps.db
         .selectFrom('workers')
-        .select(sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${deps.config.HEARTBEAT_MS * 3} * interval '1 millisecond')`.as('alive'))
+        .select(
+          sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${deps.config.HEARTBEAT_MS * 3} * interval '1 millisecond')`.as(
+            'alive',
+          ),
+        )
         .select(sql<string>`count(*) FILTER (WHERE heartbeat_at > now() - interval '24 hours')`.as('total'))
         .executeTakeFirstOrThrow();
       return c.json({ jobs, workers: { alive: Number(workers.alive), total: Number(workers.total) } }, 200);

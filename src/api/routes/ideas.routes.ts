@@ -18,8 +18,32 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { createRouter } from '../router.js';
-import { Idea, IdeaLogEntry, IdeaUpdate, NewIdea, Pbi, Story, Task, toApiIdea, toApiIdeaLog, toApiPbi, toApiStory, toApiTask } from '../schemas/backlog.schemas.js';
-import { apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
+import {
+  Idea,
+  IdeaLogEntry,
+  IdeaUpdate,
+  NewIdea,
+  Pbi,
+  Story,
+  Task,
+  toApiIdea,
+  toApiIdeaLog,
+  toApiPbi,
+  toApiStory,
+  toApiTask,
+} from '../schemas/backlog.schemas.js';
+import {
+  apiEnumList,
+  Cursor,
+  errorResponses,
+  IdParam,
+  json,
+  Limit,
+  nextCursor,
+  pageAfter,
+  pageOf,
+  Uuid,
+} from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
 import { statusRoutes } from './status.routes.js';
@@ -74,7 +98,12 @@ export function ideaRoutes(deps: ApiDeps) {
     async (c) => {
       const { product_id, status, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'IDEA', { equals: { product_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'IDEA', {
+        equals: { product_id },
+        statuses: status,
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: page.items.map(toApiIdea), next_cursor: nextCursor(page) }, 200);
     },
   );
@@ -109,7 +138,9 @@ export function ideaRoutes(deps: ApiDeps) {
         // Locked: the idea must not become planned between this check and the edit.
         const { status } = await trx.selectFrom('ideas').select('status').where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
         if (status === 'PLANNED') {
-          throw new AppError('status_conflict', `idea ${id} is planned; its backlog items are edited instead`, { current: ideaStatus.toApi(status) });
+          throw new AppError('status_conflict', `idea ${id} is planned; its backlog items are edited instead`, {
+            current: ideaStatus.toApi(status),
+          });
         }
         return updateColumns(trx, 'IDEA', id, body);
       });
@@ -161,7 +192,11 @@ export function ideaRoutes(deps: ApiDeps) {
         path: `/ideas/{id}/${path}`,
         tags,
         summary,
-        request: { params: IdParam, headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: body } }, required: false } },
+        request: {
+          params: IdParam,
+          headers: IdempotencyHeaders,
+          body: { content: { 'application/json': { schema: body } }, required: false },
+        },
         responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422) },
       }),
       async (c) => {
@@ -183,14 +218,14 @@ export function ideaRoutes(deps: ApiDeps) {
 
   enqueueRoute('grill', 'IDEA_GRILL', 'Grill the idea (from draft, or again from grill_failed)', GrillBody);
   enqueueRoute('plan', 'IDEA_MAKE_PLAN', 'Plan the idea (from grilled, or again from plan_failed)', PlanBody);
-  enqueueRoute('chat', 'PLAN_CHAT', 'Send a message about the plan; the agent\'s reply lands in the idea\'s log', ChatBody);
+  enqueueRoute('chat', 'PLAN_CHAT', "Send a message about the plan; the agent's reply lands in the idea's log", ChatBody);
 
   app.openapi(
     authedRoute(['write'], {
       method: 'post',
       path: '/ideas/{id}/materialize',
       tags,
-      summary: 'Create the plan\'s PBIs, stories and tasks in one transaction; the idea becomes planned',
+      summary: "Create the plan's PBIs, stories and tasks in one transaction; the idea becomes planned",
       request: { params: IdParam },
       responses: { 201: json(Materialized, 'The idea and the tree it became'), ...errorResponses(404, 409) },
     }),
@@ -218,14 +253,20 @@ export function ideaRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/ideas/{id}/logs',
       tags,
-      summary: 'The idea\'s log: grill and plan results, job events, the chat; oldest first',
+      summary: "The idea's log: grill and plan results, job events, the chat; oldest first",
       request: { params: IdParam },
       responses: { 200: json(z.object({ items: z.array(IdeaLogEntry) }), 'The log'), ...errorResponses(404) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
       await visibleOwnership(deps.db, 'IDEA', id, callerOf(c).ownerId);
-      const logs = await deps.db.selectFrom('idea_logs').selectAll().where('idea_id', '=', id).orderBy('created_at').orderBy('id').execute();
+      const logs = await deps.db
+        .selectFrom('idea_logs')
+        .selectAll()
+        .where('idea_id', '=', id)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
       return c.json({ items: logs.map(toApiIdeaLog) }, 200);
     },
   );

@@ -42,7 +42,12 @@ function toEnqueueRequest(body: NewJobBody, at = ''): EnqueueRequest {
   if (issues.length) {
     throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
   }
-  return { kind, subjectId: subjectId!, payload: body.payload ?? {}, sprintRunId: kind === 'TASK_IMPLEMENTATION' ? (body.sprint_run_id ?? null) : null };
+  return {
+    kind,
+    subjectId: subjectId!,
+    payload: body.payload ?? {},
+    sprintRunId: kind === 'TASK_IMPLEMENTATION' ? (body.sprint_run_id ?? null) : null,
+  };
 }
 
 const tags = ['jobs'];
@@ -93,7 +98,10 @@ export function jobsRoutes(deps: ApiDeps) {
       tags,
       summary: 'Enqueue up to 1000 jobs in one transaction',
       request: { headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: NewJobBatch } }, required: true } },
-      responses: { 202: json(z.object({ jobs: z.array(Job) }), 'The jobs, queued, in request order'), ...errorResponses(404, 409, 413, 422, 503) },
+      responses: {
+        202: json(z.object({ jobs: z.array(Job) }), 'The jobs, queued, in request order'),
+        ...errorResponses(404, 409, 413, 422, 503),
+      },
     }),
     async (c) => {
       const body = c.req.valid('json');
@@ -197,14 +205,17 @@ export function jobsRoutes(deps: ApiDeps) {
   );
 
   const JobTransition = z
-    .object({ to: z.enum(claudeJobStatus.apiValues as [string, ...string[]], { error: `must be one of ${claudeJobStatus.apiValues.join(', ')}` }), reason: z.string().trim().min(1).max(2_000).optional() })
+    .object({
+      to: z.enum(claudeJobStatus.apiValues as [string, ...string[]], { error: `must be one of ${claudeJobStatus.apiValues.join(', ')}` }),
+      reason: z.string().trim().min(1).max(2_000).optional(),
+    })
     .strict();
   app.openapi(
     authedRoute(['enqueue'], {
       method: 'post',
       path: '/jobs/{id}/transitions',
       tags,
-      summary: 'Move a job to another status (users may only cancel; the rest is the workers\' and the sweeper\'s)',
+      summary: "Move a job to another status (users may only cancel; the rest is the workers' and the sweeper's)",
       request: { params: IdParam, body: { content: { 'application/json': { schema: JobTransition } }, required: true } },
       responses: { 200: json(Job, 'The job in its new status'), ...errorResponses(404, 409, 422) },
     }),

@@ -52,7 +52,11 @@ export function productRoutes(deps: ApiDeps) {
     async (c) => {
       const { owner_id, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'PRODUCT', { equals: { owner_id }, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'PRODUCT', {
+        equals: { owner_id },
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: page.items.map(toApiProduct), next_cursor: nextCursor(page) }, 200);
     },
   );
@@ -96,7 +100,10 @@ export function productRoutes(deps: ApiDeps) {
 /** Only an admin (who sees every owner) may create a product for someone else. */
 function ownerFor(requested: string | undefined, caller: Caller): string {
   if (caller.ownerId === null) {
-    if (!requested) throw new AppError('validation_failed', 'an admin creating a product must say whose: owner_id', { issues: [{ path: 'owner_id', message: 'required for admin tokens' }] });
+    if (!requested)
+      throw new AppError('validation_failed', 'an admin creating a product must say whose: owner_id', {
+        issues: [{ path: 'owner_id', message: 'required for admin tokens' }],
+      });
     return requested;
   }
   if (requested !== undefined && requested !== caller.ownerId) {

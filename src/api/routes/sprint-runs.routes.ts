@@ -20,13 +20,28 @@ import { authedRoute } from '../auth.middleware.js';
 import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { createRouter } from '../router.js';
 import { SprintRun, Step, toApiSprintRun, toApiStep } from '../schemas/backlog.schemas.js';
-import { apiEnum, apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
+import {
+  apiEnum,
+  apiEnumList,
+  Cursor,
+  errorResponses,
+  IdParam,
+  json,
+  Limit,
+  nextCursor,
+  pageAfter,
+  pageOf,
+  Uuid,
+} from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
 import { statusRoutes } from './status.routes.js';
 
 async function runsWithProgress(db: Executor, rows: SprintRunRow[]) {
-  const progress = await runProgress(db, rows.map((row) => row.id));
+  const progress = await runProgress(
+    db,
+    rows.map((row) => row.id),
+  );
   return rows.map((row) => ({ ...toApiSprintRun(row), progress: progress.get(row.id)! }));
 }
 
@@ -36,7 +51,12 @@ async function runWithProgress(db: Executor, row: SprintRunRow) {
 }
 
 const tags = ['sprint-runs'];
-const SprintRunQuery = z.object({ sprint_id: Uuid.optional(), status: apiEnumList(sprintRunStatus).optional(), limit: Limit, cursor: Cursor });
+const SprintRunQuery = z.object({
+  sprint_id: Uuid.optional(),
+  status: apiEnumList(sprintRunStatus).optional(),
+  limit: Limit,
+  cursor: Cursor,
+});
 
 export function sprintRunRoutes(deps: ApiDeps) {
   const app = createRouter();
@@ -53,7 +73,12 @@ export function sprintRunRoutes(deps: ApiDeps) {
     async (c) => {
       const { sprint_id, status, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'SPRINT_RUN', { equals: { sprint_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'SPRINT_RUN', {
+        equals: { sprint_id },
+        statuses: status,
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: await runsWithProgress(deps.db, page.items), next_cursor: nextCursor(page) }, 200);
     },
   );
@@ -67,7 +92,8 @@ export function sprintRunRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: json(SprintRun, 'The sprint run'), ...errorResponses(404) },
     }),
-    async (c) => c.json(await runWithProgress(deps.db, await getVisibleRow(deps.db, 'SPRINT_RUN', c.req.valid('param').id, callerOf(c).ownerId)), 200),
+    async (c) =>
+      c.json(await runWithProgress(deps.db, await getVisibleRow(deps.db, 'SPRINT_RUN', c.req.valid('param').id, callerOf(c).ownerId)), 200),
   );
 
   app.route(
@@ -154,7 +180,7 @@ export function sprintRunRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/sprint-runs/{id}/steps',
       tags,
-      summary: 'The run\'s steps in order',
+      summary: "The run's steps in order",
       request: { params: IdParam },
       responses: { 200: json(z.object({ items: z.array(Step) }), 'The steps'), ...errorResponses(404) },
     }),
@@ -175,7 +201,10 @@ export function sprintRunRoutes(deps: ApiDeps) {
         summary,
         request: {
           params: IdParam,
-          body: { content: { 'application/json': { schema: z.object({ reason: z.string().trim().min(1).max(2_000).optional() }).strict() } }, required: false },
+          body: {
+            content: { 'application/json': { schema: z.object({ reason: z.string().trim().min(1).max(2_000).optional() }).strict() } },
+            required: false,
+          },
         },
         responses: { 200: json(SprintRun, 'The run'), ...errorResponses(404, 409, 422) },
       }),

@@ -13,7 +13,18 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { NewSprint, Sprint, SprintUpdate, toApiSprint } from '../schemas/backlog.schemas.js';
-import { apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
+import {
+  apiEnumList,
+  Cursor,
+  errorResponses,
+  IdParam,
+  json,
+  Limit,
+  nextCursor,
+  pageAfter,
+  pageOf,
+  Uuid,
+} from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
 import { statusRoutes } from './status.routes.js';
 
@@ -55,7 +66,12 @@ export function sprintRoutes(deps: ApiDeps) {
     async (c) => {
       const { product_id, status, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'SPRINT', { equals: { product_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'SPRINT', {
+        equals: { product_id },
+        statuses: status,
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: page.items.map(toApiSprint), next_cursor: nextCursor(page) }, 200);
     },
   );

@@ -56,7 +56,10 @@ export function statusRoutes<S extends string>(deps: ApiDeps, of: StatusRoutesOf
       tags,
       summary: `What a user may move a ${of.noun} to from its current status`,
       request: { params: IdParam },
-      responses: { 200: json(ValidTransitions, 'The current status, the user transitions from it, and what the system may do'), ...errorResponses(404) },
+      responses: {
+        200: json(ValidTransitions, 'The current status, the user transitions from it, and what the system may do'),
+        ...errorResponses(404),
+      },
     }),
     async (c) => {
       const status = await of.statusOf(c.req.valid('param').id, callerOf(c));

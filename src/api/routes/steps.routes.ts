@@ -13,7 +13,18 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { Step, toApiStep } from '../schemas/backlog.schemas.js';
-import { apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
+import {
+  apiEnumList,
+  Cursor,
+  errorResponses,
+  IdParam,
+  json,
+  Limit,
+  nextCursor,
+  pageAfter,
+  pageOf,
+  Uuid,
+} from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
 import { statusRoutes } from './status.routes.js';
 
@@ -35,7 +46,12 @@ export function stepRoutes(deps: ApiDeps) {
     async (c) => {
       const { sprint_run_id, status, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'STEP', { equals: { sprint_run_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'STEP', {
+        equals: { sprint_run_id },
+        statuses: status,
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: page.items.map(toApiStep), next_cursor: nextCursor(page) }, 200);
     },
   );

@@ -16,12 +16,29 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { NewStory, Story, StoryUpdate, toApiStory } from '../schemas/backlog.schemas.js';
-import { apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
+import {
+  apiEnumList,
+  Cursor,
+  errorResponses,
+  IdParam,
+  json,
+  Limit,
+  nextCursor,
+  pageAfter,
+  pageOf,
+  Uuid,
+} from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
 import { statusRoutes } from './status.routes.js';
 
 const tags = ['stories'];
-const StoryQuery = z.object({ pbi_id: Uuid.optional(), sprint_id: Uuid.optional(), status: apiEnumList(storyStatus).optional(), limit: Limit, cursor: Cursor });
+const StoryQuery = z.object({
+  pbi_id: Uuid.optional(),
+  sprint_id: Uuid.optional(),
+  status: apiEnumList(storyStatus).optional(),
+  limit: Limit,
+  cursor: Cursor,
+});
 const StoryTransition = transitionBody(storyStatus).extend({
   sprint_id: Uuid.optional().openapi({ description: 'the sprint, when the story goes in_sprint' }),
 });
@@ -61,7 +78,12 @@ export function storyRoutes(deps: ApiDeps) {
     async (c) => {
       const { pbi_id, sprint_id, status, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'STORY', { equals: { pbi_id, sprint_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'STORY', {
+        equals: { pbi_id, sprint_id },
+        statuses: status,
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: page.items.map(toApiStory), next_cursor: nextCursor(page) }, 200);
     },
   );
@@ -143,7 +165,13 @@ export function storyRoutes(deps: ApiDeps) {
 }
 
 /** The sprint column a story's transition writes: the named active sprint of its product, or none. */
-async function sprintOfStory(trx: Trx, storyId: string, to: StoryStatus, sprintId: string | undefined, caller: Caller): Promise<{ sprint_id?: string | null }> {
+async function sprintOfStory(
+  trx: Trx,
+  storyId: string,
+  to: StoryStatus,
+  sprintId: string | undefined,
+  caller: Caller,
+): Promise<{ sprint_id?: string | null }> {
   if (to === 'OPEN') return { sprint_id: null };
   if (to !== 'IN_SPRINT') {
     if (sprintId) throw invalid('sprint_id', 'only when the story goes in_sprint');
@@ -154,7 +182,11 @@ async function sprintOfStory(trx: Trx, storyId: string, to: StoryStatus, sprintI
   const story = await visibleOwnership(trx, 'STORY', storyId, caller.ownerId);
   if (sprint.productId !== story.productId) throw invalid('sprint_id', 'the sprint belongs to another product than the story');
   const { status } = await trx.selectFrom('sprints').select('status').where('id', '=', sprintId).executeTakeFirstOrThrow();
-  if (status !== 'ACTIVE') throw new AppError('status_conflict', `sprint ${sprintId} is ${status.toLowerCase()}; stories join active sprints only`, { current: status.toLowerCase(), allowed: ['active'] });
+  if (status !== 'ACTIVE')
+    throw new AppError('status_conflict', `sprint ${sprintId} is ${status.toLowerCase()}; stories join active sprints only`, {
+      current: status.toLowerCase(),
+      allowed: ['active'],
+    });
   return { sprint_id: sprintId };
 }
 

@@ -50,8 +50,15 @@ export function taskDependencyRoutes(deps: ApiDeps) {
       path: '/tasks/{id}/dependencies',
       tags,
       summary: 'Make this task depend on another task of its product',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: z.object({ depends_on_task_id: Uuid }).strict() } }, required: true } },
-      responses: { 201: json(Dependencies, 'Its dependencies, with the new one'), 200: json(Dependencies, 'It already depended on that task'), ...errorResponses(404, 422) },
+      request: {
+        params: IdParam,
+        body: { content: { 'application/json': { schema: z.object({ depends_on_task_id: Uuid }).strict() } }, required: true },
+      },
+      responses: {
+        201: json(Dependencies, 'Its dependencies, with the new one'),
+        200: json(Dependencies, 'It already depended on that task'),
+        ...errorResponses(404, 422),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -67,13 +74,16 @@ export function taskDependencyRoutes(deps: ApiDeps) {
       path: '/tasks/{id}/dependencies/{depends_on_task_id}',
       tags,
       summary: 'Remove a dependency',
-      request: { params: IdParam.extend({ depends_on_task_id: z.string().openapi({ param: { name: 'depends_on_task_id', in: 'path' } }) }) },
+      request: {
+        params: IdParam.extend({ depends_on_task_id: z.string().openapi({ param: { name: 'depends_on_task_id', in: 'path' } }) }),
+      },
       responses: { 204: { description: 'Removed' }, ...errorResponses(404) },
     }),
     async (c) => {
       const { id, depends_on_task_id } = c.req.valid('param');
       const removed =
-        isUuid(depends_on_task_id) && (await deps.db.transaction().execute((trx) => removeDependency(trx, id, depends_on_task_id, callerOf(c).ownerId)));
+        isUuid(depends_on_task_id) &&
+        (await deps.db.transaction().execute((trx) => removeDependency(trx, id, depends_on_task_id, callerOf(c).ownerId)));
       if (!removed) throw new AppError('not_found', `task ${id} does not depend on ${depends_on_task_id}`);
       return c.body(null, 204);
     },

@@ -13,12 +13,29 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { NewTask, Task, TaskUpdate, toApiTask } from '../schemas/backlog.schemas.js';
-import { apiEnumList, Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf, Uuid } from '../schemas/common.schemas.js';
+import {
+  apiEnumList,
+  Cursor,
+  errorResponses,
+  IdParam,
+  json,
+  Limit,
+  nextCursor,
+  pageAfter,
+  pageOf,
+  Uuid,
+} from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
 import { statusRoutes } from './status.routes.js';
 
 const tags = ['tasks'];
-const TaskQuery = z.object({ story_id: Uuid.optional(), sprint_id: Uuid.optional(), status: apiEnumList(taskStatus).optional(), limit: Limit, cursor: Cursor });
+const TaskQuery = z.object({
+  story_id: Uuid.optional(),
+  sprint_id: Uuid.optional(),
+  status: apiEnumList(taskStatus).optional(),
+  limit: Limit,
+  cursor: Cursor,
+});
 
 export function taskRoutes(deps: ApiDeps) {
   const app = createRouter();
@@ -58,7 +75,12 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const { story_id, sprint_id, status, limit, cursor } = c.req.valid('query');
       const after = pageAfter(cursor);
-      const page = await listVisibleRows(deps.db, 'TASK', { equals: { story_id, sprint_id }, statuses: status, ownerId: callerOf(c).ownerId, page: { limit, after } });
+      const page = await listVisibleRows(deps.db, 'TASK', {
+        equals: { story_id, sprint_id },
+        statuses: status,
+        ownerId: callerOf(c).ownerId,
+        page: { limit, after },
+      });
       return c.json({ items: page.items.map(toApiTask), next_cursor: nextCursor(page) }, 200);
     },
   );

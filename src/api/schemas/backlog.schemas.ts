@@ -11,7 +11,16 @@ import type { Sprint as SprintRow } from '../../db/tables/sprint.table.js';
 import type { Step as StepRow } from '../../db/tables/step.table.js';
 import type { Story as StoryRow } from '../../db/tables/story.table.js';
 import type { Task as TaskRow } from '../../db/tables/task.table.js';
-import { ideaStatus, pbiStatus, sprintRunMode, sprintRunStatus, sprintStatus, stepStatus, storyStatus, taskStatus } from '../../spelling/api-spelling.js';
+import {
+  ideaStatus,
+  pbiStatus,
+  sprintRunMode,
+  sprintRunStatus,
+  sprintStatus,
+  stepStatus,
+  storyStatus,
+  taskStatus,
+} from '../../spelling/api-spelling.js';
 import { apiEnum, Uuid } from './common.schemas.js';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
@@ -24,7 +33,11 @@ export const Product = z
   .object({ id: z.uuid(), owner_id: z.string(), name: z.string(), description: z.string(), ...timestamps })
   .openapi('Product');
 export const NewProduct = z
-  .object({ name: title, description: text(20_000).optional(), owner_id: z.string().trim().min(1).max(200).optional().openapi({ description: 'admin tokens only; others create for their own owner' }) })
+  .object({
+    name: title,
+    description: text(20_000).optional(),
+    owner_id: z.string().trim().min(1).max(200).optional().openapi({ description: 'admin tokens only; others create for their own owner' }),
+  })
   .strict();
 export const ProductUpdate = z.object({ name: title.optional(), description: text(20_000).optional() }).strict();
 export const toApiProduct = (row: ProductRow) => ({
@@ -51,7 +64,9 @@ export const Pbi = z
 export const NewPbi = z
   .object({ product_id: Uuid, title, description: text(20_000).optional(), priority: order.optional(), sort_order: order.optional() })
   .strict();
-export const PbiUpdate = z.object({ title: title.optional(), description: text(20_000).optional(), priority: order.optional(), sort_order: order.optional() }).strict();
+export const PbiUpdate = z
+  .object({ title: title.optional(), description: text(20_000).optional(), priority: order.optional(), sort_order: order.optional() })
+  .strict();
 export const toApiPbi = (row: PbiRow) => ({
   id: row.id,
   product_id: row.product_id,
@@ -77,7 +92,9 @@ export const Story = z
   })
   .openapi('Story');
 export const NewStory = z.object({ pbi_id: Uuid, title, description: text(20_000).optional(), sort_order: order.optional() }).strict();
-export const StoryUpdate = z.object({ title: title.optional(), description: text(20_000).optional(), sort_order: order.optional() }).strict();
+export const StoryUpdate = z
+  .object({ title: title.optional(), description: text(20_000).optional(), sort_order: order.optional() })
+  .strict();
 export const toApiStory = (row: StoryRow) => ({
   id: row.id,
   pbi_id: row.pbi_id,
@@ -104,10 +121,21 @@ export const Task = z
   })
   .openapi('Task');
 export const NewTask = z
-  .object({ story_id: Uuid, title, description: text(20_000).optional(), implementation_plan: text(50_000).optional(), sort_order: order.optional() })
+  .object({
+    story_id: Uuid,
+    title,
+    description: text(20_000).optional(),
+    implementation_plan: text(50_000).optional(),
+    sort_order: order.optional(),
+  })
   .strict();
 export const TaskUpdate = z
-  .object({ title: title.optional(), description: text(20_000).optional(), implementation_plan: text(50_000).nullable().optional(), sort_order: order.optional() })
+  .object({
+    title: title.optional(),
+    description: text(20_000).optional(),
+    implementation_plan: text(50_000).nullable().optional(),
+    sort_order: order.optional(),
+  })
   .strict();
 export const toApiTask = (row: TaskRow) => ({
   id: row.id,
@@ -122,12 +150,13 @@ export const toApiTask = (row: TaskRow) => ({
   updated_at: row.updated_at.toISOString(),
 });
 
-const when = z.iso
-  .datetime({ offset: true, error: 'must be an ISO 8601 date-time' })
-  .refine((value) => {
+const when = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).refine(
+  (value) => {
     const year = new Date(value).getUTCFullYear();
     return year >= 1 && year <= 9999;
-  }, { error: 'must be a date-time between the years 1 and 9999' });
+  },
+  { error: 'must be a date-time between the years 1 and 9999' },
+);
 export const Sprint = z
   .object({
     id: z.uuid(),
@@ -144,7 +173,12 @@ export const NewSprint = z
   .object({ product_id: Uuid, name: title, goal: text(20_000).optional(), starts_at: when.optional(), ends_at: when.optional() })
   .strict();
 export const SprintUpdate = z
-  .object({ name: title.optional(), goal: text(20_000).optional(), starts_at: when.nullable().optional(), ends_at: when.nullable().optional() })
+  .object({
+    name: title.optional(),
+    goal: text(20_000).optional(),
+    starts_at: when.nullable().optional(),
+    ends_at: when.nullable().optional(),
+  })
   .strict();
 export const toApiSprint = (row: SprintRow) => ({
   id: row.id,
@@ -178,7 +212,9 @@ export const SprintRun = z
     mode: apiEnum(sprintRunMode),
     status: apiEnum(sprintRunStatus),
     progress: RunProgress.optional(),
-    result: z.unknown().openapi({ description: 'when the run has ended: success, steps_completed, steps_total, agent_results, deferred, duration_seconds' }),
+    result: z
+      .unknown()
+      .openapi({ description: 'when the run has ended: success, steps_completed, steps_total, agent_results, deferred, duration_seconds' }),
     error: z.string().nullable(),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),

@@ -8,7 +8,9 @@ import { ErrorBody } from '../http-errors.js';
 export const Uuid = z.uuid({ error: 'must be a UUID' });
 
 /** A path id; any malformed id is simply one that does not exist (404), checked in the handler. */
-export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '0199a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' }) });
+export const IdParam = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '0199a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' }),
+});
 
 export function isUuid(value: string): boolean {
   return Uuid.safeParse(value).success;
@@ -26,7 +28,10 @@ export function apiEnumList<Db extends string, Api extends string>(spelling: Spe
   return z
     .string()
     .transform((value, ctx) => {
-      const parts = value.split(',').map((part) => part.trim()).filter(Boolean);
+      const parts = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean);
       const bad = parts.filter((part) => spelling.fromApi(part) === null);
       if (bad.length) {
         ctx.addIssue({ code: 'custom', message: `${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not allowed; allowed: ${allowed}` });
@@ -54,7 +59,10 @@ export function pageOf<T extends z.ZodType>(item: T) {
 /** Where a list resumes: after the cursor's position, or from the start without one. */
 export function pageAfter(cursor: string | undefined): PagePosition | undefined {
   const after = decodeCursor(cursor, isPagePosition);
-  if (after === null) throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', { issues: [{ path: 'cursor', message: 'not a cursor' }] });
+  if (after === null)
+    throw new AppError('validation_failed', 'invalid cursor: pass next_cursor from a previous page', {
+      issues: [{ path: 'cursor', message: 'not a cursor' }],
+    });
   return after;
 }
 
@@ -67,7 +75,7 @@ export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 |
   const descriptions: Record<number, string> = {
     400: 'Malformed request, or JSON nested deeper than 64 levels',
     401: 'No valid bearer token',
-    403: 'The token lacks the scope, the write is not this token\'s, or a browser login writes from another site',
+    403: "The token lacks the scope, the write is not this token's, or a browser login writes from another site",
     404: 'No such resource',
     409: 'The status does not allow this; details.allowed lists what does',
     413: 'The request body is too large',

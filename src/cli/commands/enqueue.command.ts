@@ -41,10 +41,12 @@ export const enqueueCommand = defineCommand({
   positionalHelp: [`<kind> is one of: ${jobKind.apiValues.join(', ')}`],
   async run({ values, positionals }, config) {
     const kind = jobKind.fromApi(positionals[0]?.toLowerCase());
-    if (!kind || positionals.length !== 1) throw new UsageError(`usage: jobfleet enqueue ${enqueueCommand.synopsis}; kinds: ${jobKind.apiValues.join(', ')}`);
+    if (!kind || positionals.length !== 1)
+      throw new UsageError(`usage: jobfleet enqueue ${enqueueCommand.synopsis}; kinds: ${jobKind.apiValues.join(', ')}`);
     const flag = SUBJECT_FLAGS[KINDS[kind].subject];
     const single = values[flag];
-    if (Boolean(single) === Boolean(values.subjects)) throw new UsageError(`${positionals[0]} jobs need --${flag} ID or --subjects FILE (one of them)`);
+    if (Boolean(single) === Boolean(values.subjects))
+      throw new UsageError(`${positionals[0]} jobs need --${flag} ID or --subjects FILE (one of them)`);
     let payload: Record<string, unknown> = {};
     try {
       payload = values.payload ? (JSON.parse(values.payload) as Record<string, unknown>) : {};
@@ -52,7 +54,8 @@ export const enqueueCommand = defineCommand({
       throw new UsageError('--payload is not valid JSON');
     }
     const batch = values.batch === undefined ? 500 : Number(values.batch);
-    if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) throw new UsageError(`--batch ${values.batch}: expected a whole number from 1 to ${MAX_BATCH}`);
+    if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH)
+      throw new UsageError(`--batch ${values.batch}: expected a whole number from 1 to ${MAX_BATCH}`);
 
     const ids = single ? [single] : readIds(values.subjects!);
     const malformed = ids.find((id) => !UUID.test(id));
@@ -74,12 +77,16 @@ export const enqueueCommand = defineCommand({
             if (single) process.stdout.write(`${job.id}\n`);
           }
         } catch (error) {
-          progress.finish(`stopped after ${start.toLocaleString('en')} of ${ids.length.toLocaleString('en')}: ${isAppError(error) ? error.message : (error as Error).message}`);
+          progress.finish(
+            `stopped after ${start.toLocaleString('en')} of ${ids.length.toLocaleString('en')}: ${isAppError(error) ? error.message : (error as Error).message}`,
+          );
           return 1;
         }
         progress.update(Math.min(start + batch, ids.length));
       }
-      progress.finish(`enqueued ${ids.length.toLocaleString('en')} ${positionals[0]} jobs (${counts.queued} queued, ${counts.skipped} superseded)`);
+      progress.finish(
+        `enqueued ${ids.length.toLocaleString('en')} ${positionals[0]} jobs (${counts.queued} queued, ${counts.skipped} superseded)`,
+      );
       return 0;
     } finally {
       await closers.closeAll(logger);

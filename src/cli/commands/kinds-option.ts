@@ -5,11 +5,16 @@ import { UsageError } from '../usage-error.js';
 /** `--kinds idea_grill,plan_chat` (API spelling); absent means the configured WORKER_KINDS. */
 export function parseKinds(value: string | undefined, fallback: readonly JobKind[]): readonly JobKind[] {
   if (value === undefined) return fallback;
-  const kinds = value.split(',').map((part) => part.trim()).filter(Boolean);
+  const kinds = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
   const parsed = kinds.map((kind) => jobKind.fromApi(kind.toLowerCase()));
   const bad = kinds.filter((_, i) => parsed[i] === null);
   if (bad.length || kinds.length === 0) {
-    throw new UsageError(`--kinds ${value}: ${bad.join(', ') || 'empty'} not allowed; allowed: ${JOB_KINDS.map((k) => jobKind.toApi(k)).join(', ')}`);
+    throw new UsageError(
+      `--kinds ${value}: ${bad.join(', ') || 'empty'} not allowed; allowed: ${JOB_KINDS.map((k) => jobKind.toApi(k)).join(', ')}`,
+    );
   }
   return [...new Set(parsed as JobKind[])];
 }

@@ -27,9 +27,7 @@ export const tokenCommand = defineCommand({
   async run({ values, positionals }, config) {
     const [action, ...rest] = positionals;
     const wellFormed =
-      (action === 'create' && rest.length === 0) ||
-      (action === 'list' && rest.length === 0) ||
-      (action === 'revoke' && rest.length === 1);
+      (action === 'create' && rest.length === 0) || (action === 'list' && rest.length === 0) || (action === 'revoke' && rest.length === 1);
     if (!wellFormed || (action !== 'create' && CREATE_ONLY.some((option) => values[option] !== undefined))) {
       throw new UsageError(`usage: jobfleet ${USAGE}`);
     }
@@ -41,7 +39,11 @@ export const tokenCommand = defineCommand({
         case 'create': {
           if (!values.name || !values.scopes) throw new UsageError(`usage: jobfleet ${USAGE}`);
           const owner = values.owner ?? 'default';
-          const { token, secret } = await createToken(db, { name: values.name, ownerId: owner, scopes: values.scopes.split(',').map((s) => s.trim()) });
+          const { token, secret } = await createToken(db, {
+            name: values.name,
+            ownerId: owner,
+            scopes: values.scopes.split(',').map((s) => s.trim()),
+          });
           process.stdout.write(
             `${secret}\n\nThat is token "${token.name}" (id ${token.id}) for owner "${token.owner_id}" with scopes ${token.scopes.join(', ')}.\nIt is shown this once; only its hash is stored. Use it as: Authorization: Bearer <token>\n`,
           );

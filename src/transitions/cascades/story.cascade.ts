@@ -21,12 +21,7 @@ export const storyCascade: Cascade = async (trx, changes, door) => {
     }
     if (change.to !== 'DONE') continue;
 
-    const pbi = await trx
-      .selectFrom('pbis')
-      .select(['id', 'status'])
-      .where('id', '=', story.pbi_id)
-      .forUpdate()
-      .executeTakeFirstOrThrow();
+    const pbi = await trx.selectFrom('pbis').select(['id', 'status']).where('id', '=', story.pbi_id).forUpdate().executeTakeFirstOrThrow();
     // A BLOCKED PBI is never promoted: it waits for a user to unblock it, and stays complete-able.
     if (pbi.status !== 'READY') continue;
     const open = await trx

@@ -77,7 +77,8 @@ function listen() {
     while (feed.children.length > FEED_LENGTH) feed.lastElementChild.remove();
     if (event.entity === 'job') scheduleJobsRefresh();
   };
-  for (const type of ['started', 'completed', 'failed', 'step_started', 'step_completed', 'transition']) source.addEventListener(type, onEvent);
+  for (const type of ['started', 'completed', 'failed', 'step_started', 'step_completed', 'transition'])
+    source.addEventListener(type, onEvent);
   source.addEventListener('connected', () => {
     connection.dataset.state = 'live';
     connection.textContent = 'live';
