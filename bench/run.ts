@@ -213,7 +213,7 @@ async function main() {
     results.ratios = {
       jobfleet_vs_raw_bullmq: round(median(perRound('raw')), 3),
       jobfleet_vs_naive: round(median(perRound('naive')), 2),
-      rounds: rounds.map((r, i) => ({ raw: round(perRound('raw')[i]!, 3), naive: round(perRound('naive')[i]!, 2) })),
+      rounds: rounds.map((_r, i) => ({ raw: round(perRound('raw')[i]!, 3), naive: round(perRound('naive')[i]!, 2) })),
     };
     results.targets = {
       throughput_half_of_raw: results.ratios.jobfleet_vs_raw_bullmq >= 0.5,

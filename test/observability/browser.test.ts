@@ -144,7 +144,7 @@ describe('the fleet page', () => {
     await page.goto(`${base}/`);
     await page.locator('#connection[data-state="live"]').waitFor();
     await page.locator('#workers tbody tr').first().waitFor();
-    expect(await page.locator('#workers tbody tr').first().innerText()).toContain('alive');
+    expect(await page.locator('#workers tbody tr').first().textContent()).toContain('alive');
 
     const db = env.database.db;
     const [idea] = await createIdeas(db, await createProduct(db), 1, 'DRAFT');
