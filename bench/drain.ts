@@ -16,6 +16,7 @@ import { maintenanceUrl } from '../src/db/ensure-database.js';
 import { withDefaultUser } from '../src/db/connection-string.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { enqueueJobs } from '../src/jobs/enqueue-jobs.js';
+import '../src/kinds/index.js'; // installs the kind handlers and cascades that enqueue and the door use
 import { createLogger } from '../src/logger.js';
 import { MACHINES } from '../src/machines/index.js';
 import { createJobQueues } from '../src/queues/job-queues.js';

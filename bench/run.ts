@@ -29,6 +29,7 @@ import { maintenanceUrl } from '../src/db/ensure-database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { withDefaultUser } from '../src/db/connection-string.js';
 import { type EnqueueDeps, enqueueJobs, type EnqueueRequest } from '../src/jobs/enqueue-jobs.js';
+import '../src/kinds/index.js'; // installs the kind handlers and cascades that enqueue and the door use
 import { createLogger } from '../src/logger.js';
 import { createJobQueues, KEEP_COMPLETED, KEEP_FAILED } from '../src/queues/job-queues.js';
 import { createProducerConnection, workerConnectionOptions } from '../src/queues/redis-connections.js';

@@ -6,6 +6,7 @@
  */
 import { ConfigError, loadConfig } from '../config.js';
 import { isAppError } from '../errors/app-error.js';
+import '../kinds/index.js'; // installs the kind handlers and cascades every command's jobs go through
 import { ServiceUnreachableError } from '../services/reachability.js';
 import { COMMANDS, usage } from './commands/index.js';
 import { PortInUseError } from './port-in-use-error.js';

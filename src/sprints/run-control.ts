@@ -41,6 +41,17 @@ export async function controlRun(
 ): Promise<SprintRun> {
   const to = TARGET[command];
   const outcome = await deps.db.transaction().execute(async (trx) => {
+    // What a cancel will stop, read before the cascade cancels it. Locked before the run: a worker
+    // starting or finishing one of these jobs locks the job first and then, through its cascades,
+    // the run; taking them in the other order here deadlocked a cancel racing a claim.
+    const live = await trx
+      .selectFrom('claude_jobs')
+      .select(['id', 'kind', 'status', 'requeue_count'])
+      .where('sprint_run_id', '=', runId)
+      .where('status', 'in', ['QUEUED', 'CLAIMED', 'RUNNING'])
+      .orderBy('id')
+      .forUpdate()
+      .execute();
     const run = await trx.selectFrom('sprint_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirstOrThrow();
     if (!sprintRunMachine.canTransition(run.status, to, 'user')) {
       const allowed = sprintRunMachine.allowedFrom(run.status, 'user').map((status) => sprintRunStatus.toApi(status));
@@ -49,13 +60,6 @@ export async function controlRun(
         allowed,
       });
     }
-    // What a cancel will stop, read before the cascade cancels it.
-    const live = await trx
-      .selectFrom('claude_jobs')
-      .select(['id', 'kind', 'status', 'requeue_count'])
-      .where('sprint_run_id', '=', runId)
-      .where('status', 'in', ['QUEUED', 'CLAIMED', 'RUNNING'])
-      .execute();
     const reason = context.reason ?? `${command} requested by a user`;
     const { row } = await transition(trx, sprintRunMachine, {
       id: runId,
