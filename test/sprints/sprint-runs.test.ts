@@ -278,6 +278,21 @@ describe('cancelling a run', () => {
       rmSync(pidDir, { recursive: true, force: true });
     }
   });
+
+  it("answers every cancel sent while a worker claims the run's first job with 200, never a deadlock", async () => {
+    await startWorkers(1);
+    const gate = createDryRunGate();
+    const sprints = await Promise.all(Array.from({ length: 24 }, () => sprintWith([{ title: 'held', plan: `Hold ${gate.marker}` }])));
+    // Each cancel goes out the moment its run is accepted, while the worker claims and starts the
+    // run's first job: the claim locks the job and then the run; the cancel must not take the run first.
+    const answers = [];
+    for (const { sprintId } of sprints) {
+      const started = await call('POST', `/api/v1/sprints/${sprintId}/runs`, { mode: 'per_task' }, 202);
+      const answer = await api.call('POST', `/api/v1/sprint-runs/${started.run.id}/cancel`, { reason: 'race' }, auth);
+      answers.push([answer.status, answer.body?.status ?? answer.body?.error?.message]);
+    }
+    expect(answers).toEqual(sprints.map(() => [200, 'cancelled']));
+  });
 });
 
 describe('a worker killed mid-run', () => {
