@@ -7,6 +7,7 @@
  *   unfinished steps; after commit the queued jobs leave their queues and the workers running the
  *   others are told to abort their agents.
  */
+import { retryOnDeadlock } from '../db/retry-deadlock.js';
 import type { Db } from '../db/database.js';
 import type { SprintRun } from '../db/tables/sprint-run.table.js';
 import { AppError } from '../errors/app-error.js';
@@ -40,46 +41,48 @@ export async function controlRun(
   context: { actorTokenId: string | null; reason: string | null },
 ): Promise<SprintRun> {
   const to = TARGET[command];
-  const outcome = await deps.db.transaction().execute(async (trx) => {
-    // What a cancel will stop, read before the cascade cancels it. Locked before the run: a worker
-    // starting or finishing one of these jobs locks the job first and then, through its cascades,
-    // the run; taking them in the other order here deadlocked a cancel racing a claim.
-    const live = await trx
-      .selectFrom('claude_jobs')
-      .select(['id', 'kind', 'status', 'requeue_count'])
-      .where('sprint_run_id', '=', runId)
-      .where('status', 'in', ['QUEUED', 'CLAIMED', 'RUNNING'])
-      .orderBy('id')
-      .forUpdate()
-      .execute();
-    const run = await trx.selectFrom('sprint_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirstOrThrow();
-    if (!sprintRunMachine.canTransition(run.status, to, 'user')) {
-      const allowed = sprintRunMachine.allowedFrom(run.status, 'user').map((status) => sprintRunStatus.toApi(status));
-      throw new AppError('invalid_transition', `sprint run ${runId} is ${sprintRunStatus.toApi(run.status)} and cannot ${command}`, {
-        current: sprintRunStatus.toApi(run.status),
-        allowed,
+  const outcome = await retryOnDeadlock(() =>
+    deps.db.transaction().execute(async (trx) => {
+      // What a cancel will stop, read before the cascade cancels it. Locked before the run: a worker
+      // starting or finishing one of these jobs locks the job first and then, through its cascades,
+      // the run; taking them in the other order here deadlocked a cancel racing a claim.
+      const live = await trx
+        .selectFrom('claude_jobs')
+        .select(['id', 'kind', 'status', 'requeue_count'])
+        .where('sprint_run_id', '=', runId)
+        .where('status', 'in', ['QUEUED', 'CLAIMED', 'RUNNING'])
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      const run = await trx.selectFrom('sprint_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirstOrThrow();
+      if (!sprintRunMachine.canTransition(run.status, to, 'user')) {
+        const allowed = sprintRunMachine.allowedFrom(run.status, 'user').map((status) => sprintRunStatus.toApi(status));
+        throw new AppError('invalid_transition', `sprint run ${runId} is ${sprintRunStatus.toApi(run.status)} and cannot ${command}`, {
+          current: sprintRunStatus.toApi(run.status),
+          allowed,
+        });
+      }
+      const reason = context.reason ?? `${command} requested by a user`;
+      const { row } = await transition(trx, sprintRunMachine, {
+        id: runId,
+        from: run.status,
+        to,
+        by: 'user',
+        ...(command === 'cancel' ? { set: { error: reason, finished_at: new Date().toISOString() } } : {}),
+        context: { actorTokenId: context.actorTokenId, reason },
       });
-    }
-    const reason = context.reason ?? `${command} requested by a user`;
-    const { row } = await transition(trx, sprintRunMachine, {
-      id: runId,
-      from: run.status,
-      to,
-      by: 'user',
-      ...(command === 'cancel' ? { set: { error: reason, finished_at: new Date().toISOString() } } : {}),
-      context: { actorTokenId: context.actorTokenId, reason },
-    });
-    // Resume needs a driver unless a sprint job is still finishing: that one carries on by itself
-    // (it reads the run again before each step, and on finishing it continues a resumed run).
-    const driving = live.some((job) => job.kind === 'SPRINT_IMPLEMENTATION' && job.status !== 'QUEUED');
-    const continued =
-      command === 'resume' && !driving ? await insertJobs(trx, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: runId }], context) : null;
-    return {
-      run: row,
-      live: command === 'cancel' ? live : [],
-      continued: (continued?.created ?? []).filter((job) => job.status === 'QUEUED'),
-    };
-  });
+      // Resume needs a driver unless a sprint job is still finishing: that one carries on by itself
+      // (it reads the run again before each step, and on finishing it continues a resumed run).
+      const driving = live.some((job) => job.kind === 'SPRINT_IMPLEMENTATION' && job.status !== 'QUEUED');
+      const continued =
+        command === 'resume' && !driving ? await insertJobs(trx, [{ kind: 'SPRINT_IMPLEMENTATION', subjectId: runId }], context) : null;
+      return {
+        run: row,
+        live: command === 'cancel' ? live : [],
+        continued: (continued?.created ?? []).filter((job) => job.status === 'QUEUED'),
+      };
+    }),
+  );
 
   await addToQueues(deps, outcome.continued);
   await deps.queues.remove(outcome.live.filter((job) => job.status === 'QUEUED')).catch(() => undefined);
