@@ -4,6 +4,8 @@
  * A bad value stops the process with one line naming the variable, the value (masked for
  * secrets) and what is allowed, so an operator never has to read a stack trace to fix a typo.
  */
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { JOB_KINDS, type JobKind } from './job-kinds.js';
 
@@ -25,6 +27,17 @@ const url = (protocols: readonly string[]) =>
     },
     { error: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
+
+/** `Name <email>`, as git writes an author. */
+const gitIdentity = z
+  .string()
+  .regex(/^[^<>\n]+ <[^<>\s]+@[^<>\s]+>$/, { error: 'a git identity, `Name <email@host>`' })
+  .transform((value) => {
+    const [, name, email] = /^(.+?) <(.+)>$/.exec(value)!;
+    return { name: name!, email: email! };
+  });
+
+const absolutePath = z.string().refine((value) => path.isAbsolute(value), { error: 'an absolute path' });
 
 const kindList = z
   .string()
@@ -89,6 +102,13 @@ const schema = z.object({
   SWEEP_INTERVAL_MS: integer(100).default(10_000),
   RECONCILE_GRACE_MS: integer(0).default(5_000),
   SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
+
+  WORKSPACE_ROOT: absolutePath.default(path.join(homedir(), '.cache', 'jobfleet', 'workspaces')),
+  WORKSPACE_GIT_AUTHOR: gitIdentity.default({ name: 'jobfleet', email: 'jobfleet@localhost' }),
+  WORKSPACE_CACHE_MAX_AGE_DAYS: integer(1, 3650).default(14),
+  GIT_TIMEOUT_MS: integer(1000).default(5 * 60 * 1000),
+  VERIFY_MAX_ATTEMPTS: integer(1, 20).default(3),
+  VERIFY_TIMEOUT_MS: integer(1000).default(10 * 60 * 1000),
 });
 
 /** Every variable jobfleet reads (the README's configuration table lists exactly these). */

@@ -56,7 +56,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['kinds', 'sprints', 'events', 'metrics'],
   ['jobs', 'backlog'],
   ['transitions'],
-  ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services'],
+  ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services', 'workspaces'],
   ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds'],
 ];
 
