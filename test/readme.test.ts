@@ -73,7 +73,8 @@ describe('README', () => {
     for (const [name, documented] of configTable()) {
       const actual = (defaults as Record<string, unknown>)[name];
       if (typeof actual === 'number' || (typeof actual === 'string' && documented.startsWith('`'))) {
-        expect(documented, name).toBe(`\`${actual}\``);
+        // `~` stands for the home directory, as a reader's shell would expand it.
+        expect(documented.replace('`~/', `\`${os.homedir()}/`), name).toBe(`\`${actual}\``);
       }
     }
   });
