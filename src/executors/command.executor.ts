@@ -7,10 +7,10 @@
  * signalled at once, and so that nothing of it is left running when `run()` settles.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { JsonValue } from '../db/column-types.js';
+import { KILL_GRACE_MS, KILL_WAIT_MS, terminateGroup } from '../util/process-group.js';
 import {
   AgentAbortedError,
   AgentFailedError,
@@ -28,7 +28,8 @@ export interface CommandExecutorOptions {
   /** Wall-clock limit for one run, on top of the request's own signal. */
   timeoutMs: number;
   /**
-   * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it.
+   * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it, and in a
+   * workspace JOBFLEET_WORKSPACE, JOBFLEET_BRANCH and JOBFLEET_BASE_SHA.
    * @defaultValue the worker's own environment
    */
   env?: NodeJS.ProcessEnv;
@@ -39,11 +40,6 @@ export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
 const STDERR_TAIL_CHARS = 2000;
 /** A stderr "line" longer than this (a progress bar without newlines) is logged in pieces. */
 const MAX_LOG_LINE_CHARS = 4000;
-/** Between SIGTERM to the group and SIGKILL: time for an agent CLI to clean up after itself. */
-const KILL_GRACE_MS = 2000;
-/** How long to wait for SIGKILL to take effect before giving up on a process stuck in the kernel. */
-const KILL_WAIT_MS = 1000;
-const GROUP_POLL_MS = 25;
 
 export function createCommandExecutor(options: CommandExecutorOptions): Executor {
   return { name: 'command', run: (request) => runCommand(options, request) };
@@ -56,14 +52,22 @@ async function runCommand(options: CommandExecutorOptions, request: AgentRequest
   const { signal, log } = request;
   if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
 
+  const { workspace } = request;
   const child = spawn('/bin/sh', ['-c', options.command], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
+    // An implementation agent works in its job's workspace; any other runs where the worker does.
+    cwd: workspace?.dir,
     env: {
       // The worker's environment is the child's by default, as it would be for any spawn.
       ...(options.env ?? process.env),
       JOBFLEET_JOB_ID: request.jobId,
       JOBFLEET_JOB_KIND: request.kind,
+      ...(workspace && {
+        JOBFLEET_WORKSPACE: workspace.dir,
+        JOBFLEET_BRANCH: workspace.branch,
+        JOBFLEET_BASE_SHA: workspace.baseSha,
+      }),
     },
   });
 
@@ -215,66 +219,4 @@ function stderrCollector(log: (line: string) => void) {
     },
     tail: () => tail,
   };
-}
-
-/**
- * SIGTERM to the whole group, then SIGKILL to whatever is left after the grace period.
- * Resolves once no member is alive, or (a process stuck in the kernel) shortly after SIGKILL.
- */
-async function terminateGroup(groupId: number): Promise<void> {
-  if (!signalGroup(groupId, 'SIGTERM')) return;
-  if (await groupEmptiesWithin(groupId, KILL_GRACE_MS)) return;
-  signalGroup(groupId, 'SIGKILL');
-  await groupEmptiesWithin(groupId, KILL_WAIT_MS);
-}
-
-async function groupEmptiesWithin(groupId: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
-    if (!groupHasLiveMembers(groupId)) return true;
-  }
-  return false;
-}
-
-/**
- * Signal 0 says whether the group exists, but a killed grandchild stays in it as a zombie
- * until init reaps it (about once a second on some hosts, never under a PID 1 that does not
- * reap). On Linux, /proc tells the dead from the living, so an abort need not wait for that.
- */
-function groupHasLiveMembers(groupId: number): boolean {
-  if (!signalGroup(groupId, 0)) return false;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return true; // No /proc (macOS): trust signal 0; at worst a harmless SIGKILL follows.
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // Exited while we looked.
-    }
-    // Fields after the parenthesised command name: state, ppid, pgrp, ...
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === groupId && state !== 'Z') return true;
-  }
-  return false;
-}
-
-/** False when the group has no members left. */
-function signalGroup(groupId: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-groupId, signal);
-    return true;
-  } catch (thrown) {
-    const code = (thrown as NodeJS.ErrnoException).code;
-    if (code === 'ESRCH') return false;
-    // A member that switched user (a setuid helper) cannot be signalled, but it exists.
-    if (code === 'EPERM') return true;
-    throw thrown;
-  }
 }
