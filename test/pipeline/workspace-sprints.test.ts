@@ -95,11 +95,20 @@ describe('a sprint_batch run', () => {
       { title: 'model', markers: ['[agent:write=model.txt=the model]', report.marker] },
       { title: 'view', markers: [report.marker, '[agent:write=view.txt=the view]'], dependsOn: 'model' },
     ]);
-    const { run } = await runToEnd(sprintId, 'sprint_batch');
+    const { run, job } = await runToEnd(sprintId, 'sprint_batch');
     expect(run.status, JSON.stringify(run.error)).toBe('done');
 
     const branch = `jobfleet/run-${run.id}`;
     expect(branchesOf(bare)).toEqual([branch, 'main'].sort());
+    // The run's job records the whole branch, from main to its last step.
+    const batchJob = await call('GET', `/api/v1/jobs/${job.id}`, undefined, 200);
+    expect(batchJob.result.workspace).toEqual({
+      branch,
+      base_sha: base,
+      head_sha: shaOf(bare, branch),
+      ...diffStat(bare, base, branch),
+      pushed: true,
+    });
     expect(showFiles(bare, branch)).toEqual(['README.md', 'model.txt', 'view.txt']);
     expect(fileAt(bare, branch, 'view.txt')).toBe('the view');
     // One commit per step, in step order, each holding its own step's file.
