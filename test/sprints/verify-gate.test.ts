@@ -13,7 +13,7 @@ import { reviewTask } from '../../src/kinds/verify-gate.js';
 import { MACHINES } from '../../src/machines/index.js';
 import { listHistory } from '../../src/transitions/history.repository.js';
 import { transition } from '../../src/transitions/index.js';
-import { createProduct, createTasks } from '../helpers/subjects.js';
+import { createProduct, createSprintRuns, createTasks } from '../helpers/subjects.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 
 let test: TestDatabase;
@@ -136,5 +136,60 @@ describe('the verify gate', () => {
         ),
       ),
     ).rejects.toMatchObject({ code: 'validation_failed' });
+  });
+
+  describe('on a step of a running sprint run', () => {
+    /** A running run whose one step and task are IN_PROGRESS, and the step's job. */
+    async function runningStep() {
+      const [runId] = await createSprintRuns(db, product, 1, { tasks: 1 });
+      return db.transaction().execute(async (trx) => {
+        const step = await trx.selectFrom('steps').selectAll().where('sprint_run_id', '=', runId!).executeTakeFirstOrThrow();
+        await transition(trx, MACHINES.SPRINT_RUN, { id: runId!, from: 'QUEUED', to: 'RUNNING', trigger: 'worker_started' });
+        await transition(trx, MACHINES.STEP, { id: step.id, from: 'PENDING', to: 'IN_PROGRESS' });
+        await transition(trx, MACHINES.TASK, {
+          id: step.task_id!,
+          from: 'TO_DO',
+          to: 'IN_PROGRESS',
+          trigger: 'agent_started',
+          context: { sprintRunId: runId! },
+        });
+        const { created } = await insertJobRows(trx, [{ kind: 'TASK_IMPLEMENTATION', subjectId: step.task_id!, sprintRunId: runId! }], {
+          actorTokenId: null,
+        });
+        return { runId: runId!, stepId: step.id, taskId: step.task_id!, job: created[0]! };
+      });
+    }
+
+    async function reviewStep(at: Awaited<ReturnType<typeof runningStep>>, record: VerifyRecord): Promise<ClaudeJob[]> {
+      const enqueued: ClaudeJob[] = [];
+      const step = { runId: at.runId, stepId: at.stepId, taskId: at.taskId, actorTokenId: null };
+      await db
+        .transaction()
+        .execute((trx) =>
+          reviewTask(trx, { job: at.job, taskId: at.taskId, workspace: WORKSPACE, verify: record }, { actorTokenId: null, enqueued, step }),
+        );
+      return enqueued;
+    }
+
+    const statuses = async (at: Awaited<ReturnType<typeof runningStep>>) => ({
+      run: (await db.selectFrom('sprint_runs').select('status').where('id', '=', at.runId).executeTakeFirstOrThrow()).status,
+      step: (await db.selectFrom('steps').select('status').where('id', '=', at.stepId).executeTakeFirstOrThrow()).status,
+      task: await statusOf(at.taskId),
+    });
+
+    it('a failing check with attempts left keeps the step running and retries the task inside the run', async () => {
+      const at = await runningStep();
+      const [retry] = await reviewStep(at, verify(false, 1));
+      expect(await statuses(at)).toEqual({ run: 'RUNNING', step: 'IN_PROGRESS', task: 'IN_PROGRESS' });
+      expect(retry).toMatchObject({ task_id: at.taskId, sprint_run_id: at.runId, retry_of_job_id: at.job.id });
+    });
+
+    it('a failing check on the last attempt fails the step, the task (gave_up) and so the run', async () => {
+      const at = await runningStep();
+      expect(await reviewStep(at, verify(false, 3))).toEqual([]);
+      expect(await statuses(at)).toEqual({ run: 'FAILED', step: 'FAILED', task: 'FAILED' });
+      const last = (await listHistory(db, 'TASK', at.taskId)).at(-1)!;
+      expect(last).toMatchObject({ from_status: 'REVIEW', to_status: 'FAILED', trigger: 'gave_up' });
+    });
   });
 });
