@@ -49,6 +49,7 @@ const REFUSED_URLS: [string, RegExp][] = [
   ['-uhack', /must not start with "-"/],
   ['relative/path', /relative path/],
   ['ftp://h/x', /scheme "ftp" is not allowed/],
+  ['https://bot:ghp_secret@github.com/o/r.git', /must not carry a password or token/],
   ['ssh:///r.git', /needs a host/],
   ['ssh://-oProxyCommand=x/r.git', /must not start with "-"/],
   ['git@-oProxy:r.git', /must not start with "-"/],

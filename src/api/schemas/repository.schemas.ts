@@ -48,6 +48,13 @@ export function repositoryUrlProblem(url: string): string | null {
   const scheme = parsed.protocol.slice(0, -1).toLowerCase();
   if (!(URL_SCHEMES as readonly string[]).includes(scheme)) return refuse(`scheme "${scheme}" is not allowed`);
   if (scheme !== 'file' && parsed.hostname === '') return refuse(`a URL with scheme ${scheme} needs a host`);
+  // A product is read by everyone of its owner and its URL is quoted in job errors and logs: a
+  // secret there would leak. Workers get credentials the way any git client does.
+  if (parsed.password) {
+    return refuse(
+      "must not carry a password or token (it would be shown with the product and in job errors; give the workers' git a credential helper or an ssh key)",
+    );
+  }
   // Like a leading '-' on the whole value: ssh takes `[user@]host` as one argument ('%2d' is '-').
   if ([parsed.hostname, parsed.username].some((part) => /^(-|%2d)/i.test(part))) {
     return refuse('the user and host must not start with "-" (ssh would read them as options)');
