@@ -73,8 +73,8 @@ export async function publishAndCheck(
 export async function verifyWorkspace(run: WorkspaceRun, workspace: Workspace, command: string, attempt: number): Promise<VerifyRecord> {
   const settings = run.settings!;
   run.log(`check (attempt ${attempt} of ${settings.verifyMaxAttempts}): ${command}`);
+  // An abort stops the check (CheckAbortedError): the job ends for that cause, with no verdict.
   const outcome = await runCheck({ command, cwd: workspace.dir, timeoutMs: settings.verifyTimeoutMs, log: run.log, signal: run.signal });
-  if (run.signal.aborted) throw new AgentAbortedError(String(run.signal.reason));
   run.log(outcome.passed ? 'check passed' : `check failed (${outcome.timed_out ? 'timed out' : `exit code ${outcome.exit_code}`})`);
   return { ...outcome, attempt, max_attempts: settings.verifyMaxAttempts };
 }
@@ -87,7 +87,9 @@ export function workspacePrompt(prompt: Prompt, workspace: AgentWorkspace, repos
     'Do not push, and do not switch branches.',
   ];
   if (repository.checkCommand) {
-    lines.push(`When you finish, jobfleet runs the check \`${repository.checkCommand}\` in the workspace; the task is done only when it passes.`);
+    lines.push(
+      `When you finish, jobfleet runs the check \`${repository.checkCommand}\` in the workspace; the task is done only when it passes.`,
+    );
   }
   return { system: prompt.system, user: `${prompt.user}\n\n${lines.join('\n')}` };
 }

@@ -148,7 +148,9 @@ async function attemptStep(
   previous: CheckFailure | undefined,
 ): Promise<{ output: AgentOutput | null; failure: string | null; review: StepReview }> {
   const { repository } = context;
-  let prompt = brief ? taskPrompt(brief, undefined, previous) : { system: 'You carry out one step of a sprint.', user: `Task: ${step.name}` };
+  let prompt = brief
+    ? taskPrompt(brief, undefined, previous)
+    : { system: 'You carry out one step of a sprint.', user: `Task: ${step.name}` };
   if (repository) prompt = workspacePrompt(prompt, repository.workspace, repository.run.repository);
   let output: AgentOutput;
   let failure: string | null;
@@ -182,13 +184,7 @@ async function attemptStep(
 }
 
 /** The step's task goes to REVIEW with its work, and back to IN_PROGRESS when another attempt follows. */
-async function reviewStepTask(
-  trx: Trx,
-  end: StepEnd,
-  review: StepReview,
-  failed: string,
-  then: 'IN_PROGRESS' | null,
-): Promise<void> {
+async function reviewStepTask(trx: Trx, end: StepEnd, review: StepReview, failed: string, then: 'IN_PROGRESS' | null): Promise<void> {
   if (!end.taskId) return;
   const context = { actorTokenId: end.actorTokenId, sprintRunId: end.runId };
   await transition(trx, taskMachine, {

@@ -1,8 +1,25 @@
 /**
  * The workspaces of one worker process, under WORKSPACE_ROOT.
+ *
+ * Per process: one slot directory (made with the first workspace), one mirror per repository
+ * URL in it, one worktree per job. Within the process a mirror is fetched and given worktrees
+ * by one open at a time, and a branch is held by one workspace at a time (from open to remove),
+ * so a second job on the same branch starts from what the first pushed. Other processes have
+ * mirrors of their own and never touch this slot while its owner lives.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
-import type { RepositoryRef, Workspace } from './workspace.js';
+import { createKeyedLock } from '../util/keyed-lock.js';
+import { GitError, git } from './git.js';
+import { createMirror, fetchMirror, mirrorName, remoteBranches } from './mirror.js';
+import { salvageOrphans } from './orphans.js';
+import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
+import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
+import { WorkspaceError, WorkspaceRootError } from './workspace-error.js';
 
 export interface WorkspacesOptions {
   /** WORKSPACE_ROOT */
@@ -20,14 +37,191 @@ export interface Workspaces {
   /**
    * Fetches the repository into this worker's mirror and makes a worktree on `branch`, starting
    * from the branch's tip when it exists in the repository, else from the default branch's tip.
-   * Waits while another workspace of this process holds the same branch.
+   * Waits while another workspace of this process holds the same branch of the same repository.
+   * A failed open removes what it made and throws a WorkspaceError.
    */
   open(request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string }): Promise<Workspace>;
   /** Waits for workspaces being removed; leaves mirrors for the next worker to adopt. */
   close(): Promise<void>;
 }
 
+/** A job id becomes a directory name: nothing that could leave the jobs directory. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** How many of the repository's branches a branch_not_found message lists. */
+const LISTED_BRANCHES = 10;
+
 /** Checks the root (throws WorkspaceRootError), salvages and removes orphaned slots, adopts their mirrors. */
-export async function openWorkspaces(_options: WorkspacesOptions): Promise<Workspaces> {
-  throw new Error('openWorkspaces: not implemented yet');
+export async function openWorkspaces(options: WorkspacesOptions): Promise<Workspaces> {
+  await checkRoot(options.root);
+  const context: WorkspaceContext = {
+    root: options.root,
+    gitAuthor: options.gitAuthor,
+    gitTimeoutMs: options.gitTimeoutMs,
+    logger: options.logger,
+  };
+  let slot: Promise<string> | undefined;
+  const ownSlot = () =>
+    (slot ??= createSlot(options.root).catch((thrown) => {
+      slot = undefined; // the next open tries again
+      throw thrown;
+    }));
+  await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, ownSlot });
+
+  const mirrors = createKeyedLock();
+  const branches = createKeyedLock();
+  const open = new Set<string>();
+  const removals = new Set<Promise<void>>();
+  let closed = false;
+
+  return {
+    async open(request) {
+      if (closed) throw new WorkspaceError('workspace_failed', 'the workspaces of this worker are closed');
+      const name = `${request.jobId}-${request.claimEpoch}`;
+      if (!SAFE_NAME.test(request.jobId) || !Number.isSafeInteger(request.claimEpoch) || request.claimEpoch < 0) {
+        throw new WorkspaceError(
+          'workspace_failed',
+          `cannot make a workspace named for job ${JSON.stringify(request.jobId)}, epoch ${request.claimEpoch}`,
+        );
+      }
+      if (open.has(name)) {
+        throw new WorkspaceError('workspace_failed', `job ${request.jobId} (epoch ${request.claimEpoch}) already has a workspace`);
+      }
+      open.add(name);
+      let releaseBranch = () => {};
+      try {
+        await checkBranchName(request.branch, options.gitTimeoutMs);
+        const slotDir = await ownSlot();
+        const mirror = path.join(mirrorsDir(slotDir), mirrorName(request.repository.url));
+        releaseBranch = await branches.acquire(`${mirror}\n${request.branch}`);
+        const metadata = await mirrors.run(mirror, () => makeWorktree(context, mirror, jobsDir(slotDir), request));
+        const workspace = workspaceOf(metadata, metadataFile(metadata), context, () => {
+          open.delete(name);
+          releaseBranch();
+        });
+        const remove = () => {
+          const removal = workspace.remove();
+          removals.add(removal);
+          void removal.finally(() => removals.delete(removal));
+          return removal;
+        };
+        return { ...workspace, remove };
+      } catch (thrown) {
+        open.delete(name);
+        releaseBranch();
+        throw failure('workspace_failed', thrown);
+      }
+    },
+
+    async close() {
+      closed = true;
+      await Promise.all(removals);
+      // A slot with neither mirrors nor workspaces is of no use to the next worker.
+      if (slot) {
+        const dir = await slot;
+        if ((await entriesOf(mirrorsDir(dir))).length === 0 && (await entriesOf(jobsDir(dir))).length === 0) {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }
+    },
+  };
+}
+
+/** Fetches, picks the start point and adds the worktree; on any failure undoes what it made. */
+async function makeWorktree(
+  context: WorkspaceContext,
+  mirror: string,
+  jobs: string,
+  request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string },
+): Promise<WorkspaceMetadata> {
+  const { gitTimeoutMs: timeoutMs, gitAuthor: author } = context;
+  const created = !existsSync(mirror);
+  const dir = path.join(jobs, `${request.jobId}-${request.claimEpoch}`);
+  const metadata: WorkspaceMetadata = {
+    job_id: request.jobId,
+    claim_epoch: request.claimEpoch,
+    branch: request.branch,
+    base_sha: '',
+    repository_url: request.repository.url,
+    mirror,
+    dir,
+    created_at: new Date().toISOString(),
+  };
+  let worktreeStarted = false;
+  try {
+    if (created) await createMirror(mirror, request.repository.url, { timeoutMs, author });
+    await fetchMirror(mirror, timeoutMs).catch((thrown) => {
+      throw failure('repository_unreachable', thrown);
+    });
+    metadata.base_sha = startPoint(await remoteBranches(mirror, timeoutMs), request);
+    // The metadata goes first: a crash from here on leaves what a later start needs to clean up.
+    await writeMetadata(metadata);
+    worktreeStarted = true;
+    await git(['worktree', 'add', '--quiet', '-B', request.branch, '--', dir, metadata.base_sha], { cwd: mirror, timeoutMs });
+    return metadata;
+  } catch (thrown) {
+    if (worktreeStarted) await undoWorktree(metadata, timeoutMs, context.logger);
+    if (created) await rm(mirror, { recursive: true, force: true });
+    throw thrown instanceof WorkspaceError ? thrown : failure('workspace_failed', thrown);
+  }
+}
+
+/** The branch's tip when the repository has the branch, else the default branch's tip. */
+function startPoint(branches: Map<string, string>, request: { repository: RepositoryRef; branch: string }): string {
+  const { url, defaultBranch } = request.repository;
+  const start = branches.get(request.branch) ?? branches.get(defaultBranch);
+  if (start) return start;
+  if (branches.size === 0) throw new WorkspaceError('repository_empty', `the repository ${url} has no branches (no commits yet)`);
+  const names = [...branches.keys()].sort();
+  const listed = names.slice(0, LISTED_BRANCHES).join(', ') + (names.length > LISTED_BRANCHES ? `, ... (${names.length} in all)` : '');
+  throw new WorkspaceError('branch_not_found', `the default branch ${defaultBranch} does not exist in ${url}; its branches: ${listed}`, {
+    default_branch: defaultBranch,
+    branches: names.slice(0, LISTED_BRANCHES),
+  });
+}
+
+async function undoWorktree(metadata: WorkspaceMetadata, timeoutMs: number, logger: Logger): Promise<void> {
+  const quietly = (args: string[]) => git(args, { cwd: metadata.mirror, timeoutMs }).catch(() => undefined);
+  try {
+    await quietly(['worktree', 'remove', '--force', '--', metadata.dir]);
+    await rm(metadata.dir, { recursive: true, force: true });
+    await quietly(['branch', '--quiet', '-D', '--', metadata.branch]);
+    await quietly(['worktree', 'prune']);
+    await rm(metadataFile(metadata), { force: true });
+  } catch (thrown) {
+    logger.error({ err: coerceError(thrown), workspace: metadata.dir }, 'could not clean up after a failed open');
+  }
+}
+
+const metadataFile = (metadata: WorkspaceMetadata) => `${metadata.dir}.json`;
+
+/** Written whole, then renamed into place: a crash never leaves half a file to misread. */
+async function writeMetadata(metadata: WorkspaceMetadata): Promise<void> {
+  const file = metadataFile(metadata);
+  const draft = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(draft, `${JSON.stringify(metadata, null, 2)}\n`);
+  await rename(draft, file);
+}
+
+/** git's own rule for branch names, before anything is made. */
+async function checkBranchName(branch: string, timeoutMs: number): Promise<void> {
+  try {
+    await git(['check-ref-format', `refs/heads/${branch}`], { cwd: '/', timeoutMs });
+  } catch (thrown) {
+    if (thrown instanceof GitError && !thrown.timedOut) {
+      throw new WorkspaceError('workspace_failed', `${JSON.stringify(branch)} is not a valid git branch name`);
+    }
+    throw failure('workspace_failed', thrown);
+  }
+}
+
+/** WORKSPACE_ROOT exists (or can be made) and takes a file. */
+async function checkRoot(root: string): Promise<void> {
+  const probe = path.join(root, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(root, { recursive: true });
+    await writeFile(probe, '');
+    await unlink(probe);
+  } catch (thrown) {
+    throw new WorkspaceRootError(root, thrown as NodeJS.ErrnoException);
+  }
 }

@@ -1,0 +1,109 @@
+/**
+ * At worker start: the slots of dead workers on this host are salvaged. Each job worktree's work
+ * is committed and pushed to its salvage branch (or bundled), the worktree is removed, the
+ * mirrors are adopted (recently used, and not one this worker already has) or deleted, and the
+ * slot goes. A slot whose work could be neither pushed nor bundled is left for the next start.
+ */
+import { readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { coerceError } from '../errors/app-error.js';
+import { git } from './git.js';
+import { mirrorLastUsed, setAuthor } from './mirror.js';
+import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, readOwner } from './slot.js';
+import { lockSlot } from './slot-lock.js';
+import { ownerIsGone } from './slot-owner.js';
+import { type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
+
+export interface OrphanSweep {
+  context: WorkspaceContext;
+  cacheMaxAgeDays: number;
+  /** This worker's slot, made on first use (only when a mirror is adopted). */
+  ownSlot(): Promise<string>;
+}
+
+export async function salvageOrphans(sweep: OrphanSweep): Promise<void> {
+  for (const slot of await listSlots(sweep.context.root)) {
+    try {
+      await salvageSlot(slot, sweep);
+    } catch (thrown) {
+      sweep.context.logger.error({ err: coerceError(thrown), slot }, 'could not salvage a dead worker slot');
+    }
+  }
+}
+
+async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<void> {
+  const { logger } = sweep.context;
+  const owner = await readOwner(slot);
+  // No owner.json: a slot whose salvage was all but finished (owner.json goes last).
+  if (owner && !ownerIsGone(owner)) return;
+  const unlock = await lockSlot(slot);
+  if (!unlock) return;
+  try {
+    // Another worker may have finished this slot between our look and our lock.
+    const stillOwned = await readOwner(slot);
+    if (stillOwned) {
+      logger.info({ slot, owner: stillOwned }, 'salvaging the workspaces of a dead worker');
+      if (!(await salvageJobs(slot, sweep))) return;
+      await adoptMirrors(slot, sweep);
+      await rm(path.join(slot, OWNER_FILE), { force: true });
+    }
+    await rm(slot, { recursive: true, force: true });
+  } finally {
+    await unlock();
+  }
+}
+
+/** False when some work could be neither pushed nor bundled: the slot then stays. */
+async function salvageJobs(slot: string, sweep: OrphanSweep): Promise<boolean> {
+  let allSaved = true;
+  for (const name of await entriesOf(jobsDir(slot))) {
+    if (!name.endsWith('.json')) continue;
+    const file = path.join(jobsDir(slot), name);
+    const metadata = parseMetadata(await readFile(file, 'utf8').catch(() => ''));
+    if (!metadata) {
+      sweep.context.logger.warn({ file }, 'unreadable workspace metadata; its worktree is deleted unsalvaged');
+      continue;
+    }
+    const workspace = workspaceOf(metadata, file, sweep.context);
+    try {
+      await workspace.salvage('worker_lost');
+    } catch (thrown) {
+      sweep.context.logger.error({ err: coerceError(thrown), job_id: metadata.job_id }, 'could not salvage a dead worker job');
+      allSaved = false;
+      continue;
+    }
+    await workspace.remove();
+  }
+  if (allSaved) await rm(jobsDir(slot), { recursive: true, force: true });
+  return allSaved;
+}
+
+async function adoptMirrors(slot: string, sweep: OrphanSweep): Promise<void> {
+  const maxAgeMs = sweep.cacheMaxAgeDays * 24 * 60 * 60 * 1000;
+  for (const name of await entriesOf(mirrorsDir(slot))) {
+    const mirror = path.join(mirrorsDir(slot), name);
+    const fresh = Date.now() - (await mirrorLastUsed(mirror)).getTime() <= maxAgeMs;
+    const target = fresh ? path.join(mirrorsDir(await sweep.ownSlot()), name) : null;
+    if (target && !(await entriesOf(path.dirname(target))).includes(name)) {
+      await rename(mirror, target);
+      const { gitTimeoutMs: timeoutMs, gitAuthor: author } = sweep.context;
+      // Its worktrees were removed above; forget any the dead worker could not register as gone.
+      await git(['worktree', 'prune'], { cwd: target, timeoutMs });
+      await setAuthor(target, { timeoutMs, author });
+      sweep.context.logger.info({ mirror: target }, 'adopted the mirror of a dead worker');
+    } else {
+      await rm(mirror, { recursive: true, force: true });
+    }
+  }
+}
+
+function parseMetadata(text: string): WorkspaceMetadata | null {
+  try {
+    const value = JSON.parse(text) as Partial<WorkspaceMetadata>;
+    const strings = [value.job_id, value.branch, value.base_sha, value.mirror, value.dir];
+    if (strings.some((field) => typeof field !== 'string') || typeof value.claim_epoch !== 'number') return null;
+    return value as WorkspaceMetadata;
+  } catch {
+    return null;
+  }
+}

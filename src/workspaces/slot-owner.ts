@@ -1,0 +1,87 @@
+/**
+ * Who owns a slot directory, and whether that process is gone. A pid alone is not enough: after
+ * a reboot, or long enough, another process has the same pid; its start time (in clock ticks
+ * since boot) and the boot id tell that process apart from the one that wrote owner.json.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+export interface SlotOwner {
+  pid: number;
+  hostname: string;
+  /** /proc/sys/kernel/random/boot_id; null where there is none (not Linux). */
+  boot_id: string | null;
+  /** Field 22 of /proc/<pid>/stat; null where there is none. */
+  start_ticks: number | null;
+  started_at: string;
+}
+
+export function currentOwner(): SlotOwner {
+  return {
+    pid: process.pid,
+    hostname: hostname(),
+    boot_id: bootId(),
+    start_ticks: processStat(process.pid)?.startTicks ?? null,
+    started_at: new Date().toISOString(),
+  };
+}
+
+/** Parses an owner record; null when the text is not one. */
+export function parseOwner(text: string): SlotOwner | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return null;
+    const owner = value as Partial<SlotOwner>;
+    if (typeof owner.pid !== 'number' || typeof owner.hostname !== 'string') return null;
+    return {
+      pid: owner.pid,
+      hostname: owner.hostname,
+      boot_id: typeof owner.boot_id === 'string' ? owner.boot_id : null,
+      start_ticks: typeof owner.start_ticks === 'number' ? owner.start_ticks : null,
+      started_at: typeof owner.started_at === 'string' ? owner.started_at : '',
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True only when the owner is known to be dead: it ran on this host, and its pid is gone (or a
+ * zombie), or belongs to another process (other start ticks) or another boot. An owner on
+ * another host is never judged from here: its slot is on a shared disk and not ours to salvage.
+ */
+export function ownerIsGone(owner: SlotOwner): boolean {
+  if (owner.hostname !== hostname()) return false;
+  try {
+    process.kill(owner.pid, 0);
+  } catch (thrown) {
+    // EPERM: a process of another user has the pid; it exists, but it is not a worker of ours
+    // only if the start ticks say so (checked below).
+    if ((thrown as NodeJS.ErrnoException).code === 'ESRCH') return true;
+  }
+  const boot = bootId();
+  if (owner.boot_id !== null && boot !== null && owner.boot_id !== boot) return true;
+  const stat = processStat(owner.pid);
+  if (stat === null) return boot !== null; // On Linux, no /proc entry means no process.
+  if (stat.zombie) return true;
+  return owner.start_ticks !== null && stat.startTicks !== owner.start_ticks;
+}
+
+function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+function processStat(pid: number): { startTicks: number; zombie: boolean } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name start with field 3 (state); starttime is 22.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { startTicks: Number(fields[22 - 3]), zombie: fields[0] === 'Z' };
+  } catch {
+    return null;
+  }
+}
