@@ -1,6 +1,6 @@
 /**
- * One workspace test file's world: its test env and API, a temp directory holding its bare
- * repositories, its WORKSPACE_ROOT and the gates of the git agent
+ * One workspace test file's world: its test env and API, a temp directory holding its
+ * WORKSPACE_ROOT and the gates of the git agent
  * (test/fixtures/agents/git-agent.mjs), plus what the tests ask of it: products that name a
  * repository, tasks scripted with agent markers, worker processes, jobs waited on.
  */
@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Db } from '../../src/db/database.js';
 import { createApiHarness, type ApiHarness } from './api-harness.js';
+import { gitIn, removeTempDirs } from './git-repos.js';
 import { type JobfleetProcess, killAll, spawnJobfleet } from './processes.js';
 import { createTasks } from './subjects.js';
 import { createTestEnv, type TestEnv } from './test-env.js';
@@ -48,7 +49,7 @@ export interface WorkspaceWorld {
   env: TestEnv;
   api: ApiHarness;
   db: Db;
-  /** Temp directory for the file's bare repositories. */
+  /** The file's temp directory (WORKSPACE_ROOT, gates, reports, scratch files live there). */
   dir: string;
   /** The WORKSPACE_ROOT every worker of the file uses. */
   root: string;
@@ -192,9 +193,21 @@ export async function createWorkspaceWorld(overrides: Record<string, string> = {
       await api.close();
       await env.teardown();
       rmSync(dir, { recursive: true, force: true });
+      removeTempDirs();
     },
   };
   return world;
+}
+
+/** The commits after `base` up to `head`, oldest first: subject and author name. */
+export function commitsBetween(bare: string, base: string, head: string): { subject: string; author: string }[] {
+  const out = gitIn(bare, 'log', '--reverse', '--format=%s%x09%an', `${base}..${head}`);
+  return out
+    ? out.split('\n').map((line) => {
+        const [subject = '', author = ''] = line.split('\t');
+        return { subject, author };
+      })
+    : [];
 }
 
 /** Stops an agent left running by a SIGKILLed worker: its whole process group (it has its own). */

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait-for.js';
-import { commitsBetween, fileAt, makeBareRepo, shaOf } from '../helpers/workspace-git.js';
-import { createWorkspaceWorld, type WorkspaceWorld } from '../helpers/workspace-world.js';
+import { makeBareRepo, showFiles, tipOf } from '../helpers/git-repos.js';
+import { commitsBetween, createWorkspaceWorld, type WorkspaceWorld } from '../helpers/workspace-world.js';
 
 let world: WorkspaceWorld;
 beforeAll(async () => {
@@ -20,9 +20,9 @@ afterAll(async () => {
 
 /** A task on a fresh repository whose product checks with `check`; the agent does `markers`. */
 async function checkedTask(check: string, ...markers: string[]) {
-  const bare = makeBareRepo(world.dir, { files: { 'README.md': 'A product.\n' } });
+  const bare = makeBareRepo({ files: { 'README.md': 'A product.\n' } }).dir;
   const product = await world.product({ repository_url: bare, check_command: check });
-  return { bare, base: shaOf(bare, 'main') ?? '', task: await world.task(product, ...markers) };
+  return { bare, base: tipOf(bare, 'main'), task: await world.task(product, ...markers) };
 }
 
 /** The task once it has left IN_PROGRESS/REVIEW for good (done or failed). */
@@ -98,8 +98,8 @@ describe('a check command that fails, then passes', () => {
     const branch = `jobfleet/task-${task}`;
     expect(first.result.workspace).toMatchObject({ branch, base_sha: base, pushed: true });
     expect(retry.result.workspace).toMatchObject({ branch, base_sha: first.result.workspace.head_sha, pushed: true });
-    expect(shaOf(bare, branch)).toBe(retry.result.workspace.head_sha);
-    expect(fileAt(bare, branch, 'status.txt')).toBe('fixed');
+    expect(tipOf(bare, branch)).toBe(retry.result.workspace.head_sha);
+    expect(showFiles(bare, branch)['status.txt']).toBe('fixed\n');
     expect(commitsBetween(bare, base, branch).map((commit) => commit.subject)).toEqual([
       `jobfleet: work left uncommitted by job ${first.id}`,
       `jobfleet: work left uncommitted by job ${retry.id}`,

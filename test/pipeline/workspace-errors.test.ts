@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnJobfleet } from '../helpers/processes.js';
-import { branchesOf, gitIn, makeBareRepo, refusePushes, shaOf } from '../helpers/workspace-git.js';
+import { branchesOf, gitIn, installHook, makeBareRepo, tipOf } from '../helpers/git-repos.js';
 import { createWorkspaceWorld, type WorkspaceWorld } from '../helpers/workspace-world.js';
 
 let world: WorkspaceWorld;
@@ -39,7 +39,7 @@ describe('a job fails with a code that says what is wrong with the repository', 
   });
 
   it('repository_empty when the repository has no commits', async () => {
-    const bare = makeBareRepo(world.dir, { files: null });
+    const bare = makeBareRepo({ empty: true }).dir;
     const { job } = await jobOn({ repository_url: bare });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'repository_empty' } });
     expect(branchesOf(bare)).toEqual([]);
@@ -47,8 +47,7 @@ describe('a job fails with a code that says what is wrong with the repository', 
   });
 
   it('branch_not_found when the default branch is missing, naming it and the branches there are', async () => {
-    const bare = makeBareRepo(world.dir);
-    gitIn(bare, 'branch', 'release', 'main');
+    const bare = makeBareRepo({ branches: ['main', 'release'] }).dir;
     const { job } = await jobOn({ repository_url: bare, default_branch: 'develop' });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'branch_not_found' } });
     expect(job.error.message).toContain('develop');
@@ -59,9 +58,9 @@ describe('a job fails with a code that says what is wrong with the repository', 
   });
 
   it('push_rejected when the repository refuses the push; refused the salvage too, the work is kept in a bundle', async () => {
-    const bare = makeBareRepo(world.dir);
-    const base = shaOf(bare, 'main') ?? '';
-    refusePushes(bare);
+    const bare = makeBareRepo().dir;
+    const base = tipOf(bare, 'main');
+    installHook(bare, 'pre-receive', 'echo "pushes are closed today" >&2; exit 1');
     const { job } = await jobOn({ repository_url: bare });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'push_rejected' } });
     // git's words, and the hook's.

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { branchesOf, commitsBetween, fileAt, makeBareRepo, shaOf, showFiles } from '../helpers/workspace-git.js';
-import { createWorkspaceWorld, GIT_AUTHOR, killAgentGroup, type WorkspaceWorld } from '../helpers/workspace-world.js';
+import { branchesOf, makeBareRepo, showFiles, tipOf } from '../helpers/git-repos.js';
+import { commitsBetween, createWorkspaceWorld, GIT_AUTHOR, killAgentGroup, type WorkspaceWorld } from '../helpers/workspace-world.js';
 
 let world: WorkspaceWorld;
 beforeAll(async () => {
@@ -27,8 +27,8 @@ afterAll(async () => {
 
 /** A product on a fresh repository, and a task whose agent writes, then waits at a gate nobody opens. */
 async function stuckAgent(extraMarkers: string[] = []) {
-  const bare = makeBareRepo(world.dir, { files: { 'README.md': 'A product.\n' } });
-  const base = shaOf(bare, 'main');
+  const bare = makeBareRepo({ files: { 'README.md': 'A product.\n' } }).dir;
+  const base = tipOf(bare, 'main');
   const product = await world.product({ repository_url: bare });
   const gate = world.gate();
   const task = await world.task(
@@ -38,7 +38,7 @@ async function stuckAgent(extraMarkers: string[] = []) {
     ...extraMarkers,
     gate.marker,
   );
-  return { bare, base: base ?? '', task, gate };
+  return { bare, base, task, gate };
 }
 
 const claimEpoch = async (jobId: string) =>
@@ -48,16 +48,14 @@ const claimEpoch = async (jobId: string) =>
 async function expectSalvaged(bare: string, base: string, jobId: string) {
   const branch = `jobfleet/salvage/${jobId}-${await claimEpoch(jobId)}`;
   await waitFor(`${branch} in the repository`, () => branchesOf(bare).includes(branch), { timeoutMs: 60_000 });
-  expect(showFiles(bare, branch)).toEqual(['README.md', 'draft.txt']);
-  expect(fileAt(bare, branch, 'draft.txt')).toBe('half done');
-  expect(fileAt(bare, branch, 'README.md')).toBe('A product.\nBeing changed.');
+  expect(showFiles(bare, branch)).toEqual({ 'README.md': 'A product.\nBeing changed.\n', 'draft.txt': 'half done\n' });
   const commits = commitsBetween(bare, base, branch);
   expect(commits).toHaveLength(1);
   expect(commits[0]?.author).toBe(GIT_AUTHOR.name);
   expect(commits[0]?.subject).toMatch(new RegExp(`^jobfleet: work salvaged from job ${jobId} \\(.+\\)$`));
   // Salvage is no delivery: the task branch is not pushed, main is untouched.
   expect(branchesOf(bare)).toEqual([branch, 'main'].sort());
-  expect(shaOf(bare, 'main')).toBe(base);
+  expect(tipOf(bare, 'main')).toBe(base);
   await waitFor('the workspace to be removed', () => world.leftoverWorkspaces().length === 0, { timeoutMs: 30_000 });
   return branch;
 }
@@ -85,8 +83,8 @@ describe('a job that ends before its agent finishes leaves the agent’s work on
   });
 
   it('when its agent fails', async () => {
-    const bare = makeBareRepo(world.dir, { files: { 'README.md': 'A product.\n' } });
-    const base = shaOf(bare, 'main') ?? '';
+    const bare = makeBareRepo({ files: { 'README.md': 'A product.\n' } }).dir;
+    const base = tipOf(bare, 'main');
     const product = await world.product({ repository_url: bare });
     const task = await world.task(product, '[agent:write=draft.txt=half done]', '[agent:append=README.md=Being changed.]', '[agent:fail]');
     await world.startWorker();

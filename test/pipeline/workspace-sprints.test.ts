@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait-for.js';
-import { branchesOf, commitsBetween, diffStat, fileAt, makeBareRepo, shaOf, showFiles } from '../helpers/workspace-git.js';
-import { createWorkspaceWorld, type WorkspaceWorld } from '../helpers/workspace-world.js';
+import { branchesOf, makeBareRepo, numstat, showFiles, tipOf } from '../helpers/git-repos.js';
+import { commitsBetween, createWorkspaceWorld, type WorkspaceWorld } from '../helpers/workspace-world.js';
 
 let world: WorkspaceWorld;
 beforeAll(async () => {
@@ -25,7 +25,7 @@ async function call(method: string, path: string, body: unknown, expected: numbe
 
 /** A sprint of a product on a fresh repository, one task per entry (by title, markers as plan). */
 async function sprintWith(tasks: { title: string; markers: string[]; dependsOn?: string }[]) {
-  const bare = makeBareRepo(world.dir, { files: { 'README.md': 'A product.\n' } });
+  const bare = makeBareRepo({ files: { 'README.md': 'A product.\n' } }).dir;
   const product = await world.product({ repository_url: bare });
   const sprint = await call('POST', '/api/v1/sprints', { product_id: product, name: 'Sprint' }, 201);
   const pbi = await call('POST', '/api/v1/pbis', { product_id: product, title: 'PBI' }, 201);
@@ -46,7 +46,7 @@ async function sprintWith(tasks: { title: string; markers: string[]; dependsOn?:
       await call('POST', `/api/v1/tasks/${ids.get(task.title)}/dependencies`, { depends_on_task_id: ids.get(task.dependsOn) }, 201);
     }
   }
-  return { bare, base: shaOf(bare, 'main') ?? '', sprintId: sprint.id as string, ids };
+  return { bare, base: tipOf(bare, 'main'), sprintId: sprint.id as string, ids };
 }
 
 async function runToEnd(sprintId: string, mode: string) {
@@ -74,8 +74,8 @@ describe('a per_task run', () => {
     const schema = `jobfleet/task-${ids.get('schema')}`;
     const docs = `jobfleet/task-${ids.get('docs')}`;
     expect(branchesOf(bare)).toEqual([docs, schema, 'main'].sort());
-    expect(diffStat(bare, base, schema).changed_files).toEqual(['schema.sql']);
-    expect(diffStat(bare, base, docs).changed_files).toEqual(['docs.md']);
+    expect(numstat(bare, base, schema).changed_files).toEqual(['schema.sql']);
+    expect(numstat(bare, base, docs).changed_files).toEqual(['docs.md']);
 
     const stepJobs = await call('GET', `/api/v1/jobs?sprint_run_id=${run.id}&kind=task_implementation`, undefined, 200);
     const branches = stepJobs.items.map((item: { result: { workspace: { branch: string; base_sha: string } } }) => item.result.workspace);
@@ -105,20 +105,19 @@ describe('a sprint_batch run', () => {
     expect(batchJob.result.workspace).toEqual({
       branch,
       base_sha: base,
-      head_sha: shaOf(bare, branch),
-      ...diffStat(bare, base, branch),
+      head_sha: tipOf(bare, branch),
+      ...numstat(bare, base, branch),
       pushed: true,
     });
-    expect(showFiles(bare, branch)).toEqual(['README.md', 'model.txt', 'view.txt']);
-    expect(fileAt(bare, branch, 'view.txt')).toBe('the view');
+    expect(showFiles(bare, branch)).toEqual({ 'README.md': 'A product.\n', 'model.txt': 'the model\n', 'view.txt': 'the view\n' });
     // One commit per step, in step order, each holding its own step's file.
     const commits = commitsBetween(bare, base, branch);
     expect(commits.map((commit) => commit.subject)).toEqual([
       expect.stringMatching(/^jobfleet: step \d+: model$/),
       expect.stringMatching(/^jobfleet: step \d+: view$/),
     ]);
-    expect(diffStat(bare, base, `${branch}~1`).changed_files).toEqual(['model.txt']);
-    expect(diffStat(bare, `${branch}~1`, branch).changed_files).toEqual(['view.txt']);
+    expect(numstat(bare, base, `${branch}~1`).changed_files).toEqual(['model.txt']);
+    expect(numstat(bare, `${branch}~1`, branch).changed_files).toEqual(['view.txt']);
 
     const [first, second] = report.read();
     expect(first).toMatchObject({ JOBFLEET_BRANCH: branch, JOBFLEET_BASE_SHA: base });

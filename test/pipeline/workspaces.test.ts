@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { branchesOf, commitsBetween, diffStat, fileAt, makeBareRepo, shaOf, showFiles } from '../helpers/workspace-git.js';
-import { createWorkspaceWorld, GIT_AUTHOR, type WorkspaceWorld } from '../helpers/workspace-world.js';
+import { branchesOf, makeBareRepo, numstat, showFiles, tipOf } from '../helpers/git-repos.js';
+import { commitsBetween, createWorkspaceWorld, GIT_AUTHOR, type WorkspaceWorld } from '../helpers/workspace-world.js';
 
 let world: WorkspaceWorld;
 beforeAll(async () => {
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** A repository whose main holds a README and a three-line source file. */
 function productRepo() {
-  return makeBareRepo(world.dir, { files: { 'README.md': 'A product.\n', 'lib.txt': 'one\ntwo\nthree\n' } });
+  return makeBareRepo({ files: { 'README.md': 'A product.\n', 'lib.txt': 'one\ntwo\nthree\n' } }).dir;
 }
 
 async function historyOf(task: string) {
@@ -33,7 +33,7 @@ async function historyOf(task: string) {
 describe('a standalone task job on a product with a repository', () => {
   it('works on jobfleet/task-<task> from main, pushes the commits the agent made, and records what git says', async () => {
     const bare = productRepo();
-    const base = shaOf(bare, 'main');
+    const base = tipOf(bare, 'main');
     const product = await world.product({ repository_url: bare, default_branch: 'main' });
     const report = world.reportFile();
     const task = await world.task(
@@ -49,21 +49,20 @@ describe('a standalone task job on a product with a repository', () => {
     expect(job.status, JSON.stringify(job.error)).toBe('done');
 
     const branch = `jobfleet/task-${task}`;
-    const head = shaOf(bare, branch);
+    const head = tipOf(bare, branch);
     expect(branchesOf(bare)).toEqual([branch, 'main'].sort());
-    expect(shaOf(bare, 'main')).toBe(base);
+    expect(tipOf(bare, 'main')).toBe(base);
     expect(job.result.workspace).toEqual({
       branch,
       base_sha: base,
       head_sha: head,
-      ...diffStat(bare, base!, head!),
+      ...numstat(bare, base, head),
       pushed: true,
     });
     expect(job.result.workspace).toMatchObject({ changed_files: ['README.md', 'lib.txt', 'src/feature.txt'], insertions: 3, deletions: 3 });
     // The agent committed everything itself: jobfleet added no commit of its own.
-    expect(commitsBetween(bare, base!, head!)).toEqual([{ subject: 'agent: add the feature', author: 'git-agent' }]);
-    expect(showFiles(bare, branch)).toEqual(['README.md', 'src/feature.txt']);
-    expect(fileAt(bare, branch, 'src/feature.txt')).toBe('alpha\nbeta');
+    expect(commitsBetween(bare, base, head)).toEqual([{ subject: 'agent: add the feature', author: 'git-agent' }]);
+    expect(showFiles(bare, branch)).toEqual({ 'README.md': 'A product.\nMore about it.\n', 'src/feature.txt': 'alpha\nbeta\n' });
 
     // The agent ran in the workspace, and was told so.
     const [seen] = report.read();
@@ -88,7 +87,7 @@ describe('a standalone task job on a product with a repository', () => {
 
   it('commits what the agent left uncommitted as WORKSPACE_GIT_AUTHOR and pushes it', async () => {
     const bare = productRepo();
-    const base = shaOf(bare, 'main');
+    const base = tipOf(bare, 'main');
     const product = await world.product({ repository_url: bare });
     const task = await world.task(product, '[agent:write=notes/todo.md=first\\nsecond]', '[agent:append=lib.txt=four]');
     const jobId = await world.implement(task);
@@ -96,19 +95,23 @@ describe('a standalone task job on a product with a repository', () => {
     expect(job.status, JSON.stringify(job.error)).toBe('done');
 
     const branch = `jobfleet/task-${task}`;
-    const head = shaOf(bare, branch);
-    expect(job.result.workspace).toEqual({ branch, base_sha: base, head_sha: head, ...diffStat(bare, base!, head!), pushed: true });
+    const head = tipOf(bare, branch);
+    expect(job.result.workspace).toEqual({ branch, base_sha: base, head_sha: head, ...numstat(bare, base, head), pushed: true });
     expect(job.result.workspace).toMatchObject({ changed_files: ['lib.txt', 'notes/todo.md'], insertions: 3, deletions: 0 });
-    expect(commitsBetween(bare, base!, head!)).toEqual([
+    expect(commitsBetween(bare, base, head)).toEqual([
       { subject: `jobfleet: work left uncommitted by job ${jobId}`, author: GIT_AUTHOR.name },
     ]);
-    expect(fileAt(bare, branch, 'lib.txt')).toBe('one\ntwo\nthree\nfour');
+    expect(showFiles(bare, branch)).toEqual({
+      'README.md': 'A product.\n',
+      'lib.txt': 'one\ntwo\nthree\nfour\n',
+      'notes/todo.md': 'first\nsecond\n',
+    });
     expect(world.leftoverWorkspaces()).toEqual([]);
   });
 
   it('pushes nothing and makes no branch when the agent changes nothing', async () => {
     const bare = productRepo();
-    const base = shaOf(bare, 'main');
+    const base = tipOf(bare, 'main');
     const product = await world.product({ repository_url: bare });
     const report = world.reportFile();
     const task = await world.task(product, report.marker);
@@ -132,7 +135,7 @@ describe('a standalone task job on a product with a repository', () => {
 describe('two jobs at once on one worker', () => {
   it('each works in its own workspace, neither sees the other, and each branch holds only its own change', async () => {
     const bare = productRepo();
-    const base = shaOf(bare, 'main');
+    const base = tipOf(bare, 'main');
     const product = await world.product({ repository_url: bare });
     const jobs = [];
     for (const name of ['left', 'right']) {
@@ -151,8 +154,8 @@ describe('two jobs at once on one worker', () => {
       const [seen] = job.report.read();
       expect(seen?.files).toEqual(['README.md', `${job.name}.txt`, 'lib.txt'].sort());
       const branch = `jobfleet/task-${job.task}`;
-      expect(showFiles(bare, branch)).toEqual(['README.md', `${job.name}.txt`, 'lib.txt'].sort());
-      expect(diffStat(bare, base!, shaOf(bare, branch)!)).toEqual({ changed_files: [`${job.name}.txt`], insertions: 1, deletions: 0 });
+      expect(Object.keys(showFiles(bare, branch)).sort()).toEqual(['README.md', `${job.name}.txt`, 'lib.txt'].sort());
+      expect(numstat(bare, base, tipOf(bare, branch))).toEqual({ changed_files: [`${job.name}.txt`], insertions: 1, deletions: 0 });
       expect(done.result.workspace).toMatchObject({ branch, base_sha: base, changed_files: [`${job.name}.txt`], pushed: true });
     }
     const [left, right] = jobs.map((job) => job.report.read()[0]?.cwd);
