@@ -68,7 +68,7 @@ export interface WorkspaceWorld {
   gate(): Gate;
   /** A new report file path, and a reader of its lines. */
   reportFile(): { marker: string; read(): AgentReport[] };
-  /** Job worktrees (`<root>/slots/<slot>/jobs/<entry>`) that still exist. */
+  /** What is left of job workspaces: the entries of `<root>/slots/<slot>/jobs/` (worktrees and their metadata files). */
   leftoverWorkspaces(): string[];
   close(): Promise<void>;
 }

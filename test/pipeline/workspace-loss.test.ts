@@ -118,9 +118,9 @@ describe('a job that ends before its agent finishes leaves the agent’s work on
     expect((await doomed.exited).signal).toBe('SIGKILL');
     // The agent has its own process group and outlives its worker: stop it, as a reboot would.
     killAgentGroup(agentPid);
-    const orphaned = world.leftoverWorkspaces();
-    expect(orphaned).toHaveLength(1);
-    expect(orphaned[0]).toMatch(new RegExp(`/jobs/${jobId}-1$`));
+    // Left behind: the worktree and its metadata file.
+    const orphaned = world.leftoverWorkspaces().sort();
+    expect(orphaned.map((entry) => path.basename(entry))).toEqual([`${jobId}-1`, `${jobId}-1.json`]);
 
     const sweeper = spawnJobfleet(['sweeper'], world.workerEnv());
     await sweeper.line(/sweeper running/);
