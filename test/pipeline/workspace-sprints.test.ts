@@ -1,7 +1,9 @@
 /**
  * Sprint runs on a product with a repository (SPEC "Workspaces", branches): a PER_TASK run's
  * steps each land on their task's branch; a SPRINT_BATCH run's steps land one after another on
- * the run's branch, each step seeing what the steps before it wrote.
+ * the run's branch, each step seeing what the steps before it wrote. With a check, a verified
+ * task is its step completing; a step whose check keeps failing fails the run
+ * (VERIFY_MAX_ATTEMPTS is 2 here).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait-for.js';
@@ -10,7 +12,7 @@ import { commitsBetween, createWorkspaceWorld, type WorkspaceWorld } from '../he
 
 let world: WorkspaceWorld;
 beforeAll(async () => {
-  world = await createWorkspaceWorld();
+  world = await createWorkspaceWorld({ VERIFY_MAX_ATTEMPTS: '2' });
   await world.startWorker({ kinds: 'task_implementation,sprint_implementation', concurrency: 2 });
 }, 120_000);
 afterAll(async () => {
@@ -24,9 +26,9 @@ async function call(method: string, path: string, body: unknown, expected: numbe
 }
 
 /** A sprint of a product on a fresh repository, one task per entry (by title, markers as plan). */
-async function sprintWith(tasks: { title: string; markers: string[]; dependsOn?: string }[]) {
+async function sprintWith(tasks: { title: string; markers: string[]; dependsOn?: string }[], check: string | null = null) {
   const bare = makeBareRepo({ files: { 'README.md': 'A product.\n' } }).dir;
-  const product = await world.product({ repository_url: bare });
+  const product = await world.product({ repository_url: bare, check_command: check });
   const sprint = await call('POST', '/api/v1/sprints', { product_id: product, name: 'Sprint' }, 201);
   const pbi = await call('POST', '/api/v1/pbis', { product_id: product, title: 'PBI' }, 201);
   const story = await call('POST', '/api/v1/stories', { pbi_id: pbi.id, title: 'Story' }, 201);
@@ -81,7 +83,7 @@ describe('a per_task run', () => {
     const branches = stepJobs.items.map((item: { result: { workspace: { branch: string; base_sha: string } } }) => item.result.workspace);
     expect(branches.map((workspace: { branch: string }) => workspace.branch).sort()).toEqual([docs, schema].sort());
     for (const workspace of branches) expect(workspace).toMatchObject({ base_sha: base, pushed: true });
-    const dispatcher = await call('GET', `/api/v1/jobs/${job.id}`, undefined, 200);
+    const dispatcher = await world.job(job.id);
     expect(dispatcher.status).toBe('done');
     expect(dispatcher.result).not.toHaveProperty('workspace');
     expect(world.leftoverWorkspaces()).toEqual([]);
@@ -100,8 +102,10 @@ describe('a sprint_batch run', () => {
 
     const branch = `jobfleet/run-${run.id}`;
     expect(branchesOf(bare)).toEqual([branch, 'main'].sort());
-    // The run's job records the whole branch, from main to its last step.
-    const batchJob = await call('GET', `/api/v1/jobs/${job.id}`, undefined, 200);
+    // The run's job records the whole branch, from main to its last step (the run is done
+    // with its last step, a moment before its job is).
+    const batchJob = await world.job(job.id);
+    expect(batchJob.status).toBe('done');
     expect(batchJob.result.workspace).toEqual({
       branch,
       base_sha: base,
@@ -126,5 +130,78 @@ describe('a sprint_batch run', () => {
     expect(second?.files).toEqual(['README.md', 'model.txt']);
     for (const id of ids.values()) expect((await call('GET', `/api/v1/tasks/${id}`, undefined, 200)).status).toBe('done');
     expect(world.leftoverWorkspaces()).toEqual([]);
+  });
+});
+
+describe('a per_task run with a check', () => {
+  it('retries a step whose check fails in a job of the same run; the retry passes, the step completes and the run is done', async () => {
+    const report = world.reportFile();
+    const check = "sed 's/^/status is /' status.txt; grep -q fixed status.txt";
+    const { bare, sprintId, ids } = await sprintWith(
+      [{ title: 'fix', markers: ['[agent:write=status.txt=broken]', '[agent:fix-on-retry=status.txt=fixed]', report.marker] }],
+      check,
+    );
+    const { run } = await runToEnd(sprintId, 'per_task');
+    expect(run.status, JSON.stringify(run.error)).toBe('done');
+
+    const task = ids.get('fix');
+    const jobs = await call('GET', `/api/v1/jobs?sprint_run_id=${run.id}&kind=task_implementation`, undefined, 200);
+    const [first, retry] = [...jobs.items].sort((a: { created_at: string }, b: { created_at: string }) =>
+      a.created_at.localeCompare(b.created_at),
+    );
+    expect(first.result.verify).toMatchObject({ passed: false, attempt: 1, output_tail: 'status is broken\n' });
+    expect(retry).toMatchObject({ status: 'done', retry_of_job_id: first.id, sprint_run_id: run.id, task_id: task });
+    expect(retry.result.verify).toMatchObject({ passed: true, attempt: 2 });
+    expect(report.read().map((seen) => /check failed/i.test(seen.prompt) && seen.prompt.includes('status is broken'))).toEqual([
+      false,
+      true,
+    ]);
+    expect(showFiles(bare, `jobfleet/task-${task}`)['status.txt']).toBe('fixed\n');
+    const [step] = (await call('GET', `/api/v1/sprint-runs/${run.id}/steps`, undefined, 200)).items;
+    expect(step.status).toBe('completed');
+    expect((await call('GET', `/api/v1/tasks/${task}`, undefined, 200)).status).toBe('done');
+  });
+});
+
+describe('a sprint_batch run with a check that keeps failing', () => {
+  it('runs the step again in the same workspace with the failing output, then fails the step, its task (gave_up) and the run', async () => {
+    const report = world.reportFile();
+    const { bare, base, sprintId, ids } = await sprintWith(
+      [
+        { title: 'flaky', markers: [report.marker, '[agent:append=attempts.txt=another try]'] },
+        { title: 'after', markers: ['[agent:write=after.txt=never written]'], dependsOn: 'flaky' },
+      ],
+      'echo "still failing"; exit 5',
+    );
+    const { run, job } = await runToEnd(sprintId, 'sprint_batch');
+    expect(run.status).toBe('failed');
+    // A failed run stops its own job (cancelled, run_stopped), which then salvages and removes the workspace.
+    expect(await world.job(job.id)).toMatchObject({ status: 'cancelled', error: { code: 'run_stopped' } });
+
+    // Two attempts in one workspace: the second saw the first's file and was told why it failed.
+    const [first, second] = report.read();
+    expect(report.read()).toHaveLength(2);
+    expect(second?.cwd).toBe(first?.cwd);
+    expect(first?.files).toEqual(['README.md']);
+    expect(second?.files).toEqual(['README.md', 'attempts.txt']);
+    expect(first?.prompt).not.toMatch(/check failed/i);
+    expect(second?.prompt).toMatch(/check failed/i);
+    expect(second?.prompt).toContain('still failing');
+
+    const steps = (await call('GET', `/api/v1/sprint-runs/${run.id}/steps`, undefined, 200)).items;
+    expect(steps.map((step: { status: string }) => step.status)).toEqual(['failed', 'skipped']);
+    const flaky = ids.get('flaky');
+    expect((await call('GET', `/api/v1/tasks/${flaky}`, undefined, 200)).status).toBe('failed');
+    const history = (await call('GET', `/api/v1/tasks/${flaky}/history`, undefined, 200)).items;
+    expect(
+      history
+        .filter((entry: { from: string }) => entry.from === 'review')
+        .map((entry: { to: string; trigger: string }) => `${entry.to}:${entry.trigger}`),
+    ).toEqual(['in_progress:verify_failed', 'failed:gave_up']);
+    // Each attempt was pushed to the run's branch before its check ran.
+    const branch = `jobfleet/run-${run.id}`;
+    expect(showFiles(bare, branch)['attempts.txt']).toBe('another try\nanother try\n');
+    expect(commitsBetween(bare, base, branch)).toHaveLength(2);
+    await waitFor('the run workspace to be removed', () => world.leftoverWorkspaces().length === 0);
   });
 });
