@@ -15,7 +15,7 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import { createKeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
-import { createMirror, fetchMirror, mirrorName, remoteBranches } from './mirror.js';
+import { createMirror, fetchMirror, mirrorName, remoteBranches, touchMirror } from './mirror.js';
 import { salvageOrphans } from './orphans.js';
 import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
 import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
@@ -152,6 +152,7 @@ async function makeWorktree(
     await fetchMirror(mirror, timeoutMs).catch((thrown) => {
       throw failure('repository_unreachable', thrown);
     });
+    await touchMirror(mirror);
     metadata.base_sha = startPoint(await remoteBranches(mirror, timeoutMs), request);
     // The metadata goes first: a crash from here on leaves what a later start needs to clean up.
     await writeMetadata(metadata);
