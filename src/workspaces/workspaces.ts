@@ -116,7 +116,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       closed = true;
       await Promise.all(removals);
       // A slot with neither mirrors nor workspaces is of no use to the next worker.
-      if (slot) {
+      if (slot && open.size === 0) {
         const dir = await slot;
         if ((await entriesOf(mirrorsDir(dir))).length === 0 && (await entriesOf(jobsDir(dir))).length === 0) {
           await rm(dir, { recursive: true, force: true });

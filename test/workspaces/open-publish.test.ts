@@ -258,6 +258,25 @@ describe('open and publish', () => {
       expect(readdirSync(path.dirname(ws.dir))).toEqual([]);
     });
   });
+
+  it('close waits for a removal under way', async () => {
+    const repo = makeBareRepo();
+    const options = workspaceOptions();
+    const workspaces = await openWorkspaces(options);
+    const ws = await workspaces.open({
+      jobId: 'job-10',
+      claimEpoch: 1,
+      repository: { url: repo.dir, defaultBranch: 'main' },
+      branch: 'jobfleet/task-10',
+    });
+    void ws.remove();
+    await workspaces.close();
+    expect(existsSync(ws.dir)).toBe(false);
+    expect(existsSync(`${ws.dir}.json`)).toBe(false);
+    await expect(
+      workspaces.open({ jobId: 'job-11', claimEpoch: 1, repository: { url: repo.dir, defaultBranch: 'main' }, branch: 'jobfleet/task-11' }),
+    ).rejects.toMatchObject({ code: 'workspace_failed' });
+  });
 });
 
 /** The one mirror under the root's one slot. */

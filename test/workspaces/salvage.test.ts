@@ -1,5 +1,5 @@
 /** Salvage: whatever the agent wrote ends up on jobfleet/salvage/<job>-<epoch>, or in a bundle. */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openWorkspaces } from '../../src/workspaces/index.js';
@@ -114,5 +114,28 @@ describe('salvage', () => {
     expect(() => gitIn(empty, 'bundle', 'verify', bundle!)).not.toThrow();
     gitIn(empty, 'fetch', '-q', bundle!, 'HEAD:refs/heads/recovered');
     expect(showFiles(empty, 'recovered')).toEqual({ 'new-world.txt': 'from scratch\n' });
+  });
+
+  it('a worktree that lost its .git is left alone, never mistaken for a repository that encloses the root', async () => {
+    const enclosing = tempDir();
+    gitIn(enclosing, 'init', '-q');
+    const repo = makeBareRepo();
+    const workspaces = await openWorkspaces(workspaceOptions({ root: path.join(enclosing, 'workspaces') }));
+    const ws = await workspaces.open({
+      jobId: 'job-g',
+      claimEpoch: 1,
+      repository: { url: repo.dir, defaultBranch: 'main' },
+      branch: 'jobfleet/task-g',
+    });
+    writeFiles(ws.dir, { 'stray.txt': 'x\n' });
+    rmSync(path.join(ws.dir, '.git'));
+
+    expect(await ws.salvage('worker_lost')).toEqual({ record: null, bundle: null });
+    await expect(ws.publish()).rejects.toMatchObject({ code: 'workspace_failed' });
+    await ws.remove();
+    await workspaces.close();
+    expect(() => gitIn(enclosing, 'rev-parse', '--verify', 'HEAD')).toThrow();
+    expect(gitIn(enclosing, 'status', '--porcelain')).toBe('?? workspaces/');
+    expect(branchesOf(repo.dir)).toEqual(['main']);
   });
 });
