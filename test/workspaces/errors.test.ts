@@ -19,7 +19,7 @@ import {
 } from '../helpers/git-repos.js';
 import { isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { workspaceOptions } from '../helpers/workspace-options.js';
+import { openOne, workspaceOptions } from '../helpers/workspace-options.js';
 
 afterAll(removeTempDirs);
 
@@ -152,24 +152,17 @@ describe('a repository that cannot be used', () => {
 describe('a push that is refused', () => {
   it('someone pushed to the branch meanwhile (non-fast-forward): push_rejected, the work on the salvage branch', async () => {
     const repo = makeBareRepo();
-    const workspaces = await openWorkspaces(workspaceOptions());
-    const ws = await workspaces.open({
-      jobId: 'job-nff',
-      claimEpoch: 4,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-nff',
-    });
-    const theirs = repo.commit('jobfleet/task-nff', { 'theirs.txt': 'someone else\n' });
+    const { ws, done } = await openOne(repo.dir, 'job-nff', 4);
+    const theirs = repo.commit(ws.branch, { 'theirs.txt': 'someone else\n' });
     writeFiles(ws.dir, { 'ours.txt': 'the agent\n' });
 
     const error = (await ws.publish().catch((thrown: unknown) => thrown)) as WorkspaceError;
-    await ws.remove();
-    await workspaces.close();
+    await done();
 
     expect(error).toBeInstanceOf(WorkspaceError);
     expect(error.code).toBe('push_rejected');
     expect(error.message).toMatch(/\[rejected\].*(fetch first|non-fast-forward)/);
-    expect(tipOf(repo.dir, 'jobfleet/task-nff')).toBe(theirs);
+    expect(tipOf(repo.dir, ws.branch)).toBe(theirs);
     const salvage = error.details.salvage as Record<string, unknown>;
     expect(salvage).toMatchObject({
       branch: 'jobfleet/salvage/job-nff-4',
@@ -185,19 +178,11 @@ describe('a push that is refused', () => {
   it('a pre-receive hook that refuses everything: push_rejected with the hook words, the work in a bundle', async () => {
     const repo = makeBareRepo();
     installHook(repo.dir, 'pre-receive', 'echo "pushes are frozen today" >&2; exit 1');
-    const options = workspaceOptions();
-    const workspaces = await openWorkspaces(options);
-    const ws = await workspaces.open({
-      jobId: 'job-hook',
-      claimEpoch: 2,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-hook',
-    });
+    const { ws, done, options } = await openOne(repo.dir, 'job-hook', 2);
     writeFiles(ws.dir, { 'work.txt': 'precious\n' });
 
     const error = (await ws.publish().catch((thrown: unknown) => thrown)) as WorkspaceError;
-    await ws.remove();
-    await workspaces.close();
+    await done();
 
     expect(error.code).toBe('push_rejected');
     expect(error.message).toContain('pushes are frozen today');

@@ -17,7 +17,7 @@ import {
   tipOf,
   writeFiles,
 } from '../helpers/git-repos.js';
-import { AUTHOR, workspaceOptions } from '../helpers/workspace-options.js';
+import { AUTHOR, openOne, workspaceOptions } from '../helpers/workspace-options.js';
 
 afterAll(removeTempDirs);
 
@@ -261,14 +261,7 @@ describe('open and publish', () => {
 
   it('close waits for a removal under way', async () => {
     const repo = makeBareRepo();
-    const options = workspaceOptions();
-    const workspaces = await openWorkspaces(options);
-    const ws = await workspaces.open({
-      jobId: 'job-10',
-      claimEpoch: 1,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-10',
-    });
+    const { ws, workspaces } = await openOne(repo.dir, 'job-10');
     void ws.remove();
     await workspaces.close();
     expect(existsSync(ws.dir)).toBe(false);

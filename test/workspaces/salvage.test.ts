@@ -2,7 +2,6 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openWorkspaces } from '../../src/workspaces/index.js';
 import {
   branchesOf,
   commitInfo,
@@ -16,28 +15,21 @@ import {
   tipOf,
   writeFiles,
 } from '../helpers/git-repos.js';
-import { workspaceOptions } from '../helpers/workspace-options.js';
+import { openOne } from '../helpers/workspace-options.js';
 
 afterAll(removeTempDirs);
 
 describe('salvage', () => {
   it('pushes committed and uncommitted work to the salvage branch', async () => {
     const repo = makeBareRepo();
-    const workspaces = await openWorkspaces(workspaceOptions());
-    const ws = await workspaces.open({
-      jobId: 'job-s',
-      claimEpoch: 5,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-s',
-    });
+    const { ws, done } = await openOne(repo.dir, 'job-s', 5);
     writeFiles(ws.dir, { 'committed.txt': 'c\n' });
     gitIn(ws.dir, 'add', '-A');
     gitIn(ws.dir, 'commit', '-q', '-m', 'agent: part one');
     writeFiles(ws.dir, { 'uncommitted.txt': 'u\n', 'README.md': null });
 
     const { record, bundle } = await ws.salvage('cancelled');
-    await ws.remove();
-    await workspaces.close();
+    await done();
 
     const branch = 'jobfleet/salvage/job-s-5';
     const head = tipOf(repo.dir, branch);
@@ -52,35 +44,21 @@ describe('salvage', () => {
 
   it('nothing to salvage: no branch, no record', async () => {
     const repo = makeBareRepo();
-    const workspaces = await openWorkspaces(workspaceOptions());
-    const ws = await workspaces.open({
-      jobId: 'job-n',
-      claimEpoch: 1,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-n',
-    });
+    const { ws, done } = await openOne(repo.dir, 'job-n', 1);
     expect(await ws.salvage('timeout')).toEqual({ record: null, bundle: null });
-    await ws.remove();
+    await done();
     expect(await ws.salvage('after removal')).toEqual({ record: null, bundle: null });
-    await workspaces.close();
     expect(branchesOf(repo.dir)).toEqual(['main']);
   });
 
   it('an index left locked by a killed agent does not stop the salvage', async () => {
     const repo = makeBareRepo();
-    const workspaces = await openWorkspaces(workspaceOptions());
-    const ws = await workspaces.open({
-      jobId: 'job-l',
-      claimEpoch: 1,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-l',
-    });
+    const { ws, done } = await openOne(repo.dir, 'job-l', 1);
     writeFiles(ws.dir, { 'half.txt': 'written before the kill\n' });
     writeFileSync(path.resolve(ws.dir, gitIn(ws.dir, 'rev-parse', '--git-path', 'index.lock')), '');
 
     const { record } = await ws.salvage('worker_lost');
-    await ws.remove();
-    await workspaces.close();
+    await done();
     expect(record?.changed_files).toEqual(['half.txt']);
     expect(showFiles(repo.dir, 'jobfleet/salvage/job-l-1')['half.txt']).toBe('written before the kill\n');
   });
@@ -88,22 +66,14 @@ describe('salvage', () => {
   it('a refused salvage push writes a bundle git accepts; history unrelated to base is bundled whole', async () => {
     const repo = makeBareRepo();
     installHook(repo.dir, 'pre-receive', 'exit 1');
-    const options = workspaceOptions();
-    const workspaces = await openWorkspaces(options);
-    const ws = await workspaces.open({
-      jobId: 'job-o',
-      claimEpoch: 3,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-o',
-    });
+    const { ws, done, options } = await openOne(repo.dir, 'job-o', 3);
     // An agent that threw the history away and started over.
     gitIn(ws.dir, 'checkout', '-q', '--orphan', 'fresh-start');
     gitIn(ws.dir, 'rm', '-q', '-rf', '.');
     writeFiles(ws.dir, { 'new-world.txt': 'from scratch\n' });
 
     const { record, bundle } = await ws.salvage('agent_failed');
-    await ws.remove();
-    await workspaces.close();
+    await done();
 
     expect(bundle).toBe(path.join(options.root, 'unpushed', 'job-o-3.bundle'));
     expect(record).toMatchObject({ branch: 'jobfleet/salvage/job-o-3', pushed: false });
@@ -120,20 +90,13 @@ describe('salvage', () => {
     const enclosing = tempDir();
     gitIn(enclosing, 'init', '-q');
     const repo = makeBareRepo();
-    const workspaces = await openWorkspaces(workspaceOptions({ root: path.join(enclosing, 'workspaces') }));
-    const ws = await workspaces.open({
-      jobId: 'job-g',
-      claimEpoch: 1,
-      repository: { url: repo.dir, defaultBranch: 'main' },
-      branch: 'jobfleet/task-g',
-    });
+    const { ws, done } = await openOne(repo.dir, 'job-g', 1, { root: path.join(enclosing, 'workspaces') });
     writeFiles(ws.dir, { 'stray.txt': 'x\n' });
     rmSync(path.join(ws.dir, '.git'));
 
     expect(await ws.salvage('worker_lost')).toEqual({ record: null, bundle: null });
     await expect(ws.publish()).rejects.toMatchObject({ code: 'workspace_failed' });
-    await ws.remove();
-    await workspaces.close();
+    await done();
     expect(() => gitIn(enclosing, 'rev-parse', '--verify', 'HEAD')).toThrow();
     expect(gitIn(enclosing, 'status', '--porcelain')).toBe('?? workspaces/');
     expect(branchesOf(repo.dir)).toEqual(['main']);
