@@ -91,6 +91,7 @@ describe('README', () => {
       'A job from curl to done',
       'The idea flow: draft → grill → plan → materialize',
       'Sprint runs: a sprint implemented by agents',
+      'Implementation jobs in a repository',
     ];
     expect(new Set(sections)).toEqual(new Set(expected));
   });
@@ -107,6 +108,7 @@ describe("the README's first steps, pasted in order", () => {
       DATABASE_URL: env.env.DATABASE_URL!,
       REDIS_URL: env.redisUrl,
       BULLMQ_PREFIX: env.prefix,
+      WORKSPACE_ROOT: env.env.WORKSPACE_ROOT!,
       PORT: '0',
       LOG_LEVEL: 'warn',
       ADMIN_TOKEN,

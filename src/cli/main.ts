@@ -5,6 +5,7 @@
  * environment nor a reachable service.
  */
 import { ConfigError, loadConfig } from '../config.js';
+import { WorkspaceRootError } from '../workspaces/index.js';
 import { isAppError } from '../errors/app-error.js';
 import '../kinds/index.js'; // installs the kind handlers and cascades every command's jobs go through
 import { ServiceUnreachableError } from '../services/reachability.js';
@@ -37,7 +38,13 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   // Errors an operator can act on are one line; anything else keeps its stack.
-  if (error instanceof ConfigError || error instanceof ServiceUnreachableError || error instanceof PortInUseError || isAppError(error)) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof ServiceUnreachableError ||
+    error instanceof PortInUseError ||
+    error instanceof WorkspaceRootError ||
+    isAppError(error)
+  ) {
     process.stderr.write(`jobfleet: ${(error as Error).message}\n`);
   } else if (error instanceof UsageError) {
     process.stderr.write(`jobfleet: ${error.message}\n`);

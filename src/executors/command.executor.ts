@@ -28,7 +28,8 @@ export interface CommandExecutorOptions {
   /** Wall-clock limit for one run, on top of the request's own signal. */
   timeoutMs: number;
   /**
-   * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it.
+   * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it, and in a
+   * workspace JOBFLEET_WORKSPACE, JOBFLEET_BRANCH and JOBFLEET_BASE_SHA.
    * @defaultValue the worker's own environment
    */
   env?: NodeJS.ProcessEnv;
@@ -51,14 +52,22 @@ async function runCommand(options: CommandExecutorOptions, request: AgentRequest
   const { signal, log } = request;
   if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
 
+  const { workspace } = request;
   const child = spawn('/bin/sh', ['-c', options.command], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
+    // An implementation agent works in its job's workspace; any other runs where the worker does.
+    cwd: workspace?.dir,
     env: {
       // The worker's environment is the child's by default, as it would be for any spawn.
       ...(options.env ?? process.env),
       JOBFLEET_JOB_ID: request.jobId,
       JOBFLEET_JOB_KIND: request.kind,
+      ...(workspace && {
+        JOBFLEET_WORKSPACE: workspace.dir,
+        JOBFLEET_BRANCH: workspace.branch,
+        JOBFLEET_BASE_SHA: workspace.baseSha,
+      }),
     },
   });
 

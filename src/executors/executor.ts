@@ -29,10 +29,22 @@ export interface AgentOutput {
   agent: string;
 }
 
+/** Where an implementation agent works: a git worktree of its product's repository (SPEC "Workspaces"). */
+export interface AgentWorkspace {
+  /** The worktree: the agent's working directory. */
+  dir: string;
+  /** The branch jobfleet pushes the work to. */
+  branch: string;
+  /** The commit the workspace started from. */
+  baseSha: string;
+}
+
 export interface AgentRequest {
   jobId: string;
   kind: string;
   prompt: Prompt;
+  /** The job's workspace, when its product names a repository; else the agent has none. */
+  workspace?: AgentWorkspace;
   /** Aborted on cancel, timeout or shutdown; the executor must stop promptly and reject. */
   signal: AbortSignal;
   /** Progress lines worth keeping (stderr of a command, retries of an API call). */

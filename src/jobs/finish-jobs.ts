@@ -8,9 +8,8 @@ import { sql } from 'kysely';
 import type { JsonValue } from '../db/column-types.js';
 import type { Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import type { AgentOutput } from '../executors/executor.js';
 import { installedHandlerOf as handlerOf } from './installed-kinds.js';
-import type { FinishedJob, Verdict } from './kind-handler.js';
+import type { FinishedJob, RunOutput, Verdict } from './kind-handler.js';
 import { claudeJobMachine } from '../machines/index.js';
 import type { JobKind } from '../queues/kinds.js';
 import { groupBy } from '../util/group-by.js';
@@ -22,7 +21,7 @@ export interface Completion {
   kind: JobKind;
   verdict: Verdict;
   /** What the agent returned; null when it never returned (it threw). */
-  output: AgentOutput | null;
+  output: RunOutput | null;
 }
 
 export interface FinishOutcome {
@@ -32,7 +31,7 @@ export interface FinishOutcome {
   enqueued: ClaudeJob[];
 }
 
-function usageOf(output: AgentOutput | null): Record<string, JsonValue> {
+function usageOf(output: RunOutput | null): Record<string, JsonValue> {
   if (!output) return {};
   return { input_tokens: output.usage.inputTokens, output_tokens: output.usage.outputTokens, cost_usd: output.usage.costUsd };
 }

@@ -16,12 +16,16 @@ import { createEntities, transitionMany } from '../transitions/index.js';
 import { groupBy } from '../util/group-by.js';
 
 export interface EnqueueRequest {
+  /** The new job's id, when the caller must name it before the insert (a history row points at it). */
+  id?: string;
   kind: JobKind;
   /** The id of the kind's subject (idea, task or sprint run). */
   subjectId: string;
   payload?: Record<string, unknown>;
   /** A TASK_IMPLEMENTATION job dispatched by a sprint run names the run too. */
   sprintRunId?: string | null;
+  /** The job this one retries (a task whose check failed is tried again by a new job). */
+  retryOf?: string;
 }
 
 export interface EnqueueContext {
@@ -91,10 +95,12 @@ function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<N
     });
   }
   return {
+    ...(request.id ? { id: request.id } : {}),
     kind: request.kind,
     [kind.subject]: request.subjectId,
     ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
     payload: JSON.stringify(parsed.data),
+    ...(request.retryOf ? { retry_of_job_id: request.retryOf } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import type { AgentOutput, Executor, Prompt } from '../executors/executor.js';
 import type { JobKind } from '../queues/kinds.js';
 import type { AppliedTransition, Door } from '../transitions/index.js';
+import type { CheckOutcome, Workspaces, WorkspaceRecord } from '../workspaces/index.js';
 
 export interface JobError {
   /** agent_failed, agent_aborted, plan_invalid, worker_lost, retries_exhausted, shutdown, ... */
@@ -20,10 +21,27 @@ export interface JobError {
 
 export type Verdict = { status: 'DONE'; result: JsonValue } | { status: 'FAILED'; error: JobError; result?: JsonValue };
 
+/** A product's check, run in the workspace after the agent, with the attempt it was (SPEC "Workspaces"). */
+export interface VerifyRecord extends CheckOutcome {
+  attempt: number;
+  max_attempts: number;
+}
+
+/**
+ * What a job's run returns: the agent's output and, for an implementation job in its product's
+ * repository, what became of the workspace (pushed, or salvaged when the agent said it failed)
+ * and the verdict of the product's check.
+ */
+export interface RunOutput extends AgentOutput {
+  workspace?: WorkspaceRecord;
+  verify?: VerifyRecord;
+  salvage?: WorkspaceRecord | null;
+}
+
 export interface FinishedJob {
   /** The job row as it is after its transition to DONE. */
   job: ClaudeJob;
-  output: AgentOutput;
+  output: RunOutput;
 }
 
 export interface HandlerContext {
@@ -36,6 +54,13 @@ export interface ResultContext extends HandlerContext {
   enqueued: ClaudeJob[];
 }
 
+/** What a worker that runs implementation jobs has for them (null on workers that run none). */
+export interface WorkspaceSettings {
+  workspaces: Workspaces;
+  verifyMaxAttempts: number;
+  verifyTimeoutMs: number;
+}
+
 export interface ExecuteContext {
   db: Db;
   job: ClaudeJob;
@@ -46,6 +71,7 @@ export interface ExecuteContext {
   actorTokenId: string;
   /** Adds committed QUEUED jobs to their queues: call it after their transaction, never inside it. */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
+  workspaces: WorkspaceSettings | null;
 }
 
 export interface KindHandler<K extends JobKind = JobKind> {
@@ -59,9 +85,9 @@ export interface KindHandler<K extends JobKind = JobKind> {
   /** The prompts of a batch of claimed jobs, read with as few queries as the kind allows. */
   buildPrompts(db: DbExecutor, jobs: readonly ClaudeJob[]): Promise<Map<string, Prompt>>;
   /** Runs the job when one executor call is not the whole job (a sprint batch runs its steps). */
-  execute?(context: ExecuteContext): Promise<AgentOutput>;
+  execute?(context: ExecuteContext): Promise<RunOutput>;
   /** Done or failed, from the output alone: pure, outside any transaction. */
-  judge(job: ClaudeJob, output: AgentOutput): Verdict;
+  judge(job: ClaudeJob, output: RunOutput): Verdict;
   /** In the completion transaction, for jobs that reached DONE: write the kind's results. */
   applyDone(trx: Trx, finished: readonly FinishedJob[], context: ResultContext): Promise<void>;
   /** In the door's transaction, when a job of the kind starts (RUNNING): move its subject along. */
@@ -71,8 +97,17 @@ export interface KindHandler<K extends JobKind = JobKind> {
 }
 
 /** The result stored on a DONE job: the agent's answer, its structured part, and who answered. */
-export function resultOf(output: AgentOutput, extra: Record<string, JsonValue> = {}): JsonValue {
-  return { text: output.text, data: output.data, agent: output.agent, ...extra };
+export function resultOf(output: RunOutput, extra: Record<string, JsonValue> = {}): JsonValue {
+  const { workspace, verify, salvage } = output;
+  return {
+    text: output.text,
+    data: output.data,
+    agent: output.agent,
+    ...(workspace && { workspace: { ...workspace } }),
+    ...(verify && { verify: { ...verify } }),
+    ...(salvage && { salvage: { ...salvage } }),
+    ...extra,
+  };
 }
 
 export function ids(jobs: readonly ClaudeJob[], column: 'idea_id' | 'task_id' | 'sprint_run_id'): string[] {

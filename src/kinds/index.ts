@@ -17,7 +17,17 @@ import { planChatKind } from './plan-chat.kind.js';
 import { sprintImplementationKind } from './sprint-implementation.kind.js';
 import { taskImplementationKind } from './task-implementation.kind.js';
 
-export type { ExecuteContext, FinishedJob, HandlerContext, JobError, KindHandler, ResultContext, Verdict } from '../jobs/kind-handler.js';
+export type {
+  ExecuteContext,
+  FinishedJob,
+  HandlerContext,
+  JobError,
+  KindHandler,
+  ResultContext,
+  RunOutput,
+  Verdict,
+  WorkspaceSettings,
+} from '../jobs/kind-handler.js';
 
 export const KIND_HANDLERS = {
   TASK_IMPLEMENTATION: taskImplementationKind,

@@ -20,6 +20,13 @@ import { insertJobRows } from '../jobs/insert-job-rows.js';
 import { type AppliedTransition, type Door, inherited, transition } from '../transitions/index.js';
 import { describeJobChange } from './claude-job.cascade.js';
 import { type KindHandler, resultOf } from '../jobs/kind-handler.js';
+import { inWorkspace } from '../jobs/workspace-run.js';
+import { productRepository } from '../backlog/product-repository.js';
+
+/** The branch a SPRINT_BATCH run's steps commit onto, one after another. */
+export function runBranch(runId: string): string {
+  return `jobfleet/run-${runId}`;
+}
 
 export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
   kind: 'SPRINT_IMPLEMENTATION',
@@ -70,13 +77,18 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
     const runId = context.job.sprint_run_id!;
     const { mode } = await context.db.selectFrom('sprint_runs').select('mode').where('id', '=', runId).executeTakeFirstOrThrow();
     if (mode === 'SPRINT_BATCH') {
-      return runSprintBatch({
-        db: context.db,
-        runId,
-        executor: context.executor,
-        signal: context.signal,
-        log: context.log,
-        actorTokenId: context.actorTokenId,
+      const { db, job, signal, log } = context;
+      const batch = { db, runId, executor: context.executor, signal, log, actorTokenId: context.actorTokenId };
+      const repository = await productRepository(db, job.product_id);
+      if (!repository) return runSprintBatch({ ...batch, repository: null });
+      const run = { job, repository, branch: runBranch(runId), settings: context.workspaces, signal, log };
+      return inWorkspace(run, async (workspace) => {
+        const inRepository = { run, workspace, head: workspace.baseSha, salvaged: null };
+        const output = await runSprintBatch({ ...batch, repository: inRepository });
+        // The run's whole record, from where it started to its last pushed step; a step whose
+        // work was salvaged left its commit on HEAD, which is not the run's branch.
+        if (inRepository.salvaged !== null) return { ...output, salvage: inRepository.salvaged };
+        return { ...output, workspace: await workspace.publish() };
       });
     }
     const dispatched = await context.db

@@ -22,32 +22,51 @@ export interface KindDefinition {
    * if this is true and the retry cap allows, enqueued again as a new job.
    */
   retryWhenWorkerLost: boolean;
+  /** Its jobs change code: they run in a workspace of their product's repository when it names one. */
+  changesCode: boolean;
 }
 
 export const KINDS = {
   TASK_IMPLEMENTATION: {
     queue: QUEUE_OF_KIND.TASK_IMPLEMENTATION,
     subject: SUBJECT_OF_KIND.TASK_IMPLEMENTATION,
-    payload: z.strictObject({ instructions: note(20_000).optional() }),
+    payload: z.strictObject({
+      instructions: note(20_000).optional(),
+      /**
+       * Set by jobfleet on the job that retries a task whose check failed (SPEC "Workspaces"):
+       * which attempt this is, the check, and the end of its failing output for the prompt.
+       */
+      verify: z
+        .strictObject({
+          attempt: z.number().int().min(2).max(20),
+          command: z.string().max(2_000),
+          failure: z.string().max(8_000),
+        })
+        .optional(),
+    }),
     retryWhenWorkerLost: true,
+    changesCode: true,
   },
   IDEA_GRILL: {
     queue: QUEUE_OF_KIND.IDEA_GRILL,
     subject: SUBJECT_OF_KIND.IDEA_GRILL,
     payload: z.strictObject({ answers: note(50_000).optional() }),
     retryWhenWorkerLost: true,
+    changesCode: false,
   },
   IDEA_MAKE_PLAN: {
     queue: QUEUE_OF_KIND.IDEA_MAKE_PLAN,
     subject: SUBJECT_OF_KIND.IDEA_MAKE_PLAN,
     payload: z.strictObject({ guidance: note(20_000).optional() }),
     retryWhenWorkerLost: true,
+    changesCode: false,
   },
   PLAN_CHAT: {
     queue: QUEUE_OF_KIND.PLAN_CHAT,
     subject: SUBJECT_OF_KIND.PLAN_CHAT,
     payload: z.strictObject({ message: note(20_000) }),
     retryWhenWorkerLost: true,
+    changesCode: false,
   },
   SPRINT_IMPLEMENTATION: {
     queue: QUEUE_OF_KIND.SPRINT_IMPLEMENTATION,
@@ -55,6 +74,7 @@ export const KINDS = {
     payload: z.strictObject({}),
     // The retry resumes the run where it stopped (the step that was running runs again).
     retryWhenWorkerLost: true,
+    changesCode: true,
   },
 } as const satisfies Record<JobKind, KindDefinition>;
 

@@ -38,7 +38,14 @@ export type TaskBrief = {
   pbi_title: string;
 };
 
-export function taskPrompt(task: TaskBrief, instructions?: string): Prompt {
+/** The failed check an attempt follows (SPEC "Workspaces": the retry's prompt carries the failing output). */
+export interface CheckFailure {
+  attempt: number;
+  command: string;
+  failure: string;
+}
+
+export function taskPrompt(task: TaskBrief, instructions?: string, previous?: CheckFailure): Prompt {
   const parts = [
     `Task: ${task.title}`,
     `Part of story "${task.story_title}" of backlog item "${task.pbi_title}".`,
@@ -46,7 +53,19 @@ export function taskPrompt(task: TaskBrief, instructions?: string): Prompt {
     `Implementation plan:\n${task.implementation_plan ?? '(none given: work from the title and description)'}`,
   ];
   if (instructions) parts.push(`Further instructions:\n${instructions}`);
+  if (previous) parts.push(checkFailureSection(previous));
   return { system: SYSTEM, user: parts.filter(Boolean).join('\n\n') };
+}
+
+export function checkFailureSection(previous: CheckFailure): string {
+  return [
+    `This is attempt ${previous.attempt}: the check failed on the previous attempt's work, which your workspace starts from.`,
+    `\`${previous.command}\` said (its last lines):`,
+    '```',
+    previous.failure,
+    '```',
+    'Fix what it reports.',
+  ].join('\n');
 }
 
 /** An agent may report failure in its structured output even when it exits cleanly. */

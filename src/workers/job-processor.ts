@@ -12,15 +12,17 @@
  * unrecoverable: BullMQ must not run it again, since jobfleet retries a job as a new job itself.
  */
 import { type Job, UnrecoverableError } from 'bullmq';
+import type { JsonValue } from '../db/column-types.js';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { type AppError, coerceError, isAppError } from '../errors/app-error.js';
 import { isUnrunnable } from '../errors/unrunnable.js';
-import { AgentAbortedError, AgentFailedError, type AgentOutput, type Executor } from '../executors/executor.js';
+import { JobFailure } from '../errors/job-failure.js';
+import { AgentAbortedError, AgentFailedError, type Executor } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Completion } from '../jobs/finish-jobs.js';
 import type { ClaimedJob } from '../jobs/job-flushes.js';
-import { handlerOf, type JobError, type Verdict } from '../kinds/index.js';
+import { handlerOf, type JobError, type RunOutput, type Verdict, type WorkspaceSettings } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
 import type { GroupCommit } from '../util/group-commit.js';
@@ -44,6 +46,8 @@ export interface ProcessorDeps {
   failUnrunnable(jobId: string, refusal: AppError): Promise<void>;
   /** Becomes true when a shutdown gives up on writes that cannot reach Postgres. */
   givenUp: () => boolean;
+  /** Workspaces for implementation jobs (null on a worker that serves no implementation kind). */
+  workspaces: WorkspaceSettings | null;
 }
 
 /** What a delivery answers BullMQ when it completes: the job is done, or this delivery was not its run. */
@@ -80,7 +84,7 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
   };
 
   try {
-    let output: AgentOutput | null = null;
+    let output: RunOutput | null = null;
     let verdict: Verdict;
     try {
       const handler = handlerOf(job.kind);
@@ -95,6 +99,7 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
             log,
             actorTokenId: deps.identity.tokenId,
             queueJobs: deps.queueJobs,
+            workspaces: deps.workspaces,
           })
         : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log });
       verdict = handler.judge(job, output);
@@ -132,6 +137,10 @@ async function claim(deps: ProcessorDeps, jobId: string): Promise<ClaimedJob | n
 function failureOf(error: Error, cause: AbortCause | null, timeoutMs: number): Verdict {
   if (cause === 'timeout' || (error instanceof AgentAbortedError && error.reason.startsWith('timeout'))) {
     return { status: 'FAILED', error: { code: 'timeout', message: `the agent did not finish within ${timeoutMs} ms` } };
+  }
+  // A failure with a code of its own: a repository that cannot be reached, a refused push, ...
+  if (error instanceof JobFailure) {
+    return { status: 'FAILED', error: { code: error.code, message: error.message, details: error.details as JsonValue } };
   }
   if (error instanceof AgentFailedError) {
     return { status: 'FAILED', error: { code: 'agent_failed', message: error.message, details: error.details } };

@@ -18,16 +18,32 @@ import { createJobFlushes } from '../jobs/job-flushes.js';
 import type { Logger } from '../logger.js';
 import { createJobQueues, type QueuedJobData } from '../queues/job-queues.js';
 import { subscribeToCancels } from '../queues/job-signals.js';
-import { type JobKind, queueNameOf } from '../queues/kinds.js';
+import { type JobKind, KINDS, queueNameOf } from '../queues/kinds.js';
 import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
 import { deliveryLockOptions } from './delivery-locks.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createJobProcessor } from './job-processor.js';
 import { RunningJobs } from './running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
+import { openWorkspaces } from '../workspaces/index.js';
+import type { WorkspaceSettings } from '../kinds/index.js';
 
 export interface WorkerPoolOptions {
-  config: Pick<Config, 'REDIS_URL' | 'BULLMQ_PREFIX' | 'LEASE_MS' | 'HEARTBEAT_MS' | 'AGENT_TIMEOUT_MS' | 'JOB_MAX_RETRIES'>;
+  config: Pick<
+    Config,
+    | 'REDIS_URL'
+    | 'BULLMQ_PREFIX'
+    | 'LEASE_MS'
+    | 'HEARTBEAT_MS'
+    | 'AGENT_TIMEOUT_MS'
+    | 'JOB_MAX_RETRIES'
+    | 'WORKSPACE_ROOT'
+    | 'WORKSPACE_GIT_AUTHOR'
+    | 'WORKSPACE_CACHE_MAX_AGE_DAYS'
+    | 'GIT_TIMEOUT_MS'
+    | 'VERIFY_MAX_ATTEMPTS'
+    | 'VERIFY_TIMEOUT_MS'
+  >;
   db: Db;
   logger: Logger;
   executor: Executor;
@@ -47,6 +63,9 @@ export interface WorkerPool {
 
 export async function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
   const { config, db, logger, executor } = options;
+  // Before registering: a worker that cannot keep workspaces refuses to start (WorkspaceRootError),
+  // and what a killed predecessor left in them is salvaged before any new job runs.
+  const workspaces = options.kinds.some((kind) => KINDS[kind].changesCode) ? await openWorkspaceSettings(config, logger) : null;
   const identity = await registerWorker(db, { kinds: options.kinds, concurrency: options.concurrency, version: options.version });
   const log = logger.child({ worker: identity.workerId });
   const running = new RunningJobs();
@@ -76,6 +95,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     queueJobs,
     failUnrunnable: (jobId, refusal) => db.transaction().execute((trx) => failUnrunnableJob(trx, jobId, refusal, identity.tokenId)),
     givenUp: () => givenUp,
+    workspaces,
   });
 
   const workers = options.kinds.map((kind) => {
@@ -120,6 +140,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         clearTimeout(abortTimer);
         clearTimeout(forceTimer);
       }
+      await workspaces?.workspaces.close();
       await heartbeat.stop();
       await cancels.close();
       await deregisterWorker(db, identity).catch((error) => log.warn({ err: (error as Error).message }, 'could not deregister'));
@@ -128,4 +149,15 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       log.info('worker stopped');
     },
   };
+}
+
+async function openWorkspaceSettings(config: WorkerPoolOptions['config'], logger: Logger): Promise<WorkspaceSettings> {
+  const workspaces = await openWorkspaces({
+    root: config.WORKSPACE_ROOT,
+    gitAuthor: config.WORKSPACE_GIT_AUTHOR,
+    gitTimeoutMs: config.GIT_TIMEOUT_MS,
+    cacheMaxAgeDays: config.WORKSPACE_CACHE_MAX_AGE_DAYS,
+    logger,
+  });
+  return { workspaces, verifyMaxAttempts: config.VERIFY_MAX_ATTEMPTS, verifyTimeoutMs: config.VERIFY_TIMEOUT_MS };
 }

@@ -2,6 +2,9 @@
  * One test file's world: its own database (cloned from the template), its own BullMQ prefix,
  * the configuration that points at both, and cleanup of everything it made in Redis.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
@@ -33,7 +36,10 @@ export async function createTestEnv(overrides: Record<string, string> = {}, opti
   const database = await createTestDatabase();
   const prefix = `${TEST_REDIS_PREFIX}${uniqueSuffix().replace('_', '-')}`;
   const redisUrl = options.redisUrl ?? testRedisUrl();
+  // Workspaces of this file's workers, apart from every other file's (their salvage scans the root).
+  const workspaceRoot = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-workspaces-'));
   const env: Record<string, string> = {
+    WORKSPACE_ROOT: workspaceRoot,
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,
     BULLMQ_PREFIX: prefix,
@@ -50,6 +56,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}, opti
     config,
     logger: createLogger(config),
     async teardown() {
+      rmSync(workspaceRoot, { recursive: true, force: true });
       await deleteKeys(redisUrl, prefix).catch(() => undefined);
       await database.drop();
     },

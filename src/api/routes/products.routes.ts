@@ -6,6 +6,7 @@ import { z } from '@hono/zod-openapi';
 import { type Caller, callerOf } from '../../auth/caller.js';
 import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
+import { insertProduct } from '../../backlog/product.repository.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
@@ -31,11 +32,7 @@ export function productRoutes(deps: ApiDeps) {
     async (c) => {
       const body = c.req.valid('json');
       const owner = ownerFor(body.owner_id, callerOf(c));
-      const row = await deps.db
-        .insertInto('products')
-        .values({ owner_id: owner, name: body.name, description: body.description ?? '' })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await insertProduct(deps.db, { ...body, owner_id: owner });
       return c.json(toApiProduct(row), 201);
     },
   );

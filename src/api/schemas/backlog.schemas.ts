@@ -22,6 +22,7 @@ import {
   taskStatus,
 } from '../../spelling/api-spelling.js';
 import { apiEnum, Uuid } from './common.schemas.js';
+import { CheckCommand, DefaultBranch, RepositoryUrl } from './repository.schemas.js';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 const title = z.string().trim().min(1, { error: 'must not be empty' }).max(300, { error: 'at most 300 characters' });
@@ -30,21 +31,43 @@ const order = z.number().int({ error: 'must be a whole number' }).min(-1_000_000
 const timestamps = { created_at: z.string(), updated_at: z.string() };
 
 export const Product = z
-  .object({ id: z.uuid(), owner_id: z.string(), name: z.string(), description: z.string(), ...timestamps })
+  .object({
+    id: z.uuid(),
+    owner_id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    repository_url: RepositoryUrl.nullable(),
+    default_branch: DefaultBranch,
+    check_command: CheckCommand.nullable(),
+    ...timestamps,
+  })
   .openapi('Product');
+/** The repository fields: absent leaves them as they are (on create: no repository, `main`, no check). */
+const repositoryFields = {
+  repository_url: RepositoryUrl.nullable().optional(),
+  check_command: CheckCommand.nullable().optional(),
+  default_branch: DefaultBranch.optional(),
+};
 export const NewProduct = z
   .object({
     name: title,
     description: text(20_000).optional(),
     owner_id: z.string().trim().min(1).max(200).optional().openapi({ description: 'admin tokens only; others create for their own owner' }),
+    ...repositoryFields,
   })
   .strict();
-export const ProductUpdate = z.object({ name: title.optional(), description: text(20_000).optional() }).strict();
+export const ProductUpdate = z
+  .object({ name: title.optional(), description: text(20_000).optional(), ...repositoryFields })
+  .strict()
+  .openapi({ description: 'null clears repository_url or check_command; default_branch cannot be null' });
 export const toApiProduct = (row: ProductRow) => ({
   id: row.id,
   owner_id: row.owner_id,
   name: row.name,
   description: row.description,
+  repository_url: row.repository_url,
+  default_branch: row.default_branch,
+  check_command: row.check_command,
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
 });

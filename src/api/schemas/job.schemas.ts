@@ -9,6 +9,46 @@ const Usage = z.object({
   cost_usd: z.number().nullable(),
 });
 
+/** What an implementation job did to its product's repository (SPEC "Workspaces"). */
+export const JobWorkspace = z
+  .object({
+    branch: z.string().openapi({ example: 'jobfleet/task-0199a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d' }),
+    base_sha: z.string().openapi({ description: 'the commit the workspace started from' }),
+    head_sha: z.string().openapi({ description: 'the commit pushed (equal to base_sha when nothing changed)' }),
+    changed_files: z.array(z.string()),
+    insertions: z.number().int(),
+    deletions: z.number().int(),
+    pushed: z.boolean().openapi({ description: 'false when the agent changed nothing (no branch is pushed then)' }),
+  })
+  .openapi('JobWorkspace');
+
+/** The product's check, run in the workspace after the agent. */
+export const JobVerify = z
+  .object({
+    command: z.string(),
+    passed: z.boolean(),
+    exit_code: z.number().int().nullable(),
+    timed_out: z.boolean(),
+    attempt: z.number().int().openapi({ description: 'which attempt this was; a failed check is retried by a new job' }),
+    max_attempts: z.number().int().openapi({ description: 'VERIFY_MAX_ATTEMPTS when the job ran' }),
+    output_tail: z.string().openapi({ description: "the check's last 4000 characters of output" }),
+  })
+  .openapi('JobVerify');
+
+const JobResult = z
+  .looseObject({
+    text: z.string().optional(),
+    data: z.unknown().optional(),
+    agent: z.string().optional(),
+    workspace: JobWorkspace.optional().openapi({ description: 'implementation jobs of a product with a repository: the pushed branch' }),
+    verify: JobVerify.optional().openapi({ description: 'when the product has a check_command' }),
+    salvage: JobWorkspace.nullable()
+      .optional()
+      .openapi({ description: 'an agent that reported failure: its work, pushed to jobfleet/salvage/<job>-<claim epoch>' }),
+  })
+  .nullable()
+  .openapi({ description: "the agent's answer; null until the job is done" });
+
 export const Job = z
   .object({
     id: z.uuid(),
@@ -18,8 +58,11 @@ export const Job = z
     task_id: z.uuid().nullable(),
     sprint_run_id: z.uuid().nullable(),
     payload: z.unknown(),
-    result: z.unknown(),
-    error: z.unknown(),
+    result: JobResult,
+    error: z.unknown().openapi({
+      description:
+        'null, or { code, message, details }; codes include agent_failed, timeout, worker_lost, repository_unreachable, repository_empty, branch_not_found, push_rejected, workspace_failed (details.salvage: where the work was pushed)',
+    }),
     attempt_count: z.number().int(),
     requeue_count: z.number().int(),
     claim_epoch: z.number().int(),
@@ -80,7 +123,8 @@ export function toApiJob(job: ClaudeJob): ApiJob {
     task_id: job.task_id,
     sprint_run_id: job.sprint_run_id,
     payload: job.payload,
-    result: job.result,
+    // Written only by resultOf (src/jobs/kind-handler.ts): an object, or null before the job ends.
+    result: job.result as ApiJob['result'],
     error: job.error,
     attempt_count: job.attempt_count,
     requeue_count: job.requeue_count,

@@ -2,6 +2,7 @@ import { apiCommand } from './api.command.js';
 import { enqueueCommand } from './enqueue.command.js';
 import type { Command } from './command.js';
 import { migrateCommand } from './migrate.command.js';
+import { productCommand } from './product.command.js';
 import { startCommand } from './start.command.js';
 import { sweeperCommand } from './sweeper.command.js';
 import { tokenCommand } from './token.command.js';
@@ -14,6 +15,7 @@ export const COMMANDS = {
   sweeper: sweeperCommand,
   migrate: migrateCommand,
   token: tokenCommand,
+  product: productCommand,
   enqueue: enqueueCommand,
 } satisfies Record<string, Command>;
 

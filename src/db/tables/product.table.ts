@@ -7,6 +7,12 @@ export interface ProductTable {
   owner_id: string;
   name: string;
   description: Generated<string>;
+  /** Where its implementation jobs work (a git URL or absolute path); null: no repository. */
+  repository_url: string | null;
+  /** The branch new work starts from. */
+  default_branch: Generated<string>;
+  /** Run with `/bin/sh -c` in a job's workspace to verify its work; null: no check. */
+  check_command: string | null;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }

@@ -57,6 +57,48 @@ async function refreshJobs() {
   );
 }
 
+// Implementation jobs with what they pushed: the job's branch, or where a failed job's work was
+// salvaged (SPEC "Workspaces"), and the product's check.
+const WORK_KINDS = 'task_implementation,sprint_implementation';
+const WORK_ROWS = 20;
+
+function branchOf(job) {
+  const result = job.result ?? {};
+  const salvage = result.salvage ?? job.error?.details?.salvage ?? null;
+  if (result.workspace) return { record: result.workspace, label: result.workspace.pushed ? result.workspace.branch : 'nothing changed' };
+  if (salvage) return { record: salvage, label: `${salvage.branch} (salvaged)` };
+  return null;
+}
+
+function checkOf(job) {
+  const verify = job.result?.verify;
+  if (!verify) return '—';
+  const verdict = verify.passed ? 'passed' : verify.timed_out ? 'timed out' : `failed (exit ${verify.exit_code})`;
+  return `${verdict}, attempt ${verify.attempt}/${verify.max_attempts}`;
+}
+
+async function refreshWork() {
+  const { items } = await getJson(`/api/v1/jobs?kind=${WORK_KINDS}&limit=${WORK_ROWS}`);
+  const body = $('#work tbody');
+  body.replaceChildren(
+    ...items.map((job) => {
+      const row = document.createElement('tr');
+      row.dataset.jobId = job.id;
+      const branch = branchOf(job);
+      row.append(
+        cell(job.id.slice(0, 8)),
+        cell(job.kind),
+        cell(job.status),
+        cell(branch ? branch.label : (job.error?.code ?? '—'), 'branch'),
+        cell(branch ? String(branch.record.changed_files.length) : '—', 'number'),
+        cell(branch ? `+${branch.record.insertions} −${branch.record.deletions}` : '—', 'number'),
+        cell(checkOf(job)),
+      );
+      return row;
+    }),
+  );
+}
+
 function describe(event) {
   const subject = event.job ? `${event.job.kind} job` : event.step ? `step ${event.step.position} (${event.step.name})` : event.entity;
   return `${new Date(event.at).toLocaleTimeString()}  ${subject} ${event.entity_id.slice(0, 8)}  ${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
@@ -95,11 +137,13 @@ function scheduleJobsRefresh() {
   pending = setTimeout(() => {
     pending = null;
     refreshJobs().catch(() => {});
+    refreshWork().catch(() => {});
   }, 500);
 }
 
 listen();
 refreshWorkers().catch(() => {});
 refreshJobs().catch(() => {});
+refreshWork().catch(() => {});
 setInterval(() => refreshWorkers().catch(() => {}), 5000);
 setInterval(() => refreshJobs().catch(() => {}), 10000);
