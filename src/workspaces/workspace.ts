@@ -9,6 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import type { KeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
 import { touchMirror } from './mirror.js';
 import { WorkspaceError, type WorkspaceErrorCode } from './workspace-error.js';
@@ -65,6 +66,8 @@ export interface WorkspaceContext {
   gitAuthor: { name: string; email: string };
   gitTimeoutMs: number;
   logger: Logger;
+  /** Held (per mirror path) while git changes a mirror's worktrees and branches. */
+  mirrorLock: KeyedLock;
 }
 
 /** A refused push: git's words for a refusal (non-fast-forward, a hook, permissions). */
@@ -204,10 +207,13 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     const quietly = (args: string[]) =>
       git(args, { cwd: mirror, timeoutMs }).catch((thrown) => log.debug({ err: coerceError(thrown), args }, 'git while removing'));
     try {
-      await quietly(['worktree', 'remove', '--force', '--', dir]);
-      await rm(dir, { recursive: true, force: true });
-      await quietly(['branch', '--quiet', '-D', '--', branch]);
-      await quietly(['worktree', 'prune']);
+      // Not while another workspace of the mirror is being made: one change to its worktrees at a time.
+      await context.mirrorLock.run(mirror, async () => {
+        await quietly(['worktree', 'remove', '--force', '--', dir]);
+        await rm(dir, { recursive: true, force: true });
+        await quietly(['branch', '--quiet', '-D', '--', branch]);
+        await quietly(['worktree', 'prune']);
+      });
       await rm(metadataFile, { force: true });
       await touchMirror(mirror);
     } catch (thrown) {

@@ -53,11 +53,13 @@ const LISTED_BRANCHES = 10;
 /** Checks the root (throws WorkspaceRootError), salvages and removes orphaned slots, adopts their mirrors. */
 export async function openWorkspaces(options: WorkspacesOptions): Promise<Workspaces> {
   await checkRoot(options.root);
+  const mirrors = createKeyedLock();
   const context: WorkspaceContext = {
     root: options.root,
     gitAuthor: options.gitAuthor,
     gitTimeoutMs: options.gitTimeoutMs,
     logger: options.logger,
+    mirrorLock: mirrors,
   };
   let slot: Promise<string> | undefined;
   const ownSlot = () =>
@@ -67,7 +69,6 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
     }));
   await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, ownSlot });
 
-  const mirrors = createKeyedLock();
   const branches = createKeyedLock();
   const open = new Set<string>();
   const removals = new Set<Promise<void>>();
