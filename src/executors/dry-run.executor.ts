@@ -11,10 +11,12 @@
  *   `dryRunGateDir()`, so a test decides when a job finishes: it creates the file to let the job
  *   go. A file, not memory, because workers are often other processes on the same machine;
  *   NAME is letters, digits, `_` and `-`; a gate once opened stays open;
- * - `[dry-run:defer=TEXT]` adds TEXT to the deferred items it reports.
+ * - `[dry-run:defer=TEXT]` adds TEXT to the deferred items it reports;
+ * - `[dry-run:write=PATH]` writes a file at PATH (relative: letters, digits, `_`, `-`, `.`, `/`)
+ *   in the job's workspace, when it has one, so a trial shows a branch pushed with a change.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { JsonValue } from '../db/column-types.js';
@@ -44,12 +46,24 @@ export function createDryRunExecutor(options: DryRunOptions = {}): Executor {
       const sleep = Number(/\[dry-run:sleep=(\d+)\]/.exec(text)?.[1] ?? 0) + (options.delayMs ?? 0);
       if (sleep > 0) await wait(sleep, request.signal);
       if (request.signal.aborted) throw new AgentAbortedError(abortReason(request.signal));
+      if (request.workspace) writeFiles(request.workspace.dir, text, request.jobId);
       if (text.includes('[dry-run:fail]')) {
         throw new AgentFailedError('[dry run] the agent failed as its prompt asked ([dry-run:fail])', { dryRun: true });
       }
       return answer(request, text);
     },
   };
+}
+
+/** The `[dry-run:write=PATH]` files, inside the workspace only (never its .git, never above it). */
+function writeFiles(workspace: string, text: string, jobId: string): void {
+  for (const [, file] of text.matchAll(/\[dry-run:write=([\w./-]+)\]/g)) {
+    const target = path.resolve(workspace, file!);
+    const inside = path.relative(workspace, target);
+    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep)[0] === '.git') continue;
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, `[dry run] written by job ${jobId}\n`);
+  }
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {

@@ -51,7 +51,8 @@ export class GitError extends Error {
 
 /** The message of a failed job: git's stderr, trimmed, its last lines up to 2000 characters. */
 export function gitWords(stderr: string, limit = 2000): string {
-  const text = stderr.trim();
+  // Lines from the remote come padded with spaces (to overwrite progress output).
+  const text = stderr.replace(/[ \t]+$/gm, '').trim();
   if (text.length <= limit) return text;
   const tail = text.slice(-limit);
   const lineStart = tail.indexOf('\n');

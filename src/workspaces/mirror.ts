@@ -8,7 +8,7 @@ import { stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { git } from './git.js';
 
-/** A file whose mtime says when a workspace of this mirror was last removed (or the mirror made). */
+/** A file whose mtime says when the mirror was last fetched for a workspace or had one removed. */
 const LAST_USED_MARKER = 'jobfleet-last-used';
 
 /** `<sha256(url) first 16 hex>.git`: one mirror per URL, a name that is safe whatever the URL holds. */
@@ -61,7 +61,7 @@ export async function touchMirror(dir: string): Promise<void> {
   await utimes(path.join(dir, LAST_USED_MARKER), now, now).catch(() => writeFile(path.join(dir, LAST_USED_MARKER), ''));
 }
 
-/** When a workspace of the mirror was last removed; the directory's own time when the marker is gone. */
+/** When the mirror was last used; the directory's own time when the marker is gone. */
 export async function mirrorLastUsed(dir: string): Promise<Date> {
   const marker = await stat(path.join(dir, LAST_USED_MARKER)).catch(() => stat(dir));
   return marker.mtime;

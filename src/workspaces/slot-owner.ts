@@ -55,8 +55,8 @@ export function ownerIsGone(owner: SlotOwner): boolean {
   try {
     process.kill(owner.pid, 0);
   } catch (thrown) {
-    // EPERM: a process of another user has the pid; it exists, but it is not a worker of ours
-    // only if the start ticks say so (checked below).
+    // EPERM: the pid exists (another user's process); whether it is still our worker, the
+    // boot id and start ticks below tell.
     if ((thrown as NodeJS.ErrnoException).code === 'ESRCH') return true;
   }
   const boot = bootId();

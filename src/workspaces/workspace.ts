@@ -9,6 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import type { KeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
 import { touchMirror } from './mirror.js';
 import { WorkspaceError, type WorkspaceErrorCode } from './workspace-error.js';
@@ -65,6 +66,8 @@ export interface WorkspaceContext {
   gitAuthor: { name: string; email: string };
   gitTimeoutMs: number;
   logger: Logger;
+  /** Held (per mirror path) while git changes a mirror's worktrees and branches. */
+  mirrorLock: KeyedLock;
 }
 
 /** A refused push: git's words for a refusal (non-fast-forward, a hook, permissions). */
@@ -83,21 +86,34 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
   const log = logger.child({ job_id: jobId, claim_epoch: epoch, workspace: dir });
   let removal: Promise<void> | undefined;
 
-  const inWorktree = (args: string[], env?: Record<string, string>) => git(args, { cwd: dir, timeoutMs, ...(env && { env }) });
+  /**
+   * Git in the worktree, never above it: a worktree without its `.git` file (deleted, or never
+   * finished by a worker that died) would let git find whatever repository encloses the root,
+   * say a home directory kept in git, and commit and push that instead.
+   */
+  const inWorktree = (args: string[], options: { env?: Record<string, string>; okExitCodes?: number[] } = {}) => {
+    if (!existsSync(path.join(dir, '.git'))) {
+      return Promise.reject(new WorkspaceError('workspace_failed', `${dir} is not a git worktree (any more)`));
+    }
+    return git(args, { cwd: dir, timeoutMs, ...options });
+  };
+
+  /** The record of base..head, a WorkspaceError when git cannot tell it. */
+  const record = (change: { branch: string; base: string; head: string; pushed: boolean }) =>
+    diffRecord(dir, timeoutMs, change).catch((thrown) => {
+      throw failure('workspace_failed', thrown);
+    });
 
   /** `git add -A` and a commit of whatever that staged, as WORKSPACE_GIT_AUTHOR. */
   const commitLeftovers = async (message: string): Promise<void> => {
     await clearStaleIndexLock();
     await inWorktree(['add', '-A']);
-    const staged = await git(['diff', '--cached', '--quiet'], { cwd: dir, timeoutMs, okExitCodes: [1] });
+    const staged = await inWorktree(['diff', '--cached', '--quiet'], { okExitCodes: [1] });
     if (staged.exitCode === 0) return;
     const { name, email } = context.gitAuthor;
     // The environment outranks any configuration the agent may have changed in the worktree.
     await inWorktree(['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '-m', message], {
-      GIT_AUTHOR_NAME: name,
-      GIT_AUTHOR_EMAIL: email,
-      GIT_COMMITTER_NAME: name,
-      GIT_COMMITTER_EMAIL: email,
+      env: { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: email },
     });
   };
 
@@ -120,7 +136,7 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
   const push = (ref: string) => inWorktree(['push', '--quiet', '--', 'origin', `HEAD:refs/heads/${ref}`]);
 
   const salvage = async (why: string): Promise<{ record: WorkspaceRecord | null; bundle: string | null }> => {
-    if (!existsSync(dir)) {
+    if (!existsSync(path.join(dir, '.git'))) {
       log.warn({ why }, 'nothing to salvage: the worktree is gone');
       return { record: null, bundle: null };
     }
@@ -139,11 +155,11 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     try {
       await push(salvageBranch);
       log.info({ why, branch: salvageBranch, head }, 'salvaged the work to a branch');
-      return { record: await diffRecord(dir, timeoutMs, { ...change, pushed: true }), bundle: null };
+      return { record: await record({ ...change, pushed: true }), bundle: null };
     } catch (pushError) {
       const bundle = await writeBundle(head);
       log.warn({ why, bundle, err: coerceError(pushError) }, 'the salvage push failed; the work is in a bundle');
-      return { record: await diffRecord(dir, timeoutMs, { ...change, pushed: false }), bundle };
+      return { record: await record({ ...change, pushed: false }), bundle };
     }
   };
 
@@ -152,7 +168,7 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     const file = path.join(context.root, 'unpushed', `${jobId}-${epoch}.bundle`);
     try {
       await mkdir(path.dirname(file), { recursive: true });
-      const ancestry = await git(['merge-base', '--is-ancestor', baseSha, head], { cwd: dir, timeoutMs, okExitCodes: [1] });
+      const ancestry = await inWorktree(['merge-base', '--is-ancestor', baseSha, head], { okExitCodes: [1] });
       await inWorktree(['bundle', 'create', '--quiet', file, ancestry.exitCode === 0 ? `${baseSha}..HEAD` : 'HEAD']);
       return file;
     } catch (thrown) {
@@ -170,7 +186,7 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     } catch (thrown) {
       throw failure('workspace_failed', thrown);
     }
-    if (head === since) return diffRecord(dir, timeoutMs, { branch, base: since, head, pushed: false });
+    if (head === since) return record({ branch, base: since, head, pushed: false });
     try {
       await push(branch);
     } catch (thrown) {
@@ -184,17 +200,20 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
       }
       throw failure(code, thrown, '', { salvage: salvaged.record, bundle: salvaged.bundle, ...details });
     }
-    return diffRecord(dir, timeoutMs, { branch, base: since, head, pushed: true });
+    return record({ branch, base: since, head, pushed: true });
   };
 
   const removeNow = async (): Promise<void> => {
     const quietly = (args: string[]) =>
       git(args, { cwd: mirror, timeoutMs }).catch((thrown) => log.debug({ err: coerceError(thrown), args }, 'git while removing'));
     try {
-      await quietly(['worktree', 'remove', '--force', '--', dir]);
-      await rm(dir, { recursive: true, force: true });
-      await quietly(['branch', '--quiet', '-D', '--', branch]);
-      await quietly(['worktree', 'prune']);
+      // Not while another workspace of the mirror is being made: one change to its worktrees at a time.
+      await context.mirrorLock.run(mirror, async () => {
+        await quietly(['worktree', 'remove', '--force', '--', dir]);
+        await rm(dir, { recursive: true, force: true });
+        await quietly(['branch', '--quiet', '-D', '--', branch]);
+        await quietly(['worktree', 'prune']);
+      });
       await rm(metadataFile, { force: true });
       await touchMirror(mirror);
     } catch (thrown) {

@@ -15,7 +15,7 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import { createKeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
-import { createMirror, fetchMirror, mirrorName, remoteBranches } from './mirror.js';
+import { createMirror, fetchMirror, mirrorName, remoteBranches, touchMirror } from './mirror.js';
 import { salvageOrphans } from './orphans.js';
 import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
 import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
@@ -53,11 +53,13 @@ const LISTED_BRANCHES = 10;
 /** Checks the root (throws WorkspaceRootError), salvages and removes orphaned slots, adopts their mirrors. */
 export async function openWorkspaces(options: WorkspacesOptions): Promise<Workspaces> {
   await checkRoot(options.root);
+  const mirrors = createKeyedLock();
   const context: WorkspaceContext = {
     root: options.root,
     gitAuthor: options.gitAuthor,
     gitTimeoutMs: options.gitTimeoutMs,
     logger: options.logger,
+    mirrorLock: mirrors,
   };
   let slot: Promise<string> | undefined;
   const ownSlot = () =>
@@ -67,7 +69,6 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
     }));
   await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, ownSlot });
 
-  const mirrors = createKeyedLock();
   const branches = createKeyedLock();
   const open = new Set<string>();
   const removals = new Set<Promise<void>>();
@@ -116,7 +117,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       closed = true;
       await Promise.all(removals);
       // A slot with neither mirrors nor workspaces is of no use to the next worker.
-      if (slot) {
+      if (slot && open.size === 0) {
         const dir = await slot;
         if ((await entriesOf(mirrorsDir(dir))).length === 0 && (await entriesOf(jobsDir(dir))).length === 0) {
           await rm(dir, { recursive: true, force: true });
@@ -152,6 +153,7 @@ async function makeWorktree(
     await fetchMirror(mirror, timeoutMs).catch((thrown) => {
       throw failure('repository_unreachable', thrown);
     });
+    await touchMirror(mirror);
     metadata.base_sha = startPoint(await remoteBranches(mirror, timeoutMs), request);
     // The metadata goes first: a crash from here on leaves what a later start needs to clean up.
     await writeMetadata(metadata);

@@ -11,7 +11,8 @@ import { KINDS } from '../../src/queues/kinds.js';
 import { workerConnectionOptions } from '../../src/queues/redis-connections.js';
 import { artifact, launchChromium } from '../helpers/browser.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
-import { createIdeas, createProduct } from '../helpers/subjects.js';
+import { makeBareRepo, removeTempDirs } from '../helpers/git-repos.js';
+import { createIdeas, createProduct, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -39,6 +40,7 @@ afterAll(async () => {
   await browser?.close();
   await killAll();
   await env.teardown();
+  removeTempDirs();
 });
 
 async function api(method: string, path: string, body?: unknown) {
@@ -163,6 +165,32 @@ describe('the fleet page', () => {
       expect(await page.locator(`#feed li[data-entity-id="${job.id}"][data-to="${status}"]`).count()).toBe(1);
     }
     await page.screenshot({ path: artifact('fleet-page-reloaded.png'), fullPage: true });
+    await context.close();
+  });
+
+  it('lists an implementation job with the branch it pushed, its size and its check', async () => {
+    const repo = makeBareRepo();
+    const db = env.database.db;
+    const product = await api('POST', '/api/v1/products', {
+      name: 'In a repository',
+      owner_id: 'owner-a',
+      repository_url: repo.dir,
+      check_command: 'test -f NOTES.md',
+    });
+    const [task] = await createTasks(db, product.id, 1, { plan: 'Write the notes. [dry-run:write=NOTES.md]' });
+    const context = await browser.newContext({ httpCredentials: LOGIN });
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await page.locator('#connection[data-state="live"]').waitFor();
+
+    const job = await api('POST', '/api/v1/jobs', { kind: 'task_implementation', task_id: task });
+    const row = page.locator(`#work tbody tr[data-job-id="${job.id}"]`);
+    await row.filter({ hasText: 'done' }).waitFor();
+    const text = await row.textContent();
+    expect(text).toContain(`jobfleet/task-${task}`);
+    expect(text).toContain('+1 −0');
+    expect(text).toContain('passed, attempt 1/');
+    await page.screenshot({ path: artifact('fleet-page-work.png'), fullPage: true });
     await context.close();
   });
 });

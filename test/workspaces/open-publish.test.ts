@@ -17,7 +17,7 @@ import {
   tipOf,
   writeFiles,
 } from '../helpers/git-repos.js';
-import { AUTHOR, workspaceOptions } from '../helpers/workspace-options.js';
+import { AUTHOR, openOne, workspaceOptions } from '../helpers/workspace-options.js';
 
 afterAll(removeTempDirs);
 
@@ -257,6 +257,18 @@ describe('open and publish', () => {
       expect(gitIn(mirror, 'worktree', 'list', '--porcelain')).not.toContain(ws.dir);
       expect(readdirSync(path.dirname(ws.dir))).toEqual([]);
     });
+  });
+
+  it('close waits for a removal under way', async () => {
+    const repo = makeBareRepo();
+    const { ws, workspaces } = await openOne(repo.dir, 'job-10');
+    void ws.remove();
+    await workspaces.close();
+    expect(existsSync(ws.dir)).toBe(false);
+    expect(existsSync(`${ws.dir}.json`)).toBe(false);
+    await expect(
+      workspaces.open({ jobId: 'job-11', claimEpoch: 1, repository: { url: repo.dir, defaultBranch: 'main' }, branch: 'jobfleet/task-11' }),
+    ).rejects.toMatchObject({ code: 'workspace_failed' });
   });
 });
 

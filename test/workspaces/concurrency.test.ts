@@ -1,0 +1,61 @@
+/** Two workspaces of one worker at once: separate files, and one branch held by one at a time. */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openWorkspaces } from '../../src/workspaces/index.js';
+import { makeBareRepo, removeTempDirs, showFiles, writeFiles } from '../helpers/git-repos.js';
+import { workspaceOptions } from '../helpers/workspace-options.js';
+
+afterAll(removeTempDirs);
+
+describe('workspaces of one worker', () => {
+  it('two open at once on different branches do not see each other, and each branch gets only its own change', async () => {
+    const repo = makeBareRepo();
+    const workspaces = await openWorkspaces(workspaceOptions());
+    const repository = { url: repo.dir, defaultBranch: 'main' };
+    const [a, b] = await Promise.all([
+      workspaces.open({ jobId: 'job-a', claimEpoch: 1, repository, branch: 'jobfleet/task-a' }),
+      workspaces.open({ jobId: 'job-b', claimEpoch: 1, repository, branch: 'jobfleet/task-b' }),
+    ]);
+    expect(a.dir).not.toBe(b.dir);
+    writeFiles(a.dir, { 'from-a.txt': 'a\n' });
+    writeFiles(b.dir, { 'from-b.txt': 'b\n' });
+    expect(existsSync(path.join(a.dir, 'from-b.txt'))).toBe(false);
+    expect(existsSync(path.join(b.dir, 'from-a.txt'))).toBe(false);
+
+    const [recordA, recordB] = await Promise.all([a.publish(), b.publish()]);
+    await Promise.all([a.remove(), b.remove()]);
+    await workspaces.close();
+
+    expect(recordA.changed_files).toEqual(['from-a.txt']);
+    expect(recordB.changed_files).toEqual(['from-b.txt']);
+    expect(Object.keys(showFiles(repo.dir, 'jobfleet/task-a')).sort()).toEqual(['README.md', 'from-a.txt']);
+    expect(Object.keys(showFiles(repo.dir, 'jobfleet/task-b')).sort()).toEqual(['README.md', 'from-b.txt']);
+  });
+
+  it('the same branch twice: the second open waits for the first to be removed, then starts from what it pushed', async () => {
+    const repo = makeBareRepo();
+    const workspaces = await openWorkspaces(workspaceOptions());
+    const repository = { url: repo.dir, defaultBranch: 'main' };
+    const first = await workspaces.open({ jobId: 'job-1', claimEpoch: 1, repository, branch: 'jobfleet/task-x' });
+    let secondOpened = false;
+    const second = workspaces.open({ jobId: 'job-2', claimEpoch: 1, repository, branch: 'jobfleet/task-x' }).then((ws) => {
+      secondOpened = true;
+      return ws;
+    });
+    // A different branch is not held up meanwhile: by the time it is open, the second has had every chance to run.
+    const other = await workspaces.open({ jobId: 'job-3', claimEpoch: 1, repository, branch: 'jobfleet/task-y' });
+    expect(secondOpened).toBe(false);
+    expect(readdirSync(path.dirname(first.dir)).filter((name) => !name.endsWith('.json'))).not.toContain('job-2-1');
+
+    writeFiles(first.dir, { 'first.txt': '1\n' });
+    const pushed = await first.publish();
+    expect(secondOpened).toBe(false);
+    await first.remove();
+    const next = await second;
+    expect(next.baseSha).toBe(pushed.head_sha);
+    expect(existsSync(path.join(next.dir, 'first.txt'))).toBe(true);
+    await Promise.all([next.remove(), other.remove()]);
+    await workspaces.close();
+  });
+});
