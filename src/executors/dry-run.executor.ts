@@ -16,7 +16,7 @@
  *   in the job's workspace, when it has one, so a trial shows a branch pushed with a change.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { JsonValue } from '../db/column-types.js';
@@ -58,12 +58,25 @@ export function createDryRunExecutor(options: DryRunOptions = {}): Executor {
 /** The `[dry-run:write=PATH]` files, inside the workspace only (never its .git, never above it). */
 function writeFiles(workspace: string, text: string, jobId: string): void {
   for (const [, file] of text.matchAll(/\[dry-run:write=([\w./-]+)\]/g)) {
-    const target = path.resolve(workspace, file!);
-    const inside = path.relative(workspace, target);
-    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside) || inside.split(path.sep)[0] === '.git') continue;
+    const root = realpathSync(workspace);
+    const target = path.resolve(root, file!);
+    // Where the path really leads, symlinks in the repository followed: never out of the workspace.
+    if (!isInside(root, target) || !isInside(root, path.join(realpathSync(existingAncestor(target)), 'x'))) continue;
+    if (lstatSync(target, { throwIfNoEntry: false })?.isSymbolicLink()) continue;
     mkdirSync(path.dirname(target), { recursive: true });
     writeFileSync(target, `[dry run] written by job ${jobId}\n`);
   }
+}
+
+function existingAncestor(target: string): string {
+  let dir = path.dirname(target);
+  while (!existsSync(dir)) dir = path.dirname(dir);
+  return dir;
+}
+
+function isInside(root: string, target: string): boolean {
+  const inside = path.relative(root, target);
+  return inside !== '' && !inside.startsWith('..') && !path.isAbsolute(inside) && inside.split(path.sep)[0] !== '.git';
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {

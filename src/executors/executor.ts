@@ -59,7 +59,11 @@ export interface Executor {
 /** Thrown when an executor stops because its signal was aborted. */
 export class AgentAbortedError extends Error {
   override readonly name = 'AgentAbortedError';
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    /** What the job's error should say besides (where a workspace's work was salvaged). */
+    readonly details: Record<string, JsonValue> = {},
+  ) {
     super(`agent aborted: ${reason}`);
   }
 }

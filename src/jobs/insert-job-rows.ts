@@ -26,6 +26,11 @@ export interface EnqueueRequest {
   sprintRunId?: string | null;
   /** The job this one retries (a task whose check failed is tried again by a new job). */
   retryOf?: string;
+  /**
+   * Payload fields only jobfleet sets, stored beside the checked payload: a verify retry's
+   * attempt, check and failing output. Never from a caller.
+   */
+  internal?: Record<string, unknown>;
 }
 
 export interface EnqueueContext {
@@ -99,7 +104,7 @@ function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<N
     kind: request.kind,
     [kind.subject]: request.subjectId,
     ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
-    payload: JSON.stringify(parsed.data),
+    payload: JSON.stringify({ ...parsed.data, ...request.internal }),
     ...(request.retryOf ? { retry_of_job_id: request.retryOf } : {}),
   };
 }

@@ -7,6 +7,7 @@
  *    work to the job's own branch first, so nothing an agent wrote is lost;
  * 5. remove the workspace, always.
  */
+import type { JsonValue } from '../db/column-types.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import type { ProductRepository } from '../backlog/product-repository.js';
 import { coerceError } from '../errors/app-error.js';
@@ -111,8 +112,8 @@ async function salvage(run: WorkspaceRun, workspace: Workspace, why: string) {
 }
 
 /**
- * The error to end the run with, after salvaging the workspace: an abort stays an abort (the
- * worker knows its cause); an agent's failure carries the salvage record with it.
+ * The error to end the run with, after salvaging the workspace, carrying where the work went: an
+ * abort stays an abort, an agent's failure becomes a JobFailure with its code.
  */
 async function salvaged(run: WorkspaceRun, workspace: Workspace, thrown: unknown): Promise<unknown> {
   // A refused push salvaged already, and says where in its details.
@@ -124,8 +125,10 @@ async function salvaged(run: WorkspaceRun, workspace: Workspace, thrown: unknown
   } catch (salvageError) {
     run.log(`could not salvage the workspace: ${coerceError(salvageError).message}`);
   }
-  if (thrown instanceof AgentAbortedError || run.signal.aborted) return thrown;
-  const where = { salvage: record, ...(bundle && { bundle }) };
+  const where = { salvage: record as JsonValue, ...(bundle && { bundle }) };
+  // An abort stays an abort (the worker knows its cause), now saying where the work went.
+  if (thrown instanceof AgentAbortedError) return new AgentAbortedError(thrown.reason, { ...thrown.details, ...where });
+  if (run.signal.aborted) return new AgentAbortedError(String(run.signal.reason), where);
   if (thrown instanceof JobFailure) return new JobFailure(thrown.code, thrown.message, { ...thrown.details, ...where });
   if (thrown instanceof AgentFailedError) return new JobFailure('agent_failed', thrown.message, { ...thrown.details, ...where });
   return new JobFailure('agent_failed', coerceError(thrown).message, where);

@@ -97,13 +97,6 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
         }
         continue;
       }
-      const task = await trx
-        .selectFrom('tasks')
-        .select(['id', 'status'])
-        .where('id', '=', job.task_id!)
-        .forUpdate()
-        .executeTakeFirstOrThrow();
-      if (task.status !== 'IN_PROGRESS') continue;
       await reviewTask(trx, review, context);
     }
   },

@@ -31,6 +31,10 @@ export interface TaskReview {
 export async function reviewTask(trx: Trx, review: TaskReview, context: ResultContext & { step?: StepEnd }): Promise<void> {
   const { job, taskId, verify } = review;
   const runId = context.step?.runId ?? null;
+  const task = await trx.selectFrom('tasks').select('status').where('id', '=', taskId).forUpdate().executeTakeFirstOrThrow();
+  // A person moved the task while the job ran (submitted, accepted, marked it failed): theirs to
+  // decide. The job's result still records its workspace and check.
+  if (task.status !== 'IN_PROGRESS') return;
   const about = (reason: string, artifacts: ReturnType<typeof reviewArtifacts>) => ({
     actorTokenId: context.actorTokenId,
     reason,
@@ -85,7 +89,8 @@ export async function reviewTask(trx: Trx, review: TaskReview, context: ResultCo
       retry_job_id: retryId,
     }),
   });
-  const payload = job.payload as Record<string, unknown>;
+  // The caller's own payload again (instructions), without the previous attempt's verify.
+  const { verify: _previous, ...payload } = job.payload as Record<string, unknown>;
   const { created } = await insertJobRows(
     trx,
     [
@@ -95,7 +100,8 @@ export async function reviewTask(trx: Trx, review: TaskReview, context: ResultCo
         subjectId: taskId,
         sprintRunId: runId,
         retryOf: job.id,
-        payload: { ...payload, verify: { attempt: verify.attempt + 1, command: verify.command, failure: verify.output_tail } },
+        payload,
+        internal: { verify: { attempt: verify.attempt + 1, command: verify.command, failure: verify.output_tail } },
       },
     ],
     { actorTokenId: context.actorTokenId },

@@ -30,20 +30,9 @@ export const KINDS = {
   TASK_IMPLEMENTATION: {
     queue: QUEUE_OF_KIND.TASK_IMPLEMENTATION,
     subject: SUBJECT_OF_KIND.TASK_IMPLEMENTATION,
-    payload: z.strictObject({
-      instructions: note(20_000).optional(),
-      /**
-       * Set by jobfleet on the job that retries a task whose check failed (SPEC "Workspaces"):
-       * which attempt this is, the check, and the end of its failing output for the prompt.
-       */
-      verify: z
-        .strictObject({
-          attempt: z.number().int().min(2).max(20),
-          command: z.string().max(2_000),
-          failure: z.string().max(8_000),
-        })
-        .optional(),
-    }),
+    // A verify retry's `verify` (attempt, check, failing output) is set by jobfleet alone
+    // (EnqueueRequest.internal); from a caller it is an unknown field, refused like any other.
+    payload: z.strictObject({ instructions: note(20_000).optional() }),
     retryWhenWorkerLost: true,
     changesCode: true,
   },

@@ -186,6 +186,9 @@ async function attemptStep(
 /** The step's task goes to REVIEW with its work, and back to IN_PROGRESS when another attempt follows. */
 async function reviewStepTask(trx: Trx, end: StepEnd, review: StepReview, failed: string, then: 'IN_PROGRESS' | null): Promise<void> {
   if (!end.taskId) return;
+  const task = await trx.selectFrom('tasks').select('status').where('id', '=', end.taskId).forUpdate().executeTakeFirstOrThrow();
+  // A person moved the task while its step ran: theirs to decide (see src/kinds/verify-gate.ts).
+  if (task.status !== 'IN_PROGRESS') return;
   const context = { actorTokenId: end.actorTokenId, sprintRunId: end.runId };
   await transition(trx, taskMachine, {
     id: end.taskId,

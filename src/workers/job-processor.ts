@@ -136,7 +136,9 @@ async function claim(deps: ProcessorDeps, jobId: string): Promise<ClaimedJob | n
 
 function failureOf(error: Error, cause: AbortCause | null, timeoutMs: number): Verdict {
   if (cause === 'timeout' || (error instanceof AgentAbortedError && error.reason.startsWith('timeout'))) {
-    return { status: 'FAILED', error: { code: 'timeout', message: `the agent did not finish within ${timeoutMs} ms` } };
+    // A workspace's salvage (src/jobs/workspace-run.ts) says where the work so far went.
+    const details = error instanceof AgentAbortedError && Object.keys(error.details).length > 0 ? { details: error.details } : {};
+    return { status: 'FAILED', error: { code: 'timeout', message: `the agent did not finish within ${timeoutMs} ms`, ...details } };
   }
   // A failure with a code of its own: a repository that cannot be reached, a refused push, ...
   if (error instanceof JobFailure) {

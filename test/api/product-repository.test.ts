@@ -50,6 +50,7 @@ const REFUSED_URLS: [string, RegExp][] = [
   ['relative/path', /relative path/],
   ['ftp://h/x', /scheme "ftp" is not allowed/],
   ['https://bot:ghp_secret@github.com/o/r.git', /must not carry a password or token/],
+  ['https://ghp_token0123@github.com/o/r.git', /must not carry a password or token/],
   ['ssh:///r.git', /needs a host/],
   ['ssh://-oProxyCommand=x/r.git', /must not start with "-"/],
   ['git@-oProxy:r.git', /must not start with "-"/],

@@ -79,7 +79,9 @@ describe('a job that ends before its agent finishes leaves the agent’s work on
     await gate.reached();
     const job = await world.job(jobId);
     expect(job).toMatchObject({ status: 'failed', error: { code: 'timeout' } });
-    await expectSalvaged(bare, base, jobId);
+    const branch = await expectSalvaged(bare, base, jobId);
+    // The job's error says where the work went.
+    expect(job.error.details.salvage).toMatchObject({ branch, pushed: true, changed_files: ['README.md', 'draft.txt'] });
   });
 
   it('when its agent fails', async () => {
@@ -91,7 +93,8 @@ describe('a job that ends before its agent finishes leaves the agent’s work on
     const jobId = await world.implement(task);
     const job = await world.job(jobId);
     expect(job).toMatchObject({ status: 'failed', error: { code: 'agent_failed' } });
-    await expectSalvaged(bare, base, jobId);
+    const branch = await expectSalvaged(bare, base, jobId);
+    expect(job.error.details.salvage).toMatchObject({ branch, pushed: true });
     expect((await world.api.call('GET', `/api/v1/tasks/${task}`)).body.status).toBe('failed');
   });
 

@@ -51,11 +51,16 @@ function verify(passed: boolean, attempt: number, maxAttempts = 3): VerifyRecord
 }
 
 /** A task IN_PROGRESS with one job for it, as a worker leaves them when the job finishes. */
-async function taskWithJob(payload: Record<string, unknown> = {}): Promise<{ taskId: string; job: ClaudeJob }> {
+async function taskWithJob(
+  payload: Record<string, unknown> = {},
+  internal?: Record<string, unknown>,
+): Promise<{ taskId: string; job: ClaudeJob }> {
   const [taskId] = await createTasks(db, product, 1);
   const job = await db.transaction().execute(async (trx) => {
     await transition(trx, MACHINES.TASK, { id: taskId!, from: 'TO_DO', to: 'IN_PROGRESS', trigger: 'user_starts' });
-    const { created } = await insertJobRows(trx, [{ kind: 'TASK_IMPLEMENTATION', subjectId: taskId!, payload }], { actorTokenId: null });
+    const { created } = await insertJobRows(trx, [{ kind: 'TASK_IMPLEMENTATION', subjectId: taskId!, payload, internal }], {
+      actorTokenId: null,
+    });
     return created[0]!;
   });
   return { taskId: taskId!, job };
@@ -116,26 +121,36 @@ describe('the verify gate', () => {
   });
 
   it('a failing check on the last attempt: REVIEW -> FAILED (gave_up), no retry', async () => {
-    const { taskId, job } = await taskWithJob({ verify: { attempt: 3, command: 'npm test', failure: 'earlier' } });
+    const { taskId, job } = await taskWithJob({}, { verify: { attempt: 3, command: 'npm test', failure: 'earlier' } });
     expect(await review(job, taskId, verify(false, 3))).toEqual([]);
     expect(await statusOf(taskId)).toBe('FAILED');
     const last = (await listHistory(db, 'TASK', taskId)).at(-1)!;
     expect(last).toMatchObject({ from_status: 'REVIEW', to_status: 'FAILED', trigger: 'gave_up' });
   });
 
-  it('refuses a payload naming a verify attempt out of range, like any bad payload', async () => {
+  it('refuses a verify field from a caller: only jobfleet sets it', async () => {
     const [taskId] = await createTasks(db, product, 1);
     await expect(
       db.transaction().execute((trx) =>
         insertJobRows(
           trx,
-          [{ kind: 'TASK_IMPLEMENTATION', subjectId: taskId!, payload: { verify: { attempt: 1, command: 'x', failure: '' } } }],
+          [{ kind: 'TASK_IMPLEMENTATION', subjectId: taskId!, payload: { verify: { attempt: 9, command: 'x', failure: '' } } }],
           {
             actorTokenId: null,
           },
         ),
       ),
     ).rejects.toMatchObject({ code: 'validation_failed' });
+  });
+
+  it('leaves a task a person moved while the job ran where they put it, whatever the check said', async () => {
+    const { taskId, job } = await taskWithJob();
+    await db
+      .transaction()
+      .execute((trx) => transition(trx, MACHINES.TASK, { id: taskId, from: 'IN_PROGRESS', to: 'REVIEW', trigger: 'user_submits' }));
+    expect(await review(job, taskId, verify(false, 1))).toEqual([]);
+    expect(await statusOf(taskId)).toBe('REVIEW');
+    expect((await listHistory(db, 'TASK', taskId)).at(-1)).toMatchObject({ trigger: 'user_submits' });
   });
 
   describe('on a step of a running sprint run', () => {

@@ -1,3 +1,6 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DRY_RUN_AGENT, createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
 import { AgentAbortedError, AgentFailedError, type AgentOutput, type AgentRequest } from '../../src/executors/executor.js';
@@ -161,5 +164,46 @@ describe('the dry-run executor', () => {
   it('reports no deferred items when the prompt has none', async () => {
     const output = await executor.run(request('TASK_IMPLEMENTATION', 'Task: Add search'));
     expect(output.data).toMatchObject({ deferred: [] });
+  });
+
+  describe('[dry-run:write=PATH]', () => {
+    const dirs: string[] = [];
+    afterEach(() => {
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    });
+    const temp = () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-dry-write-'));
+      dirs.push(dir);
+      return dir;
+    };
+    const inWorkspace = (dir: string, user: string): AgentRequest => ({
+      ...request('TASK_IMPLEMENTATION', user),
+      workspace: { dir, branch: 'jobfleet/task-1', baseSha: 'a'.repeat(40) },
+    });
+
+    it('writes the file in the workspace, and nothing without one', async () => {
+      const workspace = temp();
+      await executor.run(inWorkspace(workspace, 'Do it. [dry-run:write=docs/NOTES.md]'));
+      expect(readFileSync(path.join(workspace, 'docs', 'NOTES.md'), 'utf8')).toContain('[dry run] written by job job-1');
+      await executor.run(request('TASK_IMPLEMENTATION', 'Do it. [dry-run:write=ELSEWHERE.md]'));
+      expect(existsSync(path.join(process.cwd(), 'ELSEWHERE.md'))).toBe(false);
+    });
+
+    it('never writes outside the workspace: not above it, not into .git, not through a symlink', async () => {
+      const workspace = temp();
+      const outside = temp();
+      mkdirSync(path.join(workspace, '.git'));
+      symlinkSync(outside, path.join(workspace, 'out'));
+      symlinkSync(path.join(outside, 'target.md'), path.join(workspace, 'link.md'));
+      await executor.run(
+        inWorkspace(
+          workspace,
+          '[dry-run:write=../escape.md] [dry-run:write=.git/config] [dry-run:write=out/a/b.md] [dry-run:write=link.md]',
+        ),
+      );
+      expect(existsSync(path.join(path.dirname(workspace), 'escape.md'))).toBe(false);
+      expect(readdirSync(path.join(workspace, '.git'))).toEqual([]);
+      expect(readdirSync(outside)).toEqual([]);
+    });
   });
 });

@@ -50,7 +50,9 @@ export function repositoryUrlProblem(url: string): string | null {
   if (scheme !== 'file' && parsed.hostname === '') return refuse(`a URL with scheme ${scheme} needs a host`);
   // A product is read by everyone of its owner and its URL is quoted in job errors and logs: a
   // secret there would leak. Workers get credentials the way any git client does.
-  if (parsed.password) {
+  // A token alone goes in the user part (`https://<token>@host/...`): refused for every scheme
+  // but ssh and file, where the user is a login name, not a secret.
+  if (parsed.password || (parsed.username && scheme !== 'ssh' && scheme !== 'file')) {
     return refuse(
       "must not carry a password or token (it would be shown with the product and in job errors; give the workers' git a credential helper or an ssh key)",
     );
