@@ -2,7 +2,8 @@
  * At worker start: the slots of dead workers on this host are salvaged. Each job worktree's work
  * is committed and pushed to its salvage branch (or bundled), the worktree is removed, the
  * mirrors are adopted (recently used, and not one this worker already has) or deleted, and the
- * slot goes. A slot whose work could be neither pushed nor bundled is left for the next start.
+ * slot goes. A slot with work that could not all be saved (git refused to commit part of it, or
+ * it could be neither pushed nor bundled) is left as it is for the next start.
  */
 import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -53,7 +54,7 @@ async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<void> {
   }
 }
 
-/** False when some work could be neither pushed nor bundled: the slot then stays. */
+/** False when some work is not saved (not committed, or neither pushed nor bundled): the slot then stays. */
 async function salvageJobs(slot: string, sweep: OrphanSweep): Promise<boolean> {
   let allSaved = true;
   for (const name of await entriesOf(jobsDir(slot))) {
@@ -66,9 +67,21 @@ async function salvageJobs(slot: string, sweep: OrphanSweep): Promise<boolean> {
     }
     const workspace = workspaceOf(metadata, file, sweep.context);
     try {
-      await workspace.salvage('worker_lost');
+      const { complete } = await workspace.salvage('worker_lost');
+      if (!complete) {
+        // Part of the work is only in the worktree: the slot stays, and the next start tries again.
+        sweep.context.logger.error(
+          { job_id: metadata.job_id, workspace: metadata.dir },
+          'its work is not all saved: kept for the next worker start',
+        );
+        allSaved = false;
+        continue;
+      }
     } catch (thrown) {
-      sweep.context.logger.error({ err: coerceError(thrown), job_id: metadata.job_id }, 'could not salvage a dead worker job');
+      sweep.context.logger.error(
+        { err: coerceError(thrown), job_id: metadata.job_id },
+        'could not salvage a dead worker job; kept for the next worker start',
+      );
       allSaved = false;
       continue;
     }

@@ -155,6 +155,11 @@ async function makeWorktree(
     });
     await touchMirror(mirror);
     metadata.base_sha = startPoint(await remoteBranches(mirror, timeoutMs), request);
+    // A workspace kept because its work is not all saved (the same job and epoch opened again)
+    // must not be overwritten, nor deleted by the clean-up below.
+    if (existsSync(dir) || existsSync(metadataFile(metadata))) {
+      throw new WorkspaceError('workspace_failed', `${dir} already exists: a workspace kept with work not yet saved`);
+    }
     // The metadata goes first: a crash from here on leaves what a later start needs to clean up.
     await writeMetadata(metadata);
     worktreeStarted = true;
