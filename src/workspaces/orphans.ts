@@ -12,7 +12,7 @@ import { git } from './git.js';
 import { mirrorLastUsed, setAuthor } from './mirror.js';
 import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, readOwner } from './slot.js';
 import { lockSlot } from './slot-lock.js';
-import { ownerIsGone } from './slot-owner.js';
+import { ownerIsGone, unjudgeableOwner } from './slot-owner.js';
 import { type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
 
 export interface OrphanSweep {
@@ -23,28 +23,41 @@ export interface OrphanSweep {
 }
 
 export async function salvageOrphans(sweep: OrphanSweep): Promise<void> {
+  const otherNamespaces: string[] = [];
   for (const slot of await listSlots(sweep.context.root)) {
     try {
-      await salvageSlot(slot, sweep);
+      if ((await salvageSlot(slot, sweep)) === 'another pid namespace') otherNamespaces.push(slot);
     } catch (thrown) {
       sweep.context.logger.error({ err: coerceError(thrown), slot }, 'could not salvage a dead worker slot');
     }
   }
+  if (otherNamespaces.length > 0) {
+    // One line per start: these slots stay, and every start would otherwise repeat itself per slot.
+    sweep.context.logger.info(
+      { slots: otherNamespaces.sort() },
+      'left alone: slots of workers in another pid namespace (or of an owner.json without one), whose liveness cannot be told from here',
+    );
+  }
 }
 
-async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<void> {
+/** Salvages the slot when its owner is dead; says why a slot whose owner cannot be judged was skipped. */
+async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<ReturnType<typeof unjudgeableOwner>> {
   const { logger } = sweep.context;
   const owner = await readOwner(slot);
+  if (owner) {
+    const unjudgeable = unjudgeableOwner(owner);
+    if (unjudgeable) return unjudgeable;
+    if (!ownerIsGone(owner)) return null;
+  }
   // No owner.json: a slot whose salvage was all but finished (owner.json goes last).
-  if (owner && !ownerIsGone(owner)) return;
   const unlock = await lockSlot(slot);
-  if (!unlock) return;
+  if (!unlock) return null;
   try {
     // Another worker may have finished this slot between our look and our lock.
     const stillOwned = await readOwner(slot);
     if (stillOwned) {
       logger.info({ slot, owner: stillOwned }, 'salvaging the workspaces of a dead worker');
-      if (!(await salvageJobs(slot, sweep))) return;
+      if (!(await salvageJobs(slot, sweep))) return null;
       await adoptMirrors(slot, sweep);
       await rm(path.join(slot, OWNER_FILE), { force: true });
     }
@@ -52,6 +65,7 @@ async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<void> {
   } finally {
     await unlock();
   }
+  return null;
 }
 
 /** False when some work is not saved (not committed, or neither pushed nor bundled): the slot then stays. */
