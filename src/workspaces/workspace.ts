@@ -47,6 +47,12 @@ export interface Workspace {
    */
   salvage(why: string): Promise<SalvageResult>;
   /**
+   * Drops what is not committed (`git reset --hard HEAD`, `git clean -fd`), so that what a check
+   * left behind (build output, a formatter's edits) is not committed by the next step. Ignored
+   * files stay (not -x): node_modules and the like, which a later step may need. Commits stay.
+   */
+  discard(): Promise<void>;
+  /**
    * Removes the worktree, its local branch and metadata. Idempotent. A workspace whose work is
    * not all saved (the last salvage was incomplete or threw, or the last publish failed before
    * its push) is kept instead: worktree and metadata stay for the next worker start's orphan
@@ -283,6 +289,17 @@ export function workspaceOf(
     return record({ branch, base: since, head, pushed: true });
   };
 
+  const discard = async (): Promise<void> => {
+    if (removal) throw new WorkspaceError('workspace_failed', `the workspace of job ${jobId} was removed`);
+    try {
+      await clearStaleIndexLock();
+      await inWorktree(['reset', '--quiet', '--hard', 'HEAD']);
+      await inWorktree(['clean', '--quiet', '-f', '-d']);
+    } catch (thrown) {
+      throw failure('workspace_failed', thrown);
+    }
+  };
+
   const removeNow = async (): Promise<void> => {
     const kept = unsaved;
     const quietly = (args: string[], cwd = mirror) =>
@@ -322,6 +339,7 @@ export function workspaceOf(
     baseSha,
     publish,
     salvage,
+    discard,
     remove: () => (removal ??= removeNow()),
   };
 }
