@@ -9,7 +9,7 @@ import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { coerceError } from '../errors/app-error.js';
 import { git } from './git.js';
-import { mirrorLastUsed, setAuthor } from './mirror.js';
+import { mirrorLastUsed } from './mirror.js';
 import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, readOwner } from './slot.js';
 import { lockSlot } from './slot-lock.js';
 import { ownerIsGone, unjudgeableOwner } from './slot-owner.js';
@@ -113,10 +113,9 @@ async function adoptMirrors(slot: string, sweep: OrphanSweep): Promise<void> {
     const target = fresh ? path.join(mirrorsDir(await sweep.ownSlot()), name) : null;
     if (target && !(await entriesOf(path.dirname(target))).includes(name)) {
       await rename(mirror, target);
-      const { gitTimeoutMs: timeoutMs, gitAuthor: author } = sweep.context;
       // Its worktrees were removed above; forget any the dead worker could not register as gone.
-      await git(['worktree', 'prune'], { cwd: target, timeoutMs });
-      await setAuthor(target, { timeoutMs, author });
+      // (Its config is rewritten before its next fetch.)
+      await git(['worktree', 'prune'], { cwd: target, timeoutMs: sweep.context.gitTimeoutMs });
       sweep.context.logger.info({ mirror: target }, 'adopted the mirror of a dead worker');
     } else {
       await rm(mirror, { recursive: true, force: true });
@@ -127,7 +126,7 @@ async function adoptMirrors(slot: string, sweep: OrphanSweep): Promise<void> {
 function parseMetadata(text: string): WorkspaceMetadata | null {
   try {
     const value = JSON.parse(text) as Partial<WorkspaceMetadata>;
-    const strings = [value.job_id, value.branch, value.base_sha, value.mirror, value.dir];
+    const strings = [value.job_id, value.branch, value.base_sha, value.repository_url, value.mirror, value.dir];
     if (strings.some((field) => typeof field !== 'string') || typeof value.claim_epoch !== 'number') return null;
     return value as WorkspaceMetadata;
   } catch {

@@ -94,8 +94,10 @@ export interface WorkspaceContext {
   gitAuthor: { name: string; email: string };
   gitTimeoutMs: number;
   logger: Logger;
-  /** Held (per mirror path) while git changes a mirror's worktrees and branches. */
+  /** Held (per mirror path) while git changes a mirror's worktrees, branches or config. */
   mirrorLock: KeyedLock;
+  /** Writes the mirror's config whole (writeMirrorConfig), its origin `url`; the caller holds the mirror lock. */
+  resetMirrorConfig(mirror: string, url: string): Promise<void>;
 }
 
 /** A refused push: git's words for a refusal (non-fast-forward, a hook, permissions). */
@@ -133,6 +135,12 @@ export function workspaceOf(
     }
     return git(args, { cwd: dir, timeoutMs, ...options });
   };
+
+  /**
+   * Before jobfleet's own git works in the worktree: the config it shares with the mirror made
+   * jobfleet's again, so that nothing the agent set there steers the add, the commit or the push.
+   */
+  const reclaimConfig = () => context.mirrorLock.run(mirror, () => context.resetMirrorConfig(mirror, metadata.repository_url));
 
   /** The record of base..head, a WorkspaceError when git cannot tell it. */
   const record = (change: { branch: string; base: string; head: string; pushed: boolean }) =>
@@ -194,6 +202,9 @@ export function workspaceOf(
     }
     // Until this salvage has saved everything (a throw below leaves it so), the worktree is kept.
     unsaved = true;
+    await reclaimConfig().catch((thrown) => {
+      throw failure('workspace_failed', thrown, 'could not reset the mirror config before salvaging: ');
+    });
     let complete = true;
     try {
       const refused = await stageAll();
@@ -256,6 +267,7 @@ export function workspaceOf(
     let head: string;
     try {
       if (existsSync(path.join(dir, '.git'))) unsaved = true; // until pushed (or salvaged)
+      await reclaimConfig();
       const refused = await stageAll();
       // Publishing part of the work would put a branch up for review without the rest: refuse,
       // and leave everything to the caller's salvage (which commits what it can and keeps the rest).
@@ -292,6 +304,7 @@ export function workspaceOf(
   const discard = async (): Promise<void> => {
     if (removal) throw new WorkspaceError('workspace_failed', `the workspace of job ${jobId} was removed`);
     try {
+      await reclaimConfig();
       await clearStaleIndexLock();
       await inWorktree(['reset', '--quiet', '--hard', 'HEAD']);
       await inWorktree(['clean', '--quiet', '-f', '-d']);

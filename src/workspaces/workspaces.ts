@@ -15,7 +15,7 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import { createKeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
-import { createMirror, fetchMirror, mirrorName, remoteBranches, touchMirror } from './mirror.js';
+import { createMirror, fetchMirror, initConfig, mirrorName, remoteBranches, touchMirror, writeMirrorConfig } from './mirror.js';
 import { salvageOrphans } from './orphans.js';
 import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
 import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
@@ -54,12 +54,21 @@ const LISTED_BRANCHES = 10;
 export async function openWorkspaces(options: WorkspacesOptions): Promise<Workspaces> {
   await checkRoot(options.root);
   const mirrors = createKeyedLock();
+  // Probed once per process, when the first mirror config is written.
+  let init: Promise<string> | undefined;
   const context: WorkspaceContext = {
     root: options.root,
     gitAuthor: options.gitAuthor,
     gitTimeoutMs: options.gitTimeoutMs,
     logger: options.logger,
     mirrorLock: mirrors,
+    async resetMirrorConfig(mirror, url) {
+      init ??= initConfig(options.root, options.gitTimeoutMs).catch((thrown) => {
+        init = undefined; // the next write tries again
+        throw thrown;
+      });
+      await writeMirrorConfig(mirror, { init: await init, url, author: options.gitAuthor });
+    },
   };
   let slot: Promise<string> | undefined;
   const ownSlot = () =>
@@ -134,7 +143,7 @@ async function makeWorktree(
   jobs: string,
   request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string },
 ): Promise<WorkspaceMetadata> {
-  const { gitTimeoutMs: timeoutMs, gitAuthor: author } = context;
+  const { gitTimeoutMs: timeoutMs } = context;
   const created = !existsSync(mirror);
   const dir = path.join(jobs, `${request.jobId}-${request.claimEpoch}`);
   const metadata: WorkspaceMetadata = {
@@ -149,7 +158,9 @@ async function makeWorktree(
   };
   let worktreeStarted = false;
   try {
-    if (created) await createMirror(mirror, request.repository.url, { timeoutMs, author });
+    if (created) await createMirror(mirror, timeoutMs);
+    // Whatever an agent of an earlier workspace set in the config, the fetch reads jobfleet's.
+    await context.resetMirrorConfig(mirror, request.repository.url);
     await fetchMirror(mirror, timeoutMs).catch((thrown) => {
       throw failure('repository_unreachable', thrown);
     });
