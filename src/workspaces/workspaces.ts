@@ -15,6 +15,7 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import { createKeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
+import { createMirrorCache } from './mirror-cache.js';
 import { createMirror, fetchMirror, initConfig, mirrorName, remoteBranches, touchMirror, writeMirrorConfig } from './mirror.js';
 import { salvageOrphans } from './orphans.js';
 import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
@@ -28,8 +29,13 @@ export interface WorkspacesOptions {
   gitAuthor: { name: string; email: string };
   /** GIT_TIMEOUT_MS: a git command running longer is killed with its process group. */
   gitTimeoutMs: number;
-  /** WORKSPACE_CACHE_MAX_AGE_DAYS: a dead worker's mirror unused for longer is deleted, not adopted. */
+  /**
+   * WORKSPACE_CACHE_MAX_AGE_DAYS: a mirror unused for longer is deleted: this worker's own (looked
+   * for by an open, once per cachePruneIntervalMs), and a dead worker's instead of being adopted.
+   */
   cacheMaxAgeDays: number;
+  /** How often an open looks for this worker's mirrors to prune. @defaultValue one hour */
+  cachePruneIntervalMs?: number;
   logger: Logger;
 }
 
@@ -49,6 +55,7 @@ export interface Workspaces {
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** How many of the repository's branches a branch_not_found message lists. */
 const LISTED_BRANCHES = 10;
+const HOUR_MS = 60 * 60 * 1000;
 
 /** Checks the root (throws WorkspaceRootError), salvages and removes orphaned slots, adopts their mirrors. */
 export async function openWorkspaces(options: WorkspacesOptions): Promise<Workspaces> {
@@ -78,6 +85,12 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
     }));
   await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, ownSlot });
 
+  const cache = createMirrorCache({
+    maxAgeDays: options.cacheMaxAgeDays,
+    intervalMs: options.cachePruneIntervalMs ?? HOUR_MS,
+    lock: mirrors,
+    logger: options.logger,
+  });
   const branches = createKeyedLock();
   const open = new Set<string>();
   const removals = new Set<Promise<void>>();
@@ -98,15 +111,21 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       }
       open.add(name);
       let releaseBranch = () => {};
+      let releaseMirror = () => {};
       try {
         await checkBranchName(request.branch, options.gitTimeoutMs);
         const slotDir = await ownSlot();
         const mirror = path.join(mirrorsDir(slotDir), mirrorName(request.repository.url));
+        cache.use(mirror);
+        releaseMirror = () => cache.release(mirror);
+        await cache.prune(slotDir);
         releaseBranch = await branches.acquire(`${mirror}\n${request.branch}`);
         const metadata = await mirrors.run(mirror, () => makeWorktree(context, mirror, jobsDir(slotDir), request));
-        const workspace = workspaceOf(metadata, metadataFile(metadata), context, () => {
+        const workspace = workspaceOf(metadata, metadataFile(metadata), context, (kept) => {
           open.delete(name);
           releaseBranch();
+          // A kept workspace's worktree needs its mirror until a later start salvages it.
+          if (!kept) releaseMirror();
         });
         const remove = () => {
           const removal = workspace.remove();
@@ -118,6 +137,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       } catch (thrown) {
         open.delete(name);
         releaseBranch();
+        releaseMirror();
         throw failure('workspace_failed', thrown);
       }
     },
