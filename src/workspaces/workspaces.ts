@@ -20,7 +20,7 @@ import { createMirror, fetchMirror, initConfig, mirrorName, remoteBranches, touc
 import { salvageOrphans } from './orphans.js';
 import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
 import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
-import { WorkspaceError, WorkspaceRootError } from './workspace-error.js';
+import { abortReason, WorkspaceAbortedError, WorkspaceError, WorkspaceRootError } from './workspace-error.js';
 
 export interface WorkspacesOptions {
   /** WORKSPACE_ROOT */
@@ -39,14 +39,24 @@ export interface WorkspacesOptions {
   logger: Logger;
 }
 
+export interface OpenRequest {
+  jobId: string;
+  claimEpoch: number;
+  repository: RepositoryRef;
+  branch: string;
+  /** Aborting it stops an open that waits for its branch or has not fetched yet (WorkspaceAbortedError). */
+  signal?: AbortSignal;
+}
+
 export interface Workspaces {
   /**
    * Fetches the repository into this worker's mirror and makes a worktree on `branch`, starting
    * from the branch's tip when it exists in the repository, else from the default branch's tip.
    * Waits while another workspace of this process holds the same branch of the same repository.
-   * A failed open removes what it made and throws a WorkspaceError.
+   * A failed open removes what it made and throws a WorkspaceError; an aborted one throws a
+   * WorkspaceAbortedError, leaving nothing either.
    */
-  open(request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string }): Promise<Workspace>;
+  open(request: OpenRequest): Promise<Workspace>;
   /** Waits for workspaces being removed; leaves mirrors for the next worker to adopt. */
   close(): Promise<void>;
 }
@@ -99,6 +109,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
   return {
     async open(request) {
       if (closed) throw new WorkspaceError('workspace_failed', 'the workspaces of this worker are closed');
+      const { signal } = request;
       const name = `${request.jobId}-${request.claimEpoch}`;
       if (!SAFE_NAME.test(request.jobId) || !Number.isSafeInteger(request.claimEpoch) || request.claimEpoch < 0) {
         throw new WorkspaceError(
@@ -113,14 +124,16 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       let releaseBranch = () => {};
       let releaseMirror = () => {};
       try {
+        signal?.throwIfAborted();
         await checkBranchName(request.branch, options.gitTimeoutMs);
         const slotDir = await ownSlot();
         const mirror = path.join(mirrorsDir(slotDir), mirrorName(request.repository.url));
         cache.use(mirror);
         releaseMirror = () => cache.release(mirror);
         await cache.prune(slotDir);
-        releaseBranch = await branches.acquire(`${mirror}\n${request.branch}`);
-        const metadata = await mirrors.run(mirror, () => makeWorktree(context, mirror, jobsDir(slotDir), request));
+        // A job cancelled while it waits here must not wait for the branch's holder to finish.
+        releaseBranch = await branches.acquire(`${mirror}\n${request.branch}`, signal);
+        const metadata = await mirrors.run(mirror, () => makeWorktree(context, mirror, jobsDir(slotDir), request), signal);
         const workspace = workspaceOf(metadata, metadataFile(metadata), context, (kept) => {
           open.delete(name);
           releaseBranch();
@@ -138,6 +151,10 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
         open.delete(name);
         releaseBranch();
         releaseMirror();
+        // The lock and the checks throw the signal's own reason; a git failure stays what it is.
+        if (signal?.aborted && thrown === signal.reason) {
+          throw new WorkspaceAbortedError(`the workspace of job ${request.jobId} was not opened: ${abortReason(signal)}`);
+        }
         throw failure('workspace_failed', thrown);
       }
     },
@@ -157,12 +174,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
 }
 
 /** Fetches, picks the start point and adds the worktree; on any failure undoes what it made. */
-async function makeWorktree(
-  context: WorkspaceContext,
-  mirror: string,
-  jobs: string,
-  request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string },
-): Promise<WorkspaceMetadata> {
+async function makeWorktree(context: WorkspaceContext, mirror: string, jobs: string, request: OpenRequest): Promise<WorkspaceMetadata> {
   const { gitTimeoutMs: timeoutMs } = context;
   const created = !existsSync(mirror);
   const dir = path.join(jobs, `${request.jobId}-${request.claimEpoch}`);
@@ -178,6 +190,8 @@ async function makeWorktree(
   };
   let worktreeStarted = false;
   try {
+    // The last moment to stop cheaply: a fetch can take long, and is not interrupted.
+    request.signal?.throwIfAborted();
     if (created) await createMirror(mirror, timeoutMs);
     // Whatever an agent of an earlier workspace set in the config, the fetch reads jobfleet's.
     await context.resetMirrorConfig(mirror, request.repository.url);
