@@ -7,8 +7,9 @@
  *
  * Each command runs in a process group of its own, so that a command past its time limit can be
  * killed together with what it started (ssh, a remote helper), and it never asks a question: no
- * terminal prompt, ssh in batch mode. Hooks are off for every command: jobfleet's own commits,
- * checkouts and pushes must not run code from the repository or the agent.
+ * terminal prompt, ssh in batch mode. Hooks and the fsmonitor are off for every command:
+ * jobfleet's own commits, checkouts, diffs and pushes must not run code from the repository or
+ * the agent (who can set core.fsmonitor in the config its worktree shares with the mirror).
  */
 import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
@@ -89,7 +90,7 @@ export function gitEnvironment(extra: Record<string, string> = {}): NodeJS.Proce
 
 /** Runs `git <args>` in `cwd`; rejects with GitError on a failure, a timeout or a spawn error. */
 export function git(args: readonly string[], options: GitOptions): Promise<GitOutput> {
-  const fullArgs = ['-c', 'core.hooksPath=/dev/null', ...args];
+  const fullArgs = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', ...args];
   return new Promise((resolve, reject) => {
     const child = spawn('git', fullArgs, {
       cwd: options.cwd,

@@ -3,8 +3,8 @@
  * fetched before every workspace is made from it (fetched, never cloned again), so a job starts
  * from what the repository holds now and pays only for what changed since the last job.
  */
-import { createHash } from 'node:crypto';
-import { stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { git } from './git.js';
 
@@ -16,25 +16,66 @@ export function mirrorName(url: string): string {
   return `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.git`;
 }
 
-export interface MirrorGit {
-  timeoutMs: number;
-  author: { name: string; email: string };
-}
-
-/** Makes an empty mirror of `url` in `dir` (which must not exist yet); fetching is separate. */
-export async function createMirror(dir: string, url: string, options: MirrorGit): Promise<void> {
-  await git(['init', '--quiet', '--bare', '--', dir], { cwd: path.dirname(dir), timeoutMs: options.timeoutMs });
-  // `remote add` writes the fetch refspec +refs/heads/*:refs/remotes/origin/*: the repository's
-  // branches land beside the mirror's own (the workspaces' branches) without touching them.
-  await git(['remote', 'add', '--', 'origin', url], { cwd: dir, timeoutMs: options.timeoutMs });
-  await setAuthor(dir, options);
+/** Makes an empty bare mirror in `dir` (which must not exist yet); writeMirrorConfig gives it its origin. */
+export async function createMirror(dir: string, timeoutMs: number): Promise<void> {
+  await git(['init', '--quiet', '--bare', '--', dir], { cwd: path.dirname(dir), timeoutMs });
   await writeFile(path.join(dir, LAST_USED_MARKER), '');
 }
 
-/** The identity of commits made in the mirror's worktrees (jobfleet's own, and the agent's). */
-export async function setAuthor(dir: string, options: MirrorGit): Promise<void> {
-  await git(['config', 'user.name', options.author.name], { cwd: dir, timeoutMs: options.timeoutMs });
-  await git(['config', 'user.email', options.author.email], { cwd: dir, timeoutMs: options.timeoutMs });
+export interface MirrorConfig {
+  /** What `git init --bare` writes on this filesystem (initConfig). */
+  init: string;
+  /** The repository: remote origin. */
+  url: string;
+  /** The identity of commits made in the mirror's worktrees (the agent's; jobfleet sets its own per commit). */
+  author: { name: string; email: string };
+}
+
+/**
+ * Writes the mirror's config whole, over whatever is there. A mirror's worktrees share its config,
+ * so an agent can change it from its workspace: `remote.origin.pushurl` or `url.X.insteadOf`
+ * would send jobfleet's pushes elsewhere, a filter driver or `core.sshCommand` would run the
+ * agent's code in jobfleet's own git, and `extensions.worktreeConfig` would let a worktree's own
+ * config file do the same. Written before every fetch, publish and salvage, no such edit outlives
+ * the command it was aimed at. The caller holds the mirror lock.
+ */
+export async function writeMirrorConfig(dir: string, config: MirrorConfig): Promise<void> {
+  const text = [
+    config.init.trimEnd(),
+    '[remote "origin"]',
+    `\turl = ${configValue(config.url)}`,
+    // The repository's branches land beside the mirror's own (the workspaces' branches) without touching them.
+    '\tfetch = +refs/heads/*:refs/remotes/origin/*',
+    '[user]',
+    `\tname = ${configValue(config.author.name)}`,
+    `\temail = ${configValue(config.author.email)}`,
+    '',
+  ].join('\n');
+  // Whole, then renamed into place: a git command reading the config never sees half of it.
+  const draft = path.join(dir, `config.${randomBytes(4).toString('hex')}.tmp`);
+  await writeFile(draft, text);
+  await rename(draft, path.join(dir, 'config'));
+}
+
+/**
+ * The config `git init --bare` writes in `root`, on this filesystem: the core settings git
+ * detects there (core.filemode, and where needed core.ignorecase, core.precomposeunicode,
+ * core.symlinks), taken from a repository no agent has seen.
+ */
+export async function initConfig(root: string, timeoutMs: number): Promise<string> {
+  const probe = path.join(root, `.probe-git-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await git(['init', '--quiet', '--bare', '--', probe], { cwd: root, timeoutMs });
+    return await readFile(path.join(probe, 'config'), 'utf8');
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
+}
+
+/** A value in git's config syntax, quoted so that `#`, `;` and spaces at its ends stay part of it. */
+function configValue(value: string): string {
+  if (/[\0\r\n]/.test(value)) throw new Error(`a git config value cannot hold a NUL, CR or newline: ${JSON.stringify(value)}`);
+  return `"${value.replace(/[\\"]/g, (char) => `\\${char}`).replace(/\t/g, '\\t')}"`;
 }
 
 /** Brings refs/remotes/origin/* up to date with the repository; rejects with GitError. */

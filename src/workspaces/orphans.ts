@@ -2,16 +2,17 @@
  * At worker start: the slots of dead workers on this host are salvaged. Each job worktree's work
  * is committed and pushed to its salvage branch (or bundled), the worktree is removed, the
  * mirrors are adopted (recently used, and not one this worker already has) or deleted, and the
- * slot goes. A slot whose work could be neither pushed nor bundled is left for the next start.
+ * slot goes. A slot with work that could not all be saved (git refused to commit part of it, or
+ * it could be neither pushed nor bundled) is left as it is for the next start.
  */
 import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { coerceError } from '../errors/app-error.js';
 import { git } from './git.js';
-import { mirrorLastUsed, setAuthor } from './mirror.js';
+import { mirrorLastUsed } from './mirror.js';
 import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, readOwner } from './slot.js';
 import { lockSlot } from './slot-lock.js';
-import { ownerIsGone } from './slot-owner.js';
+import { ownerIsGone, unjudgeableOwner } from './slot-owner.js';
 import { type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
 
 export interface OrphanSweep {
@@ -22,28 +23,41 @@ export interface OrphanSweep {
 }
 
 export async function salvageOrphans(sweep: OrphanSweep): Promise<void> {
+  const otherNamespaces: string[] = [];
   for (const slot of await listSlots(sweep.context.root)) {
     try {
-      await salvageSlot(slot, sweep);
+      if ((await salvageSlot(slot, sweep)) === 'another pid namespace') otherNamespaces.push(slot);
     } catch (thrown) {
       sweep.context.logger.error({ err: coerceError(thrown), slot }, 'could not salvage a dead worker slot');
     }
   }
+  if (otherNamespaces.length > 0) {
+    // One line per start: these slots stay, and every start would otherwise repeat itself per slot.
+    sweep.context.logger.info(
+      { slots: otherNamespaces.sort() },
+      'left alone: slots of workers in another pid namespace (or of an owner.json without one), whose liveness cannot be told from here',
+    );
+  }
 }
 
-async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<void> {
+/** Salvages the slot when its owner is dead; says why a slot whose owner cannot be judged was skipped. */
+async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<ReturnType<typeof unjudgeableOwner>> {
   const { logger } = sweep.context;
   const owner = await readOwner(slot);
+  if (owner) {
+    const unjudgeable = unjudgeableOwner(owner);
+    if (unjudgeable) return unjudgeable;
+    if (!ownerIsGone(owner)) return null;
+  }
   // No owner.json: a slot whose salvage was all but finished (owner.json goes last).
-  if (owner && !ownerIsGone(owner)) return;
   const unlock = await lockSlot(slot);
-  if (!unlock) return;
+  if (!unlock) return null;
   try {
     // Another worker may have finished this slot between our look and our lock.
     const stillOwned = await readOwner(slot);
     if (stillOwned) {
       logger.info({ slot, owner: stillOwned }, 'salvaging the workspaces of a dead worker');
-      if (!(await salvageJobs(slot, sweep))) return;
+      if (!(await salvageJobs(slot, sweep))) return null;
       await adoptMirrors(slot, sweep);
       await rm(path.join(slot, OWNER_FILE), { force: true });
     }
@@ -51,9 +65,10 @@ async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<void> {
   } finally {
     await unlock();
   }
+  return null;
 }
 
-/** False when some work could be neither pushed nor bundled: the slot then stays. */
+/** False when some work is not saved (not committed, or neither pushed nor bundled): the slot then stays. */
 async function salvageJobs(slot: string, sweep: OrphanSweep): Promise<boolean> {
   let allSaved = true;
   for (const name of await entriesOf(jobsDir(slot))) {
@@ -66,9 +81,21 @@ async function salvageJobs(slot: string, sweep: OrphanSweep): Promise<boolean> {
     }
     const workspace = workspaceOf(metadata, file, sweep.context);
     try {
-      await workspace.salvage('worker_lost');
+      const { complete } = await workspace.salvage('worker_lost');
+      if (!complete) {
+        // Part of the work is only in the worktree: the slot stays, and the next start tries again.
+        sweep.context.logger.error(
+          { job_id: metadata.job_id, workspace: metadata.dir },
+          'its work is not all saved: kept for the next worker start',
+        );
+        allSaved = false;
+        continue;
+      }
     } catch (thrown) {
-      sweep.context.logger.error({ err: coerceError(thrown), job_id: metadata.job_id }, 'could not salvage a dead worker job');
+      sweep.context.logger.error(
+        { err: coerceError(thrown), job_id: metadata.job_id },
+        'could not salvage a dead worker job; kept for the next worker start',
+      );
       allSaved = false;
       continue;
     }
@@ -86,10 +113,9 @@ async function adoptMirrors(slot: string, sweep: OrphanSweep): Promise<void> {
     const target = fresh ? path.join(mirrorsDir(await sweep.ownSlot()), name) : null;
     if (target && !(await entriesOf(path.dirname(target))).includes(name)) {
       await rename(mirror, target);
-      const { gitTimeoutMs: timeoutMs, gitAuthor: author } = sweep.context;
       // Its worktrees were removed above; forget any the dead worker could not register as gone.
-      await git(['worktree', 'prune'], { cwd: target, timeoutMs });
-      await setAuthor(target, { timeoutMs, author });
+      // (Its config is rewritten before its next fetch.)
+      await git(['worktree', 'prune'], { cwd: target, timeoutMs: sweep.context.gitTimeoutMs });
       sweep.context.logger.info({ mirror: target }, 'adopted the mirror of a dead worker');
     } else {
       await rm(mirror, { recursive: true, force: true });
@@ -100,7 +126,7 @@ async function adoptMirrors(slot: string, sweep: OrphanSweep): Promise<void> {
 function parseMetadata(text: string): WorkspaceMetadata | null {
   try {
     const value = JSON.parse(text) as Partial<WorkspaceMetadata>;
-    const strings = [value.job_id, value.branch, value.base_sha, value.mirror, value.dir];
+    const strings = [value.job_id, value.branch, value.base_sha, value.repository_url, value.mirror, value.dir];
     if (strings.some((field) => typeof field !== 'string') || typeof value.claim_epoch !== 'number') return null;
     return value as WorkspaceMetadata;
   } catch {

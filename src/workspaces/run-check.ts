@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { KILL_GRACE_MS, KILL_WAIT_MS, terminateGroup } from '../util/process-group.js';
+import { abortReason } from './workspace-error.js';
 
 export interface CheckOutcome {
   command: string;
@@ -108,11 +109,6 @@ export async function runCheck(options: RunCheckOptions): Promise<CheckOutcome> 
     timed_out: timedOut,
     output_tail: output.tail(),
   };
-}
-
-function abortReason(signal: AbortSignal | undefined): string {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
 }
 
 /**

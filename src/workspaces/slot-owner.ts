@@ -2,8 +2,11 @@
  * Who owns a slot directory, and whether that process is gone. A pid alone is not enough: after
  * a reboot, or long enough, another process has the same pid; its start time (in clock ticks
  * since boot) and the boot id tell that process apart from the one that wrote owner.json.
+ * And a pid means something only in its own pid namespace: workers in two containers that share
+ * WORKSPACE_ROOT (and, often, the hostname) cannot see each other's processes, so an owner of
+ * another namespace is never judged dead from here.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 export interface SlotOwner {
@@ -13,6 +16,8 @@ export interface SlotOwner {
   boot_id: string | null;
   /** Field 22 of /proc/<pid>/stat; null where there is none. */
   start_ticks: number | null;
+  /** The pid namespace, as /proc/self/ns/pid names it (`pid:[4026531836]`); null where there is none. */
+  pid_ns: string | null;
   started_at: string;
 }
 
@@ -22,6 +27,7 @@ export function currentOwner(): SlotOwner {
     hostname: hostname(),
     boot_id: bootId(),
     start_ticks: processStat(process.pid)?.startTicks ?? null,
+    pid_ns: pidNamespace(),
     started_at: new Date().toISOString(),
   };
 }
@@ -38,6 +44,7 @@ export function parseOwner(text: string): SlotOwner | null {
       hostname: owner.hostname,
       boot_id: typeof owner.boot_id === 'string' ? owner.boot_id : null,
       start_ticks: typeof owner.start_ticks === 'number' ? owner.start_ticks : null,
+      pid_ns: typeof owner.pid_ns === 'string' ? owner.pid_ns : null,
       started_at: typeof owner.started_at === 'string' ? owner.started_at : '',
     };
   } catch {
@@ -46,12 +53,24 @@ export function parseOwner(text: string): SlotOwner | null {
 }
 
 /**
- * True only when the owner is known to be dead: it ran on this host, and its pid is gone (or a
- * zombie), or belongs to another process (other start ticks) or another boot. An owner on
- * another host is never judged from here: its slot is on a shared disk and not ours to salvage.
+ * Why this process cannot tell whether the owner lives, null when it can. An owner on another
+ * host: its slot is on a shared disk and not ours to salvage. An owner in another pid namespace,
+ * or one whose owner.json does not say its namespace while ours is known: its pid names another
+ * process here, or none, whether or not it still runs.
+ */
+export function unjudgeableOwner(owner: SlotOwner): 'another host' | 'another pid namespace' | null {
+  if (owner.hostname !== hostname()) return 'another host';
+  const namespace = pidNamespace();
+  if (namespace !== null && owner.pid_ns !== namespace) return 'another pid namespace';
+  return null;
+}
+
+/**
+ * True only when the owner is known to be dead: it ran on this host in this pid namespace, and
+ * its pid is gone (or a zombie), or belongs to another process (other start ticks) or another boot.
  */
 export function ownerIsGone(owner: SlotOwner): boolean {
-  if (owner.hostname !== hostname()) return false;
+  if (unjudgeableOwner(owner) !== null) return false;
   try {
     process.kill(owner.pid, 0);
   } catch (thrown) {
@@ -65,6 +84,14 @@ export function ownerIsGone(owner: SlotOwner): boolean {
   if (stat === null) return boot !== null; // On Linux, no /proc entry means no process.
   if (stat.zombie) return true;
   return owner.start_ticks !== null && stat.startTicks !== owner.start_ticks;
+}
+
+function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
 }
 
 function bootId(): string | null {

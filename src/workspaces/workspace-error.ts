@@ -17,6 +17,21 @@ export class WorkspaceError extends JobFailure {
 }
 
 /**
+ * The caller's signal aborted the open (a cancel, a lost lease, a shutdown) while it waited for
+ * its branch or before it fetched: not a failure of the repository, so not a WorkspaceError; the
+ * job ends for the abort's own cause. Nothing of the workspace was left behind.
+ */
+export class WorkspaceAbortedError extends Error {
+  override readonly name = 'WorkspaceAbortedError';
+}
+
+/** The reason of an aborted signal, in words. */
+export function abortReason(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
+}
+
+/**
  * WORKSPACE_ROOT cannot be created or written. Not a job's failure: the worker cannot serve
  * implementation jobs at all, so it refuses to start. The message is one line naming
  * WORKSPACE_ROOT, the path and the OS error.

@@ -2,7 +2,9 @@
  * One job's workspace: a git worktree of a per-worker mirror, on the job's own branch. Publish
  * and salvage commit what the agent left and push it; nothing is ever force-pushed, and when a
  * push fails the work is saved elsewhere (the salvage branch, else a bundle file) before the
- * caller removes the worktree.
+ * caller removes the worktree. Work that could not be saved that way (git refused to commit
+ * part of it, or neither a push nor a bundle worked) is never deleted: remove() keeps such a
+ * workspace for the orphan salvage of the next worker start.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -41,10 +43,36 @@ export interface Workspace {
    * Commits leftovers and pushes to jobfleet/salvage/<job>-<epoch>; when that push fails, writes
    * a bundle under <root>/unpushed/ instead. `record` is null when there was nothing to salvage
    * (head equals base, nothing uncommitted); its `pushed` is false when the bundle holds the work.
+   * `complete` is false when some of the work is only in the worktree still (see SalvageResult).
    */
-  salvage(why: string): Promise<{ record: WorkspaceRecord | null; bundle: string | null }>;
-  /** Removes the worktree, its local branch and metadata. Idempotent. */
+  salvage(why: string): Promise<SalvageResult>;
+  /**
+   * Drops what is not committed (`git reset --hard HEAD`, `git clean -fd`), so that what a check
+   * left behind (build output, a formatter's edits) is not committed by the next step. Ignored
+   * files stay (not -x): node_modules and the like, which a later step may need. Commits stay.
+   */
+  discard(): Promise<void>;
+  /**
+   * Removes the worktree, its local branch and metadata. Idempotent. A workspace whose work is
+   * not all saved (the last salvage was incomplete or threw, or the last publish failed before
+   * its push) is kept instead: worktree and metadata stay for the next worker start's orphan
+   * salvage, and only its local branch is let go, so later jobs can work on that branch.
+   */
   remove(): Promise<void>;
+}
+
+/** What a salvage saved. */
+export interface SalvageResult {
+  /** The salvage branch's record; null when there was nothing to salvage. */
+  record: WorkspaceRecord | null;
+  /** The bundle holding the work when the salvage push failed. */
+  bundle: string | null;
+  /**
+   * False when some of the work is still only in the worktree: git refused to commit part of it
+   * (a nested repository without a commit, an unreadable file) or the commit failed, or neither
+   * the push nor the bundle worked. remove() then keeps the workspace.
+   */
+  complete: boolean;
 }
 
 /** What `<slot>/jobs/<job>-<epoch>.json` holds: enough to salvage the workspace after a crash. */
@@ -66,8 +94,10 @@ export interface WorkspaceContext {
   gitAuthor: { name: string; email: string };
   gitTimeoutMs: number;
   logger: Logger;
-  /** Held (per mirror path) while git changes a mirror's worktrees and branches. */
+  /** Held (per mirror path) while git changes a mirror's worktrees, branches or config. */
   mirrorLock: KeyedLock;
+  /** Writes the mirror's config whole (writeMirrorConfig), its origin `url`; the caller holds the mirror lock. */
+  resetMirrorConfig(mirror: string, url: string): Promise<void>;
 }
 
 /** A refused push: git's words for a refusal (non-fast-forward, a hook, permissions). */
@@ -80,11 +110,19 @@ const UNREACHABLE =
  * The workspace described by `metadata`, whose worktree exists (or existed): a fresh one from
  * Workspaces.open, or a dead worker's, found at start, to be salvaged and removed.
  */
-export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, context: WorkspaceContext, onRemoved = () => {}): Workspace {
+export function workspaceOf(
+  metadata: WorkspaceMetadata,
+  metadataFile: string,
+  context: WorkspaceContext,
+  /** Called once removal is over; `kept` when the workspace stayed because its work is not all saved. */
+  onRemoved: (kept: boolean) => void = () => {},
+): Workspace {
   const { dir, branch, base_sha: baseSha, mirror, job_id: jobId, claim_epoch: epoch } = metadata;
   const { gitTimeoutMs: timeoutMs, logger } = context;
   const log = logger.child({ job_id: jobId, claim_epoch: epoch, workspace: dir });
   let removal: Promise<void> | undefined;
+  /** True while some of the work is only in the worktree: the last save attempt did not save it all. */
+  let unsaved = false;
 
   /**
    * Git in the worktree, never above it: a worktree without its `.git` file (deleted, or never
@@ -98,16 +136,36 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     return git(args, { cwd: dir, timeoutMs, ...options });
   };
 
+  /**
+   * Before jobfleet's own git works in the worktree: the config it shares with the mirror made
+   * jobfleet's again, so that nothing the agent set there steers the add, the commit or the push.
+   */
+  const reclaimConfig = () => context.mirrorLock.run(mirror, () => context.resetMirrorConfig(mirror, metadata.repository_url));
+
   /** The record of base..head, a WorkspaceError when git cannot tell it. */
   const record = (change: { branch: string; base: string; head: string; pushed: boolean }) =>
     diffRecord(dir, timeoutMs, change).catch((thrown) => {
       throw failure('workspace_failed', thrown);
     });
 
-  /** `git add -A` and a commit of whatever that staged, as WORKSPACE_GIT_AUTHOR. */
-  const commitLeftovers = async (message: string): Promise<void> => {
+  /**
+   * `git add -A --ignore-errors`: one path git refuses (a nested repository without a commit, an
+   * unreadable file) must not keep everything else out of the commit. Returns git's refusal, null
+   * when everything was staged; what a refusal names is still only in the worktree.
+   */
+  const stageAll = async (): Promise<GitError | null> => {
     await clearStaleIndexLock();
-    await inWorktree(['add', '-A']);
+    try {
+      await inWorktree(['add', '-A', '--ignore-errors']);
+      return null;
+    } catch (thrown) {
+      if (thrown instanceof GitError && !thrown.timedOut) return thrown;
+      throw thrown;
+    }
+  };
+
+  /** A commit of whatever is staged, as WORKSPACE_GIT_AUTHOR; nothing when nothing is. */
+  const commitStaged = async (message: string): Promise<void> => {
     const staged = await inWorktree(['diff', '--cached', '--quiet'], { okExitCodes: [1] });
     if (staged.exitCode === 0) return;
     const { name, email } = context.gitAuthor;
@@ -135,31 +193,58 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
 
   const push = (ref: string) => inWorktree(['push', '--quiet', '--', 'origin', `HEAD:refs/heads/${ref}`]);
 
-  const salvage = async (why: string): Promise<{ record: WorkspaceRecord | null; bundle: string | null }> => {
+  const salvage = async (why: string): Promise<SalvageResult> => {
     if (!existsSync(path.join(dir, '.git'))) {
+      // Nothing git can save, now or at a later start: a worktree whose open never finished.
       log.warn({ why }, 'nothing to salvage: the worktree is gone');
-      return { record: null, bundle: null };
+      unsaved = false;
+      return { record: null, bundle: null, complete: true };
     }
+    // Until this salvage has saved everything (a throw below leaves it so), the worktree is kept.
+    unsaved = true;
+    await reclaimConfig().catch((thrown) => {
+      throw failure('workspace_failed', thrown, 'could not reset the mirror config before salvaging: ');
+    });
+    let complete = true;
     try {
-      await commitLeftovers(`jobfleet: work salvaged from job ${jobId} (${why})`);
+      const refused = await stageAll();
+      // What could be staged is committed either way: it is then pushed with the rest.
+      await commitStaged(`jobfleet: work salvaged from job ${jobId} (${why})`);
+      if (refused) {
+        complete = false;
+        log.error({ err: refused, why }, 'git refused to commit part of the uncommitted work; the rest is salvaged');
+      }
     } catch (thrown) {
       // What the agent committed itself can still be saved.
+      complete = false;
       log.error({ err: coerceError(thrown), why }, 'could not commit the uncommitted work while salvaging');
     }
     const head = await headSha().catch((thrown) => {
       throw failure('workspace_failed', thrown);
     });
-    if (head === baseSha) return { record: null, bundle: null };
+    const result = await saveHead(head, why);
+    unsaved = !(complete && result.complete);
+    return { ...result, complete: !unsaved };
+  };
+
+  /** Pushes head to the salvage branch, else bundles it; complete false when neither worked. */
+  const saveHead = async (head: string, why: string): Promise<SalvageResult> => {
+    if (head === baseSha) return { record: null, bundle: null, complete: true };
     const salvageBranch = `jobfleet/salvage/${jobId}-${epoch}`;
     const change = { branch: salvageBranch, base: baseSha, head };
     try {
       await push(salvageBranch);
       log.info({ why, branch: salvageBranch, head }, 'salvaged the work to a branch');
-      return { record: await record({ ...change, pushed: true }), bundle: null };
+      return { record: await record({ ...change, pushed: true }), bundle: null, complete: true };
     } catch (pushError) {
-      const bundle = await writeBundle(head);
-      log.warn({ why, bundle, err: coerceError(pushError) }, 'the salvage push failed; the work is in a bundle');
-      return { record: await record({ ...change, pushed: false }), bundle };
+      try {
+        const bundle = await writeBundle(head);
+        log.warn({ why, bundle, err: coerceError(pushError) }, 'the salvage push failed; the work is in a bundle');
+        return { record: await record({ ...change, pushed: false }), bundle, complete: true };
+      } catch (bundleError) {
+        log.error({ why, err: coerceError(bundleError), push_error: coerceError(pushError).message }, 'the work is only in the worktree');
+        return { record: await record({ ...change, pushed: false }), bundle: null, complete: false };
+      }
     }
   };
 
@@ -181,45 +266,83 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     const since = options.since ?? baseSha;
     let head: string;
     try {
-      await commitLeftovers(options.message ?? `jobfleet: work left uncommitted by job ${jobId}`);
+      if (existsSync(path.join(dir, '.git'))) unsaved = true; // until pushed (or salvaged)
+      await reclaimConfig();
+      const refused = await stageAll();
+      // Publishing part of the work would put a branch up for review without the rest: refuse,
+      // and leave everything to the caller's salvage (which commits what it can and keeps the rest).
+      if (refused) throw failure('workspace_failed', refused, 'git cannot commit all of the work (it stays in the workspace): ');
+      await commitStaged(options.message ?? `jobfleet: work left uncommitted by job ${jobId}`);
       head = await headSha();
     } catch (thrown) {
       throw failure('workspace_failed', thrown);
     }
-    if (head === since) return record({ branch, base: since, head, pushed: false });
+    if (head === since) {
+      unsaved = false;
+      return record({ branch, base: since, head, pushed: false });
+    }
     try {
       await push(branch);
+      unsaved = false;
     } catch (thrown) {
       const code = thrown instanceof GitError && !thrown.timedOut ? pushFailureCode(thrown.stderr) : 'workspace_failed';
-      let salvaged: { record: WorkspaceRecord | null; bundle: string | null } = { record: null, bundle: null };
+      let salvaged: SalvageResult = { record: null, bundle: null, complete: false };
       const details: Record<string, unknown> = {};
       try {
         salvaged = await salvage(code);
       } catch (salvageError) {
         details.salvage_error = coerceError(salvageError).message;
       }
+      if (!salvaged.complete) {
+        details.salvage_error ??= `the work could not all be saved; the workspace ${dir} is kept for the next worker start`;
+      }
       throw failure(code, thrown, '', { salvage: salvaged.record, bundle: salvaged.bundle, ...details });
     }
     return record({ branch, base: since, head, pushed: true });
   };
 
+  const discard = async (): Promise<void> => {
+    if (removal) throw new WorkspaceError('workspace_failed', `the workspace of job ${jobId} was removed`);
+    try {
+      await reclaimConfig();
+      await clearStaleIndexLock();
+      await inWorktree(['reset', '--quiet', '--hard', 'HEAD']);
+      await inWorktree(['clean', '--quiet', '-f', '-d']);
+    } catch (thrown) {
+      throw failure('workspace_failed', thrown);
+    }
+  };
+
   const removeNow = async (): Promise<void> => {
-    const quietly = (args: string[]) =>
-      git(args, { cwd: mirror, timeoutMs }).catch((thrown) => log.debug({ err: coerceError(thrown), args }, 'git while removing'));
+    const kept = unsaved;
+    const quietly = (args: string[], cwd = mirror) =>
+      git(args, { cwd, timeoutMs }).catch((thrown) => log.debug({ err: coerceError(thrown), args }, 'git while removing'));
     try {
       // Not while another workspace of the mirror is being made: one change to its worktrees at a time.
       await context.mirrorLock.run(mirror, async () => {
+        if (kept) {
+          // Only the worktree's HEAD leaves the branch, so that a later job can check the branch
+          // out; its commits stay reachable from that HEAD. update-ref, not checkout: neither the
+          // index nor a file is touched.
+          if (existsSync(path.join(dir, '.git'))) await quietly(['update-ref', '--no-deref', 'HEAD', 'HEAD'], dir);
+          await quietly(['branch', '--quiet', '-D', '--', branch]);
+          return;
+        }
         await quietly(['worktree', 'remove', '--force', '--', dir]);
         await rm(dir, { recursive: true, force: true });
         await quietly(['branch', '--quiet', '-D', '--', branch]);
         await quietly(['worktree', 'prune']);
       });
+      if (kept) {
+        log.error({ metadata: metadataFile }, 'the work of this workspace is not all saved: it is kept for the next worker start');
+        return;
+      }
       await rm(metadataFile, { force: true });
       await touchMirror(mirror);
     } catch (thrown) {
       log.error({ err: coerceError(thrown) }, 'could not remove the workspace');
     } finally {
-      onRemoved();
+      onRemoved(kept);
     }
   };
 
@@ -229,6 +352,7 @@ export function workspaceOf(metadata: WorkspaceMetadata, metadataFile: string, c
     baseSha,
     publish,
     salvage,
+    discard,
     remove: () => (removal ??= removeNow()),
   };
 }

@@ -15,11 +15,12 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import { createKeyedLock } from '../util/keyed-lock.js';
 import { GitError, git } from './git.js';
-import { createMirror, fetchMirror, mirrorName, remoteBranches, touchMirror } from './mirror.js';
+import { createMirrorCache } from './mirror-cache.js';
+import { createMirror, fetchMirror, initConfig, mirrorName, remoteBranches, touchMirror, writeMirrorConfig } from './mirror.js';
 import { salvageOrphans } from './orphans.js';
 import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
 import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
-import { WorkspaceError, WorkspaceRootError } from './workspace-error.js';
+import { abortReason, WorkspaceAbortedError, WorkspaceError, WorkspaceRootError } from './workspace-error.js';
 
 export interface WorkspacesOptions {
   /** WORKSPACE_ROOT */
@@ -28,9 +29,23 @@ export interface WorkspacesOptions {
   gitAuthor: { name: string; email: string };
   /** GIT_TIMEOUT_MS: a git command running longer is killed with its process group. */
   gitTimeoutMs: number;
-  /** WORKSPACE_CACHE_MAX_AGE_DAYS: a dead worker's mirror unused for longer is deleted, not adopted. */
+  /**
+   * WORKSPACE_CACHE_MAX_AGE_DAYS: a mirror unused for longer is deleted: this worker's own (looked
+   * for by an open, once per cachePruneIntervalMs), and a dead worker's instead of being adopted.
+   */
   cacheMaxAgeDays: number;
+  /** How often an open looks for this worker's mirrors to prune. @defaultValue one hour */
+  cachePruneIntervalMs?: number;
   logger: Logger;
+}
+
+export interface OpenRequest {
+  jobId: string;
+  claimEpoch: number;
+  repository: RepositoryRef;
+  branch: string;
+  /** Aborting it stops an open that waits for its branch or has not fetched yet (WorkspaceAbortedError). */
+  signal?: AbortSignal;
 }
 
 export interface Workspaces {
@@ -38,9 +53,10 @@ export interface Workspaces {
    * Fetches the repository into this worker's mirror and makes a worktree on `branch`, starting
    * from the branch's tip when it exists in the repository, else from the default branch's tip.
    * Waits while another workspace of this process holds the same branch of the same repository.
-   * A failed open removes what it made and throws a WorkspaceError.
+   * A failed open removes what it made and throws a WorkspaceError; an aborted one throws a
+   * WorkspaceAbortedError, leaving nothing either.
    */
-  open(request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string }): Promise<Workspace>;
+  open(request: OpenRequest): Promise<Workspace>;
   /** Waits for workspaces being removed; leaves mirrors for the next worker to adopt. */
   close(): Promise<void>;
 }
@@ -49,17 +65,27 @@ export interface Workspaces {
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** How many of the repository's branches a branch_not_found message lists. */
 const LISTED_BRANCHES = 10;
+const HOUR_MS = 60 * 60 * 1000;
 
 /** Checks the root (throws WorkspaceRootError), salvages and removes orphaned slots, adopts their mirrors. */
 export async function openWorkspaces(options: WorkspacesOptions): Promise<Workspaces> {
   await checkRoot(options.root);
   const mirrors = createKeyedLock();
+  // Probed once per process, when the first mirror config is written.
+  let init: Promise<string> | undefined;
   const context: WorkspaceContext = {
     root: options.root,
     gitAuthor: options.gitAuthor,
     gitTimeoutMs: options.gitTimeoutMs,
     logger: options.logger,
     mirrorLock: mirrors,
+    async resetMirrorConfig(mirror, url) {
+      init ??= initConfig(options.root, options.gitTimeoutMs).catch((thrown) => {
+        init = undefined; // the next write tries again
+        throw thrown;
+      });
+      await writeMirrorConfig(mirror, { init: await init, url, author: options.gitAuthor });
+    },
   };
   let slot: Promise<string> | undefined;
   const ownSlot = () =>
@@ -69,6 +95,12 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
     }));
   await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, ownSlot });
 
+  const cache = createMirrorCache({
+    maxAgeDays: options.cacheMaxAgeDays,
+    intervalMs: options.cachePruneIntervalMs ?? HOUR_MS,
+    lock: mirrors,
+    logger: options.logger,
+  });
   const branches = createKeyedLock();
   const open = new Set<string>();
   const removals = new Set<Promise<void>>();
@@ -77,6 +109,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
   return {
     async open(request) {
       if (closed) throw new WorkspaceError('workspace_failed', 'the workspaces of this worker are closed');
+      const { signal } = request;
       const name = `${request.jobId}-${request.claimEpoch}`;
       if (!SAFE_NAME.test(request.jobId) || !Number.isSafeInteger(request.claimEpoch) || request.claimEpoch < 0) {
         throw new WorkspaceError(
@@ -89,15 +122,23 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       }
       open.add(name);
       let releaseBranch = () => {};
+      let releaseMirror = () => {};
       try {
+        signal?.throwIfAborted();
         await checkBranchName(request.branch, options.gitTimeoutMs);
         const slotDir = await ownSlot();
         const mirror = path.join(mirrorsDir(slotDir), mirrorName(request.repository.url));
-        releaseBranch = await branches.acquire(`${mirror}\n${request.branch}`);
-        const metadata = await mirrors.run(mirror, () => makeWorktree(context, mirror, jobsDir(slotDir), request));
-        const workspace = workspaceOf(metadata, metadataFile(metadata), context, () => {
+        cache.use(mirror);
+        releaseMirror = () => cache.release(mirror);
+        await cache.prune(slotDir);
+        // A job cancelled while it waits here must not wait for the branch's holder to finish.
+        releaseBranch = await branches.acquire(`${mirror}\n${request.branch}`, signal);
+        const metadata = await mirrors.run(mirror, () => makeWorktree(context, mirror, jobsDir(slotDir), request), signal);
+        const workspace = workspaceOf(metadata, metadataFile(metadata), context, (kept) => {
           open.delete(name);
           releaseBranch();
+          // A kept workspace's worktree needs its mirror until a later start salvages it.
+          if (!kept) releaseMirror();
         });
         const remove = () => {
           const removal = workspace.remove();
@@ -109,6 +150,11 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       } catch (thrown) {
         open.delete(name);
         releaseBranch();
+        releaseMirror();
+        // The lock and the checks throw the signal's own reason; a git failure stays what it is.
+        if (signal?.aborted && thrown === signal.reason) {
+          throw new WorkspaceAbortedError(`the workspace of job ${request.jobId} was not opened: ${abortReason(signal)}`);
+        }
         throw failure('workspace_failed', thrown);
       }
     },
@@ -128,13 +174,8 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
 }
 
 /** Fetches, picks the start point and adds the worktree; on any failure undoes what it made. */
-async function makeWorktree(
-  context: WorkspaceContext,
-  mirror: string,
-  jobs: string,
-  request: { jobId: string; claimEpoch: number; repository: RepositoryRef; branch: string },
-): Promise<WorkspaceMetadata> {
-  const { gitTimeoutMs: timeoutMs, gitAuthor: author } = context;
+async function makeWorktree(context: WorkspaceContext, mirror: string, jobs: string, request: OpenRequest): Promise<WorkspaceMetadata> {
+  const { gitTimeoutMs: timeoutMs } = context;
   const created = !existsSync(mirror);
   const dir = path.join(jobs, `${request.jobId}-${request.claimEpoch}`);
   const metadata: WorkspaceMetadata = {
@@ -149,12 +190,21 @@ async function makeWorktree(
   };
   let worktreeStarted = false;
   try {
-    if (created) await createMirror(mirror, request.repository.url, { timeoutMs, author });
+    // The last moment to stop cheaply: a fetch can take long, and is not interrupted.
+    request.signal?.throwIfAborted();
+    if (created) await createMirror(mirror, timeoutMs);
+    // Whatever an agent of an earlier workspace set in the config, the fetch reads jobfleet's.
+    await context.resetMirrorConfig(mirror, request.repository.url);
     await fetchMirror(mirror, timeoutMs).catch((thrown) => {
       throw failure('repository_unreachable', thrown);
     });
     await touchMirror(mirror);
     metadata.base_sha = startPoint(await remoteBranches(mirror, timeoutMs), request);
+    // A workspace kept because its work is not all saved (the same job and epoch opened again)
+    // must not be overwritten, nor deleted by the clean-up below.
+    if (existsSync(dir) || existsSync(metadataFile(metadata))) {
+      throw new WorkspaceError('workspace_failed', `${dir} already exists: a workspace kept with work not yet saved`);
+    }
     // The metadata goes first: a crash from here on leaves what a later start needs to clean up.
     await writeMetadata(metadata);
     worktreeStarted = true;

@@ -31,4 +31,27 @@ describe('keyed lock', () => {
     await expect(lock.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(await lock.run('k', async () => 'next')).toBe('next');
   });
+
+  it('a waiter whose signal aborts rejects at once with its reason, and its turn passes on to the next', async () => {
+    const lock = createKeyedLock();
+    const releaseFirst = await lock.acquire('k');
+    const controller = new AbortController();
+    const aborted = lock.acquire('k', controller.signal);
+    const next = lock.acquire('k');
+    controller.abort(new Error('job cancelled'));
+    await expect(aborted).rejects.toThrow('job cancelled');
+    let nextHolds = false;
+    void next.then(() => (nextHolds = true));
+    await Promise.resolve();
+    expect(nextHolds).toBe(false);
+    releaseFirst();
+    (await next)();
+    expect(await lock.run('k', async () => 'free again')).toBe('free again');
+  });
+
+  it('an already aborted signal rejects without queueing; a signal that never aborts changes nothing', async () => {
+    const lock = createKeyedLock();
+    await expect(lock.acquire('k', AbortSignal.abort(new Error('too late')))).rejects.toThrow('too late');
+    expect(await lock.run('k', async () => 'ran', new AbortController().signal)).toBe('ran');
+  });
 });

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openWorkspaces } from '../../src/workspaces/index.js';
+import { openWorkspaces, WorkspaceAbortedError } from '../../src/workspaces/index.js';
 import { makeBareRepo, removeTempDirs, showFiles, writeFiles } from '../helpers/git-repos.js';
 import { workspaceOptions } from '../helpers/workspace-options.js';
 
@@ -56,6 +56,32 @@ describe('workspaces of one worker', () => {
     expect(next.baseSha).toBe(pushed.head_sha);
     expect(existsSync(path.join(next.dir, 'first.txt'))).toBe(true);
     await Promise.all([next.remove(), other.remove()]);
+    await workspaces.close();
+  });
+
+  it('an open waiting for its branch rejects at once when its signal aborts, leaves nothing, and the branch passes on', async () => {
+    const repo = makeBareRepo();
+    const workspaces = await openWorkspaces(workspaceOptions());
+    const repository = { url: repo.dir, defaultBranch: 'main' };
+    const first = await workspaces.open({ jobId: 'job-1', claimEpoch: 1, repository, branch: 'jobfleet/task-z' });
+    const controller = new AbortController();
+    const waiting = workspaces.open({ jobId: 'job-2', claimEpoch: 1, repository, branch: 'jobfleet/task-z', signal: controller.signal });
+    controller.abort(new Error('job cancelled'));
+
+    // Rejected while the first still holds the branch.
+    const error = await waiting.catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(WorkspaceAbortedError);
+    expect(error).toMatchObject({ name: 'WorkspaceAbortedError', message: expect.stringContaining('job cancelled') });
+    // Already aborted: nothing is made, not even for another branch.
+    await expect(
+      workspaces.open({ jobId: 'job-3', claimEpoch: 1, repository, branch: 'jobfleet/task-other', signal: controller.signal }),
+    ).rejects.toThrow(WorkspaceAbortedError);
+    expect(readdirSync(path.dirname(first.dir)).sort()).toEqual(['job-1-1', 'job-1-1.json']);
+
+    await first.remove();
+    const retried = await workspaces.open({ jobId: 'job-2', claimEpoch: 1, repository, branch: 'jobfleet/task-z' });
+    expect(retried.baseSha).toBe(first.baseSha);
+    await retried.remove();
     await workspaces.close();
   });
 });

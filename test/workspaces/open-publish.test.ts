@@ -2,7 +2,7 @@
  * A workspace per job on real git: what the agent leaves is committed and pushed to the job's
  * branch, and the record says exactly what `git` says in the repository.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openWorkspaces, type Workspaces } from '../../src/workspaces/index.js';
@@ -218,7 +218,8 @@ describe('open and publish', () => {
       });
       const mirror = mirrorOf(root);
       const inode = statSync(mirror).ino;
-      gitIn(mirror, 'config', 'jobfleet.test-marker', 'first-clone');
+      // A file, not a config key: the config is rewritten before every fetch.
+      writeFileSync(path.join(mirror, 'test-marker'), 'first-clone');
       await first.remove();
 
       const newTip = repo.commit('main', { 'later.txt': 'pushed by someone\n' });
@@ -232,7 +233,7 @@ describe('open and publish', () => {
       expect(readdirSync(second.dir)).toContain('later.txt');
       expect(mirrorOf(root)).toBe(mirror);
       expect(statSync(mirror).ino).toBe(inode);
-      expect(gitIn(mirror, 'config', 'jobfleet.test-marker')).toBe('first-clone');
+      expect(readFileSync(path.join(mirror, 'test-marker'), 'utf8')).toBe('first-clone');
       await second.remove();
     });
   });
@@ -269,6 +270,39 @@ describe('open and publish', () => {
     await expect(
       workspaces.open({ jobId: 'job-11', claimEpoch: 1, repository: { url: repo.dir, defaultBranch: 'main' }, branch: 'jobfleet/task-11' }),
     ).rejects.toMatchObject({ code: 'workspace_failed' });
+  });
+});
+
+describe('discard', () => {
+  it("drops what a check left after a publish (edits, staged changes, new files) and keeps ignored files and the agent's commits", async () => {
+    const repo = makeBareRepo({ files: { 'README.md': '# app\n', '.gitignore': 'node_modules/\n' } });
+    const { ws, done } = await openOne(repo.dir, 'job-discard');
+    writeFiles(ws.dir, { 'step.txt': 'step 1\n' });
+    const published = await ws.publish({ message: 'jobfleet: step 1: one' });
+    // A check's leftovers: a formatter's edits (one of them staged), build output; and installed packages.
+    writeFiles(ws.dir, {
+      'README.md': 'reformatted\n',
+      'step.txt': 'reformatted\n',
+      'dist/out.js': 'built\n',
+      'node_modules/dep/index.js': 'dep\n',
+    });
+    gitIn(ws.dir, 'add', 'step.txt');
+
+    await ws.discard();
+
+    expect(gitIn(ws.dir, 'status', '--porcelain')).toBe('');
+    expect(gitIn(ws.dir, 'rev-parse', 'HEAD')).toBe(published.head_sha);
+    expect(readFileSync(path.join(ws.dir, 'README.md'), 'utf8')).toBe('# app\n');
+    expect(readFileSync(path.join(ws.dir, 'step.txt'), 'utf8')).toBe('step 1\n');
+    expect(existsSync(path.join(ws.dir, 'dist'))).toBe(false);
+    expect(readFileSync(path.join(ws.dir, 'node_modules', 'dep', 'index.js'), 'utf8')).toBe('dep\n');
+    // The next step's publish finds nothing of the check's to commit.
+    expect(await ws.publish({ message: 'jobfleet: step 2: two', since: published.head_sha })).toMatchObject({
+      pushed: false,
+      changed_files: [],
+    });
+    await done();
+    expect(tipOf(repo.dir, ws.branch)).toBe(published.head_sha);
   });
 });
 

@@ -3,7 +3,7 @@
  * their work to the salvage branches, removes them and adopts the mirror.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -129,6 +129,28 @@ describe('orphaned workspaces', () => {
     await workspaces.close();
     expect(existsSync(live)).toBe(true);
     expect(existsSync(foreign)).toBe(true);
+  });
+
+  it('leaves alone the slots of another pid namespace, and of an owner.json that does not say its namespace, with one line per start', async () => {
+    const repo = makeBareRepo();
+    const options = workspaceOptions();
+    const held = await killedHolder(options.root, repo.dir, ['job-ns']);
+    // Its pid is gone from our namespace, but a worker in another container could have that pid.
+    const [container] = slotsOf(options.root);
+    const ownerFile = path.join(container!, 'owner.json');
+    writeFileSync(ownerFile, JSON.stringify({ ...JSON.parse(readFileSync(ownerFile, 'utf8')), pid_ns: 'pid:[4026530000]' }));
+    const { pid_ns: _, ...unmarked } = { ...currentOwner(), pid: deadPid() };
+    const older = fakeSlot(options.root, 'older', unmarked);
+
+    const workspaces = await openWorkspaces(options);
+    await workspaces.close();
+
+    expect(branchesOf(repo.dir)).toEqual(['main']);
+    expect(existsSync(held[0]!.dir)).toBe(true);
+    expect(existsSync(older)).toBe(true);
+    const notes = options.lines.filter((line) => line.includes('another pid namespace'));
+    expect(notes).toHaveLength(1);
+    expect(JSON.parse(notes[0]!)).toMatchObject({ level: 30, slots: [container, older].sort() });
   });
 
   it('judges a reused pid by its start time: same pid, other start ticks is a dead owner', async () => {

@@ -28,12 +28,13 @@ describe('salvage', () => {
     gitIn(ws.dir, 'commit', '-q', '-m', 'agent: part one');
     writeFiles(ws.dir, { 'uncommitted.txt': 'u\n', 'README.md': null });
 
-    const { record, bundle } = await ws.salvage('cancelled');
+    const { record, bundle, complete } = await ws.salvage('cancelled');
     await done();
 
     const branch = 'jobfleet/salvage/job-s-5';
     const head = tipOf(repo.dir, branch);
     expect(bundle).toBeNull();
+    expect(complete).toBe(true);
     expect(record).toEqual({ branch, base_sha: ws.baseSha, head_sha: head, pushed: true, ...numstat(repo.dir, ws.baseSha, head) });
     expect(record?.changed_files).toEqual(['README.md', 'committed.txt', 'uncommitted.txt']);
     expect(showFiles(repo.dir, branch)).toEqual({ 'committed.txt': 'c\n', 'uncommitted.txt': 'u\n' });
@@ -45,9 +46,9 @@ describe('salvage', () => {
   it('nothing to salvage: no branch, no record', async () => {
     const repo = makeBareRepo();
     const { ws, done } = await openOne(repo.dir, 'job-n', 1);
-    expect(await ws.salvage('timeout')).toEqual({ record: null, bundle: null });
+    expect(await ws.salvage('timeout')).toEqual({ record: null, bundle: null, complete: true });
     await done();
-    expect(await ws.salvage('after removal')).toEqual({ record: null, bundle: null });
+    expect(await ws.salvage('after removal')).toEqual({ record: null, bundle: null, complete: true });
     expect(branchesOf(repo.dir)).toEqual(['main']);
   });
 
@@ -72,10 +73,11 @@ describe('salvage', () => {
     gitIn(ws.dir, 'rm', '-q', '-rf', '.');
     writeFiles(ws.dir, { 'new-world.txt': 'from scratch\n' });
 
-    const { record, bundle } = await ws.salvage('agent_failed');
+    const { record, bundle, complete } = await ws.salvage('agent_failed');
     await done();
 
     expect(bundle).toBe(path.join(options.root, 'unpushed', 'job-o-3.bundle'));
+    expect(complete).toBe(true);
     expect(record).toMatchObject({ branch: 'jobfleet/salvage/job-o-3', pushed: false });
     expect(branchesOf(repo.dir)).toEqual(['main']);
     // It needs no commit of the repository: an empty one verifies and fetches it.
@@ -94,7 +96,7 @@ describe('salvage', () => {
     writeFiles(ws.dir, { 'stray.txt': 'x\n' });
     rmSync(path.join(ws.dir, '.git'));
 
-    expect(await ws.salvage('worker_lost')).toEqual({ record: null, bundle: null });
+    expect(await ws.salvage('worker_lost')).toEqual({ record: null, bundle: null, complete: true });
     await expect(ws.publish()).rejects.toMatchObject({ code: 'workspace_failed' });
     await done();
     expect(() => gitIn(enclosing, 'rev-parse', '--verify', 'HEAD')).toThrow();
