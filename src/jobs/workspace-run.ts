@@ -36,6 +36,8 @@ export async function inWorkspace<T>(run: WorkspaceRun, work: (workspace: Worksp
     claimEpoch: run.job.claim_epoch,
     repository: { url: run.repository.url, defaultBranch: run.repository.defaultBranch },
     branch: run.branch,
+    // A job cancelled (or timed out) while it waits for its branch or fetches goes at once.
+    signal: run.signal,
   });
   run.log(`workspace ${workspace.dir} on branch ${workspace.branch} from ${workspace.baseSha}`);
   try {

@@ -180,6 +180,9 @@ async function attemptStep(
   });
   if (published.salvage !== undefined) repository.salvaged = published.salvage;
   if (published.workspace) repository.head = published.workspace.head_sha;
+  // The check may leave build output or a formatter's edits: not the step's work, and not for the
+  // next step's commit. What the step did is pushed already.
+  if (published.verify) await repository.workspace.discard();
   return { output: published, failure, review: { workspace: published.workspace, verify: published.verify } };
 }
 

@@ -1,5 +1,6 @@
 /**
- * At worker start: the slots of dead workers on this host are salvaged. Each job worktree's work
+ * At worker start: the slots of dead workers on this host are salvaged. Agents still running in
+ * them are stopped (src/workspaces/stray-agents.ts). Each job worktree's work
  * is committed and pushed to its salvage branch (or bundled), the worktree is removed, the
  * mirrors are adopted (recently used, and not one this worker already has) or deleted, and the
  * slot goes. A slot with work that could not all be saved (git refused to commit part of it, or
@@ -12,6 +13,7 @@ import { git } from './git.js';
 import { mirrorLastUsed } from './mirror.js';
 import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, readOwner } from './slot.js';
 import { lockSlot } from './slot-lock.js';
+import { stopStrayAgents } from './stray-agents.js';
 import { ownerIsGone, unjudgeableOwner } from './slot-owner.js';
 import { type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
 
@@ -57,6 +59,10 @@ async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<ReturnType
     const stillOwned = await readOwner(slot);
     if (stillOwned) {
       logger.info({ slot, owner: stillOwned }, 'salvaging the workspaces of a dead worker');
+      // Its agents outlived it (each leads a process group of its own): stopped first, so the
+      // salvage takes work that no longer changes and nothing goes on spending.
+      const stopped = await stopStrayAgents(jobsDir(slot));
+      if (stopped.length > 0) logger.warn({ slot, groups: stopped }, "stopped a dead worker's agents, still running in its workspaces");
       if (!(await salvageJobs(slot, sweep))) return null;
       await adoptMirrors(slot, sweep);
       await rm(path.join(slot, OWNER_FILE), { force: true });

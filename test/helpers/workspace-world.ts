@@ -209,19 +209,3 @@ export function commitsBetween(bare: string, base: string, head: string): { subj
       })
     : [];
 }
-
-/** Stops an agent left running by a SIGKILLed worker: its whole process group (it has its own). */
-export function killAgentGroup(pid: number): void {
-  let group = pid;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-  } catch {
-    return; // already gone
-  }
-  try {
-    process.kill(-group, 'SIGKILL');
-  } catch {
-    // gone meanwhile
-  }
-}
