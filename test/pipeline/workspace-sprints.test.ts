@@ -171,7 +171,8 @@ describe('a sprint_batch run with a check that keeps failing', () => {
         { title: 'flaky', markers: [report.marker, '[agent:append=attempts.txt=another try]'] },
         { title: 'after', markers: ['[agent:write=after.txt=never written]'], dependsOn: 'flaky' },
       ],
-      'echo "still failing"; exit 5',
+      // The check leaves output behind: discarded after each check, never seen or committed.
+      'echo "still failing"; echo leftover > check-output.log; exit 5',
     );
     const { run, job } = await runToEnd(sprintId, 'sprint_batch');
     expect(run.status).toBe('failed');
@@ -201,6 +202,7 @@ describe('a sprint_batch run with a check that keeps failing', () => {
     // Each attempt was pushed to the run's branch before its check ran.
     const branch = `jobfleet/run-${run.id}`;
     expect(showFiles(bare, branch)['attempts.txt']).toBe('another try\nanother try\n');
+    expect(Object.keys(showFiles(bare, branch))).not.toContain('check-output.log');
     expect(commitsBetween(bare, base, branch)).toHaveLength(2);
     await waitFor('the run workspace to be removed', () => world.leftoverWorkspaces().length === 0);
   });
