@@ -188,10 +188,10 @@ async function makeWorktree(context: WorkspaceContext, mirror: string, jobs: str
     dir,
     created_at: new Date().toISOString(),
   };
+  // The last moment to stop cheaply, nothing made yet: a fetch can take long, and is not interrupted.
+  request.signal?.throwIfAborted();
   let worktreeStarted = false;
   try {
-    // The last moment to stop cheaply: a fetch can take long, and is not interrupted.
-    request.signal?.throwIfAborted();
     if (created) await createMirror(mirror, timeoutMs);
     // Whatever an agent of an earlier workspace set in the config, the fetch reads jobfleet's.
     await context.resetMirrorConfig(mirror, request.repository.url);

@@ -1,9 +1,10 @@
 /** Two workspaces of one worker at once: separate files, and one branch held by one at a time. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openWorkspaces, WorkspaceAbortedError } from '../../src/workspaces/index.js';
-import { makeBareRepo, removeTempDirs, showFiles, writeFiles } from '../helpers/git-repos.js';
+import { makeBareRepo, removeTempDirs, showFiles, tempDir, writeFiles } from '../helpers/git-repos.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { workspaceOptions } from '../helpers/workspace-options.js';
 
 afterAll(removeTempDirs);
@@ -83,5 +84,34 @@ describe('workspaces of one worker', () => {
     expect(retried.baseSha).toBe(first.baseSha);
     await retried.remove();
     await workspaces.close();
+  });
+
+  it("an open waiting for its mirror (another open's fetch hangs) rejects at once when its signal aborts", async () => {
+    const options = workspaceOptions({ gitTimeoutMs: 4000 });
+    const workspaces = await openWorkspaces(options);
+    const dir = tempDir();
+    const started = path.join(dir, 'ssh-started');
+    const fakeSsh = path.join(dir, 'fake-ssh.sh');
+    writeFileSync(fakeSsh, `#!/bin/sh\ntouch '${started}'\nexec sleep 300\n`, { mode: 0o755 });
+    const saved = process.env.GIT_SSH_COMMAND;
+    process.env.GIT_SSH_COMMAND = fakeSsh;
+    try {
+      const repository = { url: 'ssh://git.example.test/app.git', defaultBranch: 'main' };
+      let fetchingSettled = false;
+      const fetching = workspaces.open({ jobId: 'job-f', claimEpoch: 1, repository, branch: 'jobfleet/task-f' }).finally(() => {
+        fetchingSettled = true;
+      });
+      await waitFor('the first fetch to reach ssh', () => existsSync(started));
+      const controller = new AbortController();
+      const waiting = workspaces.open({ jobId: 'job-w', claimEpoch: 1, repository, branch: 'jobfleet/task-w', signal: controller.signal });
+      controller.abort(new Error('job cancelled'));
+      await expect(waiting).rejects.toThrow(WorkspaceAbortedError);
+      expect(fetchingSettled).toBe(false);
+      await expect(fetching).rejects.toMatchObject({ code: 'repository_unreachable' });
+    } finally {
+      if (saved === undefined) delete process.env.GIT_SSH_COMMAND;
+      else process.env.GIT_SSH_COMMAND = saved;
+      await workspaces.close();
+    }
   });
 });
