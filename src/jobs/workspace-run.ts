@@ -109,7 +109,11 @@ async function salvage(run: WorkspaceRun, workspace: Workspace, why: string) {
   const salvaged = await workspace.salvage(why);
   if (salvaged.record?.pushed) run.log(`work salvaged to branch ${salvaged.record.branch} (${why})`);
   else if (salvaged.bundle) run.log(`work salvaged to bundle ${salvaged.bundle} (${why}): the salvage push failed`);
-  else run.log(`nothing to salvage (${why}): the workspace did not change`);
+  else if (salvaged.complete) run.log(`nothing to salvage (${why}): the workspace did not change`);
+  if (!salvaged.complete) {
+    // remove() then keeps the workspace, and the next worker start on this machine tries again.
+    run.log(`not all of the work could be saved (${why}); its workspace ${workspace.dir} is kept for the next worker start`);
+  }
   return salvaged;
 }
 
