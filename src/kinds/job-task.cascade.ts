@@ -4,7 +4,8 @@
  * - started: the step PENDING -> IN_PROGRESS, the task TO_DO -> IN_PROGRESS;
  * - failed (and not retried): the step IN_PROGRESS -> FAILED, then the task -> FAILED, which
  *   fails the story and, inside the run, the run (and so skips the rest and blocks the sprint);
- * - cancelled: nothing; the task stays where it is for a later job or a user.
+ * - cancelled: nothing; the task stays where it is for a later job or a user; the same when its
+ *   repository could not be prepared (no agent ran) outside a run.
  * Task moves carry the run's id, so they are checked for ownership and reach the run.
  */
 import type { Trx } from '../db/database.js';
@@ -19,6 +20,10 @@ export async function taskJobCascade(trx: Trx, change: AppliedTransition<ClaudeJ
   if (!started && !failed) return;
 
   const runId = await liveRun(trx, job.sprint_run_id);
+  // Its repository could not be prepared, so no agent touched the task: it stays in progress
+  // for a new job once the product's repository is fixed (FAILED would be for good). Inside a
+  // run the step fails as any failed step does, and the run with it.
+  if (failed && !runId && NOT_STARTED.has(errorCode(job.error))) return;
   const why = `TASK_IMPLEMENTATION job ${job.id} ${started ? 'started' : 'failed'}`;
   const now = new Date().toISOString();
 
@@ -59,6 +64,13 @@ export async function taskJobCascade(trx: Trx, change: AppliedTransition<ClaudeJ
     trigger: started ? 'agent_started' : 'agent_failed',
     context: { ...inherited(change, why), sprintRunId: runId },
   });
+}
+
+/** Failures of a workspace's open (src/workspaces/workspace-error.ts): the agent never ran. */
+const NOT_STARTED = new Set<string | null>(['repository_unreachable', 'repository_empty', 'branch_not_found']);
+
+function errorCode(error: unknown): string | null {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : null;
 }
 
 /** The run id when the run is live (running or paused); a job outliving its run moves its task alone. */

@@ -34,8 +34,18 @@ describe('a job fails with a code that says what is wrong with the repository', 
     const { job, task } = await jobOn({ repository_url: missing });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'repository_unreachable' } });
     expect(job.error.message).toContain(missing);
-    expect((await world.api.call('GET', `/api/v1/tasks/${task}`)).body.status).toBe('failed');
     expect(world.leftoverWorkspaces()).toEqual([]);
+    // No agent ran: the task stays open, and once the product points at a repository a new job does it.
+    expect((await world.api.call('GET', `/api/v1/tasks/${task}`)).body.status).toBe('in_progress');
+    const { product_id: productOfTask } = await world.db
+      .selectFrom('claude_jobs')
+      .select('product_id')
+      .where('id', '=', job.id)
+      .executeTakeFirstOrThrow();
+    const fixed = await world.api.call('PATCH', `/api/v1/products/${productOfTask}`, { repository_url: makeBareRepo().dir });
+    expect(fixed.status).toBe(200);
+    expect(await world.job(await world.implement(task))).toMatchObject({ status: 'done', result: { workspace: { pushed: true } } });
+    expect((await world.api.call('GET', `/api/v1/tasks/${task}`)).body.status).toBe('review');
   });
 
   it('repository_empty when the repository has no commits', async () => {
