@@ -31,14 +31,22 @@ export async function inWorkspace<T>(run: WorkspaceRun, work: (workspace: Worksp
     // Only a worker that serves implementation kinds prepares a workspace root.
     throw new JobFailure('workspace_failed', 'this worker has no workspace root; it cannot run jobs of a product with a repository');
   }
-  const workspace = await run.settings.workspaces.open({
-    jobId: run.job.id,
-    claimEpoch: run.job.claim_epoch,
-    repository: { url: run.repository.url, defaultBranch: run.repository.defaultBranch },
-    branch: run.branch,
-    // A job cancelled (or timed out) while it waits for its branch or fetches goes at once.
-    signal: run.signal,
-  });
+  let workspace: Workspace;
+  try {
+    workspace = await run.settings.workspaces.open({
+      jobId: run.job.id,
+      claimEpoch: run.job.claim_epoch,
+      repository: { url: run.repository.url, defaultBranch: run.repository.defaultBranch },
+      branch: run.branch,
+      // A job cancelled (or timed out) while it waits for its branch or fetches goes at once.
+      signal: run.signal,
+    });
+  } catch (thrown) {
+    // The repository could not be prepared, so no agent ran: the job's error says so, and its
+    // subject is left as it was (src/kinds/job-task.cascade.ts).
+    if (thrown instanceof JobFailure) throw new JobFailure(thrown.code, thrown.message, { ...thrown.details, agent_ran: false });
+    throw thrown;
+  }
   run.log(`workspace ${workspace.dir} on branch ${workspace.branch} from ${workspace.baseSha}`);
   try {
     return await work(workspace);

@@ -23,7 +23,7 @@ export async function taskJobCascade(trx: Trx, change: AppliedTransition<ClaudeJ
   // Its repository could not be prepared, so no agent touched the task: it stays in progress
   // for a new job once the product's repository is fixed (FAILED would be for good). Inside a
   // run the step fails as any failed step does, and the run with it.
-  if (failed && !runId && NOT_STARTED.has(errorCode(job.error))) return;
+  if (failed && !runId && agentNeverRan(job.error)) return;
   const why = `TASK_IMPLEMENTATION job ${job.id} ${started ? 'started' : 'failed'}`;
   const now = new Date().toISOString();
 
@@ -66,11 +66,11 @@ export async function taskJobCascade(trx: Trx, change: AppliedTransition<ClaudeJ
   });
 }
 
-/** Failures of a workspace's open (src/workspaces/workspace-error.ts): the agent never ran. */
-const NOT_STARTED = new Set<string | null>(['repository_unreachable', 'repository_empty', 'branch_not_found']);
-
-function errorCode(error: unknown): string | null {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : null;
+/** A job whose workspace could not be opened says so (src/jobs/workspace-run.ts): no agent ran. */
+function agentNeverRan(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('details' in error)) return false;
+  const { details } = error;
+  return typeof details === 'object' && details !== null && 'agent_ran' in details && details.agent_ran === false;
 }
 
 /** The run id when the run is live (running or paused); a job outliving its run moves its task alone. */

@@ -182,7 +182,12 @@ async function attemptStep(
   if (published.workspace) repository.head = published.workspace.head_sha;
   // The check may leave build output or a formatter's edits: not the step's work, and not for the
   // next step's commit. What the step did is pushed already.
-  if (published.verify) await repository.workspace.discard();
+  if (published.verify) {
+    // Only tidiness: a failure here must not cost the step its verdict.
+    await repository.workspace
+      .discard()
+      .catch((error) => context.log(`could not discard the check's leftovers: ${coerceError(error).message}`));
+  }
   return { output: published, failure, review: { workspace: published.workspace, verify: published.verify } };
 }
 

@@ -34,6 +34,7 @@ describe('a job fails with a code that says what is wrong with the repository', 
     const { job, task } = await jobOn({ repository_url: missing });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'repository_unreachable' } });
     expect(job.error.message).toContain(missing);
+    expect(job.error.details.agent_ran).toBe(false);
     expect(world.leftoverWorkspaces()).toEqual([]);
     // No agent ran: the task stays open, and once the product points at a repository a new job does it.
     expect((await world.api.call('GET', `/api/v1/tasks/${task}`)).body.status).toBe('in_progress');
@@ -71,8 +72,11 @@ describe('a job fails with a code that says what is wrong with the repository', 
     const bare = makeBareRepo().dir;
     const base = tipOf(bare, 'main');
     installHook(bare, 'pre-receive', 'echo "pushes are closed today" >&2; exit 1');
-    const { job } = await jobOn({ repository_url: bare });
+    const { job, task } = await jobOn({ repository_url: bare });
     expect(job).toMatchObject({ status: 'failed', error: { code: 'push_rejected' } });
+    // Its agent ran: the task failed with it, as after any failed implementation.
+    expect(job.error.details.agent_ran).toBeUndefined();
+    expect((await world.api.call('GET', `/api/v1/tasks/${task}`)).body.status).toBe('failed');
     // git's words, and the hook's.
     expect(job.error.message).toContain('pushes are closed today');
     expect(job.error.details.salvage).toMatchObject({ base_sha: base, pushed: false, changed_files: ['work.txt'] });

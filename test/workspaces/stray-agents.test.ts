@@ -13,25 +13,32 @@ import { groupHasLiveMembers } from '../../src/util/process-group.js';
 const root = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-stray-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** A detached shell (its own group) with a child, working in `cwd`, as a command agent runs. */
-function agentIn(cwd: string): number {
+/**
+ * A detached shell (its own group) with a child, as the command executor runs an agent: with
+ * JOBFLEET_WORKSPACE when it is one, standing in `cwd`.
+ */
+function processIn(cwd: string, asAgent: boolean): number {
   mkdirSync(cwd, { recursive: true });
-  const child = spawn('/bin/sh', ['-c', 'sleep 300 & wait'], { cwd, detached: true, stdio: 'ignore' });
+  const env = { PATH: process.env.PATH ?? '', ...(asAgent && { JOBFLEET_WORKSPACE: cwd }) };
+  const child = spawn('/bin/sh', ['-c', 'sleep 300 & wait'], { cwd, env, detached: true, stdio: 'ignore' });
   child.unref();
   return child.pid!;
 }
 
 describe('stopStrayAgents', () => {
-  it('stops the groups of processes working under the directory, and only those', async () => {
-    const inside = agentIn(path.join(root, 'slot', 'jobs', 'job-1'));
-    const elsewhere = agentIn(path.join(root, 'other'));
+  it('stops the groups of the agents whose workspace is under the directory, and only those', async () => {
+    const agent = processIn(path.join(root, 'slot', 'jobs', 'job-1'), true);
+    const otherSlotsAgent = processIn(path.join(root, 'other', 'jobs', 'job-2'), true);
+    // An operator's shell standing in the dead worker's workspace is not its agent.
+    const shell = processIn(path.join(root, 'slot', 'jobs', 'job-1'), false);
     try {
       const stopped = await stopStrayAgents(path.join(root, 'slot'));
-      expect(stopped).toEqual([inside]);
-      expect(groupHasLiveMembers(inside)).toBe(false);
-      expect(groupHasLiveMembers(elsewhere)).toBe(true);
+      expect(stopped).toEqual([agent]);
+      expect(groupHasLiveMembers(agent)).toBe(false);
+      expect(groupHasLiveMembers(otherSlotsAgent)).toBe(true);
+      expect(groupHasLiveMembers(shell)).toBe(true);
     } finally {
-      for (const group of [inside, elsewhere]) {
+      for (const group of [agent, otherSlotsAgent, shell]) {
         try {
           process.kill(-group, 'SIGKILL');
         } catch {
