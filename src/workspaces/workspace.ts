@@ -231,7 +231,11 @@ export function workspaceOf(
 
   const headSha = async () => (await inWorktree(['rev-parse', '--verify', 'HEAD'])).stdout.trim();
 
-  const push = (ref: string) => inWorktree(['push', '--quiet', '--', 'origin', `HEAD:refs/heads/${ref}`]);
+  /**
+   * To the repository's URL itself, not `origin`: agents of other workspaces of the mirror (which
+   * share its config) can rewrite the `origin` section (url, pushurl) after reclaimConfig.
+   */
+  const push = (ref: string) => inWorktree(['push', '--quiet', '--', metadata.repository_url, `HEAD:refs/heads/${ref}`]);
 
   const salvage = async (why: string): Promise<SalvageResult> => {
     if (!existsSync(path.join(dir, '.git'))) {

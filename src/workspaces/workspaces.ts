@@ -216,7 +216,7 @@ async function makeWorktree(context: WorkspaceContext, mirror: string, jobs: str
     if (created) await createMirror(mirror, timeoutMs);
     // Whatever an agent of an earlier workspace set in the config, the fetch reads jobfleet's.
     await context.resetMirrorConfig(mirror, request.repository.url);
-    await fetchMirror(mirror, timeoutMs).catch((thrown) => {
+    await fetchMirror(mirror, request.repository.url, timeoutMs).catch((thrown) => {
       throw failure('repository_unreachable', thrown);
     });
     await touchMirror(mirror);
