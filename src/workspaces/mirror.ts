@@ -78,9 +78,13 @@ function configValue(value: string): string {
   return `"${value.replace(/[\\"]/g, (char) => `\\${char}`).replace(/\t/g, '\\t')}"`;
 }
 
-/** Brings refs/remotes/origin/* up to date with the repository; rejects with GitError. */
-export async function fetchMirror(dir: string, timeoutMs: number): Promise<void> {
-  await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: dir, timeoutMs });
+/**
+ * Brings refs/remotes/origin/* up to date with the repository at `url`; rejects with GitError.
+ * The URL and refspec are given, not read from the `origin` section: an agent of another
+ * workspace of the mirror can rewrite that section between jobfleet's config write and this fetch.
+ */
+export async function fetchMirror(dir: string, url: string, timeoutMs: number): Promise<void> {
+  await git(['fetch', '--quiet', '--prune', '--', url, '+refs/heads/*:refs/remotes/origin/*'], { cwd: dir, timeoutMs });
 }
 
 /** The repository's branches as of the last fetch: name -> commit. */

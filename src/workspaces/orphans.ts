@@ -11,15 +11,17 @@ import path from 'node:path';
 import { coerceError } from '../errors/app-error.js';
 import { git } from './git.js';
 import { mirrorLastUsed } from './mirror.js';
-import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, readOwner } from './slot.js';
+import { entriesOf, jobsDir, listSlots, mirrorsDir, OWNER_FILE, ownerTouchedAt, readOwner } from './slot.js';
 import { lockSlot } from './slot-lock.js';
 import { stopStrayAgents } from './stray-agents.js';
-import { ownerIsGone, unjudgeableOwner } from './slot-owner.js';
+import { heartbeatStopped, ownerIsGone, unjudgeableOwner } from './slot-owner.js';
 import { type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
 
 export interface OrphanSweep {
   context: WorkspaceContext;
   cacheMaxAgeDays: number;
+  /** OWNER_HEARTBEAT_MS: an owner judged by its heartbeat is dead after MISSED_HEARTBEATS of them. */
+  heartbeatMs: number;
   /** This worker's slot, made on first use (only when a mirror is adopted). */
   ownSlot(): Promise<string>;
 }
@@ -37,7 +39,7 @@ export async function salvageOrphans(sweep: OrphanSweep): Promise<void> {
     // One line per start: these slots stay, and every start would otherwise repeat itself per slot.
     sweep.context.logger.info(
       { slots: otherNamespaces.sort() },
-      'left alone: slots of workers in another pid namespace (or of an owner.json without one), whose liveness cannot be told from here',
+      'left alone: slots of workers in another pid namespace (or of an owner.json without one), whose heartbeat (owner.json touched) is recent',
     );
   }
 }
@@ -46,10 +48,16 @@ export async function salvageOrphans(sweep: OrphanSweep): Promise<void> {
 async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<ReturnType<typeof unjudgeableOwner>> {
   const { logger } = sweep.context;
   const owner = await readOwner(slot);
+  let heartbeatLost = false;
   if (owner) {
     const unjudgeable = unjudgeableOwner(owner);
-    if (unjudgeable) return unjudgeable;
-    if (!ownerIsGone(owner)) return null;
+    if (unjudgeable === 'another host') return unjudgeable;
+    if (unjudgeable) {
+      // Its pid tells nothing here; its heartbeat does.
+      const touchedAt = await ownerTouchedAt(slot);
+      if (touchedAt === null || !heartbeatStopped(touchedAt, sweep.heartbeatMs)) return unjudgeable;
+      heartbeatLost = true;
+    } else if (!ownerIsGone(owner)) return null;
   }
   // No owner.json: a slot whose salvage was all but finished (owner.json goes last).
   const unlock = await lockSlot(slot);
@@ -58,7 +66,12 @@ async function salvageSlot(slot: string, sweep: OrphanSweep): Promise<ReturnType
     // Another worker may have finished this slot between our look and our lock.
     const stillOwned = await readOwner(slot);
     if (stillOwned) {
-      logger.info({ slot, owner: stillOwned }, 'salvaging the workspaces of a dead worker');
+      logger.info(
+        { slot, owner: stillOwned, ...(heartbeatLost && { owner_touched_at: new Date((await ownerTouchedAt(slot)) ?? 0).toISOString() }) },
+        heartbeatLost
+          ? 'salvaging the workspaces of a dead worker (another pid namespace, its owner.json untouched for too long)'
+          : 'salvaging the workspaces of a dead worker',
+      );
       // Its agents outlived it (each leads a process group of its own): stopped first, so the
       // salvage takes work that no longer changes and nothing goes on spending.
       const stopped = await stopStrayAgents(jobsDir(slot));

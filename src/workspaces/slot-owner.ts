@@ -4,10 +4,22 @@
  * since boot) and the boot id tell that process apart from the one that wrote owner.json.
  * And a pid means something only in its own pid namespace: workers in two containers that share
  * WORKSPACE_ROOT (and, often, the hostname) cannot see each other's processes, so an owner of
- * another namespace is never judged dead from here.
+ * another namespace is not judged by its pid from here: its Workspaces touches owner.json every
+ * heartbeat instead, and a slot whose owner.json went unchanged for MISSED_HEARTBEATS heartbeats
+ * is dead (a container restarted with the same hostname, in a new pid namespace).
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+
+/** How often a live Workspaces touches its slot's owner.json. */
+export const OWNER_HEARTBEAT_MS = 60_000;
+/** An owner that cannot be judged by its pid is dead once its owner.json is this many heartbeats old. */
+export const MISSED_HEARTBEATS = 10;
+
+/** True when owner.json, last touched at `mtimeMs`, has missed MISSED_HEARTBEATS heartbeats. */
+export function heartbeatStopped(mtimeMs: number, heartbeatMs: number, now = Date.now()): boolean {
+  return now - mtimeMs > MISSED_HEARTBEATS * heartbeatMs;
+}
 
 export interface SlotOwner {
   pid: number;

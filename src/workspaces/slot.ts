@@ -4,7 +4,7 @@
  * worker to start on the host salvages it (orphans.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { currentOwner, parseOwner, type SlotOwner } from './slot-owner.js';
 
@@ -47,6 +47,17 @@ export async function listSlots(root: string): Promise<string[]> {
 export async function readOwner(slot: string): Promise<SlotOwner | null> {
   const text = await readFile(path.join(slot, OWNER_FILE), 'utf8').catch(() => null);
   return text === null ? null : parseOwner(text);
+}
+
+/** When owner.json was last written or touched (its heartbeat); null when it is gone. */
+export async function ownerTouchedAt(slot: string): Promise<number | null> {
+  return (await stat(path.join(slot, OWNER_FILE)).catch(() => null))?.mtimeMs ?? null;
+}
+
+/** The owner's heartbeat: owner.json's mtime moved to now. */
+export async function touchOwner(slot: string): Promise<void> {
+  const now = new Date();
+  await utimes(path.join(slot, OWNER_FILE), now, now);
 }
 
 /** Entries of a directory, none when it does not exist. */

@@ -150,18 +150,58 @@ export function workspaceOf(
 
   /**
    * `git add -A --ignore-errors`: one path git refuses (a nested repository without a commit, an
-   * unreadable file) must not keep everything else out of the commit. Returns git's refusal, null
-   * when everything was staged; what a refusal names is still only in the worktree.
+   * unreadable file) must not keep everything else out of the commit. Returns git's refusal (or
+   * the nested repositories whose work a commit would not hold), null when everything was staged;
+   * what a refusal names is still only in the worktree.
    */
-  const stageAll = async (): Promise<GitError | null> => {
+  const stageAll = async (): Promise<Error | null> => {
     await clearStaleIndexLock();
+    let refused: GitError | null = null;
     try {
       await inWorktree(['add', '-A', '--ignore-errors']);
-      return null;
     } catch (thrown) {
-      if (thrown instanceof GitError && !thrown.timedOut) return thrown;
-      throw thrown;
+      if (!(thrown instanceof GitError) || thrown.timedOut) throw thrown;
+      refused = thrown;
     }
+    const nested = await nestedRepositories();
+    if (nested.length === 0) return refused;
+    const words =
+      `nested git repository in the workspace, not a submodule of the repository: ${nested.map((file) => JSON.stringify(file)).join(', ')} ` +
+      '(a commit would hold only a pointer to its commit, not its files, its commits or its uncommitted changes)';
+    return new Error(refused ? `${refused.message}\n${words}` : words);
+  };
+
+  /**
+   * Staged gitlinks (mode 160000) that are neither in the base commit's tree nor declared in
+   * .gitmodules: repositories the agent cloned or made inside the worktree. `git add` stages such
+   * a repository, commits included, as a bare pointer, so a push "succeeds" while its files, its
+   * commits and its uncommitted edits are only in the worktree.
+   */
+  const nestedRepositories = async (): Promise<string[]> => {
+    const gitlinks = (listing: string, modeField: number) =>
+      listing
+        .split('\0')
+        .filter((entry) => entry.split(' ')[modeField] === '160000')
+        .map((entry) => entry.slice(entry.indexOf('\t') + 1));
+    const staged = gitlinks((await inWorktree(['ls-files', '--stage', '-z'])).stdout, 0);
+    if (staged.length === 0) return [];
+    const known = new Set(gitlinks((await inWorktree(['ls-tree', '-r', '-z', '--full-tree', baseSha])).stdout, 0));
+    for (const declared of await declaredSubmodules()) known.add(declared);
+    return staged.filter((file) => !known.has(file));
+  };
+
+  /** The paths the staged .gitmodules declares; none when there is none (or git cannot read it). */
+  const declaredSubmodules = async (): Promise<string[]> => {
+    const output = await inWorktree(['config', '-z', '--blob', ':.gitmodules', '--get-regexp', '^submodule\\..*\\.path$'], {
+      okExitCodes: [1],
+    }).catch((thrown) => {
+      log.warn({ err: coerceError(thrown) }, 'could not read .gitmodules; no submodule is taken as declared');
+      return { stdout: '' };
+    });
+    return output.stdout
+      .split('\0')
+      .filter((entry) => entry.includes('\n'))
+      .map((entry) => entry.slice(entry.indexOf('\n') + 1).replace(/\/+$/, ''));
   };
 
   /** A commit of whatever is staged, as WORKSPACE_GIT_AUTHOR; nothing when nothing is. */
@@ -191,7 +231,11 @@ export function workspaceOf(
 
   const headSha = async () => (await inWorktree(['rev-parse', '--verify', 'HEAD'])).stdout.trim();
 
-  const push = (ref: string) => inWorktree(['push', '--quiet', '--', 'origin', `HEAD:refs/heads/${ref}`]);
+  /**
+   * To the repository's URL itself, not `origin`: agents of other workspaces of the mirror (which
+   * share its config) can rewrite the `origin` section (url, pushurl) after reclaimConfig.
+   */
+  const push = (ref: string) => inWorktree(['push', '--quiet', '--', metadata.repository_url, `HEAD:refs/heads/${ref}`]);
 
   const salvage = async (why: string): Promise<SalvageResult> => {
     if (!existsSync(path.join(dir, '.git'))) {

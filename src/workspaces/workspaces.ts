@@ -18,7 +18,8 @@ import { GitError, git } from './git.js';
 import { createMirrorCache } from './mirror-cache.js';
 import { createMirror, fetchMirror, initConfig, mirrorName, remoteBranches, touchMirror, writeMirrorConfig } from './mirror.js';
 import { salvageOrphans } from './orphans.js';
-import { createSlot, entriesOf, jobsDir, mirrorsDir } from './slot.js';
+import { createSlot, entriesOf, jobsDir, mirrorsDir, touchOwner } from './slot.js';
+import { OWNER_HEARTBEAT_MS } from './slot-owner.js';
 import { failure, type RepositoryRef, type Workspace, type WorkspaceContext, type WorkspaceMetadata, workspaceOf } from './workspace.js';
 import { abortReason, WorkspaceAbortedError, WorkspaceError, WorkspaceRootError } from './workspace-error.js';
 
@@ -36,6 +37,12 @@ export interface WorkspacesOptions {
   cacheMaxAgeDays: number;
   /** How often an open looks for this worker's mirrors to prune. @defaultValue one hour */
   cachePruneIntervalMs?: number;
+  /**
+   * How often this worker touches its slot's owner.json, so that a worker in another pid
+   * namespace can tell it lives (and that it died: MISSED_HEARTBEATS missed). The same value
+   * judges other slots' heartbeats. @defaultValue OWNER_HEARTBEAT_MS (one minute)
+   */
+  ownerHeartbeatMs?: number;
   logger: Logger;
 }
 
@@ -87,13 +94,27 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
       await writeMirrorConfig(mirror, { init: await init, url, author: options.gitAuthor });
     },
   };
+  const heartbeatMs = options.ownerHeartbeatMs ?? OWNER_HEARTBEAT_MS;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let closed = false;
   let slot: Promise<string> | undefined;
   const ownSlot = () =>
-    (slot ??= createSlot(options.root).catch((thrown) => {
-      slot = undefined; // the next open tries again
-      throw thrown;
-    }));
-  await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, ownSlot });
+    (slot ??= createSlot(options.root).then(
+      (dir) => {
+        if (closed) return dir; // made by an open that raced close: no heartbeat to stop later
+        heartbeat = setInterval(() => {
+          touchOwner(dir).catch((thrown) => options.logger.warn({ err: coerceError(thrown), slot: dir }, 'could not touch owner.json'));
+        }, heartbeatMs);
+        // The heartbeat alone does not keep the process alive.
+        heartbeat.unref();
+        return dir;
+      },
+      (thrown) => {
+        slot = undefined; // the next open tries again
+        throw thrown;
+      },
+    ));
+  await salvageOrphans({ context, cacheMaxAgeDays: options.cacheMaxAgeDays, heartbeatMs, ownSlot });
 
   const cache = createMirrorCache({
     maxAgeDays: options.cacheMaxAgeDays,
@@ -104,7 +125,6 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
   const branches = createKeyedLock();
   const open = new Set<string>();
   const removals = new Set<Promise<void>>();
-  let closed = false;
 
   return {
     async open(request) {
@@ -162,6 +182,7 @@ export async function openWorkspaces(options: WorkspacesOptions): Promise<Worksp
     async close() {
       closed = true;
       await Promise.all(removals);
+      clearInterval(heartbeat);
       // A slot with neither mirrors nor workspaces is of no use to the next worker.
       if (slot && open.size === 0) {
         const dir = await slot;
@@ -195,7 +216,7 @@ async function makeWorktree(context: WorkspaceContext, mirror: string, jobs: str
     if (created) await createMirror(mirror, timeoutMs);
     // Whatever an agent of an earlier workspace set in the config, the fetch reads jobfleet's.
     await context.resetMirrorConfig(mirror, request.repository.url);
-    await fetchMirror(mirror, timeoutMs).catch((thrown) => {
+    await fetchMirror(mirror, request.repository.url, timeoutMs).catch((thrown) => {
       throw failure('repository_unreachable', thrown);
     });
     await touchMirror(mirror);
