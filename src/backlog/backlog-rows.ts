@@ -10,7 +10,7 @@ import { AppError } from '../errors/app-error.js';
 import { type OwnedEntity, nounOf, ownershipChain, visibleOwnership } from './ownership.js';
 
 export type BacklogTable = 'products' | 'pbis' | 'stories' | 'tasks' | 'sprints' | 'sprint_runs' | 'steps' | 'ideas';
-type Row<T extends BacklogTable> = import('kysely').Selectable<Database[T]>;
+export type Row<T extends BacklogTable> = import('kysely').Selectable<Database[T]>;
 
 /** Each backlog entity's table, kept literal so the row functions below answer that table's row type. */
 export const TABLE_OF = {

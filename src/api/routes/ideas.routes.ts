@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
-import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
+import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { materializePlan } from '../../backlog/materialize-plan.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { AppError } from '../../errors/app-error.js';
@@ -46,6 +46,7 @@ import {
 } from '../schemas/common.schemas.js';
 import { Job, toApiJob } from '../schemas/job.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
+import { rowRoutes } from './row.routes.js';
 import { statusRoutes } from './status.routes.js';
 
 const GrillBody = z.object({ answers: z.string().trim().min(1).max(50_000).optional() }).strict();
@@ -108,44 +109,25 @@ export function ideaRoutes(deps: ApiDeps) {
     },
   );
 
-  app.openapi(
-    authedRoute(['read'], {
-      method: 'get',
-      path: '/ideas/{id}',
-      tags,
-      summary: 'A idea',
-      request: { params: IdParam },
-      responses: { 200: json(Idea, 'The idea'), ...errorResponses(404) },
-    }),
-    async (c) => c.json(toApiIdea(await getVisibleRow(deps.db, 'IDEA', c.req.valid('param').id, callerOf(c).ownerId)), 200),
-  );
-
-  app.openapi(
-    authedRoute(['write'], {
-      method: 'patch',
-      path: '/ideas/{id}',
-      tags,
-      summary: 'Edit a idea (statuses change only through transitions)',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: IdeaUpdate } }, required: true } },
-      responses: { 200: json(Idea, 'The idea, edited'), ...errorResponses(404, 409, 413, 422) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const ownerId = callerOf(c).ownerId;
-      const row = await deps.db.transaction().execute(async (trx) => {
-        await visibleOwnership(trx, 'IDEA', id, ownerId);
-        // Locked: the idea must not become planned between this check and the edit.
+  app.route(
+    '/',
+    rowRoutes(deps, {
+      entity: 'IDEA',
+      path: 'ideas',
+      noun: 'idea',
+      schema: Idea,
+      toApi: toApiIdea,
+      update: IdeaUpdate,
+      // Locked: the idea must not become planned between this check and the edit.
+      async beforeEdit(trx, id) {
         const { status } = await trx.selectFrom('ideas').select('status').where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
         if (status === 'PLANNED') {
           throw new AppError('status_conflict', `idea ${id} is planned; its backlog items are edited instead`, {
             current: ideaStatus.toApi(status),
           });
         }
-        return updateColumns(trx, 'IDEA', id, body);
-      });
-      return c.json(toApiIdea(row), 200);
-    },
+      },
+    }),
   );
 
   app.route(

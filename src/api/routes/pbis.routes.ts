@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
-import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
+import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { pbiMachine } from '../../machines/index.js';
 import { pbiStatus } from '../../spelling/api-spelling.js';
@@ -26,6 +26,7 @@ import {
   Uuid,
 } from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
+import { rowRoutes } from './row.routes.js';
 import { statusRoutes } from './status.routes.js';
 
 const tags = ['pbis'];
@@ -76,38 +77,7 @@ export function pbiRoutes(deps: ApiDeps) {
     },
   );
 
-  app.openapi(
-    authedRoute(['read'], {
-      method: 'get',
-      path: '/pbis/{id}',
-      tags,
-      summary: 'A PBI',
-      request: { params: IdParam },
-      responses: { 200: json(Pbi, 'The PBI'), ...errorResponses(404) },
-    }),
-    async (c) => c.json(toApiPbi(await getVisibleRow(deps.db, 'PBI', c.req.valid('param').id, callerOf(c).ownerId)), 200),
-  );
-
-  app.openapi(
-    authedRoute(['write'], {
-      method: 'patch',
-      path: '/pbis/{id}',
-      tags,
-      summary: 'Edit a PBI (statuses change only through transitions)',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: PbiUpdate } }, required: true } },
-      responses: { 200: json(Pbi, 'The PBI, edited'), ...errorResponses(404, 409, 413, 422) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const ownerId = callerOf(c).ownerId;
-      const row = await deps.db.transaction().execute(async (trx) => {
-        await visibleOwnership(trx, 'PBI', id, ownerId);
-        return updateColumns(trx, 'PBI', id, body);
-      });
-      return c.json(toApiPbi(row), 200);
-    },
-  );
+  app.route('/', rowRoutes(deps, { entity: 'PBI', path: 'pbis', noun: 'PBI', schema: Pbi, toApi: toApiPbi, update: PbiUpdate }));
 
   app.route(
     '/',

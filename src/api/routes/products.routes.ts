@@ -4,15 +4,15 @@
  */
 import { z } from '@hono/zod-openapi';
 import { type Caller, callerOf } from '../../auth/caller.js';
-import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
-import { visibleOwnership } from '../../backlog/ownership.js';
+import { listVisibleRows } from '../../backlog/backlog-rows.js';
 import { insertProduct } from '../../backlog/product.repository.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
+import { rowRoutes } from './row.routes.js';
 import { NewProduct, Product, ProductUpdate, toApiProduct } from '../schemas/backlog.schemas.js';
-import { Cursor, errorResponses, IdParam, json, Limit, nextCursor, pageAfter, pageOf } from '../schemas/common.schemas.js';
+import { Cursor, errorResponses, json, Limit, nextCursor, pageAfter, pageOf } from '../schemas/common.schemas.js';
 
 const tags = ['products'];
 const ProductQuery = z.object({ owner_id: z.string().max(200).optional(), limit: Limit, cursor: Cursor });
@@ -58,37 +58,9 @@ export function productRoutes(deps: ApiDeps) {
     },
   );
 
-  app.openapi(
-    authedRoute(['read'], {
-      method: 'get',
-      path: '/products/{id}',
-      tags,
-      summary: 'A product',
-      request: { params: IdParam },
-      responses: { 200: json(Product, 'The product'), ...errorResponses(404) },
-    }),
-    async (c) => c.json(toApiProduct(await getVisibleRow(deps.db, 'PRODUCT', c.req.valid('param').id, callerOf(c).ownerId)), 200),
-  );
-
-  app.openapi(
-    authedRoute(['write'], {
-      method: 'patch',
-      path: '/products/{id}',
-      tags,
-      summary: 'Edit a product (statuses change only through transitions)',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: ProductUpdate } }, required: true } },
-      responses: { 200: json(Product, 'The product, edited'), ...errorResponses(404, 409, 413, 422) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const ownerId = callerOf(c).ownerId;
-      const row = await deps.db.transaction().execute(async (trx) => {
-        await visibleOwnership(trx, 'PRODUCT', id, ownerId);
-        return updateColumns(trx, 'PRODUCT', id, body);
-      });
-      return c.json(toApiProduct(row), 200);
-    },
+  app.route(
+    '/',
+    rowRoutes(deps, { entity: 'PRODUCT', path: 'products', noun: 'product', schema: Product, toApi: toApiProduct, update: ProductUpdate }),
   );
 
   return app;

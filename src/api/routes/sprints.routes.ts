@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
-import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
+import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { sprintMachine } from '../../machines/index.js';
 import { sprintStatus } from '../../spelling/api-spelling.js';
@@ -26,6 +26,7 @@ import {
   Uuid,
 } from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
+import { rowRoutes } from './row.routes.js';
 import { statusRoutes } from './status.routes.js';
 
 const tags = ['sprints'];
@@ -76,37 +77,9 @@ export function sprintRoutes(deps: ApiDeps) {
     },
   );
 
-  app.openapi(
-    authedRoute(['read'], {
-      method: 'get',
-      path: '/sprints/{id}',
-      tags,
-      summary: 'A sprint',
-      request: { params: IdParam },
-      responses: { 200: json(Sprint, 'The sprint'), ...errorResponses(404) },
-    }),
-    async (c) => c.json(toApiSprint(await getVisibleRow(deps.db, 'SPRINT', c.req.valid('param').id, callerOf(c).ownerId)), 200),
-  );
-
-  app.openapi(
-    authedRoute(['write'], {
-      method: 'patch',
-      path: '/sprints/{id}',
-      tags,
-      summary: 'Edit a sprint (statuses change only through transitions)',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: SprintUpdate } }, required: true } },
-      responses: { 200: json(Sprint, 'The sprint, edited'), ...errorResponses(404, 409, 413, 422) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const ownerId = callerOf(c).ownerId;
-      const row = await deps.db.transaction().execute(async (trx) => {
-        await visibleOwnership(trx, 'SPRINT', id, ownerId);
-        return updateColumns(trx, 'SPRINT', id, body);
-      });
-      return c.json(toApiSprint(row), 200);
-    },
+  app.route(
+    '/',
+    rowRoutes(deps, { entity: 'SPRINT', path: 'sprints', noun: 'sprint', schema: Sprint, toApi: toApiSprint, update: SprintUpdate }),
   );
 
   app.route(

@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { type Caller, callerOf } from '../../auth/caller.js';
-import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
+import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import type { Trx } from '../../db/database.js';
 import { AppError } from '../../errors/app-error.js';
@@ -29,6 +29,7 @@ import {
   Uuid,
 } from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
+import { rowRoutes } from './row.routes.js';
 import { statusRoutes } from './status.routes.js';
 
 const tags = ['stories'];
@@ -88,37 +89,9 @@ export function storyRoutes(deps: ApiDeps) {
     },
   );
 
-  app.openapi(
-    authedRoute(['read'], {
-      method: 'get',
-      path: '/stories/{id}',
-      tags,
-      summary: 'A story',
-      request: { params: IdParam },
-      responses: { 200: json(Story, 'The story'), ...errorResponses(404) },
-    }),
-    async (c) => c.json(toApiStory(await getVisibleRow(deps.db, 'STORY', c.req.valid('param').id, callerOf(c).ownerId)), 200),
-  );
-
-  app.openapi(
-    authedRoute(['write'], {
-      method: 'patch',
-      path: '/stories/{id}',
-      tags,
-      summary: 'Edit a story (statuses change only through transitions)',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: StoryUpdate } }, required: true } },
-      responses: { 200: json(Story, 'The story, edited'), ...errorResponses(404, 409, 413, 422) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const ownerId = callerOf(c).ownerId;
-      const row = await deps.db.transaction().execute(async (trx) => {
-        await visibleOwnership(trx, 'STORY', id, ownerId);
-        return updateColumns(trx, 'STORY', id, body);
-      });
-      return c.json(toApiStory(row), 200);
-    },
+  app.route(
+    '/',
+    rowRoutes(deps, { entity: 'STORY', path: 'stories', noun: 'story', schema: Story, toApi: toApiStory, update: StoryUpdate }),
   );
 
   app.route(

@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
-import { getVisibleRow, listVisibleRows, updateColumns } from '../../backlog/backlog-rows.js';
+import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import { taskMachine } from '../../machines/index.js';
 import { taskStatus } from '../../spelling/api-spelling.js';
@@ -26,6 +26,7 @@ import {
   Uuid,
 } from '../schemas/common.schemas.js';
 import { TRANSITIONS_DESCRIPTION, transitionBody } from '../schemas/transition.schemas.js';
+import { rowRoutes } from './row.routes.js';
 import { statusRoutes } from './status.routes.js';
 
 const tags = ['tasks'];
@@ -85,38 +86,7 @@ export function taskRoutes(deps: ApiDeps) {
     },
   );
 
-  app.openapi(
-    authedRoute(['read'], {
-      method: 'get',
-      path: '/tasks/{id}',
-      tags,
-      summary: 'A task',
-      request: { params: IdParam },
-      responses: { 200: json(Task, 'The task'), ...errorResponses(404) },
-    }),
-    async (c) => c.json(toApiTask(await getVisibleRow(deps.db, 'TASK', c.req.valid('param').id, callerOf(c).ownerId)), 200),
-  );
-
-  app.openapi(
-    authedRoute(['write'], {
-      method: 'patch',
-      path: '/tasks/{id}',
-      tags,
-      summary: 'Edit a task (statuses change only through transitions)',
-      request: { params: IdParam, body: { content: { 'application/json': { schema: TaskUpdate } }, required: true } },
-      responses: { 200: json(Task, 'The task, edited'), ...errorResponses(404, 409, 413, 422) },
-    }),
-    async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const ownerId = callerOf(c).ownerId;
-      const row = await deps.db.transaction().execute(async (trx) => {
-        await visibleOwnership(trx, 'TASK', id, ownerId);
-        return updateColumns(trx, 'TASK', id, body);
-      });
-      return c.json(toApiTask(row), 200);
-    },
-  );
+  app.route('/', rowRoutes(deps, { entity: 'TASK', path: 'tasks', noun: 'task', schema: Task, toApi: toApiTask, update: TaskUpdate }));
 
   app.route(
     '/',
