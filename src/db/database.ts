@@ -8,7 +8,10 @@ import { withDefaultUser } from './connection-string.js';
 import type { ApiTokenTable } from './tables/api-token.table.js';
 import type { ClaudeJobTable } from './tables/claude-job.table.js';
 import type { IdeaLogTable, IdeaTable } from './tables/idea.table.js';
+import type { FleetSecretTable } from './tables/fleet-secret.table.js';
 import type { IdempotencyKeyTable } from './tables/idempotency-key.table.js';
+import type { JobQuestionTable } from './tables/job-question.table.js';
+import type { JobUsageRecordTable } from './tables/job-usage-record.table.js';
 import type { PbiTable } from './tables/pbi.table.js';
 import type { ProductTable } from './tables/product.table.js';
 import type { SprintRunTable } from './tables/sprint-run.table.js';
@@ -35,6 +38,9 @@ export interface Database {
   claude_jobs: ClaudeJobTable;
   transitions: TransitionTable;
   idempotency_keys: IdempotencyKeyTable;
+  job_questions: JobQuestionTable;
+  job_usage_records: JobUsageRecordTable;
+  fleet_secrets: FleetSecretTable;
 }
 
 export type Db = Kysely<Database>;

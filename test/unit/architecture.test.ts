@@ -52,7 +52,7 @@ export function allImports(file: string, source: string): string[] {
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['api', 'cli'],
-  ['workers', 'sweeper'],
+  ['workers', 'sweeper', 'mcp'],
   ['kinds', 'sprints', 'events', 'metrics'],
   ['jobs', 'backlog'],
   ['transitions'],

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { ColumnType, Insertable, Selectable } from 'kysely';
 import type { CreatedAt, Id, NullableTimestamp, Timestamp } from '../column-types.js';
 
 /** The fleet registry: one row per worker process, kept alive by its heartbeat. */
@@ -11,6 +11,8 @@ export interface WorkerTable {
   /** The token this worker binds its claims to. */
   token_id: string;
   version: string;
+  /** `process`: a worker process; `pull`: an agent session working the queue over MCP. */
+  mode: ColumnType<'process' | 'pull', 'process' | 'pull' | undefined, 'process' | 'pull'>;
   started_at: CreatedAt;
   heartbeat_at: Timestamp;
   stopped_at: NullableTimestamp;
