@@ -9,6 +9,8 @@ import { type Kysely, sql } from 'kysely';
  * - claude_jobs.progress: the agent's last `report_progress` ({message, percent, at});
  * - claude_jobs.document: what the agent wrote through `update_idea_grill_md` / `update_idea_plan_md`,
  *   which is the job's answer when it finishes;
+ * - claude_jobs.has_questions: the job asked a person something, so its end must close what is
+ *   still open (the door's job cascade looks only at jobs that asked: the others pay nothing);
  * - workers.mode: `process` for a worker process, `pull` for an agent session that works the
  *   queue through the MCP server (`wait_for_job`);
  * - fleet_secrets: the key job tokens are signed with. A job's token is derived from its id and
@@ -44,7 +46,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       PRIMARY KEY (job_id, id)
     )
   `.execute(db);
-  await sql`ALTER TABLE claude_jobs ADD COLUMN progress jsonb NULL, ADD COLUMN document text NULL`.execute(db);
+  await sql`ALTER TABLE claude_jobs ADD COLUMN progress jsonb NULL, ADD COLUMN document text NULL, ADD COLUMN has_questions boolean NOT NULL DEFAULT false`.execute(db);
   await sql`ALTER TABLE workers ADD COLUMN mode text NOT NULL DEFAULT 'process' CHECK (mode IN ('process', 'pull'))`.execute(db);
   await sql`
     CREATE TABLE fleet_secrets (
@@ -63,7 +65,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TABLE fleet_secrets`.execute(db);
   await sql`ALTER TABLE workers DROP COLUMN mode`.execute(db);
-  await sql`ALTER TABLE claude_jobs DROP COLUMN document, DROP COLUMN progress`.execute(db);
+  await sql`ALTER TABLE claude_jobs DROP COLUMN has_questions, DROP COLUMN document, DROP COLUMN progress`.execute(db);
   await sql`DROP TABLE job_usage_records`.execute(db);
   await sql`DROP TABLE job_questions`.execute(db);
 }

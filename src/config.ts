@@ -78,6 +78,8 @@ const schema = z.object({
   IDEMPOTENCY_TTL_MS: integer(1000).default(24 * 60 * 60 * 1000),
   DASHBOARD_USER: optionalText,
   DASHBOARD_PASSWORD: optionalText.pipe(z.string().min(12, { error: 'at least 12 characters' }).optional()),
+  API_URL: optionalText.pipe(url(['http:', 'https:']).optional()),
+  PULL_LEASE_MS: integer(1000).default(5 * 60 * 1000),
   METRICS_PUBLIC: z
     .enum(['true', 'false'], { error: 'true or false' })
     .default('false')

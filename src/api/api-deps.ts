@@ -11,7 +11,7 @@ import type { JobQueues } from '../queues/job-queues.js';
 
 /** What the HTTP API needs; the entry point that serves it opens and closes all of it. */
 export interface ApiDeps {
-  config: Pick<Config, 'BODY_LIMIT_BYTES' | 'HEARTBEAT_MS' | 'METRICS_PUBLIC' | 'IDEMPOTENCY_TTL_MS'>;
+  config: Pick<Config, 'BODY_LIMIT_BYTES' | 'HEARTBEAT_MS' | 'METRICS_PUBLIC' | 'IDEMPOTENCY_TTL_MS' | 'BULLMQ_PREFIX' | 'PULL_LEASE_MS'>;
   db: Db;
   /** The producer connection: readiness checks ping it. */
   redis: Redis;

@@ -27,6 +27,7 @@ import { opsRoutes } from './ops.routes.js';
 import { fleetPageRoutes } from './dashboard/fleet-page.js';
 import { bullBoardRoutes } from './dashboard/bull-board.js';
 import { taskDependencyRoutes } from './routes/task-dependencies.routes.js';
+import { mcpRoutes } from './mcp/mcp.routes.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -45,10 +46,19 @@ export function createApp(deps: ApiDeps) {
     }),
   );
   app.use('/api/v1/*', refuseUnstorableInput());
+  app.use(
+    '/mcp',
+    limitBody(deps.config.BODY_LIMIT_BYTES, () => {
+      throw new AppError('payload_too_large', `the request body is larger than ${deps.config.BODY_LIMIT_BYTES} bytes`, {
+        limit: deps.config.BODY_LIMIT_BYTES,
+      });
+    }),
+  );
 
   app.route('/', opsRoutes(deps));
   app.route('/', fleetPageRoutes(deps));
   app.route('/', bullBoardRoutes(deps));
+  app.route('/', mcpRoutes(deps));
 
   const v1 = [
     productRoutes(deps),

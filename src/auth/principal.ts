@@ -6,17 +6,24 @@
  * - enqueue: enqueue and cancel jobs (grill, plan, chat, sprint runs);
  * - worker: what workers do: read jobs and the fleet, across owners, and nothing else;
  * - admin: everything, for every owner, and the dashboard.
+ *
+ * A sixth scope, `agent`, is never given to a token a user creates: it is the scope of a job token
+ * (src/auth/job-token.ts), which acts only on its own job, through the MCP server.
  */
 export const SCOPES = ['read', 'write', 'enqueue', 'worker', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+export type Scope = (typeof SCOPES)[number] | 'agent';
 
 export interface Principal {
+  /** The api_tokens row history names as the actor (for a job token: the token its job was claimed with). */
   tokenId: string;
   ownerId: string;
   scopes: readonly Scope[];
+  /** For a job token: the job and claim it is bound to. */
+  job?: { id: string; epoch: number };
 }
 
-export function isScope(value: string): value is Scope {
+/** A scope a user may give a token (not `agent`). */
+export function isScope(value: string): value is (typeof SCOPES)[number] {
   return (SCOPES as readonly string[]).includes(value);
 }
 

@@ -37,7 +37,7 @@ export async function runWorkers(
   db: Db,
   closers: Closers,
   logger: Logger,
-  options: { kinds: readonly JobKind[]; concurrency: number },
+  options: { kinds: readonly JobKind[]; concurrency: number; apiUrl?: string | undefined },
 ): Promise<WorkerPool> {
   const pool = await startWorkerPool({
     config,
@@ -47,6 +47,7 @@ export async function runWorkers(
     kinds: options.kinds,
     concurrency: options.concurrency,
     version: VERSION,
+    apiUrl: config.API_URL ?? options.apiUrl ?? null,
   });
   closers.add('workers', () => pool.close(config.SHUTDOWN_TIMEOUT_MS));
   return pool;

@@ -21,6 +21,7 @@ import {
   type AgentUsage,
   type Executor,
 } from './executor.js';
+import { type McpConfigFile, writeMcpConfig } from './mcp-config.js';
 
 export interface CommandExecutorOptions {
   /** A shell command line, run with `/bin/sh -c`. */
@@ -29,7 +30,8 @@ export interface CommandExecutorOptions {
   timeoutMs: number;
   /**
    * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it, and in a
-   * workspace JOBFLEET_WORKSPACE, JOBFLEET_BRANCH and JOBFLEET_BASE_SHA.
+   * workspace JOBFLEET_WORKSPACE, JOBFLEET_BRANCH and JOBFLEET_BASE_SHA, and with a channel back to the
+   * fleet JOBFLEET_MCP_URL, JOBFLEET_AGENT_TOKEN and JOBFLEET_MCP_CONFIG (src/executors/mcp-config.ts).
    * @defaultValue the worker's own environment
    */
   env?: NodeJS.ProcessEnv;
@@ -49,10 +51,18 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
 type StopCause = { kind: 'aborted'; reason: string } | { kind: 'output-too-large' };
 
 async function runCommand(options: CommandExecutorOptions, request: AgentRequest): Promise<AgentOutput> {
-  const { signal, log } = request;
+  const { signal } = request;
   if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
+  const mcp = request.channel ? await writeMcpConfig(request.channel) : null;
+  try {
+    return await runChild(options, request, mcp);
+  } finally {
+    await mcp?.remove();
+  }
+}
 
-  const { workspace } = request;
+async function runChild(options: CommandExecutorOptions, request: AgentRequest, mcp: McpConfigFile | null): Promise<AgentOutput> {
+  const { signal, log, workspace } = request;
   const child = spawn('/bin/sh', ['-c', options.command], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -68,6 +78,12 @@ async function runCommand(options: CommandExecutorOptions, request: AgentRequest
         JOBFLEET_BRANCH: workspace.branch,
         JOBFLEET_BASE_SHA: workspace.baseSha,
       }),
+      ...(request.channel &&
+        mcp && {
+          JOBFLEET_MCP_URL: request.channel.url,
+          JOBFLEET_AGENT_TOKEN: request.channel.token,
+          JOBFLEET_MCP_CONFIG: mcp.path,
+        }),
     },
   });
 

@@ -39,12 +39,22 @@ export interface AgentWorkspace {
   baseSha: string;
 }
 
+/** How an agent talks back to the fleet while its job runs (SPEC "Agents talk back"). */
+export interface AgentChannel {
+  /** The fleet's MCP endpoint, e.g. http://127.0.0.1:3000/mcp. */
+  url: string;
+  /** The job's own token (scope agent), valid while the job holds its claim. */
+  token: string;
+}
+
 export interface AgentRequest {
   jobId: string;
   kind: string;
   prompt: Prompt;
   /** The job's workspace, when its product names a repository; else the agent has none. */
   workspace?: AgentWorkspace;
+  /** The job's MCP endpoint and token, when the worker knows where the API is (API_URL). */
+  channel?: AgentChannel | undefined;
   /** Aborted on cancel, timeout or shutdown; the executor must stop promptly and reject. */
   signal: AbortSignal;
   /** Progress lines worth keeping (stderr of a command, retries of an API call). */

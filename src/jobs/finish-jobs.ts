@@ -31,7 +31,8 @@ export interface FinishOutcome {
   enqueued: ClaudeJob[];
 }
 
-function usageOf(output: RunOutput | null): Record<string, JsonValue> {
+/** The agent's usage, added to what it reported while it ran (`record_usage` over MCP). */
+function usageOf(output: RunOutput | null): Record<string, number> {
   if (!output) return {};
   return { input_tokens: output.usage.inputTokens, output_tokens: output.usage.outputTokens, cost_usd: output.usage.costUsd };
 }
@@ -43,10 +44,8 @@ export async function finishJobs(trx: Trx, completions: readonly Completion[]): 
     to: verdict.status,
     trigger: verdict.status === 'DONE' ? 'agent_done' : 'agent_failed',
     guard: leaseGuard(lease),
-    set:
-      verdict.status === 'DONE'
-        ? { result: verdict.result, ...usageOf(output) }
-        : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null, ...usageOf(output) },
+    set: verdict.status === 'DONE' ? { result: verdict.result } : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null },
+    add: usageOf(output),
     context: {
       actorTokenId: lease.tokenId,
       reason: verdict.status === 'FAILED' ? verdict.error.message : null,

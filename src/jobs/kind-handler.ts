@@ -7,7 +7,7 @@
 import type { JsonValue } from '../db/column-types.js';
 import type { Db, Executor as DbExecutor, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
-import type { AgentOutput, Executor, Prompt } from '../executors/executor.js';
+import type { AgentChannel, AgentOutput, Executor, Prompt } from '../executors/executor.js';
 import type { JobKind } from '../queues/kinds.js';
 import type { AppliedTransition, Door } from '../transitions/index.js';
 import type { CheckOutcome, Workspaces, WorkspaceRecord } from '../workspaces/index.js';
@@ -72,6 +72,8 @@ export interface ExecuteContext {
   /** Adds committed QUEUED jobs to their queues: call it after their transaction, never inside it. */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
   workspaces: WorkspaceSettings | null;
+  /** The job's MCP endpoint and token, handed on to every agent run of the job. */
+  channel?: AgentChannel | undefined;
 }
 
 export interface KindHandler<K extends JobKind = JobKind> {

@@ -8,6 +8,7 @@ import { transition } from '../transitions/index.js';
 import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
 import { enterIdeaPhase, failIdea, ideaBrief, loadIdeas } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
+import { answerWithDocument } from './agent-document.js';
 
 const SYSTEM = [
   'You are a senior product engineer. Before an idea is planned into backlog items, you grill it:',
@@ -41,6 +42,8 @@ export const ideaGrillKind: KindHandler<'IDEA_GRILL'> = {
       }),
     );
   },
+
+  execute: answerWithDocument,
 
   judge: (_job, output) => ({ status: 'DONE', result: resultOf(output) }),
 

@@ -9,6 +9,7 @@ import { transition } from '../transitions/index.js';
 import { appendIdeaLogs, type IdeaLogEntry } from './idea-logs.js';
 import { enterIdeaPhase, failIdea, ideaBrief, loadIdeas } from './idea-subject.js';
 import { ids, type KindHandler, resultOf } from '../jobs/kind-handler.js';
+import { answerWithDocument } from './agent-document.js';
 import { PLAN_FORMAT_GUIDE } from './plan/plan-guide.js';
 import { parsePlanMd } from '../backlog/plan-format.js';
 
@@ -40,6 +41,8 @@ export const ideaMakePlanKind: KindHandler<'IDEA_MAKE_PLAN'> = {
       }),
     );
   },
+
+  execute: answerWithDocument,
 
   judge(_job, output) {
     const parsed = parsePlanMd(output.text);

@@ -12,7 +12,7 @@
  */
 import type { Db, Trx } from '../db/database.js';
 import type { Step } from '../db/tables/step.table.js';
-import { AgentAbortedError, type AgentOutput, type Executor } from '../executors/executor.js';
+import { AgentAbortedError, type AgentChannel, type AgentOutput, type Executor } from '../executors/executor.js';
 import { coerceError } from '../errors/app-error.js';
 import { type CheckFailure, loadTaskBriefs, reportedFailure, type TaskBrief, taskPrompt } from './task-prompt.js';
 import { publishAndCheck, type WorkspaceRun, workspacePrompt } from '../jobs/workspace-run.js';
@@ -29,6 +29,8 @@ export interface SprintBatchContext {
   signal: AbortSignal;
   log: (line: string) => void;
   actorTokenId: string;
+  /** The sprint job's MCP endpoint and token: every step's agent talks back as that job. */
+  channel?: AgentChannel | undefined;
   /** The run's workspace when its product names a repository: every step commits onto its branch. */
   repository: RunRepository | null;
 }
@@ -161,6 +163,7 @@ async function attemptStep(
       prompt,
       signal: context.signal,
       log: context.log,
+      channel: context.channel,
       workspace: repository?.workspace,
     });
     failure = reportedFailure(output.data);

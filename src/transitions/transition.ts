@@ -44,6 +44,11 @@ export interface TransitionRequest<M extends AnyMachine = AnyMachine> {
   by?: TriggeredBy;
   /** Columns written with the status, as JSON values; Postgres converts them to column types. */
   set?: Record<string, JsonValue | undefined>;
+  /**
+   * Numeric columns raised by these amounts with the status (NULL counts as 0): usage an agent
+   * reported while it ran is already on the row, and the final figures add to it.
+   */
+  add?: Record<string, number>;
   /** Columns that must hold these values for the change to apply (claim epoch, claiming token). */
   guard?: Record<string, JsonValue>;
   context?: TransitionContext;
@@ -131,6 +136,7 @@ export async function transitionMany<M extends AnyMachine>(
   const paths = new Map<string, Hop[]>();
   const hops = unique.map((request) => hopsOf(machine, request as TransitionRequest, paths));
   const setColumns = [...new Set(unique.flatMap((r) => Object.keys(r.set ?? {})))];
+  const addColumns = [...new Set(unique.flatMap((r) => Object.keys(r.add ?? {})))];
   const guardColumns = [...new Set(unique.flatMap((r) => Object.keys(r.guard ?? {})))];
   const table = sql.table(machine.table);
 
@@ -139,8 +145,12 @@ export async function transitionMany<M extends AnyMachine>(
     column(name);
     assignments.push(sql`${sql.id(name)} = CASE WHEN req.patch ? ${name} THEN (req.p).${sql.id(name)} ELSE ${column(name)} END`);
   }
+  for (const name of addColumns) {
+    if (setColumns.includes(name)) throw new Error(`transition: ${name} is both set and added to`);
+    assignments.push(sql`${sql.id(name)} = coalesce(${column(name)}, 0) + coalesce((req.patch->'+'->>${name})::numeric, 0)`);
+  }
   for (const [name, expression] of Object.entries(options.setSql ?? {})) {
-    if (setColumns.includes(name)) throw new Error(`transition: ${name} is both set and setSql`);
+    if (setColumns.includes(name) || addColumns.includes(name)) throw new Error(`transition: ${name} is both set and setSql`);
     column(name);
     assignments.push(sql`${sql.id(name)} = ${expression}`);
   }
@@ -155,7 +165,8 @@ export async function transitionMany<M extends AnyMachine>(
       id: r.id,
       from_status: r.from,
       to_status: r.to,
-      patch: r.set ?? {},
+      // The amounts to add travel inside the patch under "+", which names no column.
+      patch: r.add ? { ...r.set, '+': r.add } : (r.set ?? {}),
       guard: r.guard ?? {},
       actor: r.context?.actorTokenId ?? null,
       reason: r.context?.reason ?? null,

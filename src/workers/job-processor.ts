@@ -18,6 +18,7 @@ import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { type AppError, coerceError, isAppError } from '../errors/app-error.js';
 import { isUnrunnable } from '../errors/unrunnable.js';
 import { JobFailure } from '../errors/job-failure.js';
+import type { JobTokens } from '../auth/job-token.js';
 import { AgentAbortedError, AgentFailedError, type Executor } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Completion } from '../jobs/finish-jobs.js';
@@ -48,6 +49,8 @@ export interface ProcessorDeps {
   givenUp: () => boolean;
   /** Workspaces for implementation jobs (null on a worker that serves no implementation kind). */
   workspaces: WorkspaceSettings | null;
+  /** Where agents reach the fleet's MCP server, and the job tokens they use (null without API_URL). */
+  channel: { url: string; tokens: JobTokens } | null;
 }
 
 /** What a delivery answers BullMQ when it completes: the job is done, or this delivery was not its run. */
@@ -83,6 +86,9 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
     logger.debug({ job: job.id }, line);
   };
 
+  // The job's own token, valid while this claim holds (src/auth/job-token.ts).
+  const channel = deps.channel ? { url: deps.channel.url, token: deps.channel.tokens.sign({ jobId: job.id, epoch: job.claim_epoch }) } : undefined;
+
   try {
     let output: RunOutput | null = null;
     let verdict: Verdict;
@@ -100,8 +106,9 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
             actorTokenId: deps.identity.tokenId,
             queueJobs: deps.queueJobs,
             workspaces: deps.workspaces,
+            channel,
           })
-        : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log });
+        : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log, channel });
       verdict = handler.judge(job, output);
     } catch (thrown) {
       const cause = run.controller.signal.aborted ? (run.controller.signal.reason as AbortCause) : null;

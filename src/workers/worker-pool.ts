@@ -11,6 +11,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
+import { loadJobTokens } from '../auth/job-token.js';
 import type { Executor } from '../executors/executor.js';
 import { addToQueues } from '../jobs/enqueue-jobs.js';
 import { failUnrunnableJob } from '../jobs/fail-unrunnable-job.js';
@@ -51,6 +52,8 @@ export interface WorkerPoolOptions {
   /** Jobs of each kind this process runs at once. */
   concurrency: number;
   version: string;
+  /** The API's base URL agents reach its MCP server at (API_URL, or `start`'s own address); null: none. */
+  apiUrl?: string | null | undefined;
 }
 
 export interface WorkerPool {
@@ -96,6 +99,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     failUnrunnable: (jobId, refusal) => db.transaction().execute((trx) => failUnrunnableJob(trx, jobId, refusal, identity.tokenId)),
     givenUp: () => givenUp,
     workspaces,
+    channel: options.apiUrl ? { url: new URL('/mcp', options.apiUrl).toString(), tokens: await loadJobTokens(db) } : null,
   });
 
   const workers = options.kinds.map((kind) => {

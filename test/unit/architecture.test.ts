@@ -52,7 +52,7 @@ export function allImports(file: string, source: string): string[] {
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['api', 'cli'],
-  ['workers', 'sweeper', 'mcp'],
+  ['workers', 'sweeper'],
   ['kinds', 'sprints', 'events', 'metrics'],
   ['jobs', 'backlog'],
   ['transitions'],

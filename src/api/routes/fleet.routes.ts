@@ -20,6 +20,7 @@ export const FleetWorker = z
     kinds: z.array(z.string()),
     concurrency: z.number().int(),
     version: z.string(),
+    mode: z.enum(['process', 'pull']).openapi({ description: 'process: a worker process; pull: an agent session working the queue over MCP (wait_for_job)' }),
     started_at: z.string(),
     last_heartbeat_at: z.string(),
     stopped_at: z.string().nullable(),
@@ -35,6 +36,11 @@ const Stats = z
   })
   .openapi('FleetStats');
 
+/** How recent a heartbeat keeps a worker alive, in ms: three intervals, or a pull-mode session's lease. */
+function aliveWindow(deps: ApiDeps) {
+  return sql`(CASE WHEN mode = 'pull' THEN ${deps.config.PULL_LEASE_MS}::int ELSE ${deps.config.HEARTBEAT_MS * 3}::int END)`;
+}
+
 export function fleetRoutes(deps: ApiDeps) {
   const app = createRouter();
 
@@ -45,13 +51,14 @@ export function fleetRoutes(deps: ApiDeps) {
       tags: ['fleet'],
       summary: 'Every worker process: host, pid, kinds, concurrency, current jobs, last heartbeat, alive or not',
       description:
-        'Workers seen in the last 24 hours, newest first. Alive: not stopped, and a heartbeat within three heartbeat intervals. ' +
+        'Workers seen in the last 24 hours, newest first. Alive: not stopped, and a heartbeat within three heartbeat intervals ' +
+        '(a pull-mode session: within PULL_LEASE_MS, as it beats only through job_heartbeat and wait_for_job). ' +
         "current_jobs lists only the jobs the token may see: every owner's for admin and worker tokens, its owner's for others.",
       request: { query: z.object({ alive: z.enum(['true', 'false']).optional() }) },
       responses: { 200: json(z.object({ items: z.array(FleetWorker) }), 'The fleet') },
     }),
     async (c) => {
-      const aliveWithin = deps.config.HEARTBEAT_MS * 3;
+      const aliveWithin = aliveWindow(deps);
       let query = deps.db
         .selectFrom('workers')
         .selectAll()
@@ -87,6 +94,7 @@ export function fleetRoutes(deps: ApiDeps) {
             kinds: worker.kinds.map(kindToApi),
             concurrency: worker.concurrency,
             version: worker.version,
+            mode: worker.mode,
             started_at: worker.started_at.toISOString(),
             last_heartbeat_at: worker.heartbeat_at.toISOString(),
             stopped_at: worker.stopped_at?.toISOString() ?? null,
@@ -126,7 +134,7 @@ export function fleetRoutes(deps: ApiDeps) {
       const workers = await deps.db
         .selectFrom('workers')
         .select(
-          sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${deps.config.HEARTBEAT_MS * 3} * interval '1 millisecond')`.as(
+          sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${aliveWindow(deps)} * interval '1 millisecond')`.as(
             'alive',
           ),
         )

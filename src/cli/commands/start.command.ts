@@ -28,10 +28,12 @@ export const startCommand = defineCommand({
 
       const producer = openProducer(config, closers, logger);
       runSweeper(config, db, producer, closers, logger);
-      await runWorkers(config, db, closers, logger, { kinds, concurrency });
       // Loaded here, not at the top: other commands (workers above all) never load the HTTP stack.
       const { runApi } = await import('../api-role.js');
+      // The API first: its address is where this process's agents reach the MCP server, and it
+      // closes after the workers, so agents still draining can talk back.
       const url = await runApi(config, db, producer, closers, logger);
+      await runWorkers(config, db, closers, logger, { kinds, concurrency, apiUrl: url });
       process.stdout.write(
         [
           `jobfleet is running (${config.AGENT} agent, ${kinds.length} kinds, concurrency ${concurrency})`,
@@ -41,6 +43,7 @@ export const startCommand = defineCommand({
           `  OpenAPI:  ${url}/api/v1/openapi.json`,
           `  Events:   ${url}/api/v1/events (SSE), ${url.replace('http', 'ws')}/api/v1/ws`,
           `  Metrics:  ${url}/metrics`,
+          `  MCP:      ${url}/mcp`,
           '',
         ].join('\n'),
       );

@@ -40,6 +40,8 @@ export interface ClaudeJobTable {
   progress: NullableJson;
   /** What the agent wrote through update_idea_grill_md / update_idea_plan_md: the job's answer when it finishes. */
   document: string | null;
+  /** The job asked a person through ask_user: its end closes the questions still open. */
+  has_questions: Generated<boolean>;
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   created_at: CreatedAt;
