@@ -6,6 +6,8 @@
 export const HTTP_STATUS = {
   bad_request: 400,
   unauthorized: 401,
+  /** A job token used after its job ended, its lease lapsed or a newer claim replaced it. */
+  job_token_expired: 401,
   /** The caller is known but may not do this (missing scope, another worker's claim). */
   forbidden: 403,
   claim_token_mismatch: 403,
@@ -19,9 +21,13 @@ export const HTTP_STATUS = {
   /** A write carried a claim epoch that a newer claim has replaced. */
   stale_claim: 409,
   conflict: 409,
+  /** The question an answer is for was answered already, or closed because its job ended. */
+  question_closed: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
+  /** A plan an agent wrote does not parse (details.errors says where). */
+  plan_invalid: 422,
   /** The request line and headers are larger than Node's HTTP parser accepts. */
   headers_too_large: 431,
   service_unavailable: 503,
