@@ -11,9 +11,9 @@ import type { JobQueues } from '../queues/job-queues.js';
 
 /** What the HTTP API needs; the entry point that serves it opens and closes all of it. */
 export interface ApiDeps {
-  config: Pick<Config, 'BODY_LIMIT_BYTES' | 'HEARTBEAT_MS' | 'METRICS_PUBLIC' | 'IDEMPOTENCY_TTL_MS'>;
+  config: Pick<Config, 'BODY_LIMIT_BYTES' | 'HEARTBEAT_MS' | 'METRICS_PUBLIC' | 'IDEMPOTENCY_TTL_MS' | 'BULLMQ_PREFIX'>;
   db: Db;
-  /** The producer connection: readiness checks ping it. */
+  /** The producer connection: readiness checks ping it, and job notices are published on it. */
   redis: Redis;
   queues: JobQueues;
   signals: CancelPublisher;
