@@ -13,7 +13,7 @@ import type { JobQueues } from '../queues/job-queues.js';
 export interface ApiDeps {
   config: Pick<Config, 'BODY_LIMIT_BYTES' | 'HEARTBEAT_MS' | 'METRICS_PUBLIC' | 'IDEMPOTENCY_TTL_MS' | 'BULLMQ_PREFIX' | 'PULL_LEASE_MS'>;
   db: Db;
-  /** The producer connection: readiness checks ping it. */
+  /** The producer connection: readiness checks ping it, and job notices are published on it. */
   redis: Redis;
   queues: JobQueues;
   signals: CancelPublisher;

@@ -10,7 +10,7 @@ import { withDefaultUser } from '../db/connection-string.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { HISTORY_CHANNEL } from '../transitions/history-notice.js';
-import type { OwnedEvent } from './fleet-event.js';
+import type { HistoryEvent, OwnedEvent } from './fleet-event.js';
 import { eventsByIds } from './load-events.js';
 
 export function eventsChannel(prefix: string): string {
@@ -47,7 +47,7 @@ export async function startEventRelay(options: {
     if (min === undefined || max === undefined || max < min || max - min > 100_000n) return;
     const ids: string[] = [];
     for (let id = min; id <= max; id += 1n) if (!published.has(id.toString())) ids.push(id.toString());
-    let events: OwnedEvent[];
+    let events: OwnedEvent<HistoryEvent>[];
     try {
       events = await eventsByIds(db, ids);
     } catch (error) {

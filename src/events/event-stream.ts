@@ -34,7 +34,8 @@ export async function openEventStream(options: EventStreamOptions): Promise<() =
   const replayed = new Set<string>();
 
   const deliver = async (owned: OwnedEvent) => {
-    if (replayed.has(owned.event.id) || !matches(owned, filter, audience)) return;
+    // A notice (no id) is never among the replayed: it is no history row.
+    if ((owned.event.id !== null && replayed.has(owned.event.id)) || !matches(owned, filter, audience)) return;
     await send(owned.event);
   };
 

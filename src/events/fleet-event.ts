@@ -6,14 +6,22 @@
  * `type` names what happened in the terms of the agentic-workflow clients: started, completed,
  * failed (jobs and sprint runs), step_started, step_completed (steps), and `transition` for every
  * other status change (ideas, tasks, stories, ...).
+ *
+ * A job notice (src/events/job-notices.ts) travels the same way but is no history row: what an
+ * agent said from inside its job (`progress`) and its questions to a person (`question_*`). Its
+ * id is null: nothing replays it, and a stream never hands it out as a Last-Event-ID.
  */
 import { isAdmin, type Principal } from '../auth/principal.js';
+import type { QuestionView } from '../jobs/job-questions.js';
 import type { EntityType } from '../machines/index.js';
 
-export type EventType = 'started' | 'completed' | 'failed' | 'step_started' | 'step_completed' | 'transition';
+export type StatusEventType = 'started' | 'completed' | 'failed' | 'step_started' | 'step_completed' | 'transition';
+export type NoticeType = 'progress' | 'question_asked' | 'question_answered' | 'question_closed';
+export type EventType = StatusEventType | NoticeType;
 
 export interface FleetEvent {
-  id: string;
+  /** The history row's id; null for a job notice, which is not replayable. */
+  id: string | null;
   type: EventType;
   /** API spelling: job, sprint_run, step, idea, task, story, pbi, sprint. */
   entity: string;
@@ -31,15 +39,22 @@ export interface FleetEvent {
   sprint_run_id: string | null;
   /** Set for the idea itself and its jobs. */
   idea_id: string | null;
+  /** `progress` notices: what the agent reported (percent null when it gave none). */
+  progress?: { message: string; percent: number | null };
+  /** `question_*` notices: the question as it is now. */
+  question?: QuestionView;
 }
 
-/** What travels between processes: the event and its owner (never sent to clients). */
-export interface OwnedEvent {
-  event: FleetEvent;
+/** An event of a history row: it always has an id, which Last-Event-ID replays from. */
+export type HistoryEvent = FleetEvent & { id: string };
+
+/** What travels between processes: the event and its product's owner (never sent to clients). */
+export interface OwnedEvent<E extends FleetEvent = FleetEvent> {
+  event: E;
   ownerId: string | null;
 }
 
-export function eventType(entity: EntityType, from: string | null, to: string): EventType {
+export function eventType(entity: EntityType, from: string | null, to: string): StatusEventType {
   if (entity === 'CLAUDE_JOB' || entity === 'SPRINT_RUN') {
     if (to === 'RUNNING' && (from === 'CLAIMED' || from === 'QUEUED')) return 'started';
     if (to === 'DONE') return 'completed';

@@ -8,29 +8,29 @@ import { ownershipOf } from '../backlog/ownership.js';
 import { MACHINES } from '../machines/index.js';
 import { entityType as entitySpelling, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
 import { groupBy } from '../util/group-by.js';
-import { eventType, type OwnedEvent } from './fleet-event.js';
+import { eventType, type HistoryEvent, type OwnedEvent } from './fleet-event.js';
 
 /** Events of the history rows with these ids (those that exist), in id order. */
-export async function eventsByIds(db: Executor, ids: readonly string[]): Promise<OwnedEvent[]> {
+export async function eventsByIds(db: Executor, ids: readonly string[]): Promise<OwnedEvent<HistoryEvent>[]> {
   if (ids.length === 0) return [];
   const rows = await db.selectFrom('transitions').selectAll().where('id', 'in', ids).orderBy('id').execute();
   return enrich(db, rows);
 }
 
 /** Events after `afterId`, oldest first, at most `limit`. */
-export async function eventsAfter(db: Executor, afterId: string, limit: number): Promise<OwnedEvent[]> {
+export async function eventsAfter(db: Executor, afterId: string, limit: number): Promise<OwnedEvent<HistoryEvent>[]> {
   const rows = await db.selectFrom('transitions').selectAll().where('id', '>', afterId).orderBy('id').limit(limit).execute();
   return enrich(db, rows);
 }
 
 /** Events before `beforeId` (null: the newest), newest first, at most `limit`. */
-export async function eventsBefore(db: Executor, beforeId: string | null, limit: number): Promise<OwnedEvent[]> {
+export async function eventsBefore(db: Executor, beforeId: string | null, limit: number): Promise<OwnedEvent<HistoryEvent>[]> {
   let query = db.selectFrom('transitions').selectAll().orderBy('id', 'desc').limit(limit);
   if (beforeId !== null) query = query.where('id', '<', beforeId);
   return enrich(db, await query.execute());
 }
 
-async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent[]> {
+async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent<HistoryEvent>[]> {
   const owners = new Map<string, { productId: string; ownerId: string }>();
   for (const [entity, group] of groupBy(rows, (row) => row.entity_type)) {
     for (const [id, ownership] of await ownershipOf(db, entity, [...new Set(group.map((row) => row.entity_id))])) owners.set(id, ownership);

@@ -4,6 +4,7 @@
  * Each machine spells its own statuses (it needs them for its messages) and src/job-kinds.ts
  * spells the kinds; this module gathers them with the spellings that belong to no machine.
  */
+import type { JobQuestionStatus } from '../db/tables/job-question.table.js';
 import { API_SPELLING_OF_KIND } from '../job-kinds.js';
 import type { EntityType } from '../machines/index.js';
 import { claudeJobStatus } from '../machines/claude-job.machine.js';
@@ -24,6 +25,13 @@ export const sprintRunMode = defineSpelling({
   PER_TASK: 'per_task',
   SPRINT_BATCH: 'sprint_batch',
 } as const satisfies Record<SprintRunMode, string>);
+
+/** A question an agent asked (src/jobs/job-questions.ts): no machine, as it only ever leaves OPEN once. */
+export const questionStatus = defineSpelling({
+  OPEN: 'open',
+  ANSWERED: 'answered',
+  CLOSED: 'closed',
+} as const satisfies Record<JobQuestionStatus, string>);
 
 export const entityType = defineSpelling({
   PBI: 'pbi',

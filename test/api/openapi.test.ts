@@ -56,6 +56,9 @@ describe('the OpenAPI document', () => {
       'POST /ideas/{id}/materialize',
       'POST /tasks/{id}/dependencies',
       'DELETE /tasks/{id}/dependencies/{depends_on_task_id}',
+      'GET /questions',
+      'GET /jobs/{id}/questions',
+      'POST /jobs/{id}/questions/{question_id}/answer',
     ]) {
       expect(documented).toContain(route);
     }
@@ -64,6 +67,17 @@ describe('the OpenAPI document', () => {
       expect(documented).toContain(`GET /${resource}/{id}/valid-transitions`);
       expect(documented).toContain(`POST /${resource}/{id}/transitions`);
     }
+  });
+
+  it("describes answering a question: its body, its answer and the refusals (404, 409 question_closed, 422), and a job's progress", () => {
+    const answer = document.paths['/api/v1/jobs/{id}/questions/{question_id}/answer']!.post as any;
+    expect(Object.keys(answer.responses)).toEqual(expect.arrayContaining(['200', '404', '409', '422']));
+    expect(answer.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Answer' });
+    expect(answer.parameters.map((parameter: { name: string }) => parameter.name).sort()).toEqual(['id', 'question_id']);
+    const schemas = (document.components as any).schemas;
+    expect(schemas.Question.properties.status.enum).toEqual(['open', 'answered', 'closed']);
+    expect(schemas.Error.properties.error.properties.code.enum).toEqual(expect.arrayContaining(['question_closed']));
+    expect(schemas.Job.properties).toHaveProperty('progress');
   });
 
   it('declares bearer auth on every route, with its 401 and 403', () => {

@@ -1,9 +1,10 @@
 /**
- * GET /api/v1/events: the fleet's status changes as Server-Sent Events, filterable by job, idea,
- * sprint run or product, scoped to what the token may see (src/events/fleet-event.ts audienceOf).
- * A client reconnecting with Last-Event-ID (the header, or ?last_event_id=) first gets every event
- * it missed; a new one may ask for the most recent events first (?replay=N), as a page does to fill
- * its feed. The stream ends within the authenticator's cache window once its token is revoked.
+ * GET /api/v1/events: the fleet's status changes, and the job notices (progress, questions), as
+ * Server-Sent Events, filterable by job, idea, sprint run or product, scoped to what the token may
+ * see (src/events/fleet-event.ts audienceOf). A client reconnecting with Last-Event-ID (the header,
+ * or ?last_event_id=) first gets every status change it missed (notices are not replayed); a new
+ * one may ask for the most recent events first (?replay=N), as a page does to fill its feed. The
+ * stream ends within the authenticator's cache window once its token is revoked.
  */
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
@@ -47,6 +48,7 @@ export function eventRoutes(deps: ApiDeps) {
       summary: 'Live status changes as Server-Sent Events',
       description:
         'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns. ' +
+        "Job notices come on the same stream without an `id` (they are not replayed): `progress` (data.progress: the agent's message and percent) and `question_asked`, `question_answered`, `question_closed` (data.question). " +
         "A read token gets its owner's events; a worker token every owner's job events and nothing else. " +
         'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
@@ -80,8 +82,10 @@ export function eventRoutes(deps: ApiDeps) {
           audience: audienceOf(principal),
           lastEventId,
           recent: query.replay ?? null,
-          // Nothing more leaves once the token is revoked, even what the hub had in flight.
-          send: (event) => (revoked ? undefined : stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) })),
+          // Nothing more leaves once the token is revoked, even what the hub had in flight. A notice
+          // goes without an id, so the browser's Last-Event-ID stays on the last history row.
+          send: (event) =>
+            revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
         });
         await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
         const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);

@@ -49,6 +49,16 @@ const JobResult = z
   .nullable()
   .openapi({ description: "the agent's answer; null until the job is done" });
 
+/** The agent's last report_progress (SPEC "Agents talk back"). */
+const JobProgress = z
+  .object({
+    message: z.string(),
+    percent: z.number().nullable().openapi({ description: '0 to 100, or null when the agent gave none' }),
+    at: z.string(),
+  })
+  .nullable()
+  .openapi('JobProgress', { description: "the agent's last progress report; null until it reports one" });
+
 export const Job = z
   .object({
     id: z.uuid(),
@@ -69,6 +79,7 @@ export const Job = z
     claimed_by_worker_id: z.uuid().nullable(),
     retry_of_job_id: z.uuid().nullable(),
     usage: Usage,
+    progress: JobProgress,
     created_at: z.string(),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),
@@ -113,6 +124,17 @@ export type ApiJob = z.infer<typeof Job>;
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
+function progressOf(progress: ClaudeJob['progress']): ApiJob['progress'] {
+  // Written only by report_progress as {message, percent, at}.
+  if (progress === null || typeof progress !== 'object' || Array.isArray(progress)) return null;
+  const { message, percent, at } = progress;
+  return {
+    message: typeof message === 'string' ? message : '',
+    percent: typeof percent === 'number' ? percent : null,
+    at: typeof at === 'string' ? at : '',
+  };
+}
+
 /** A job row as the API shows it: lowercase enums, usage grouped, cost as a number. */
 export function toApiJob(job: ClaudeJob): ApiJob {
   return {
@@ -136,6 +158,7 @@ export function toApiJob(job: ClaudeJob): ApiJob {
       output_tokens: job.output_tokens,
       cost_usd: job.cost_usd === null ? null : Number(job.cost_usd),
     },
+    progress: progressOf(job.progress),
     created_at: job.created_at.toISOString(),
     started_at: iso(job.started_at),
     finished_at: iso(job.finished_at),

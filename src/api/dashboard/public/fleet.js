@@ -2,6 +2,8 @@
 // changes from the event stream. The browser sends the Basic auth login it used for this page.
 // The stream opens with the most recent changes (?replay=), so a reload does not empty the feed;
 // EventSource's own reconnects send Last-Event-ID, which the server prefers, so none repeat.
+// Job notices (an agent's progress, its questions) come on the same stream but are not replayed:
+// the questions and running jobs are read from the API again whenever the stream (re)connects.
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
 const REPLAYED = 50;
@@ -99,10 +101,169 @@ async function refreshWork() {
   );
 }
 
+// Jobs a worker holds, with what their agent last reported (report_progress).
+const RUNNING_STATUSES = 'claimed,running';
+const RUNNING_ROWS = 50;
+
+function progressText(progress) {
+  if (!progress) return '—';
+  return progress.percent === null || progress.percent === undefined ? progress.message : `${progress.percent}% ${progress.message}`;
+}
+
+async function refreshRunning() {
+  const { items } = await getJson(`/api/v1/jobs?status=${RUNNING_STATUSES}&limit=${RUNNING_ROWS}`);
+  $('#running tbody').replaceChildren(
+    ...items.map((job) => {
+      const row = document.createElement('tr');
+      row.dataset.jobId = job.id;
+      row.append(
+        cell(job.id.slice(0, 8)),
+        cell(job.kind),
+        cell(job.status),
+        cell(job.started_at ? new Date(job.started_at).toLocaleTimeString() : '—'),
+        cell(progressText(job.progress), 'progress'),
+      );
+      return row;
+    }),
+  );
+}
+
+function showProgress(event) {
+  const progress = $(`#running tr[data-job-id="${event.entity_id}"] td.progress`);
+  if (progress) progress.textContent = progressText(event.progress);
+  else scheduleJobsRefresh();
+}
+
+// Questions agents asked through ask_user, oldest first, each with a form that answers it.
+const QUESTION_ROWS = 200;
+const questions = new Map();
+
+function questionsChanged() {
+  $('#questions-open').textContent = questions.size ? `${questions.size} open` : '';
+  $('#questions-note').hidden = questions.size > 0;
+}
+
+function answerForm(question) {
+  const form = document.createElement('form');
+  form.className = 'answer';
+  if (question.options) {
+    const choices = document.createElement('fieldset');
+    const legend = document.createElement('legend');
+    legend.textContent = 'options';
+    choices.append(legend);
+    for (const option of question.options) {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'radio';
+      input.name = 'answer';
+      input.value = option;
+      input.required = true;
+      label.append(input, ` ${option}`);
+      choices.append(label);
+    }
+    form.append(choices);
+  } else {
+    const text = document.createElement('textarea');
+    text.name = 'answer';
+    text.required = true;
+    text.maxLength = 10000;
+    text.rows = 2;
+    text.setAttribute('aria-label', 'answer');
+    form.append(text);
+  }
+  const button = document.createElement('button');
+  button.type = 'submit';
+  button.textContent = 'Answer';
+  const outcome = document.createElement('span');
+  outcome.className = 'outcome';
+  outcome.setAttribute('role', 'status');
+  form.append(button, outcome);
+  form.addEventListener('submit', async (submitted) => {
+    submitted.preventDefault();
+    const answer = new FormData(form).get('answer');
+    button.disabled = true;
+    outcome.textContent = 'sending…';
+    try {
+      const response = await fetch(`/api/v1/jobs/${question.job_id}/questions/${question.id}/answer`, {
+        method: 'POST',
+        headers: { accept: 'application/json', 'content-type': 'application/json' },
+        body: JSON.stringify({ answer }),
+      });
+      const body = await response.json().catch(() => null);
+      if (response.ok) return dropQuestion(question.id);
+      outcome.textContent = body?.error?.message ?? `refused (${response.status})`;
+      // Answered by someone else, or its job ended: nothing left to answer here.
+      button.disabled = response.status === 409;
+    } catch {
+      outcome.textContent = 'could not reach the server; try again';
+      button.disabled = false;
+    }
+  });
+  return form;
+}
+
+function questionItem(question, kind) {
+  const item = document.createElement('li');
+  item.className = 'question';
+  item.dataset.questionId = question.id;
+  item.dataset.jobId = question.job_id;
+  const about = document.createElement('div');
+  about.className = 'about';
+  about.textContent = `${kind ?? 'job'} ${question.job_id.slice(0, 8)} · asked ${new Date(question.created_at).toLocaleTimeString()}`;
+  const text = document.createElement('p');
+  text.className = 'text';
+  text.textContent = question.question;
+  item.append(about, text, answerForm(question));
+  return item;
+}
+
+function showQuestion(question, kind) {
+  if (question.status !== 'open') return dropQuestion(question.id);
+  if (questions.has(question.id)) return;
+  const item = questionItem(question, kind);
+  questions.set(question.id, item);
+  $('#questions').append(item);
+  questionsChanged();
+}
+
+function dropQuestion(id) {
+  questions.get(id)?.remove();
+  questions.delete(id);
+  questionsChanged();
+}
+
+async function refreshQuestions() {
+  // A question a notice showed while this request ran is newer than its answer: it stays.
+  const shown = new Set(questions.keys());
+  const response = await fetch(`/api/v1/questions?status=open&limit=${QUESTION_ROWS}`, { headers: { accept: 'application/json' } });
+  if (response.status === 403) {
+    $('#questions-note').textContent = 'Answering questions needs a login with the read scope.';
+    return;
+  }
+  if (!response.ok) throw new Error(`questions: ${response.status}`);
+  const { items } = await response.json();
+  const open = new Set(items.map((question) => question.id));
+  for (const id of shown) if (!open.has(id)) dropQuestion(id);
+  // The API lists newest first; the one waiting longest goes on top. Forms being filled in stay.
+  for (const question of items.reverse()) showQuestion(question, question.job_kind);
+}
+
+function describeNotice(event) {
+  if (event.type === 'progress') return `progress: ${progressText(event.progress)}`;
+  const question = event.question;
+  if (event.type === 'question_asked') return `asks: ${question.question}`;
+  if (event.type === 'question_answered') return `answered: ${question.question} → ${question.answer}`;
+  return `question closed${question.closed_reason ? ` (${question.closed_reason})` : ''}: ${question.question}`;
+}
+
 function describe(event) {
   const subject = event.job ? `${event.job.kind} job` : event.step ? `step ${event.step.position} (${event.step.name})` : event.entity;
-  return `${new Date(event.at).toLocaleTimeString()}  ${subject} ${event.entity_id.slice(0, 8)}  ${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
+  const what = event.id === null ? describeNotice(event) : `${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
+  return `${new Date(event.at).toLocaleTimeString()}  ${subject} ${event.entity_id.slice(0, 8)}  ${what}`;
 }
+
+const NOTICES = ['progress', 'question_asked', 'question_answered', 'question_closed'];
+const STATUS_EVENTS = ['started', 'completed', 'failed', 'step_started', 'step_completed', 'transition'];
 
 function listen() {
   const source = new EventSource(`/api/v1/events?replay=${REPLAYED}`);
@@ -110,20 +271,27 @@ function listen() {
   const connection = $('#connection');
   const onEvent = (message) => {
     const event = JSON.parse(message.data);
+    const notice = NOTICES.includes(event.type);
     const item = document.createElement('li');
     item.className = `type-${event.type}`;
     item.dataset.entityId = event.entity_id;
-    item.dataset.to = event.to;
+    // A notice changed no status: it is marked by its type, so a status lookup never finds it.
+    if (notice) item.dataset.notice = event.type;
+    else item.dataset.to = event.to;
     item.textContent = describe(event);
     feed.prepend(item);
     while (feed.children.length > FEED_LENGTH) feed.lastElementChild.remove();
-    if (event.entity === 'job') scheduleJobsRefresh();
+    if (event.type === 'progress') showProgress(event);
+    else if (notice) showQuestion(event.question, event.job?.kind);
+    else if (event.entity === 'job') scheduleJobsRefresh();
   };
-  for (const type of ['started', 'completed', 'failed', 'step_started', 'step_completed', 'transition'])
-    source.addEventListener(type, onEvent);
+  for (const type of [...STATUS_EVENTS, ...NOTICES]) source.addEventListener(type, onEvent);
   source.addEventListener('connected', () => {
     connection.dataset.state = 'live';
     connection.textContent = 'live';
+    // Notices missed while the stream was away are not replayed: read what they changed again.
+    refreshQuestions().catch(() => {});
+    refreshRunning().catch(() => {});
   });
   source.onerror = () => {
     connection.dataset.state = 'lost';
@@ -138,6 +306,7 @@ function scheduleJobsRefresh() {
     pending = null;
     refreshJobs().catch(() => {});
     refreshWork().catch(() => {});
+    refreshRunning().catch(() => {});
   }, 500);
 }
 
@@ -145,5 +314,8 @@ listen();
 refreshWorkers().catch(() => {});
 refreshJobs().catch(() => {});
 refreshWork().catch(() => {});
+refreshRunning().catch(() => {});
+refreshQuestions().catch(() => {});
 setInterval(() => refreshWorkers().catch(() => {}), 5000);
 setInterval(() => refreshJobs().catch(() => {}), 10000);
+setInterval(() => refreshQuestions().catch(() => {}), 10000);
