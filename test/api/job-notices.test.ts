@@ -150,12 +150,7 @@ describe('job notices on the live streams', () => {
     const question = await askQuestion(env.database.db, { jobId: job.id, productId: job.product_id, question: 'Ship it?', options: null });
     await publish(progressEvent(await noticeJob(env.database.db, other.id), { message: 'another job', percent: 1 }));
 
-    const reply = await api.call(
-      'POST',
-      `/api/v1/jobs/${job.id}/questions/${question.id}/answer`,
-      { answer: 'Yes, ship it.' },
-      alice.auth,
-    );
+    const reply = await api.call('POST', `/api/v1/jobs/${job.id}/questions/${question.id}/answer`, { answer: 'Yes, ship it.' }, alice.auth);
     expect(reply.status).toBe(200);
     for (const client of [forJob, forJobWs]) {
       await client.waitFor('the answer', (events) => Boolean(of(job.id, 'question_answered')(events)));

@@ -1,0 +1,40 @@
+/**
+ * The fleet page as the server sends it (the browser tests drive it in Chromium): the questions
+ * section and running jobs in the HTML, and a script that reads and answers questions through the
+ * API routes that exist and listens for the notices the stream sends.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+
+let env: TestEnv;
+let api: ApiHarness;
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = await createApiHarness(env);
+});
+afterAll(async () => {
+  await api.close();
+  await env.teardown();
+});
+
+describe('the fleet page', () => {
+  it('has a questions section and a running-jobs table', async () => {
+    const page = await api.call('GET', '/');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<section id="questions-section">');
+    expect(page.body).toContain('<ol id="questions">');
+    expect(page.body).toContain('<table id="running">');
+  });
+
+  it('reads open questions, answers them and listens for progress and question notices', async () => {
+    const script = await api.call('GET', '/fleet.js');
+    expect(script.status).toBe(200);
+    expect(script.body).toContain('/api/v1/questions?status=open');
+    expect(script.body).toContain('/api/v1/jobs/${question.job_id}/questions/${question.id}/answer');
+    for (const notice of ['progress', 'question_asked', 'question_answered', 'question_closed'])
+      expect(script.body).toContain(`'${notice}'`);
+    // The routes it calls are served.
+    expect((await api.call('GET', '/api/v1/questions?status=open')).status).toBe(200);
+  });
+});
