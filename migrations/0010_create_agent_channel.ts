@@ -46,7 +46,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       PRIMARY KEY (job_id, id)
     )
   `.execute(db);
-  await sql`ALTER TABLE claude_jobs ADD COLUMN progress jsonb NULL, ADD COLUMN document text NULL, ADD COLUMN has_questions boolean NOT NULL DEFAULT false`.execute(db);
+  await sql`ALTER TABLE claude_jobs ADD COLUMN progress jsonb NULL, ADD COLUMN document text NULL, ADD COLUMN has_questions boolean NOT NULL DEFAULT false`.execute(
+    db,
+  );
   await sql`ALTER TABLE workers ADD COLUMN mode text NOT NULL DEFAULT 'process' CHECK (mode IN ('process', 'pull'))`.execute(db);
   await sql`
     CREATE TABLE fleet_secrets (

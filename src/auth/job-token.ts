@@ -44,7 +44,8 @@ export function jobTokens(key: string): JobTokens {
   return {
     sign({ jobId, epoch }) {
       const hex = UUID.exec(jobId)?.slice(1).join('');
-      if (!hex || !Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff) throw new Error(`cannot sign a token for job ${jobId}, epoch ${epoch}`);
+      if (!hex || !Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff)
+        throw new Error(`cannot sign a token for job ${jobId}, epoch ${epoch}`);
       const claim = Buffer.alloc(20);
       Buffer.from(hex, 'hex').copy(claim);
       claim.writeUInt32BE(epoch, 16);

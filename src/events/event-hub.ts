@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../logger.js';
 import { createSubscriberConnection } from '../queues/redis-connections.js';
-import { eventsChannel } from './event-relay.js';
+import { eventsChannel } from './events-channel.js';
 import type { OwnedEvent } from './fleet-event.js';
 
 export type EventListener = (events: OwnedEvent[]) => void;

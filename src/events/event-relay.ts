@@ -11,11 +11,9 @@ import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { HISTORY_CHANNEL } from '../transitions/history-notice.js';
 import type { HistoryEvent, OwnedEvent } from './fleet-event.js';
+import { eventsChannel } from './events-channel.js';
+import { closedQuestionNotices } from './job-notices.js';
 import { eventsByIds } from './load-events.js';
-
-export function eventsChannel(prefix: string): string {
-  return `${prefix}:events`;
-}
 
 export interface EventRelay {
   close(): Promise<void>;
@@ -56,7 +54,11 @@ export async function startEventRelay(options: {
     }
     if (events.length === 0) return;
     for (const { event } of events) remember(event.id);
-    await redis.publish(eventsChannel(options.prefix), JSON.stringify(events)).catch((error: Error) => {
+    const notices = await closedQuestionNotices(db, events).catch((error: Error) => {
+      logger.warn({ err: error.message }, 'event relay could not read the questions ended jobs closed');
+      return [];
+    });
+    await redis.publish(eventsChannel(options.prefix), JSON.stringify([...events, ...notices])).catch((error: Error) => {
       logger.warn({ err: error.message, events: events.length }, 'event relay could not publish; clients replay from history on reconnect');
     });
   };

@@ -10,12 +10,13 @@
  * A notice is published once, by whoever made the change, after it committed.
  */
 import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
-import type { QuestionView } from '../jobs/job-questions.js';
+import { type QuestionView, questionView } from '../jobs/job-questions.js';
 import { claudeJobStatus, jobKind } from '../spelling/api-spelling.js';
-import { eventsChannel } from './event-relay.js';
+import { eventsChannel } from './events-channel.js';
 import type { FleetEvent, NoticeType, OwnedEvent } from './fleet-event.js';
 
 /** What a notice needs of its job: the row's ids and status, and its product's owner. */
@@ -69,6 +70,33 @@ export function progressEvent(job: NoticeJob, progress: { message: string; perce
 /** A question asked, answered (the actor is the token that answered) or closed with its job. */
 export function questionEvent(type: QuestionNoticeType, job: NoticeJob, question: QuestionView): OwnedEvent {
   return notice(type, job, { question }, type === 'question_answered' ? question.answered_by_token_id : null);
+}
+
+const ENDED = new Set(['done', 'failed', 'cancelled', 'skipped']);
+
+/**
+ * question_closed notices for the questions closed by the ends of these jobs (the door's job
+ * cascade closes them in the same commit as the end): the relay sends them with the end itself,
+ * whatever ended the job (its agent, a cancel, the sweeper, a shutdown).
+ */
+export async function closedQuestionNotices(db: Executor, events: readonly OwnedEvent[]): Promise<OwnedEvent[]> {
+  const ended = events.filter(({ event }) => event.entity === 'job' && ENDED.has(event.to)).map(({ event }) => event.entity_id);
+  if (ended.length === 0) return [];
+  const closed = await db
+    .selectFrom('job_questions')
+    .selectAll()
+    .where('job_id', 'in', ended)
+    .where('status', '=', 'CLOSED')
+    .where('closed_at', '>', sql<Date>`now() - interval '10 minutes'`)
+    .orderBy('created_at')
+    .execute();
+  const notices: OwnedEvent[] = [];
+  const jobs = new Map<string, NoticeJob>();
+  for (const question of closed) {
+    if (!jobs.has(question.job_id)) jobs.set(question.job_id, await noticeJob(db, question.job_id));
+    notices.push(questionEvent('question_closed', jobs.get(question.job_id)!, questionView(question)));
+  }
+  return notices;
 }
 
 /**

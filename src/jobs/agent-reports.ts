@@ -14,9 +14,17 @@ export interface Progress {
 }
 
 /** Keeps the agent's latest progress on its job. */
-export async function saveProgress(db: Executor, jobId: string, report: { message: string; percent?: number | undefined }): Promise<Progress> {
+export async function saveProgress(
+  db: Executor,
+  jobId: string,
+  report: { message: string; percent?: number | undefined },
+): Promise<Progress> {
   const progress: Progress = { message: report.message, percent: report.percent ?? null, at: new Date().toISOString() };
-  await db.updateTable('claude_jobs').set({ progress: JSON.stringify(progress) }).where('id', '=', jobId).execute();
+  await db
+    .updateTable('claude_jobs')
+    .set({ progress: JSON.stringify(progress) })
+    .where('id', '=', jobId)
+    .execute();
   return progress;
 }
 
@@ -63,7 +71,11 @@ export async function recordUsage(db: Db, jobId: string, report: UsageReport): P
           .where('id', '=', jobId)
           .returning(['input_tokens', 'output_tokens', 'cost_usd'])
           .executeTakeFirstOrThrow()
-      : await trx.selectFrom('claude_jobs').select(['input_tokens', 'output_tokens', 'cost_usd']).where('id', '=', jobId).executeTakeFirstOrThrow();
+      : await trx
+          .selectFrom('claude_jobs')
+          .select(['input_tokens', 'output_tokens', 'cost_usd'])
+          .where('id', '=', jobId)
+          .executeTakeFirstOrThrow();
     return {
       recorded: inserted !== undefined,
       totals: { input_tokens: totals.input_tokens ?? 0, output_tokens: totals.output_tokens ?? 0, cost_usd: Number(totals.cost_usd ?? 0) },

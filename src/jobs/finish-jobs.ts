@@ -44,7 +44,10 @@ export async function finishJobs(trx: Trx, completions: readonly Completion[]): 
     to: verdict.status,
     trigger: verdict.status === 'DONE' ? 'agent_done' : 'agent_failed',
     guard: leaseGuard(lease),
-    set: verdict.status === 'DONE' ? { result: verdict.result } : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null },
+    set:
+      verdict.status === 'DONE'
+        ? { result: verdict.result }
+        : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null },
     add: usageOf(output),
     context: {
       actorTokenId: lease.tokenId,

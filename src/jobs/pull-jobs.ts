@@ -151,9 +151,9 @@ export async function finishPulled(db: Db, job: ClaudeJob, lease: Lease, outcome
           error: { code: 'agent_failed', message: outcome.error ?? outcome.summary ?? 'the agent reported that it failed' },
           result: { text, data: output.data as JsonValue, agent },
         };
-  const { finished, refused, enqueued } = await db.transaction().execute((trx) =>
-    finishJobs(trx, [{ lease, kind: job.kind, verdict, output }]),
-  );
+  const { finished, refused, enqueued } = await db
+    .transaction()
+    .execute((trx) => finishJobs(trx, [{ lease, kind: job.kind, verdict, output }]));
   if (refused.length > 0 || !finished[0]) throw await explainLeaseRefusal(db, lease, 'RUNNING');
   return { job: finished[0], enqueued };
 }
@@ -170,4 +170,3 @@ export function pullKinds(kinds: readonly JobKind[] | undefined): readonly JobKi
   }
   return kinds;
 }
-

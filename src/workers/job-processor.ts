@@ -87,7 +87,9 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
   };
 
   // The job's own token, valid while this claim holds (src/auth/job-token.ts).
-  const channel = deps.channel ? { url: deps.channel.url, token: deps.channel.tokens.sign({ jobId: job.id, epoch: job.claim_epoch }) } : undefined;
+  const channel = deps.channel
+    ? { url: deps.channel.url, token: deps.channel.tokens.sign({ jobId: job.id, epoch: job.claim_epoch }) }
+    : undefined;
 
   try {
     let output: RunOutput | null = null;

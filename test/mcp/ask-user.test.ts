@@ -117,7 +117,7 @@ describe('a command agent asking its user', () => {
     expect(wrong.body.error.code).toBe('validation_failed');
     const given = await answer(id, asked.id, 'postgres');
     expect(given.status, JSON.stringify(given.body)).toBe(200);
-    expect(given.body).toMatchObject({ id: asked.id, status: 'answered', answer: 'postgres' });
+    expect(given.body.question).toMatchObject({ id: asked.id, status: 'answered', answer: 'postgres' });
 
     const job = await finished(id);
     expect(job.status, JSON.stringify(job.error)).toBe('done');

@@ -18,7 +18,7 @@ import type { JobKind } from '../../queues/kinds.js';
 import { jobKind } from '../../spelling/api-spelling.js';
 import type { McpContext } from './mcp-context.js';
 import { answerWith } from './tool-answer.js';
-import { jobContext } from './job-context.js';
+import { jobContext, visibleJob } from './job-context.js';
 import { updateTaskStatus } from './task-status.js';
 import { waitUntil } from './wait-until.js';
 
@@ -27,6 +27,11 @@ export const MAX_WAIT_SECONDS = 600;
 const LOOK_EVERY_MS = 1_000;
 
 const text = (max: number) => z.string().trim().min(1).max(max);
+/** Markdown is kept as written, whitespace and all; it must not be blank. */
+const markdownArg = z
+  .string()
+  .max(200_000)
+  .refine((value) => value.trim().length > 0, { error: 'must not be blank' });
 
 /** `job_id`: left out by a job token (its job is implied); a pull-mode session names the job it claimed. */
 function jobIdArg(context: McpContext) {
@@ -54,7 +59,12 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       description: 'Your job: its status and payload, its subject (the idea, task or sprint run) and the prompt it was built from.',
       inputSchema: jobIdArg(context),
     },
-    ({ job_id }) => answerWith(logger, 'get_job', async () => jobContext(db, await held(job_id))),
+    ({ job_id }) =>
+      answerWith(logger, 'get_job', async () => {
+        // Reading needs no claim: a pull-mode session may look at any job its token can see.
+        if (context.principal.job) return jobContext(db, await held(job_id));
+        return jobContext(db, await visibleJob(db, context.principal, job_id));
+      }),
   );
 
   server.registerTool(
@@ -81,7 +91,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
     'update_task_status',
     {
       description:
-        "Move a task of your job (its own task, or a task of its sprint run) to another status, as a person could: todo, in_progress, review, done or failed.",
+        'Move a task of your job (its own task, or a task of its sprint run) to another status, as a person could: todo, in_progress, review, done or failed.',
       inputSchema: {
         task_id: z.uuid(),
         status: z.enum(['todo', 'in_progress', 'review', 'done', 'failed']),
@@ -143,20 +153,30 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
             deps.events.subscribe((events) => {
               if (events.some(({ event }) => (event as { question?: { id?: string } }).question?.id === asked.id)) wake();
             }),
-          tickMs: 10_000,
+          // Often enough for a pull-mode lease (a third of it), and for clients counting on progress.
+          tickMs: Math.min(10_000, deps.config.PULL_LEASE_MS / 3),
           tick: async () => {
             ticks += 1;
             // A pull-mode session's lease would lapse while it waits here: it is renewed for it.
-            if (!context.principal.job) await pulse(db, { jobId: job.id, epoch: job.claim_epoch, tokenId: context.principal.tokenId }, deps.config.PULL_LEASE_MS);
+            if (!context.principal.job)
+              await pulse(db, { jobId: job.id, epoch: job.claim_epoch, tokenId: context.principal.tokenId }, deps.config.PULL_LEASE_MS);
             if (progressToken !== undefined) {
               await extra
-                .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: ticks, message: 'waiting for an answer' } })
+                .sendNotification({
+                  method: 'notifications/progress',
+                  params: { progressToken, progress: ticks, message: 'waiting for an answer' },
+                })
                 .catch(() => undefined);
             }
           },
         });
         if (!settled) {
-          return { question_id: asked.id, status: 'open', answer: null, note: `nobody answered within ${waitMs / 1000} s; the question stays open` };
+          return {
+            question_id: asked.id,
+            status: 'open',
+            answer: null,
+            note: `nobody answered within ${waitMs / 1000} s; the question stays open`,
+          };
         }
         return { question_id: asked.id, status: settled.status === 'ANSWERED' ? 'answered' : 'closed', answer: settled.answer };
       }),
@@ -186,14 +206,19 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       'update_idea_grill_md',
       {
         description: "Write the idea's grill (markdown). It is your job's answer when the job finishes.",
-        inputSchema: { markdown: text(200_000), ...jobIdArg(context) },
+        inputSchema: { markdown: markdownArg, ...jobIdArg(context) },
       },
       ({ markdown, job_id }) =>
         answerWith(logger, 'update_idea_grill_md', async () => {
           const job = ofKind(await held(job_id), 'IDEA_GRILL');
           await db.transaction().execute(async (trx) => {
             await saveDocument(trx, job.id, markdown);
-            await trx.updateTable('ideas').set({ grill_md: markdown }).where('id', '=', job.idea_id!).where('status', '=', 'GRILLING').execute();
+            await trx
+              .updateTable('ideas')
+              .set({ grill_md: markdown })
+              .where('id', '=', job.idea_id!)
+              .where('status', '=', 'GRILLING')
+              .execute();
           });
           return { ok: true, idea_id: job.idea_id };
         }),
@@ -206,7 +231,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       {
         description:
           "Write the idea's plan (markdown with YAML frontmatter, as the job's prompt describes). A plan that does not parse is refused with its errors and nothing is written. It is your job's answer when the job finishes.",
-        inputSchema: { markdown: text(200_000), ...jobIdArg(context) },
+        inputSchema: { markdown: markdownArg, ...jobIdArg(context) },
       },
       ({ markdown, job_id }) =>
         answerWith(logger, 'update_idea_plan_md', async () => {
@@ -219,7 +244,12 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
           }
           await db.transaction().execute(async (trx) => {
             await saveDocument(trx, job.id, markdown);
-            await trx.updateTable('ideas').set({ plan_md: markdown }).where('id', '=', job.idea_id!).where('status', '=', 'PLANNING').execute();
+            await trx
+              .updateTable('ideas')
+              .set({ plan_md: markdown })
+              .where('id', '=', job.idea_id!)
+              .where('status', '=', 'PLANNING')
+              .execute();
           });
           return { ok: true, idea_id: job.idea_id };
         }),

@@ -8,10 +8,8 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { hasScope } from '../../auth/principal.js';
-import { visibleOwnership } from '../../backlog/ownership.js';
-import { getJob } from '../../jobs/claude-job.repository.js';
 import { VERSION } from '../../version.js';
-import { jobContext } from './job-context.js';
+import { jobContext, visibleJob } from './job-context.js';
 import { registerJobTools } from './job-tools.js';
 import type { McpContext } from './mcp-context.js';
 import { registerPullTools } from './pull-tools.js';
@@ -51,8 +49,7 @@ function registerReadTools(server: McpServer, context: McpContext): void {
     { description: 'A job of your owner: its status and result, its subject and its prompt.', inputSchema: { job_id: z.uuid() } },
     ({ job_id }) =>
       answerWith(logger, 'get_job', async () => {
-        await visibleOwnership(db, 'CLAUDE_JOB', job_id, context.principal.ownerId);
-        return jobContext(db, await getJob(db, job_id));
+        return jobContext(db, await visibleJob(db, context.principal, job_id));
       }),
   );
 }

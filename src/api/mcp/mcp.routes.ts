@@ -23,10 +23,11 @@ import { createMcpServer, toolSetsOf } from './mcp-server.js';
 export function mcpRoutes(deps: ApiDeps) {
   const app = createRouter();
   let tokens: Promise<JobTokens> | null = null;
-  const jobTokens = () => (tokens ??= loadJobTokens(deps.db).catch((error: unknown) => {
-    tokens = null;
-    throw error;
-  }));
+  const jobTokens = () =>
+    (tokens ??= loadJobTokens(deps.db).catch((error: unknown) => {
+      tokens = null;
+      throw error;
+    }));
 
   const callerOf = async (header: string | undefined): Promise<Pick<McpContext, 'principal' | 'tokenJob'>> => {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
@@ -45,7 +46,10 @@ export function mcpRoutes(deps: ApiDeps) {
     }
     const principal = bearer ? await deps.auth.authenticate(bearer) : null;
     if (!principal) {
-      throw new AppError('unauthorized', bearer ? 'the bearer token is unknown or revoked' : 'send a bearer token: Authorization: Bearer <token>');
+      throw new AppError(
+        'unauthorized',
+        bearer ? 'the bearer token is unknown or revoked' : 'send a bearer token: Authorization: Bearer <token>',
+      );
     }
     return { principal, tokenJob: null };
   };
@@ -59,9 +63,13 @@ export function mcpRoutes(deps: ApiDeps) {
       throw error;
     }
     if (toolSetsOf(caller).length === 0) {
-      throw new AppError('forbidden', `the MCP server has no tools for a token with the ${caller.principal.scopes.join(', ')} scope; it needs worker, read or admin, or a job token`, {
-        scopes: caller.principal.scopes,
-      });
+      throw new AppError(
+        'forbidden',
+        `the MCP server has no tools for a token with the ${caller.principal.scopes.join(', ')} scope; it needs worker, read or admin, or a job token`,
+        {
+          scopes: caller.principal.scopes,
+        },
+      );
     }
     let parsedBody: unknown;
     if (c.req.method === 'POST') {
@@ -72,8 +80,14 @@ export function mcpRoutes(deps: ApiDeps) {
       }
       const found = inspectJson(parsedBody);
       if (found) {
-        const message = found.kind === 'too_deep' ? `nested deeper than ${MAX_JSON_DEPTH} levels` : `${found.path} contains a ${found.kind === 'nul' ? 'NUL character' : 'lone surrogate'}`;
-        return c.json({ jsonrpc: '2.0', error: { code: -32602, message: `Invalid params: ${message}, which cannot be stored` }, id: null }, 400);
+        const message =
+          found.kind === 'too_deep'
+            ? `nested deeper than ${MAX_JSON_DEPTH} levels`
+            : `${found.path} contains a ${found.kind === 'nul' ? 'NUL character' : 'lone surrogate'}`;
+        return c.json(
+          { jsonrpc: '2.0', error: { code: -32602, message: `Invalid params: ${message}, which cannot be stored` }, id: null },
+          400,
+        );
       }
     }
     const server = createMcpServer({ deps, ...caller, signal: c.req.raw.signal });

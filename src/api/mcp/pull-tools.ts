@@ -30,7 +30,10 @@ export function registerPullTools(server: McpServer, context: McpContext): void 
     {
       description: `Claim the oldest queued job of the given kinds (default: every kind but sprint_implementation), waiting up to wait_seconds (at most ${MAX_WAIT_SECONDS}) for one. You then hold it under a lease: call job_heartbeat at least every ${Math.round(leaseMs / 1000)} s and end it with update_job_status.`,
       inputSchema: {
-        kinds: z.array(z.enum(jobKind.apiValues as [string, ...string[]])).max(10).optional(),
+        kinds: z
+          .array(z.enum(jobKind.apiValues as [string, ...string[]]))
+          .max(10)
+          .optional(),
         wait_seconds: z.number().int().min(0).max(MAX_WAIT_SECONDS).optional().describe('Default 30'),
       },
     },
@@ -53,13 +56,14 @@ export function registerPullTools(server: McpServer, context: McpContext): void 
 
   const claimArgs = {
     job_id: z.uuid(),
-    claim_epoch: z.number().int().min(1).optional().describe('The claim_epoch wait_for_job gave you; a newer claim is refused with 409'),
+    claim_epoch: z.number().int().min(0).optional().describe('The claim_epoch wait_for_job gave you; a newer claim is refused with 409'),
   };
 
   server.registerTool(
     'job_heartbeat',
     {
-      description: 'Renew the lease of a job you claimed with wait_for_job; says whether it was cancelled (stop working on it) or its sprint run paused.',
+      description:
+        'Renew the lease of a job you claimed with wait_for_job; says whether it was cancelled (stop working on it) or its sprint run paused.',
       inputSchema: claimArgs,
     },
     ({ job_id, claim_epoch }) =>

@@ -21,13 +21,14 @@ export interface TaskStatusChange {
 
 export async function updateTaskStatus(db: Db, job: ClaudeJob, change: TaskStatusChange) {
   const to = taskStatus.fromApi(change.status);
-  if (!to) throw new AppError('validation_failed', `status ${change.status} is not a task status; allowed: ${taskStatus.apiValues.join(', ')}`);
+  if (!to)
+    throw new AppError('validation_failed', `status ${change.status} is not a task status; allowed: ${taskStatus.apiValues.join(', ')}`);
   const runId = job.sprint_run_id;
   const own =
     change.taskId === job.task_id ||
     (runId !== null &&
-      (await sql<{ found: number }>`SELECT 1 AS found FROM steps WHERE sprint_run_id = ${runId} AND task_id = ${change.taskId}`.execute(db)).rows
-        .length > 0);
+      (await sql<{ found: number }>`SELECT 1 AS found FROM steps WHERE sprint_run_id = ${runId} AND task_id = ${change.taskId}`.execute(db))
+        .rows.length > 0);
   // Another job's task answers as a task that does not exist: a job token learns nothing of the rest.
   if (!own) throw new AppError('not_found', `task ${change.taskId} is not a task of job ${job.id}`, { task_id: change.taskId });
   return db.transaction().execute(async (trx) => {

@@ -18,7 +18,14 @@ export function answer(value: ToolValue): CallToolResult {
 }
 
 export function refusal(error: AppError): CallToolResult {
-  const body = { error: { code: error.code, status: error.status, message: error.message, ...(Object.keys(error.details).length > 0 && { details: error.details }) } };
+  const body = {
+    error: {
+      code: error.code,
+      status: error.status,
+      message: error.message,
+      ...(Object.keys(error.details).length > 0 && { details: error.details }),
+    },
+  };
   return { isError: true, content: [{ type: 'text', text: `${error.code}: ${error.message}` }], structuredContent: body };
 }
 

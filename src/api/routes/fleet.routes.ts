@@ -20,7 +20,9 @@ export const FleetWorker = z
     kinds: z.array(z.string()),
     concurrency: z.number().int(),
     version: z.string(),
-    mode: z.enum(['process', 'pull']).openapi({ description: 'process: a worker process; pull: an agent session working the queue over MCP (wait_for_job)' }),
+    mode: z
+      .enum(['process', 'pull'])
+      .openapi({ description: 'process: a worker process; pull: an agent session working the queue over MCP (wait_for_job)' }),
     started_at: z.string(),
     last_heartbeat_at: z.string(),
     stopped_at: z.string().nullable(),
