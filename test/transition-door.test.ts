@@ -192,6 +192,37 @@ describe('the transition door', () => {
     expect(await statusOf(test.db, 'CLAUDE_JOB', job.id)).toBe('RUNNING');
   });
 
+  it('adds to numeric columns with `add`, a NULL counting as 0, per request of a batch, and refuses a column both set and added to', async () => {
+    const [a, b] = await inTrx(test.db, async (trx) => [
+      await rowIn(trx, 'CLAUDE_JOB', 'QUEUED'),
+      await rowIn(trx, 'CLAUDE_JOB', 'QUEUED'),
+    ]);
+    await test.db.updateTable('claude_jobs').set({ input_tokens: 100, cost_usd: '0.25' }).where('id', '=', a!.id).execute();
+    const outcome = await inTrx(test.db, (trx) =>
+      transitionMany(trx, MACHINES.CLAUDE_JOB, [
+        { id: a!.id, from: 'QUEUED', to: 'CLAIMED', add: { input_tokens: 7, cost_usd: 0.5 } },
+        { id: b!.id, from: 'QUEUED', to: 'CLAIMED', add: { input_tokens: 3 } },
+      ]),
+    );
+    expect(outcome.applied).toHaveLength(2);
+    const rows = await test.db
+      .selectFrom('claude_jobs')
+      .select(['id', 'input_tokens', 'cost_usd'])
+      .where('id', 'in', [a!.id, b!.id])
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    expect(byId.get(a!.id)).toMatchObject({ input_tokens: 107, cost_usd: '0.750000' });
+    expect(byId.get(b!.id)).toMatchObject({ input_tokens: 3, cost_usd: null });
+
+    const both = await inTrx(test.db, (trx) =>
+      transitionMany(trx, MACHINES.CLAUDE_JOB, [
+        { id: b!.id, from: 'CLAIMED', to: 'QUEUED', set: { input_tokens: 1 } },
+        { id: a!.id, from: 'CLAIMED', to: 'QUEUED', add: { input_tokens: 1 } },
+      ]),
+    ).catch((e: unknown) => e);
+    expect((both as Error).message).toContain('input_tokens is both set and added to');
+  });
+
   it('writes actor, reason and artifacts into the history row', async () => {
     const row = await inTrx(test.db, (trx) => freshRow(trx, 'SPRINT'));
     const token = await test.db

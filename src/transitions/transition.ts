@@ -147,7 +147,9 @@ export async function transitionMany<M extends AnyMachine>(
   }
   for (const name of addColumns) {
     if (setColumns.includes(name)) throw new Error(`transition: ${name} is both set and added to`);
-    assignments.push(sql`${sql.id(name)} = coalesce(${column(name)}, 0) + coalesce((req.patch->'+'->>${name})::numeric, 0)`);
+    assignments.push(
+      sql`${sql.id(name)} = CASE WHEN req.patch->'+' ? ${name} THEN coalesce(${column(name)}, 0) + (req.patch->'+'->>${name})::numeric ELSE ${column(name)} END`,
+    );
   }
   for (const [name, expression] of Object.entries(options.setSql ?? {})) {
     if (setColumns.includes(name) || addColumns.includes(name)) throw new Error(`transition: ${name} is both set and setSql`);

@@ -367,13 +367,13 @@ const FAMILIES = Object.keys(FAMILY_SCOPES) as Family[];
 const passes = (scope: Scope, family: Family) => scope === 'admin' || FAMILY_SCOPES[family].includes(scope);
 
 /**
- * The family of any route, from its method and path: reads of jobs (and the fleet) accept read
+ * The family of any route, from its method and path: reads of jobs (their questions, the fleet) accept read
  * or worker; other reads are backlog reads; enqueueing, steering jobs and sprint runs is enqueue;
  * every other write is a backlog write.
  */
 function familyOf(method: string, documentedPath: string): Family {
   const path = documentedPath.replace(/^\/api\/v1/, '');
-  if (method === 'GET') return /^\/(jobs|workers|stats|events)(\/|$)/.test(path) ? 'job read' : 'backlog read';
+  if (method === 'GET') return /^\/(jobs|workers|stats|events|questions)(\/|$)/.test(path) ? 'job read' : 'backlog read';
   if (
     /^\/jobs(\/|$)/.test(path) ||
     /^\/ideas\/\{id\}\/(grill|plan|chat)$/.test(path) ||

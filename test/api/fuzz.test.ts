@@ -36,6 +36,7 @@ const RESOURCES = [
   'workers',
   'stats',
   'events',
+  'questions',
 ] as const;
 type Resource = (typeof RESOURCES)[number];
 
@@ -670,6 +671,7 @@ describe('the API under fuzzed requests', () => {
       workers: [],
       stats: [],
       events: [],
+      questions: [],
     };
     for (const owner of ['owner-a', 'owner-b']) {
       await inTrx(db, async (trx) => {

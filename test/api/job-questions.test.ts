@@ -27,7 +27,7 @@ async function owner(name: string, scopes: string[]) {
 beforeAll(async () => {
   env = await createTestEnv();
   api = await createApiHarness(env);
-  alice = await owner('alice', ['read', 'write']);
+  alice = await owner('alice', ['read', 'write', 'enqueue']);
   bob = await owner('bob', ['read', 'write', 'enqueue']);
   aliceProduct = await createProduct(env.database.db, 'alice', 'Alice product');
   bobProduct = await createProduct(env.database.db, 'bob', 'Bob product');
@@ -157,12 +157,14 @@ describe('POST /api/v1/jobs/{id}/questions/{question_id}/answer', () => {
     expect((await getQuestion(env.database.db, answered.id))!).toMatchObject({ status: 'ANSWERED', answer: 'yes' });
   });
 
-  it('needs the write or enqueue scope: a read token gets 403, an enqueue token may answer', async () => {
+  it('needs the enqueue scope, as steering any job does: a read or write token gets 403, an enqueue token may answer', async () => {
     const job = await createRunningJob(env.database.db, bobProduct);
     const question = await ask(job, 'Scope?');
-    const reader = await createToken(env.database.db, { name: 'bob reads', ownerId: 'bob', scopes: ['read'] });
-    const refused = await api.call('POST', answerPath(job.id, question.id), { answer: 'no' }, { authorization: `Bearer ${reader.secret}` });
-    expect(refused.status).toBe(403);
+    for (const scope of ['read', 'write']) {
+      const other = await createToken(env.database.db, { name: `bob ${scope}s`, ownerId: 'bob', scopes: [scope] });
+      const refused = await api.call('POST', answerPath(job.id, question.id), { answer: 'no' }, { authorization: `Bearer ${other.secret}` });
+      expect(refused.status).toBe(403);
+    }
     const enqueuer = await createToken(env.database.db, { name: 'bob enqueues', ownerId: 'bob', scopes: ['enqueue'] });
     const accepted = await api.call(
       'POST',

@@ -30,7 +30,7 @@ export function jobQuestionRoutes(deps: ApiDeps) {
   const app = createRouter();
 
   app.openapi(
-    authedRoute(['read'], {
+    authedRoute(['read', 'worker'], {
       method: 'get',
       path: '/questions',
       tags,
@@ -51,7 +51,7 @@ export function jobQuestionRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    authedRoute(['read'], {
+    authedRoute(['read', 'worker'], {
       method: 'get',
       path: '/jobs/{id}/questions',
       tags,
@@ -67,7 +67,7 @@ export function jobQuestionRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    authedRoute(['write', 'enqueue'], {
+    authedRoute(['enqueue'], {
       method: 'post',
       path: '/jobs/{id}/questions/{question_id}/answer',
       tags,

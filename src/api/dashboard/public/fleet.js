@@ -31,7 +31,8 @@ async function refreshWorkers() {
       row.dataset.workerId = worker.id;
       row.append(
         cell(worker.host),
-        cell(String(worker.pid), 'number'),
+        // A pull-mode session (an agent working the queue over MCP) has no process of ours.
+        cell(worker.mode === 'pull' ? 'pull' : String(worker.pid), 'number'),
         cell(worker.kinds.join(', ')),
         cell(String(worker.concurrency), 'number'),
         cell(worker.current_jobs.length ? worker.current_jobs.map((job) => `${job.kind} ${job.id.slice(0, 8)}`).join(', ') : '—'),
