@@ -4,7 +4,7 @@
  * are written beside the status, on the job's row, by the job's holder (src/jobs/job-holder.ts).
  */
 import { sql } from 'kysely';
-import type { Db, Executor } from '../db/database.js';
+import type { Executor, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 
 export interface Progress {
@@ -44,43 +44,42 @@ export interface UsageTotals {
 
 /**
  * Adds reported usage to the job's tokens and cost, once per report id. The agent's final usage
- * (what its executor returns, or update_job_status's) is added to these at the end.
+ * (what its executor returns, or update_job_status's) is added to these at the end. Run it in the
+ * transaction that holds the job's row (src/jobs/job-holder.ts, `lock`), so it cannot land after the end.
  */
-export async function recordUsage(db: Db, jobId: string, report: UsageReport): Promise<{ recorded: boolean; totals: UsageTotals }> {
-  return db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto('job_usage_records')
-      .values({
-        job_id: jobId,
-        id: report.id,
-        input_tokens: report.input_tokens,
-        output_tokens: report.output_tokens,
-        cost_usd: report.cost_usd,
-      })
-      .onConflict((oc) => oc.columns(['job_id', 'id']).doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    const totals = inserted
-      ? await trx
-          .updateTable('claude_jobs')
-          .set({
-            input_tokens: sql`coalesce(input_tokens, 0) + ${report.input_tokens}`,
-            output_tokens: sql`coalesce(output_tokens, 0) + ${report.output_tokens}`,
-            cost_usd: sql`coalesce(cost_usd, 0) + ${report.cost_usd}`,
-          })
-          .where('id', '=', jobId)
-          .returning(['input_tokens', 'output_tokens', 'cost_usd'])
-          .executeTakeFirstOrThrow()
-      : await trx
-          .selectFrom('claude_jobs')
-          .select(['input_tokens', 'output_tokens', 'cost_usd'])
-          .where('id', '=', jobId)
-          .executeTakeFirstOrThrow();
-    return {
-      recorded: inserted !== undefined,
-      totals: { input_tokens: totals.input_tokens ?? 0, output_tokens: totals.output_tokens ?? 0, cost_usd: Number(totals.cost_usd ?? 0) },
-    };
-  });
+export async function recordUsage(trx: Trx, jobId: string, report: UsageReport): Promise<{ recorded: boolean; totals: UsageTotals }> {
+  const inserted = await trx
+    .insertInto('job_usage_records')
+    .values({
+      job_id: jobId,
+      id: report.id,
+      input_tokens: report.input_tokens,
+      output_tokens: report.output_tokens,
+      cost_usd: report.cost_usd,
+    })
+    .onConflict((oc) => oc.columns(['job_id', 'id']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  const totals = inserted
+    ? await trx
+        .updateTable('claude_jobs')
+        .set({
+          input_tokens: sql`coalesce(input_tokens, 0) + ${report.input_tokens}`,
+          output_tokens: sql`coalesce(output_tokens, 0) + ${report.output_tokens}`,
+          cost_usd: sql`coalesce(cost_usd, 0) + ${report.cost_usd}`,
+        })
+        .where('id', '=', jobId)
+        .returning(['input_tokens', 'output_tokens', 'cost_usd'])
+        .executeTakeFirstOrThrow()
+    : await trx
+        .selectFrom('claude_jobs')
+        .select(['input_tokens', 'output_tokens', 'cost_usd'])
+        .where('id', '=', jobId)
+        .executeTakeFirstOrThrow();
+  return {
+    recorded: inserted !== undefined,
+    totals: { input_tokens: totals.input_tokens ?? 0, output_tokens: totals.output_tokens ?? 0, cost_usd: Number(totals.cost_usd ?? 0) },
+  };
 }
 
 /** Keeps the document the agent wrote for its job (a grill or a plan): the job's answer when it ends. */

@@ -19,17 +19,23 @@ export interface HoldRequest {
   jobId?: string | undefined;
   /** The claim the caller believes it holds (pull mode); left out, the current claim. */
   epoch?: number | undefined;
+  /**
+   * Lock the job's row (inside the caller's transaction) until it commits: a write made under the
+   * lock cannot land after the job ended, as the end's update waits for it or goes first and is seen.
+   */
+  lock?: boolean | undefined;
 }
 
 /** The job row, or the refusal the caller gets. */
 export async function heldJob(db: Executor, principal: Principal, request: HoldRequest): Promise<ClaudeJob> {
-  if (principal.job) return jobOfToken(db, principal.job, request.jobId);
+  if (principal.job) return jobOfToken(db, principal.job, request.jobId, request.lock === true);
   if (!request.jobId) throw new AppError('validation_failed', 'job_id is required: name a job this token claimed with wait_for_job');
   const job = await db
     .selectFrom('claude_jobs')
     .selectAll()
     .select(sql<boolean>`lease_expires_at > now()`.as('leased'))
     .where('id', '=', request.jobId)
+    .$if(request.lock === true, (query) => query.forNoKeyUpdate())
     .executeTakeFirst();
   if (!job) throw new AppError('not_found', `job ${request.jobId} does not exist`, { id: request.jobId });
   const lease = { jobId: job.id, epoch: request.epoch ?? job.claim_epoch, tokenId: principal.tokenId };
@@ -40,7 +46,12 @@ export async function heldJob(db: Executor, principal: Principal, request: HoldR
   return row;
 }
 
-async function jobOfToken(db: Executor, claim: { id: string; epoch: number }, named: string | undefined): Promise<ClaudeJob> {
+async function jobOfToken(
+  db: Executor,
+  claim: { id: string; epoch: number },
+  named: string | undefined,
+  lock: boolean,
+): Promise<ClaudeJob> {
   if (named !== undefined && named !== claim.id) {
     throw new AppError('forbidden', `this job token acts only on its own job ${claim.id}, not on job ${named}`, { id: named });
   }
@@ -49,6 +60,7 @@ async function jobOfToken(db: Executor, claim: { id: string; epoch: number }, na
     .selectAll()
     .select(sql<boolean>`lease_expires_at > now()`.as('leased'))
     .where('id', '=', claim.id)
+    .$if(lock, (query) => query.forNoKeyUpdate())
     .executeTakeFirst();
   if (!job || job.claim_epoch !== claim.epoch || job.status !== 'RUNNING' || !job.leased) {
     const why = !job

@@ -6,6 +6,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { parsePlanMd } from '../../backlog/plan-format.js';
+import type { Trx } from '../../db/database.js';
 import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
 import { AppError } from '../../errors/app-error.js';
 import { recordUsage, saveDocument, saveProgress } from '../../jobs/agent-reports.js';
@@ -44,6 +45,12 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
   const { deps } = context;
   const { db, logger } = deps;
   const held = (jobId: string | undefined) => heldJob(db, context.principal, { jobId });
+  /**
+   * A write on the job's behalf, in one transaction with the job's row locked and checked as held:
+   * checked first and written after, a write could land on a job that ended in between.
+   */
+  const whileHeld = <T>(jobId: string | undefined, work: (trx: Trx, job: ClaudeJob) => Promise<T>) =>
+    db.transaction().execute(async (trx) => work(trx, await heldJob(trx, context.principal, { jobId, lock: true })));
   const notify = async (job: ClaudeJob, notices: Parameters<typeof publishJobNotices>[2]) => {
     await publishJobNotices(deps.redis, deps.config.BULLMQ_PREFIX, notices).catch((error: Error) =>
       logger.warn({ err: error.message, job: job.id }, 'could not publish a live notice'),
@@ -75,8 +82,10 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
     },
     ({ message, percent, job_id }) =>
       answerWith(logger, 'report_progress', async () => {
-        const job = await held(job_id);
-        const progress = await saveProgress(db, job.id, { message, percent });
+        const { job, progress } = await whileHeld(job_id, async (trx, job) => ({
+          job,
+          progress: await saveProgress(trx, job.id, { message, percent }),
+        }));
         const line = `progress: ${progress.percent === null ? '' : `${progress.percent}% `}${message}`;
         await deps.queues
           .queue(job.kind)
@@ -101,8 +110,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
     },
     ({ task_id, status, reason, job_id }) =>
       answerWith(logger, 'update_task_status', async () => {
-        const job = await held(job_id);
-        return { task: await updateTaskStatus(db, job, { taskId: task_id, status, reason }) };
+        return { task: await whileHeld(job_id, (trx, job) => updateTaskStatus(trx, job, { taskId: task_id, status, reason })) };
       }),
   );
 
@@ -119,24 +127,13 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
     },
     ({ question, options, wait_seconds, job_id }, extra) =>
       answerWith(logger, 'ask_user', async () => {
-        const job = await held(job_id);
-        const noticed = { ...job, owner_id: await ownerOf(job) };
-        const asked = await db.transaction().execute(async (trx) => {
-          // Marked under the row's lock: a job ending at the same moment either sees the mark (and
-          // closes the question) or has ended first, and the question is not asked.
-          const marked = await trx
-            .updateTable('claude_jobs')
-            .set({ has_questions: true })
-            .where('id', '=', job.id)
-            .where('status', '=', 'RUNNING')
-            .returning('id')
-            .executeTakeFirst();
-          if (!marked) {
-            await held(job.id); // throws the refusal this caller gets for a job that has ended
-            throw new AppError('status_conflict', `job ${job.id} is no longer running`, { id: job.id });
-          }
-          return askQuestion(trx, { jobId: job.id, productId: job.product_id, question, options: options ?? null });
+        // Marked under the row's lock: a job ending at the same moment either sees the mark (and
+        // closes the question) or has ended first, and the question is not asked.
+        const { job, asked } = await whileHeld(job_id, async (trx, job) => {
+          await trx.updateTable('claude_jobs').set({ has_questions: true }).where('id', '=', job.id).execute();
+          return { job, asked: await askQuestion(trx, { jobId: job.id, productId: job.product_id, question, options: options ?? null }) };
         });
+        const noticed = { ...job, owner_id: await ownerOf(job) };
         await notify(job, [questionEvent('question_asked', noticed, questionView(asked))]);
         const waitMs = (wait_seconds ?? 300) * 1000;
         const progressToken = extra._meta?.progressToken;
@@ -196,8 +193,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
     },
     ({ id, input_tokens, output_tokens, cost_usd, job_id }) =>
       answerWith(logger, 'record_usage', async () => {
-        const job = await held(job_id);
-        return recordUsage(db, job.id, { id, input_tokens, output_tokens, cost_usd });
+        return whileHeld(job_id, (trx, job) => recordUsage(trx, job.id, { id, input_tokens, output_tokens, cost_usd }));
       }),
   );
 
@@ -210,8 +206,8 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       },
       ({ markdown, job_id }) =>
         answerWith(logger, 'update_idea_grill_md', async () => {
-          const job = ofKind(await held(job_id), 'IDEA_GRILL');
-          await db.transaction().execute(async (trx) => {
+          const job = await whileHeld(job_id, async (trx, held) => {
+            const job = ofKind(held, 'IDEA_GRILL');
             await saveDocument(trx, job.id, markdown);
             await trx
               .updateTable('ideas')
@@ -219,6 +215,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
               .where('id', '=', job.idea_id!)
               .where('status', '=', 'GRILLING')
               .execute();
+            return job;
           });
           return { ok: true, idea_id: job.idea_id };
         }),
@@ -235,14 +232,14 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       },
       ({ markdown, job_id }) =>
         answerWith(logger, 'update_idea_plan_md', async () => {
-          const job = ofKind(await held(job_id), 'IDEA_MAKE_PLAN');
-          const parsed = parsePlanMd(markdown);
-          if (!parsed.ok) {
-            throw new AppError('plan_invalid', `the plan did not parse (${parsed.errors.length} errors): ${parsed.errors.join('; ')}`, {
-              errors: parsed.errors,
-            });
-          }
-          await db.transaction().execute(async (trx) => {
+          const job = await whileHeld(job_id, async (trx, held) => {
+            const job = ofKind(held, 'IDEA_MAKE_PLAN');
+            const parsed = parsePlanMd(markdown);
+            if (!parsed.ok) {
+              throw new AppError('plan_invalid', `the plan did not parse (${parsed.errors.length} errors): ${parsed.errors.join('; ')}`, {
+                errors: parsed.errors,
+              });
+            }
             await saveDocument(trx, job.id, markdown);
             await trx
               .updateTable('ideas')
@@ -250,6 +247,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
               .where('id', '=', job.idea_id!)
               .where('status', '=', 'PLANNING')
               .execute();
+            return job;
           });
           return { ok: true, idea_id: job.idea_id };
         }),

@@ -71,8 +71,17 @@ export function mcpRoutes(deps: ApiDeps) {
         },
       );
     }
+    // Stateless: no session, so a GET stream would never carry a message (the SDK would hold it
+    // open, with a keep-alive timer, until the client leaves) and a DELETE ends nothing.
+    if (c.req.method !== 'POST') {
+      c.header('Allow', 'POST');
+      return c.json(
+        { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: POST JSON-RPC messages to /mcp' }, id: null },
+        405,
+      );
+    }
     let parsedBody: unknown;
-    if (c.req.method === 'POST') {
+    {
       try {
         parsedBody = await c.req.json();
       } catch {

@@ -5,7 +5,7 @@
  * id so that the task cascade checks the run owns the task and propagates to the run.
  */
 import { sql } from 'kysely';
-import type { Db } from '../../db/database.js';
+import type { Trx } from '../../db/database.js';
 import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
 import { AppError } from '../../errors/app-error.js';
 import { taskMachine } from '../../machines/index.js';
@@ -19,7 +19,8 @@ export interface TaskStatusChange {
   reason?: string | undefined;
 }
 
-export async function updateTaskStatus(db: Db, job: ClaudeJob, change: TaskStatusChange) {
+/** Run it in the transaction that holds the job's row (src/jobs/job-holder.ts, `lock`). */
+export async function updateTaskStatus(trx: Trx, job: ClaudeJob, change: TaskStatusChange) {
   const to = taskStatus.fromApi(change.status);
   if (!to)
     throw new AppError('validation_failed', `status ${change.status} is not a task status; allowed: ${taskStatus.apiValues.join(', ')}`);
@@ -27,25 +28,26 @@ export async function updateTaskStatus(db: Db, job: ClaudeJob, change: TaskStatu
   const own =
     change.taskId === job.task_id ||
     (runId !== null &&
-      (await sql<{ found: number }>`SELECT 1 AS found FROM steps WHERE sprint_run_id = ${runId} AND task_id = ${change.taskId}`.execute(db))
-        .rows.length > 0);
+      (
+        await sql<{ found: number }>`SELECT 1 AS found FROM steps WHERE sprint_run_id = ${runId} AND task_id = ${change.taskId}`.execute(
+          trx,
+        )
+      ).rows.length > 0);
   // Another job's task answers as a task that does not exist: a job token learns nothing of the rest.
   if (!own) throw new AppError('not_found', `task ${change.taskId} is not a task of job ${job.id}`, { task_id: change.taskId });
-  return db.transaction().execute(async (trx) => {
-    const task = await trx.selectFrom('tasks').select('status').where('id', '=', change.taskId).forUpdate().executeTakeFirst();
-    if (!task) throw new AppError('not_found', `task ${change.taskId} does not exist`, { task_id: change.taskId });
-    const { row } = await transition(trx, taskMachine, {
-      id: change.taskId,
-      from: task.status,
-      to,
-      by: 'user',
-      context: {
-        actorTokenId: job.claimed_by_token_id,
-        reason: change.reason ?? `the agent of job ${job.id} moved it`,
-        artifacts: { job_id: job.id },
-        sprintRunId: runId,
-      },
-    });
-    return { id: row.id, status: taskStatus.toApi(row.status) };
+  const task = await trx.selectFrom('tasks').select('status').where('id', '=', change.taskId).forUpdate().executeTakeFirst();
+  if (!task) throw new AppError('not_found', `task ${change.taskId} does not exist`, { task_id: change.taskId });
+  const { row } = await transition(trx, taskMachine, {
+    id: change.taskId,
+    from: task.status,
+    to,
+    by: 'user',
+    context: {
+      actorTokenId: job.claimed_by_token_id,
+      reason: change.reason ?? `the agent of job ${job.id} moved it`,
+      artifacts: { job_id: job.id },
+      sprintRunId: runId,
+    },
   });
+  return { id: row.id, status: taskStatus.toApi(row.status) };
 }
