@@ -201,20 +201,17 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
     server.registerTool(
       'update_idea_grill_md',
       {
-        description: "Write the idea's grill (markdown). It is your job's answer when the job finishes.",
+        description:
+          "Write the idea's grill (markdown). It is your job's answer: the idea takes it when the job finishes, whatever you print last. Call it again to replace it.",
         inputSchema: { markdown: markdownArg, ...jobIdArg(context) },
       },
       ({ markdown, job_id }) =>
         answerWith(logger, 'update_idea_grill_md', async () => {
           const job = await whileHeld(job_id, async (trx, held) => {
             const job = ofKind(held, 'IDEA_GRILL');
+            // Kept on the job: the idea takes it through the door when the job is done (the kind's
+            // applyDone), with its history and log, and keeps nothing of it if the job fails.
             await saveDocument(trx, job.id, markdown);
-            await trx
-              .updateTable('ideas')
-              .set({ grill_md: markdown })
-              .where('id', '=', job.idea_id!)
-              .where('status', '=', 'GRILLING')
-              .execute();
             return job;
           });
           return { ok: true, idea_id: job.idea_id };
@@ -227,7 +224,7 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       'update_idea_plan_md',
       {
         description:
-          "Write the idea's plan (markdown with YAML frontmatter, as the job's prompt describes). A plan that does not parse is refused with its errors and nothing is written. It is your job's answer when the job finishes.",
+          "Write the idea's plan (markdown with YAML frontmatter, as the job's prompt describes). A plan that does not parse is refused with its errors and nothing is written. It is your job's answer: the idea takes it when the job finishes.",
         inputSchema: { markdown: markdownArg, ...jobIdArg(context) },
       },
       ({ markdown, job_id }) =>
@@ -240,13 +237,9 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
                 errors: parsed.errors,
               });
             }
+            // Kept on the job: the idea takes it through the door when the job is done (the kind's
+            // applyDone), with its history and log, and keeps nothing of it if the job fails.
             await saveDocument(trx, job.id, markdown);
-            await trx
-              .updateTable('ideas')
-              .set({ plan_md: markdown })
-              .where('id', '=', job.idea_id!)
-              .where('status', '=', 'PLANNING')
-              .execute();
             return job;
           });
           return { ok: true, idea_id: job.idea_id };

@@ -17,8 +17,11 @@ import { answerWith } from './tool-answer.js';
 import { MAX_WAIT_SECONDS } from './job-tools.js';
 import { waitUntil } from './wait-until.js';
 
-/** How often wait_for_job looks for a queued job while it waits. */
-const LOOK_EVERY_MS = 250;
+/**
+ * How often wait_for_job looks for a queued job while it waits, besides looking at once when a
+ * live event says a job was queued (the look sorts the queued rows of its kinds: not every 100 ms).
+ */
+const LOOK_EVERY_MS = 1_000;
 
 export function registerPullTools(server: McpServer, context: McpContext): void {
   const { deps, principal } = context;
@@ -41,11 +44,29 @@ export function registerPullTools(server: McpServer, context: McpContext): void 
       answerWith(logger, 'wait_for_job', async () => {
         const wanted = pullKinds(kinds?.map((kind) => jobKind.fromApi(kind)!));
         const worker = await pullWorker(db, principal.tokenId, wanted);
+        const progressToken = extra._meta?.progressToken;
+        let ticks = 0;
         const pulled = await waitUntil({
           deadline: Date.now() + (wait_seconds ?? 30) * 1000,
           signal: AbortSignal.any([context.signal, extra.signal]),
           everyMs: LOOK_EVERY_MS,
           check: async () => (await pullJob(db, worker, wanted, leaseMs)) ?? undefined,
+          // A job queued anywhere in the fleet is looked for at once, not at the next look.
+          onWake: (wake) =>
+            deps.events.subscribe((events) => {
+              if (events.some(({ event }) => event.entity === 'job' && event.to === 'queued')) wake();
+            }),
+          tickMs: 10_000,
+          tick: async () => {
+            ticks += 1;
+            if (progressToken === undefined) return;
+            await extra
+              .sendNotification({
+                method: 'notifications/progress',
+                params: { progressToken, progress: ticks, message: 'waiting for a job' },
+              })
+              .catch(() => undefined);
+          },
         });
         if (!pulled) return { job: null };
         // The row is claimed: its queue entry would only hand a worker process a delivery to drop.

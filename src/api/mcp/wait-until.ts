@@ -23,6 +23,8 @@ export async function waitUntil<T>(options: WaitOptions<T>): Promise<T | undefin
   let nextTick = Date.now() + (options.tickMs ?? Number.POSITIVE_INFINITY);
   try {
     for (;;) {
+      // A caller that went away must not be handed anything more (a claim nobody would work on).
+      if (options.signal.aborted) return undefined;
       const found = await options.check();
       if (found !== undefined) return found;
       const now = Date.now();
