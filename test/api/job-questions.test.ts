@@ -162,7 +162,12 @@ describe('POST /api/v1/jobs/{id}/questions/{question_id}/answer', () => {
     const question = await ask(job, 'Scope?');
     for (const scope of ['read', 'write']) {
       const other = await createToken(env.database.db, { name: `bob ${scope}s`, ownerId: 'bob', scopes: [scope] });
-      const refused = await api.call('POST', answerPath(job.id, question.id), { answer: 'no' }, { authorization: `Bearer ${other.secret}` });
+      const refused = await api.call(
+        'POST',
+        answerPath(job.id, question.id),
+        { answer: 'no' },
+        { authorization: `Bearer ${other.secret}` },
+      );
       expect(refused.status).toBe(403);
     }
     const enqueuer = await createToken(env.database.db, { name: 'bob enqueues', ownerId: 'bob', scopes: ['enqueue'] });

@@ -219,25 +219,12 @@ describe('GET, DELETE and PUT on /mcp with a valid token', () => {
     expect(await statusOf('PUT')).toBe(405);
   });
 
-  /*
-   * DEFECT (src/api/mcp/mcp.routes.ts, `app.all('/mcp')`): GET is handed to the SDK's transport,
-   * which in stateless mode answers 200 text/event-stream and keeps the stream open with nothing
-   * ever to send on it (a stateless server has no session to push from); each such GET holds a
-   * McpServer, its transport and a connection until the client hangs up. Expected: 405 Method Not
-   * Allowed (with `Allow: POST`), as the SDK's own stateless example answers. Marked `fails` until
-   * the route refuses GET; then drop `.fails`.
-   */
-  it.fails('GET is refused with 405: a stateless server has no stream to offer', async () => {
+  // A stateless server has no stream to offer on GET, nor a session to end on DELETE.
+  it('GET is refused with 405: a stateless server has no stream to offer', async () => {
     expect(await statusOf('GET')).toBe(405);
   });
 
-  /*
-   * DEFECT (same route): DELETE reaches the transport, which answers 200 with an empty body for a
-   * session that does not exist (stateless: there are none). Expected: 405, as for GET; a client
-   * that tries to end its session should learn that the server keeps none. Marked `fails` until
-   * the route refuses DELETE; then drop `.fails`.
-   */
-  it.fails('DELETE is refused with 405: there is no session to end', async () => {
+  it('DELETE is refused with 405: there is no session to end', async () => {
     expect(await statusOf('DELETE')).toBe(405);
   });
 });
