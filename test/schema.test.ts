@@ -88,9 +88,12 @@ describe('migrations', () => {
   const ALL_TABLES = [
     'api_tokens',
     'claude_jobs',
+    'fleet_secrets',
     'idea_logs',
     'ideas',
     'idempotency_keys',
+    'job_questions',
+    'job_usage_records',
     'pbis',
     'products',
     'sprint_runs',
