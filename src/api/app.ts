@@ -85,7 +85,12 @@ export function createApp(deps: ApiDeps) {
   });
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'jobfleet', version: API_VERSION, description: 'A worker fleet for AI coding-agent jobs.' },
+    info: {
+      title: 'jobfleet',
+      version: API_VERSION,
+      description:
+        'A worker fleet for AI coding-agent jobs. Agents talk back over the Model Context Protocol at /mcp (Streamable HTTP, the same bearer tokens, or a job token); its tools are listed by the protocol itself, not here.',
+    },
   });
 
   app.notFound((c) =>
