@@ -54,8 +54,8 @@ beforeAll(async () => {
     prefix: env.prefix,
     logger: env.logger,
   });
-  alice = await token('alice', ['read', 'write']);
-  bob = await token('bob', ['read', 'write']);
+  alice = await token('alice', ['read', 'enqueue']);
+  bob = await token('bob', ['read', 'enqueue']);
   worker = await token('system', ['worker']);
   aliceProduct = await createProduct(env.database.db, 'alice');
   bobProduct = await createProduct(env.database.db, 'bob');
