@@ -31,14 +31,25 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const beat = async () => {
     const leases = running.leases();
     try {
+      // The rows are locked in id order, as every batch of claims and outcomes locks them
+      // (src/transitions/transition.ts): in the order of the join's plan (the list's, or the
+      // table's), a beat and the worker's own batch of outcomes deadlocked, and Postgres ended
+      // one of them after its deadlock timeout, a second in which no lease was renewed.
       const renewed = await sql<{ id: string }>`
         WITH alive AS (
           UPDATE workers SET heartbeat_at = now() WHERE id = ${identity.workerId}
+        ),
+        held AS (
+          SELECT t.id FROM claude_jobs AS t
+          JOIN unnest(${leases.map((l) => l.jobId)}::uuid[], ${leases.map((l) => l.epoch)}::int[]) AS l(id, epoch)
+            ON t.id = l.id AND t.claim_epoch = l.epoch
+          WHERE t.claimed_by_token_id = ${identity.tokenId} AND t.status IN ('CLAIMED', 'RUNNING')
+          ORDER BY t.id
+          FOR UPDATE OF t
         )
         UPDATE claude_jobs AS t SET lease_expires_at = now() + ${options.leaseMs} * interval '1 millisecond'
-        FROM unnest(${leases.map((l) => l.jobId)}::uuid[], ${leases.map((l) => l.epoch)}::int[]) AS l(id, epoch)
-        WHERE t.id = l.id AND t.claim_epoch = l.epoch AND t.claimed_by_token_id = ${identity.tokenId}
-          AND t.status IN ('CLAIMED', 'RUNNING')
+        FROM held
+        WHERE t.id = held.id
         RETURNING t.id
       `.execute(db);
       const kept = new Set(renewed.rows.map((row) => row.id));

@@ -3,7 +3,10 @@
  * sweeper puts every QUEUED job back and the fleet finishes all of them. This file runs its own
  * Redis server, because FLUSHALL on the shared one would wipe every other test file's queues.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/database.js';
+import { type ClaudeJobStatus, claudeJobMachine } from '../../src/machines/index.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-server.js';
@@ -55,7 +58,9 @@ describe('a Redis restart', () => {
 });
 
 describe('Redis losing all its data', () => {
-  it('loses no job: after FLUSHALL with 500 jobs queued, every job still reaches done', async () => {
+  // Longer than the waits inside it together (both processes' start, 30 s; the jobs, 60 s), so
+  // that a stall fails in waitForEveryJobDone, naming the jobs left and their statuses.
+  it('loses no job: after FLUSHALL with 500 jobs queued, every job still reaches done', { timeout: 120_000 }, async () => {
     const db = env.database.db;
     const product = await createProduct(db);
     const ideas = await createIdeas(db, product, 500, 'PLAN_READY');
@@ -71,19 +76,13 @@ describe('Redis losing all its data', () => {
     expect(await client.flushall()).toBe('OK');
     expect(await client.dbsize()).toBe(0);
 
+    // Both start at once: their start (seconds of module loading each, many more on a busy
+    // machine) is most of this test's time, and neither needs the other to be up.
     const sweeper = spawnJobfleet(['sweeper'], env.env);
-    await sweeper.line(/sweeper running/);
     const worker = spawnJobfleet(['worker', '--kinds', 'plan_chat', '--concurrency', '50'], env.env);
-    await worker.line(/jobfleet worker \S+ running/);
+    await Promise.all([sweeper.line(/sweeper running/), worker.line(/jobfleet worker \S+ running/)]);
 
-    await waitFor(
-      'all 500 jobs to be done',
-      async () => {
-        const open = await db.selectFrom('claude_jobs').select('id').where('status', '<>', 'DONE').limit(1).execute();
-        return open.length === 0;
-      },
-      { timeoutMs: 60_000 },
-    );
+    await waitForEveryJobDone(db, 60_000);
     const jobs = await db.selectFrom('claude_jobs').select(['status', 'attempt_count']).where('idea_id', 'in', ideas).execute();
     expect(jobs).toHaveLength(500);
     expect((await db.selectFrom('claude_jobs').select('id').execute()).length).toBe(before + 500);
@@ -92,3 +91,39 @@ describe('Redis losing all its data', () => {
     expect(replies).toHaveLength(500);
   });
 });
+
+/**
+ * Waits until every job is done. It stops early when a job ended otherwise (a FAILED job never
+ * becomes DONE), and when it gives up it says how many jobs are left in which status, with a few
+ * of them, rather than only that the time ran out.
+ */
+async function waitForEveryJobDone(db: Db, timeoutMs: number): Promise<void> {
+  let open: { status: ClaudeJobStatus; count: number }[] = [];
+  let why = 'a job ended other than done';
+  try {
+    await waitFor(
+      'every job to be done',
+      async () => {
+        open = await db
+          .selectFrom('claude_jobs')
+          .select(['status', sql<number>`count(*)::int`.as('count')])
+          .where('status', '<>', 'DONE')
+          .groupBy('status')
+          .execute();
+        return open.length === 0 || open.some(({ status }) => claudeJobMachine.isTerminal(status));
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+  } catch (error) {
+    why = (error as Error).message;
+  }
+  if (open.length === 0) return;
+  const some = await db
+    .selectFrom('claude_jobs')
+    .select(['id', 'status', 'attempt_count', 'requeue_count', 'error'])
+    .where('status', '<>', 'DONE')
+    .orderBy('status')
+    .limit(5)
+    .execute();
+  throw new Error(`${why}; jobs not done, by status: ${JSON.stringify(open)}; some of them: ${JSON.stringify(some)}`);
+}
