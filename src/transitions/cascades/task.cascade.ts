@@ -15,7 +15,12 @@ import type { AppliedTransition } from '../transition-types.js';
 import { type Cascade, type Door, inherited } from './cascade.js';
 
 export const taskCascade: Cascade = async (trx, changes, door) => {
-  for (const change of changes as readonly AppliedTransition<Task>[]) {
+  const tasks = changes as readonly AppliedTransition<Task>[];
+  // The stories this batch moves, locked at once in id order: one by one in the batch's task
+  // order, two batches sharing stories could each hold one the other waits for (a deadlock).
+  const stories = [...new Set(tasks.filter(movesStory).map((change) => change.row.story_id))].sort();
+  if (stories.length > 1) await trx.selectFrom('stories').select('id').where('id', 'in', stories).orderBy('id').forUpdate().execute();
+  for (const change of tasks) {
     const runId = change.context.sprintRunId;
     if (runId) await assertTaskInLiveRun(trx, change.row, runId);
     await cascadeToStory(trx, change, door);
@@ -45,10 +50,15 @@ async function assertTaskInLiveRun(trx: Trx, task: Task, runId: string): Promise
   }
 }
 
+/** Whether the task's change may move its story: started, done or failed. */
+function movesStory(change: AppliedTransition<Task>): boolean {
+  return (change.from === 'TO_DO' && change.to === 'IN_PROGRESS') || change.to === 'DONE' || change.to === 'FAILED';
+}
+
 async function cascadeToStory(trx: Trx, change: AppliedTransition<Task>, door: Door): Promise<void> {
   const task = change.row;
   const promotes = change.from === 'TO_DO' && change.to === 'IN_PROGRESS';
-  if (!promotes && change.to !== 'DONE' && change.to !== 'FAILED') return;
+  if (!movesStory(change)) return;
 
   // Lock the parent before reading its children: two sibling tasks finishing at once serialise
   // here, so the second one sees the first one DONE and promotes the story.
