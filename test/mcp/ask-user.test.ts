@@ -5,7 +5,7 @@
  * lease stays alive: the sweeper (running here with short leases) must not fail the job as
  * worker_lost, neither under a worker process nor for a pull-mode session that does nothing but wait.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { connectMcp, mcpUrl, type McpSession } from '../helpers/mcp-client.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, FAST_TIMINGS, type TestEnv } from '../helpers/test-env.js';
+import { finished as finishedJob, seenBy as agentNotes } from '../helpers/mcp-agents.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const AGENT = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'mcp-ask-agent.mjs');
@@ -78,20 +79,10 @@ const questionIn = (jobId: string, status: string) =>
 const answer = (jobId: string, questionId: string, text: string) =>
   server.call(api.adminSecret, 'POST', `/api/v1/jobs/${jobId}/questions/${questionId}/answer`, { answer: text });
 
-async function finished(id: string) {
-  return waitFor(`job ${id} to end`, async () => {
-    const { body } = await api.call('GET', `/api/v1/jobs/${id}`);
-    return ['done', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
-  });
-}
+const finished = (id: string) => finishedJob(api, id);
 
-function seenBy(jobId: string): any {
-  const file = path.join(agentDir, `${jobId}.seen`);
-  expect(existsSync(file), `the agent of job ${jobId} left no notes`).toBe(true);
-  const seen = JSON.parse(readFileSync(file, 'utf8'));
-  expect(seen.fatal, 'the agent failed').toBeUndefined();
-  return seen;
-}
+/** What the agent noted about its calls (test/fixtures/agents/mcp-*.mjs). */
+const seenBy = (jobId: string) => agentNotes(agentDir, jobId);
 
 const eventOf = (type: string, jobId: string) =>
   events.waitFor(`a live ${type} event of job ${jobId}`, (received) =>

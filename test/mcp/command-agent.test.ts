@@ -5,7 +5,7 @@
  * token, and the test checks what they wrote. Usage an agent records adds to what it reports at
  * the end: the job's totals are the record_usage sums plus the usage of its printed answer.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { connectMcp, mcpUrl, refusalOf } from '../helpers/mcp-client.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createIdeas, createProduct, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { finished as finishedJob, seenBy as agentNotes } from '../helpers/mcp-agents.js';
 
 const AGENT = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'mcp-agent.mjs');
 const GRILL_MD = '# Grill\n\n1. Who downloads the CSV? Assumption: analysts.\n';
@@ -64,21 +64,10 @@ afterAll(async () => {
   rmSync(agentDir, { recursive: true, force: true });
 });
 
-async function finished(id: string) {
-  return waitFor(`job ${id} to end`, async () => {
-    const { body } = await api.call('GET', `/api/v1/jobs/${id}`);
-    return ['done', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
-  });
-}
+const finished = (id: string) => finishedJob(api, id);
 
-/** What the agent noted about its calls (test/fixtures/agents/mcp-agent.mjs). */
-function seenBy(jobId: string): any {
-  const file = path.join(agentDir, `${jobId}.seen`);
-  expect(existsSync(file), `the agent of job ${jobId} left no notes`).toBe(true);
-  const seen = JSON.parse(readFileSync(file, 'utf8'));
-  expect(seen.fatal, 'the agent failed').toBeUndefined();
-  return seen;
-}
+/** What the agent noted about its calls (test/fixtures/agents/mcp-*.mjs). */
+const seenBy = (jobId: string) => agentNotes(agentDir, jobId);
 
 describe('a command agent in an implementation job', () => {
   it('reads its job, reports progress, records usage once per id, moves its own task and no other', async () => {

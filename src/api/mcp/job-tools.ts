@@ -197,55 +197,45 @@ export function registerJobTools(server: McpServer, context: McpContext): void {
       }),
   );
 
-  if (kindOnly('IDEA_GRILL')) {
-    server.registerTool(
-      'update_idea_grill_md',
-      {
-        description:
-          "Write the idea's grill (markdown). It is your job's answer: the idea takes it when the job finishes, whatever you print last. Call it again to replace it.",
-        inputSchema: { markdown: markdownArg, ...jobIdArg(context) },
-      },
-      ({ markdown, job_id }) =>
-        answerWith(logger, 'update_idea_grill_md', async () => {
-          const job = await whileHeld(job_id, async (trx, held) => {
-            const job = ofKind(held, 'IDEA_GRILL');
-            // Kept on the job: the idea takes it through the door when the job is done (the kind's
-            // applyDone), with its history and log, and keeps nothing of it if the job fails.
-            await saveDocument(trx, job.id, markdown);
-            return job;
-          });
-          return { ok: true, idea_id: job.idea_id };
-        }),
+  /**
+   * The grill and plan writers: the document is kept on the job, and the idea takes it through
+   * the door when the job is done (the kind's applyDone), with its history and log; a job that
+   * fails leaves the idea as it was.
+   */
+  const documentTool = (name: string, kind: JobKind, description: string, refuse: (markdown: string) => AppError | null) => {
+    if (!kindOnly(kind)) return;
+    server.registerTool(name, { description, inputSchema: { markdown: markdownArg, ...jobIdArg(context) } }, ({ markdown, job_id }) =>
+      answerWith(logger, name, async () => {
+        const job = await whileHeld(job_id, async (trx, held) => {
+          const job = ofKind(held, kind);
+          const refusal = refuse(markdown);
+          if (refusal) throw refusal;
+          await saveDocument(trx, job.id, markdown);
+          return job;
+        });
+        return { ok: true, idea_id: job.idea_id };
+      }),
     );
-  }
+  };
 
-  if (kindOnly('IDEA_MAKE_PLAN')) {
-    server.registerTool(
-      'update_idea_plan_md',
-      {
-        description:
-          "Write the idea's plan (markdown with YAML frontmatter, as the job's prompt describes). A plan that does not parse is refused with its errors and nothing is written. It is your job's answer: the idea takes it when the job finishes.",
-        inputSchema: { markdown: markdownArg, ...jobIdArg(context) },
-      },
-      ({ markdown, job_id }) =>
-        answerWith(logger, 'update_idea_plan_md', async () => {
-          const job = await whileHeld(job_id, async (trx, held) => {
-            const job = ofKind(held, 'IDEA_MAKE_PLAN');
-            const parsed = parsePlanMd(markdown);
-            if (!parsed.ok) {
-              throw new AppError('plan_invalid', `the plan did not parse (${parsed.errors.length} errors): ${parsed.errors.join('; ')}`, {
-                errors: parsed.errors,
-              });
-            }
-            // Kept on the job: the idea takes it through the door when the job is done (the kind's
-            // applyDone), with its history and log, and keeps nothing of it if the job fails.
-            await saveDocument(trx, job.id, markdown);
-            return job;
-          });
-          return { ok: true, idea_id: job.idea_id };
-        }),
-    );
-  }
+  documentTool(
+    'update_idea_grill_md',
+    'IDEA_GRILL',
+    "Write the idea's grill (markdown). It is your job's answer: the idea takes it when the job finishes, whatever you print last. Call it again to replace it.",
+    () => null,
+  );
+  documentTool(
+    'update_idea_plan_md',
+    'IDEA_MAKE_PLAN',
+    "Write the idea's plan (markdown with YAML frontmatter, as the job's prompt describes). A plan that does not parse is refused with its errors and nothing is written. It is your job's answer: the idea takes it when the job finishes.",
+    (markdown) => {
+      const parsed = parsePlanMd(markdown);
+      if (parsed.ok) return null;
+      return new AppError('plan_invalid', `the plan did not parse (${parsed.errors.length} errors): ${parsed.errors.join('; ')}`, {
+        errors: parsed.errors,
+      });
+    },
+  );
 }
 
 function ofKind(job: ClaudeJob, kind: JobKind): ClaudeJob {
