@@ -7,6 +7,7 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { budgetDefaultsSchema } from './budgets/job-budget.js';
 import { JOB_KINDS, type JobKind } from './job-kinds.js';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -58,6 +59,27 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
 
+/**
+ * Default budgets per kind, as JSON: `{"task_implementation": {"max_cost_usd": 5}, "*": {...}}`;
+ * `*` applies to every kind without an entry of its own (src/budgets/job-budget.ts).
+ */
+const jobBudgets = z
+  .string()
+  .transform((value, context) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      context.addIssue({ code: 'custom', message: 'JSON: an object of kind names to budgets' });
+      return z.NEVER;
+    }
+  })
+  .pipe(budgetDefaultsSchema);
+
+const dollars = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, { error: 'a non-negative number of US dollars' })
+  .transform((value) => Number(value));
+
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/jobfleet'),
   DB_POOL_MAX: integer(1, 200).default(10),
@@ -94,6 +116,17 @@ const schema = z.object({
   ANTHROPIC_MAX_TOKENS: integer(1, 1_000_000).default(8192),
   ANTHROPIC_MAX_RETRIES: integer(0, 20).default(2),
   DRY_RUN_DELAY_MS: integer(0, 3_600_000).default(0),
+  AGENT_PROVIDER: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, { error: 'a provider name: lowercase letters, digits, dot, dash or underscore' })
+    .default('anthropic'),
+
+  PROVIDER_RATE_LIMIT_DEFAULT_MS: integer(100, 24 * 3_600_000).default(60_000),
+  PROVIDER_BACKOFF_BASE_MS: integer(10, 3_600_000).default(2_000),
+  PROVIDER_BACKOFF_MAX_MS: integer(10, 24 * 3_600_000).default(5 * 60_000),
+  JOB_BUDGETS: optionalText.pipe(jobBudgets.optional()).transform((value) => value ?? {}),
+  OWNER_DAILY_BUDGET_USD: optionalText.pipe(dollars.optional()),
+  BUDGET_RECHECK_MS: integer(100, 24 * 3_600_000).default(60_000),
 
   WORKER_KINDS: kindList.default([...JOB_KINDS]),
   WORKER_CONCURRENCY: integer(1, 1000).default(10),

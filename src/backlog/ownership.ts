@@ -9,7 +9,8 @@ import type { Executor } from '../db/database.js';
 import { AppError } from '../errors/app-error.js';
 import type { EntityType } from '../machines/index.js';
 
-export type OwnedEntity = EntityType | 'PRODUCT';
+/** Every entity but providers, which belong to the fleet rather than to an owner. */
+export type OwnedEntity = Exclude<EntityType, 'PROVIDER'> | 'PRODUCT';
 
 export interface Ownership {
   productId: string;

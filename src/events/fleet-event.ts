@@ -15,7 +15,15 @@ import { isAdmin, type Principal } from '../auth/principal.js';
 import type { QuestionView } from '../jobs/job-questions.js';
 import type { EntityType } from '../machines/index.js';
 
-export type StatusEventType = 'started' | 'completed' | 'failed' | 'step_started' | 'step_completed' | 'transition';
+export type StatusEventType =
+  | 'started'
+  | 'completed'
+  | 'failed'
+  | 'step_started'
+  | 'step_completed'
+  | 'provider_paused'
+  | 'provider_resumed'
+  | 'transition';
 export type NoticeType = 'progress' | 'question_asked' | 'question_answered' | 'question_closed';
 export type EventType = StatusEventType | NoticeType;
 
@@ -60,6 +68,7 @@ export function eventType(entity: EntityType, from: string | null, to: string): 
     if (to === 'DONE') return 'completed';
     if (to === 'FAILED' || to === 'CANCELLED') return 'failed';
   }
+  if (entity === 'PROVIDER') return to === 'PAUSED' ? 'provider_paused' : 'provider_resumed';
   if (entity === 'STEP') {
     if (to === 'IN_PROGRESS') return 'step_started';
     if (to === 'COMPLETED') return 'step_completed';

@@ -33,6 +33,8 @@ export async function eventsBefore(db: Executor, beforeId: string | null, limit:
 async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent<HistoryEvent>[]> {
   const owners = new Map<string, { productId: string; ownerId: string }>();
   for (const [entity, group] of groupBy(rows, (row) => row.entity_type)) {
+    // A provider belongs to the fleet, not to an owner: its events have none.
+    if (entity === 'PROVIDER') continue;
     for (const [id, ownership] of await ownershipOf(db, entity, [...new Set(group.map((row) => row.entity_id))])) owners.set(id, ownership);
   }
   const jobIds = rows.filter((row) => row.entity_type === 'CLAUDE_JOB').map((row) => row.entity_id);

@@ -42,6 +42,7 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
 
   return {
     name: 'anthropic',
+    provider: 'anthropic',
     async run(request: AgentRequest): Promise<AgentOutput> {
       const { signal, log, prompt } = request;
       if (signal.aborted) throw new AgentAbortedError(abortReason(signal));

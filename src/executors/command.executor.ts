@@ -29,6 +29,11 @@ export interface CommandExecutorOptions {
   /** Wall-clock limit for one run, on top of the request's own signal. */
   timeoutMs: number;
   /**
+   * The provider whose limits the command reports (AGENT_PROVIDER).
+   * @defaultValue 'anthropic'
+   */
+  provider?: string;
+  /**
    * The child's environment; JOBFLEET_JOB_ID and JOBFLEET_JOB_KIND are added to it, and in a
    * workspace JOBFLEET_WORKSPACE, JOBFLEET_BRANCH and JOBFLEET_BASE_SHA, and with a channel back to the
    * fleet JOBFLEET_MCP_URL, JOBFLEET_AGENT_TOKEN and JOBFLEET_MCP_CONFIG (src/executors/mcp-config.ts).
@@ -44,7 +49,7 @@ const STDERR_TAIL_CHARS = 2000;
 const MAX_LOG_LINE_CHARS = 4000;
 
 export function createCommandExecutor(options: CommandExecutorOptions): Executor {
-  return { name: 'command', run: (request) => runCommand(options, request) };
+  return { name: 'command', provider: options.provider ?? 'anthropic', run: (request) => runCommand(options, request) };
 }
 
 /** Why the command was stopped by us rather than by itself. */

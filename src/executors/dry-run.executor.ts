@@ -40,6 +40,7 @@ export function dryRunGateDir(): string {
 export function createDryRunExecutor(options: DryRunOptions = {}): Executor {
   return {
     name: DRY_RUN_AGENT,
+    provider: DRY_RUN_AGENT,
     async run(request) {
       const text = `${request.prompt.system}\n${request.prompt.user}`;
       for (const [, gate] of text.matchAll(/\[dry-run:gate=([\w-]+)\]/g)) await waitForGate(gate!, request.signal);

@@ -3,6 +3,7 @@
  * the database: the worker hands them a prompt, an abort signal and a log sink, and stores what
  * they return.
  */
+import type { UsageMeter } from '../budgets/usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
 
 export interface Prompt {
@@ -59,14 +60,28 @@ export interface AgentRequest {
   signal: AbortSignal;
   /** Progress lines worth keeping (stderr of a command, retries of an API call). */
   log: (line: string) => void;
+  /**
+   * The job's usage as it streams in, against its budget (src/budgets/usage-meter.ts): the
+   * executor reports each piece of usage as it arrives; reaching a ceiling aborts `signal` with
+   * the reason `budget_exceeded`. Absent: nothing to count against.
+   */
+  meter?: UsageMeter | undefined;
 }
 
 export interface Executor {
   readonly name: string;
+  /**
+   * Whose limits the executor runs under: `anthropic`, or the provider a command agent names
+   * (AGENT_PROVIDER); a ProviderLimitError (src/providers/provider-limit.ts) names the same.
+   */
+  readonly provider: string;
   run(request: AgentRequest): Promise<AgentOutput>;
 }
 
-/** Thrown when an executor stops because its signal was aborted. */
+/**
+ * Thrown when an executor stops because its signal was aborted. `details.partial_output` holds
+ * the text the agent had produced by then (a budget_exceeded job keeps it).
+ */
 export class AgentAbortedError extends Error {
   override readonly name = 'AgentAbortedError';
   constructor(

@@ -2,6 +2,7 @@
 import { claudeJobMachine } from './claude-job.machine.js';
 import { ideaMachine } from './idea.machine.js';
 import { pbiMachine } from './pbi.machine.js';
+import { providerMachine } from './provider.machine.js';
 import { sprintRunMachine } from './sprint-run.machine.js';
 import { sprintMachine } from './sprint.machine.js';
 import { stepMachine } from './step.machine.js';
@@ -12,6 +13,7 @@ export * from './define-machine.js';
 export * from './claude-job.machine.js';
 export * from './idea.machine.js';
 export * from './pbi.machine.js';
+export * from './provider.machine.js';
 export * from './sprint-run.machine.js';
 export * from './sprint.machine.js';
 export * from './step.machine.js';
@@ -27,6 +29,7 @@ export const MACHINES = {
   CLAUDE_JOB: claudeJobMachine,
   IDEA: ideaMachine,
   STEP: stepMachine,
+  PROVIDER: providerMachine,
 } as const;
 
 export type EntityType = keyof typeof MACHINES;

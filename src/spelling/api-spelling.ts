@@ -12,12 +12,13 @@ import { ideaStatus } from '../machines/idea.machine.js';
 import { pbiStatus } from '../machines/pbi.machine.js';
 import { type SprintRunMode, sprintRunStatus } from '../machines/sprint-run.machine.js';
 import { sprintStatus } from '../machines/sprint.machine.js';
+import { providerStatus } from '../machines/provider.machine.js';
 import { stepStatus } from '../machines/step.machine.js';
 import { storyStatus } from '../machines/story.machine.js';
 import { taskStatus } from '../machines/task.machine.js';
 import { defineSpelling, type Spelling } from '../util/define-spelling.js';
 
-export { claudeJobStatus, ideaStatus, pbiStatus, sprintRunStatus, sprintStatus, stepStatus, storyStatus, taskStatus };
+export { claudeJobStatus, ideaStatus, pbiStatus, providerStatus, sprintRunStatus, sprintStatus, stepStatus, storyStatus, taskStatus };
 
 export const jobKind = defineSpelling(API_SPELLING_OF_KIND);
 
@@ -42,6 +43,7 @@ export const entityType = defineSpelling({
   CLAUDE_JOB: 'job',
   IDEA: 'idea',
   STEP: 'step',
+  PROVIDER: 'provider',
 } as const satisfies Record<EntityType, string>);
 
 /** The status spelling of each entity's machine. */
@@ -54,4 +56,5 @@ export const STATUS_SPELLING = {
   CLAUDE_JOB: claudeJobStatus,
   IDEA: ideaStatus,
   STEP: stepStatus,
+  PROVIDER: providerStatus,
 } as const satisfies Record<EntityType, Spelling<string, string>>;

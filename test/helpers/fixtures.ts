@@ -75,6 +75,8 @@ export async function freshRow(trx: Trx, entity: EntityType): Promise<{ id: stri
       return idea(trx, p.id);
     case 'CLAUDE_JOB':
       return planChatJob(trx, (await idea(trx, p.id)).id);
+    case 'PROVIDER':
+      return (await createEntity(trx, MACHINES.PROVIDER, { name: `provider-${p.id}` })).row;
   }
 }
 

@@ -17,7 +17,7 @@ import { History, toApiHistory } from '../schemas/history.schemas.js';
 import { ValidTransitions, validTransitions } from '../schemas/transition.schemas.js';
 
 export interface StatusRoutesOf<S extends string> {
-  entity: Exclude<EntityType, 'CLAUDE_JOB'>;
+  entity: Exclude<EntityType, 'CLAUDE_JOB' | 'PROVIDER'>;
   /** The URL segment: /api/v1/{path}/{id}/history. */
   path: string;
   /** Singular noun for summaries. */

@@ -36,6 +36,8 @@ export interface ClaudeJobTable {
   /** numeric(14,6); pg returns it as a string. */
   cost_usd: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   created_by_token_id: string | null;
+  /** The job's own budget as enqueued ({max_cost_usd, max_output_tokens, max_turns}); kind defaults apply beneath it. */
+  budget: NullableJson;
   /** The agent's last `report_progress`: {message, percent, at}. */
   progress: NullableJson;
   /** What the agent wrote through update_idea_grill_md / update_idea_plan_md: the job's answer when it finishes. */

@@ -13,6 +13,8 @@ export interface WorkerTable {
   version: string;
   /** `process`: a worker process; `pull`: an agent session working the queue over MCP. */
   mode: ColumnType<'process' | 'pull', 'process' | 'pull' | undefined, 'process' | 'pull'>;
+  /** Whose limits the worker's executor runs under (null: a pull-mode session). */
+  provider: ColumnType<string | null, string | null | undefined, string | null>;
   started_at: CreatedAt;
   heartbeat_at: Timestamp;
   stopped_at: NullableTimestamp;
