@@ -1,0 +1,196 @@
+/**
+ * Issue 18, point 3: a command agent speaks provider limits and budgets through its documented
+ * protocol (a `provider_limit` line, exit code 75, `usage` lines), and the fleet treats it as it
+ * treats the Messages API: a rate limit or exit 75 pauses the provider (AGENT_PROVIDER) and the
+ * job ends DONE afterwards, a spend limit pauses until an admin resumes, and usage crossing a
+ * job's ceiling fails the job budget_exceeded and stops the process.
+ *
+ * The agent is the fixture test/fixtures/agents/limited-agent.mjs. Each scenario's command line
+ * decides through a flag file whether this run refuses or answers, so that "the provider
+ * answers again" is a fact the test sets, not a timing.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkerPool } from '../../src/workers/worker-pool.js';
+import {
+  heartbeatsPass,
+  historyOf,
+  jobRows,
+  type LimitsWorld,
+  providerHistory,
+  providerView,
+  startLimitsWorld,
+  waitAllEnded,
+} from '../helpers/limits-world.js';
+import { isAlive } from '../helpers/processes.js';
+import { createIdeas, createProduct } from '../helpers/subjects.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const PROVIDER = 'fixture-llm';
+const AGENT = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'limited-agent.mjs');
+
+let world: LimitsWorld;
+let product: string;
+let dir: string;
+let pool: WorkerPool | null = null;
+
+beforeAll(async () => {
+  world = await startLimitsWorld({
+    pools: 0,
+    // Exit 75 and a rate limit without a time wait PROVIDER_RATE_LIMIT_DEFAULT_MS (300 ms here).
+    env: { AGENT: 'command', AGENT_COMMAND: 'true', AGENT_PROVIDER: PROVIDER },
+  });
+  product = await createProduct(world.db);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-limited-agent-'));
+});
+afterAll(async () => {
+  await pool?.close(5_000);
+  await world?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The fixture agent run in one of its modes (its environment variables say which). */
+function agent(mode: string, extra: Record<string, string> = {}): string {
+  const vars = Object.entries({ LIMITED_AGENT_MODE: mode, ...extra })
+    .map(([key, value]) => `${key}='${value}'`)
+    .join(' ');
+  return `env ${vars} '${process.execPath}' '${AGENT}'`;
+}
+
+/** A command line that refuses (mode `refuse`) while `flag` does not exist, then answers normally. */
+function refusingUntil(flag: string, refuse: string, refuseExtra: Record<string, string> = {}): string {
+  return `if [ -e '${flag}' ]; then exec ${agent('success')}; else exec ${agent(refuse, refuseExtra)}; fi`;
+}
+
+/** A command line that refuses the first time it runs and answers every later time. */
+function refusingOnce(flag: string, refuse: string, refuseExtra: Record<string, string> = {}): string {
+  return `if [ -e '${flag}' ]; then exec ${agent('success')}; else touch '${flag}'; exec ${agent(refuse, refuseExtra)}; fi`;
+}
+
+async function usePool(command: string): Promise<WorkerPool> {
+  await pool?.close(5_000);
+  pool = await world.startPool({ kinds: ['IDEA_GRILL'], concurrency: 2, env: { AGENT_COMMAND: command } });
+  return pool;
+}
+
+async function grills(count: number, budget?: object): Promise<string[]> {
+  const ideas = await createIdeas(world.db, product, count, 'DRAFT');
+  const { status, body } = await world.api.call('POST', '/api/v1/jobs/batch', {
+    jobs: ideas.map((idea_id) => ({ kind: 'idea_grill', idea_id, ...(budget ? { budget } : {}) })),
+  });
+  expect(status).toBe(202);
+  return body.jobs.map((job: { id: string }) => job.id);
+}
+
+async function pausesSince(count: number) {
+  return (await providerHistory(world.db, PROVIDER)).filter((row) => row.from_status !== null).slice(count);
+}
+
+describe('a command agent reporting a provider limit', () => {
+  it('a rate limit line pauses the provider; the job ends DONE after the pause, nothing failed', async () => {
+    const before = (await pausesSince(0)).length;
+    await usePool(refusingOnce(path.join(dir, 'rate-limited'), 'rate_limit', { LIMITED_AGENT_RETRY_AFTER_SECONDS: '1' }));
+    const ids = await grills(1);
+    const rows = await waitAllEnded(world.db, ids);
+    expect(rows.map((row) => [row.status, row.attempt_count])).toEqual([['DONE', 1]]);
+    expect((await historyOf(world.db, 'CLAUDE_JOB', ids[0]!)).map((row) => row.trigger)).toContain('provider_paused');
+    const history = await pausesSince(before);
+    expect(history.map((row) => [row.to_status, row.trigger])).toEqual([
+      ['PAUSED', 'rate_limited'],
+      ['ACTIVE', 'pause_ended'],
+    ]);
+    // The line asked for a second: the pause lasted that long, not the 300 ms default.
+    const [paused, resumed] = history;
+    expect(resumed!.created_at.getTime() - paused!.created_at.getTime()).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('exit 75 alone pauses the provider for the default time, and the job ends DONE', async () => {
+    const before = (await pausesSince(0)).length;
+    await usePool(refusingOnce(path.join(dir, 'exit-75'), 'exit_75'));
+    const ids = await grills(1);
+    const rows = await waitAllEnded(world.db, ids);
+    expect(rows.map((row) => [row.status, row.attempt_count])).toEqual([['DONE', 1]]);
+    expect((await pausesSince(before)).map((row) => [row.to_status, row.trigger])).toEqual([
+      ['PAUSED', 'rate_limited'],
+      ['ACTIVE', 'pause_ended'],
+    ]);
+  });
+
+  it('an overloaded line backs the provider off, and the job ends DONE', async () => {
+    const before = (await pausesSince(0)).length;
+    await usePool(refusingOnce(path.join(dir, 'overloaded'), 'overloaded'));
+    const ids = await grills(1);
+    const rows = await waitAllEnded(world.db, ids);
+    expect(rows.map((row) => [row.status, row.attempt_count])).toEqual([['DONE', 1]]);
+    expect((await pausesSince(before)).map((row) => row.trigger)).toEqual(['overloaded', 'pause_ended']);
+  });
+
+  it('a spend limit line pauses the provider until an admin resumes it', async () => {
+    const answering = path.join(dir, 'spend-limit-lifted');
+    const runs = path.join(dir, 'spend-limit-runs');
+    // Each run appends a line, so the test can count how often the agent was started.
+    const live = await usePool(`echo run >> '${runs}'; ${refusingUntil(answering, 'spend_limit')}`);
+    const ids = await grills(3);
+    await waitFor('the provider to be paused for its spend limit', async () => (await providerView(world, PROVIDER))?.status === 'paused');
+    expect(await providerView(world, PROVIDER)).toMatchObject({ status: 'paused', reason: 'spend_limit', until: null });
+
+    await heartbeatsPass(world.db, live.identity.workerId, 10);
+    const started = readFileSync(runs, 'utf8').trim().split('\n').length;
+    // At most one run per slot met the limit before the hold; none after it.
+    expect(started).toBeLessThanOrEqual(2);
+    expect((await jobRows(world.db, ids)).map((row) => row.status)).toEqual(ids.map(() => 'QUEUED'));
+
+    writeFileSync(answering, '');
+    expect((await world.api.call('POST', `/api/v1/providers/${PROVIDER}/resume`, {})).status).toBe(200);
+    const rows = await waitAllEnded(world.db, ids);
+    expect(rows.map((row) => [row.status, row.attempt_count])).toEqual(ids.map(() => ['DONE', 1]));
+  });
+});
+
+describe("a command agent's usage against the job's budget", () => {
+  /** A command line that writes its pid where the test can watch it, then runs the fixture. */
+  const watched = (pidFile: string, mode: string) => `echo $$ > '${pidFile}'; exec ${agent(mode)}`;
+
+  async function overBudget(budget: object, ceiling: string) {
+    const pidFile = path.join(dir, `${ceiling}.pid`);
+    await usePool(watched(pidFile, 'stream_over_budget'));
+    const ids = await grills(1, budget);
+    const [row] = await waitAllEnded(world.db, ids);
+    expect(row!.status).toBe('FAILED');
+    const error = row!.error as any;
+    expect(error.code).toBe('budget_exceeded');
+    expect(error.details.ceiling).toBe(ceiling);
+    expect(error.details.partial_output.length).toBeGreaterThan(0);
+    expect(row!.output_tokens).toBe(error.details.usage.output_tokens);
+    // The agent would have kept streaming: it was stopped, not left to finish.
+    expect(existsSync(pidFile)).toBe(true);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(`the agent (pid ${pid}) to be stopped`, () => !isAlive(pid), { timeoutMs: 10_000 });
+    return error.details;
+  }
+
+  it('usage lines crossing max_cost_usd fail the job budget_exceeded and stop the process', async () => {
+    const details = await overBudget({ max_cost_usd: 0.05 }, 'max_cost_usd');
+    expect(details.usage.cost_usd).toBeGreaterThanOrEqual(0.05);
+  });
+
+  it('crossing max_output_tokens does the same', async () => {
+    const details = await overBudget({ max_output_tokens: 500 }, 'max_output_tokens');
+    expect(details.usage.output_tokens).toBeGreaterThanOrEqual(500);
+  });
+
+  it('a turn beyond max_turns does the same', async () => {
+    const details = await overBudget({ max_turns: 2 }, 'max_turns');
+    expect(details.usage.turns).toBeGreaterThan(2);
+  });
+
+  it('a stream-json run within its budget ends DONE with the result line as its answer and its usage', async () => {
+    await usePool(agent('success'));
+    const ids = await grills(1, { max_cost_usd: 100 });
+    const [row] = await waitAllEnded(world.db, ids);
+    expect(row!.status).toBe('DONE');
+    expect(Number(row!.cost_usd)).toBeGreaterThan(0);
+  });
+});
