@@ -64,7 +64,11 @@ export function overloadWaitMs(streak: number, settings: PauseSettings, random =
 }
 
 /** Records a limit; answers the hold now in force and whether this call paused the provider. */
-export async function pauseProvider(db: Db, request: PauseRequest, settings: PauseSettings): Promise<{ hold: ProviderHold; paused: boolean }> {
+export async function pauseProvider(
+  db: Db,
+  request: PauseRequest,
+  settings: PauseSettings,
+): Promise<{ hold: ProviderHold; paused: boolean }> {
   return db.transaction().execute(async (trx) => {
     const row = await lockProvider(trx, request.provider);
     const kinds = await servedKinds(trx, request.provider, request.kinds, row.kinds as JobKind[]);
@@ -165,7 +169,10 @@ export async function resumeProvider(
         by: how.trigger === 'admin_resumes' ? 'user' : 'system',
         // An admin's resume starts the overload backoff again.
         set: how.trigger === 'admin_resumes' ? { overload_streak: 0 } : {},
-        context: { actorTokenId: how.actorTokenId, reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed' },
+        context: {
+          actorTokenId: how.actorTokenId,
+          reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed',
+        },
       },
       { setSql: { updated_at: sql`now()` } },
     );
