@@ -15,6 +15,7 @@ import { openProducer, runSweeper } from '../../src/cli/roles.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
 import type { OwnedEvent } from '../../src/events/fleet-event.js';
+import type { Executor } from '../../src/executors/executor.js';
 import { createExecutor } from '../../src/executors/index.js';
 import type { JobKind } from '../../src/queues/kinds.js';
 import type { Clock } from '../../src/util/clock.js';
@@ -56,7 +57,7 @@ export interface LimitsWorld {
   /** Every live event the API's hub received, in arrival order. */
   events: OwnedEvent[];
   /** Starts one more in-process worker pool with the world's configuration and clock. */
-  startPool(options?: { kinds?: readonly JobKind[]; concurrency?: number; env?: Record<string, string> }): Promise<WorkerPool>;
+  startPool(options?: { kinds?: readonly JobKind[]; concurrency?: number; env?: Record<string, string>; executor?: Executor }): Promise<WorkerPool>;
   close(): Promise<void>;
 }
 
@@ -127,7 +128,7 @@ export async function startLimitsWorld(options: LimitsWorldOptions = {}): Promis
       config,
       db,
       logger: env.logger,
-      executor: await createExecutor(config),
+      executor: pool.executor ?? (await createExecutor(config)),
       kinds: pool.kinds ?? options.kinds ?? ['IDEA_GRILL', 'PLAN_CHAT'],
       concurrency: pool.concurrency ?? options.concurrency ?? 5,
       version: 'test',
