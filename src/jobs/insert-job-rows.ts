@@ -14,7 +14,7 @@ import { type JobKind, KINDS } from '../queues/kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 import { createEntities, transitionMany } from '../transitions/index.js';
 import { groupBy } from '../util/group-by.js';
-import type { JobBudget } from '../budgets/job-budget.js';
+import type { JobBudget } from '../job-budget.js';
 import { type BudgetDay, refuseSpentOwners } from '../budgets/owner-budgets.js';
 
 export interface EnqueueRequest {

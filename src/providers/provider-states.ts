@@ -11,7 +11,7 @@ import { AppError } from '../errors/app-error.js';
 import type { JobKind } from '../job-kinds.js';
 import { providerMachine } from '../machines/index.js';
 import { createEntity, transition, transitionMany } from '../transitions/index.js';
-import type { ProviderLimit } from './provider-limit.js';
+import type { ProviderLimit } from '../errors/provider-limit.js';
 
 export interface PauseSettings {
   /** How long a rate limit lasts when the provider gave no time (PROVIDER_RATE_LIMIT_DEFAULT_MS). */

@@ -12,9 +12,9 @@
  * unrecoverable: BullMQ must not run it again, since jobfleet retries a job as a new job itself.
  */
 import { DelayedError, type Job, RateLimitError, UnrecoverableError } from 'bullmq';
-import { type BudgetDefaults, budgetLimitsOf, type JobBudget } from '../budgets/job-budget.js';
+import { type BudgetDefaults, budgetLimitsOf, type JobBudget } from '../job-budget.js';
 import { isSpent, type OwnerDay, remainingOf } from '../budgets/owner-budgets.js';
-import { type BudgetExceeded, createUsageMeter, type UsageMeter } from '../budgets/usage-meter.js';
+import { type BudgetExceeded, createUsageMeter, type UsageMeter } from '../executors/usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
@@ -31,7 +31,7 @@ import { handlerOf, type JobError, type RunOutput, type Verdict, type WorkspaceS
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
 import { giveBackJob, type WaitTrigger } from '../jobs/give-back-job.js';
-import { isProviderLimit, type ProviderLimitError } from '../providers/provider-limit.js';
+import { isProviderLimit, type ProviderLimitError } from '../errors/provider-limit.js';
 import type { ProviderGate } from '../providers/provider-gate.js';
 import type { ProviderHold } from '../providers/provider-states.js';
 import { type Clock, nextUtcDay } from '../util/clock.js';

@@ -14,7 +14,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { JobKind } from '../../job-kinds.js';
 import { providerStatus } from '../../machines/index.js';
 import { releaseQueues } from '../../providers/provider-queues.js';
-import { PROVIDER_LIMITS } from '../../providers/provider-limit.js';
+import { PROVIDER_LIMITS } from '../../errors/provider-limit.js';
 import { listProviders, resumeProvider } from '../../providers/provider-states.js';
 import { jobKind } from '../../spelling/api-spelling.js';
 import { systemClock } from '../../util/clock.js';

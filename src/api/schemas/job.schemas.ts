@@ -1,4 +1,4 @@
-import { jobBudgetSchema, type JobBudget } from '../../budgets/job-budget.js';
+import { jobBudgetSchema, type JobBudget } from '../../job-budget.js';
 import { z } from '@hono/zod-openapi';
 import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
 import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
