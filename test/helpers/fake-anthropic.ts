@@ -323,7 +323,8 @@ function splitText(text: string, chunks: number): string[] {
 function sendError(res: ServerResponse, scripted: ScriptedError) {
   const headers: Record<string, string> = { ...scripted.headers };
   // The real API sends `retry-after` (whole seconds) with a rate limit's 429, not with a spend limit's.
-  const seconds = scripted.retryAfterSeconds ?? (scripted.status === 429 && !scripted.errorCode && !scripted.rateLimit ? 1 : undefined);
+  const untimed = !scripted.errorCode && !scripted.rateLimit && !('retry-after' in headers);
+  const seconds = scripted.retryAfterSeconds ?? (scripted.status === 429 && untimed ? 1 : undefined);
   if (seconds !== undefined) headers['retry-after'] = String(seconds);
   if (scripted.retryAfterMs !== undefined) headers['retry-after-ms'] = String(scripted.retryAfterMs);
   if (scripted.rateLimit) {
