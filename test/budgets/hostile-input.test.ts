@@ -5,7 +5,7 @@
  * budgets answer only admins (and the owner reading their own), and refuse a bad body.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProviderLimitError } from '../../src/providers/provider-limit.js';
+import { ProviderLimitError } from '../../src/errors/provider-limit.js';
 import { pauseProvider } from '../../src/providers/provider-states.js';
 import { type LimitsWorld, startLimitsWorld } from '../helpers/limits-world.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
