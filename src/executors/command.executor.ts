@@ -160,7 +160,10 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
   }
   if (exit.code === PROVIDER_LIMIT_EXIT_CODE) {
     // Without a line saying which limit, it is a rate limit for the fleet's default time.
-    throw reader.lastLimit ?? new ProviderLimitError(provider, 'rate_limit', null, `the command exited with code ${PROVIDER_LIMIT_EXIT_CODE} (provider limit)`);
+    throw (
+      reader.lastLimit ??
+      new ProviderLimitError(provider, 'rate_limit', null, `the command exited with code ${PROVIDER_LIMIT_EXIT_CODE} (provider limit)`)
+    );
   }
   if (exit.code !== 0) throw exitFailure(options.command, exit.code, exit.signal, stderr.tail());
 

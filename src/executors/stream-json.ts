@@ -73,7 +73,9 @@ export function createStreamReader(options: StreamReaderOptions): StreamReader {
 
   const refusal = (limit: ProviderLimit, retryAfterMs: number | null, message: string) => {
     lastLimit = new ProviderLimitError(options.provider, limit, limit === 'spend_limit' ? null : retryAfterMs, message);
-    options.log(`provider ${options.provider}: ${limit}${retryAfterMs !== null && limit !== 'spend_limit' ? ` for ${retryAfterMs} ms` : ''}: ${message}`);
+    options.log(
+      `provider ${options.provider}: ${limit}${retryAfterMs !== null && limit !== 'spend_limit' ? ` for ${retryAfterMs} ms` : ''}: ${message}`,
+    );
     return lastLimit;
   };
 
@@ -113,16 +115,21 @@ export function createStreamReader(options: StreamReaderOptions): StreamReader {
     assistant(line) {
       const message = isObject(line.message) ? line.message : {};
       const content = Array.isArray(message.content) ? message.content : [];
-      for (const block of content) if (isObject(block) && block.type === 'text' && typeof block.text === 'string') assistantText.push(block.text);
+      for (const block of content)
+        if (isObject(block) && block.type === 'text' && typeof block.text === 'string') assistantText.push(block.text);
       // A message the CLI made up to show an API error was never a model call.
       if (line.is_api_error_message === true || message.model === '<synthetic>') return null;
       if (typeof message.model === 'string') model = message.model;
       const usage = isObject(message.usage) ? message.usage : {};
       const id = textOr(message.id, `message-${messages.size}`);
-      const inputTokens = numberOr(usage.input_tokens, 0) + numberOr(usage.cache_creation_input_tokens, 0) + numberOr(usage.cache_read_input_tokens, 0);
+      const inputTokens =
+        numberOr(usage.input_tokens, 0) + numberOr(usage.cache_creation_input_tokens, 0) + numberOr(usage.cache_read_input_tokens, 0);
       const outputTokens = numberOr(usage.output_tokens, 0);
       const before = messages.get(id);
-      const counted = { inputTokens: Math.max(inputTokens, before?.inputTokens ?? 0), outputTokens: Math.max(outputTokens, before?.outputTokens ?? 0) };
+      const counted = {
+        inputTokens: Math.max(inputTokens, before?.inputTokens ?? 0),
+        outputTokens: Math.max(outputTokens, before?.outputTokens ?? 0),
+      };
       messages.set(id, { ...counted, costUsd: estimateCostUsd(model ?? '', counted.inputTokens, counted.outputTokens) });
       const all = [...messages.values()];
       raise({
@@ -193,7 +200,8 @@ function parseLine(text: string): JsonObject | null {
   }
 }
 
-const isObject = (value: JsonValue | undefined): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: JsonValue | undefined): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function numberOr<T>(value: JsonValue | undefined, fallback: T): number | T {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fallback;

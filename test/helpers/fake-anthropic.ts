@@ -157,7 +157,15 @@ export async function startFakeAnthropic(options: { whenEmpty?: ScriptedResponse
         // Recorded as an empty body; the route below answers 400.
       }
       const apiKey = presentedApiKey(req.headers);
-      const received: ReceivedRequest = { method: req.method ?? '', path, headers: req.headers, apiKey, body, at: Date.now(), cancelled: false };
+      const received: ReceivedRequest = {
+        method: req.method ?? '',
+        path,
+        headers: req.headers,
+        apiKey,
+        body,
+        at: Date.now(),
+        cancelled: false,
+      };
       requests.push(received);
       res.on('close', () => {
         if (!res.writableFinished) received.cancelled = true;
