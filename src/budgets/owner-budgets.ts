@@ -36,35 +36,45 @@ export function budgetDay(at: Date, defaultDailyUsd: number | null | undefined):
   return { day: utcDay(at), defaultDailyUsd: defaultDailyUsd ?? null };
 }
 
-/** The days of these owners, in one query. */
-export async function ownerDays(db: Executor, ownerIds: readonly string[], { day, defaultDailyUsd }: BudgetDay): Promise<Map<string, OwnerDay>> {
-  if (ownerIds.length === 0) return new Map();
-  const rows = await db
-    .selectFrom(sql<{ owner_id: string }>`unnest(${sql.val([...new Set(ownerIds)])}::text[])`.as('o'))
-    .leftJoin('owner_budgets as b', 'b.owner_id', 'o.owner_id')
-    .leftJoin('owner_daily_spend as s', (join) => join.onRef('s.owner_id', '=', 'o.owner_id').on('s.day', '=', sql<string>`${day}::date`))
-    .select(['o.owner_id', 'b.owner_id as has_own', 'b.daily_usd', 's.cost_usd'])
-    .execute();
-  return new Map(
-    rows.map((row) => {
-      const own = row.has_own !== null;
-      const dailyUsd = own ? (row.daily_usd === null ? null : Number(row.daily_usd)) : defaultDailyUsd;
-      const source = own ? 'owner' : defaultDailyUsd === null ? 'none' : 'default';
-      return [row.owner_id, { ownerId: row.owner_id, dailyUsd, source, day, spentUsd: Number(row.cost_usd ?? 0) }] as const;
-    }),
-  );
+interface DayRow {
+  owner_id: string;
+  has_own: string | null;
+  daily_usd: string | null;
+  cost_usd: string | null;
 }
 
-/** The days of the owners of these products, by product id. */
+function dayOf(row: DayRow, { day, defaultDailyUsd }: BudgetDay): OwnerDay {
+  const own = row.has_own !== null;
+  const dailyUsd = own ? (row.daily_usd === null ? null : Number(row.daily_usd)) : defaultDailyUsd;
+  const source = own ? 'owner' : defaultDailyUsd === null ? 'none' : 'default';
+  return { ownerId: row.owner_id, dailyUsd, source, day, spentUsd: Number(row.cost_usd ?? 0) };
+}
+
+/** The days of these owners, in one query. */
+export async function ownerDays(db: Executor, ownerIds: readonly string[], budget: BudgetDay): Promise<Map<string, OwnerDay>> {
+  if (ownerIds.length === 0) return new Map();
+  const { rows } = await sql<DayRow>`
+    SELECT o.owner_id, b.owner_id AS has_own, b.daily_usd, s.cost_usd
+    FROM unnest(${sql.val([...new Set(ownerIds)])}::text[]) AS o(owner_id)
+    LEFT JOIN owner_budgets b ON b.owner_id = o.owner_id
+    LEFT JOIN owner_daily_spend s ON s.owner_id = o.owner_id AND s.day = ${budget.day}::date
+  `.execute(db);
+  return new Map(rows.map((row) => [row.owner_id, dayOf(row, budget)]));
+}
+
+/** The days of the owners of these products, by product id, in one query. */
 export async function productOwnerDays(db: Executor, productIds: readonly string[], budget: BudgetDay): Promise<Map<string, OwnerDay>> {
   if (productIds.length === 0) return new Map();
-  const products = await db.selectFrom('products').select(['id', 'owner_id']).where('id', 'in', [...new Set(productIds)]).execute();
-  const days = await ownerDays(
-    db,
-    products.map((product) => product.owner_id),
-    budget,
-  );
-  return new Map(products.map((product) => [product.id, days.get(product.owner_id)!]));
+  const rows = await db
+    .selectFrom('products as p')
+    .leftJoin('owner_budgets as b', 'b.owner_id', 'p.owner_id')
+    .leftJoin('owner_daily_spend as s', (join) =>
+      join.onRef('s.owner_id', '=', 'p.owner_id').on('s.day', '=', sql<string>`${budget.day}::date`),
+    )
+    .select(['p.id', 'p.owner_id', 'b.owner_id as has_own', 'b.daily_usd', 's.cost_usd'])
+    .where('p.id', 'in', [...new Set(productIds)])
+    .execute();
+  return new Map(rows.map((row) => [row.id, dayOf(row, budget)]));
 }
 
 /** Refuses an enqueue for products whose owner has spent the day's budget (409 budget_exhausted). */
@@ -103,7 +113,9 @@ export async function setOwnerBudget(db: Executor, ownerId: string, dailyUsd: nu
   await db
     .insertInto('owner_budgets')
     .values({ owner_id: ownerId, daily_usd: dailyUsd, updated_by_token_id: actorTokenId })
-    .onConflict((oc) => oc.column('owner_id').doUpdateSet({ daily_usd: dailyUsd, updated_by_token_id: actorTokenId, updated_at: sql`now()` }))
+    .onConflict((oc) =>
+      oc.column('owner_id').doUpdateSet({ daily_usd: dailyUsd, updated_by_token_id: actorTokenId, updated_at: sql`now()` }),
+    )
     .execute();
 }
 

@@ -4,7 +4,7 @@
  * its subject. The handlers live in src/kinds/; the worker, the enqueue and finish services and
  * the door's job cascade call them and never switch on the kind themselves.
  */
-import type { UsageMeter } from '../budgets/usage-meter.js';
+import type { UsageMeter } from '../executors/usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
 import type { Db, Executor as DbExecutor, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';

@@ -11,7 +11,7 @@ import { AppError } from '../errors/app-error.js';
 import type { JobKind } from '../job-kinds.js';
 import { providerMachine } from '../machines/index.js';
 import { createEntity, transition, transitionMany } from '../transitions/index.js';
-import type { ProviderLimit } from './provider-limit.js';
+import type { ProviderLimit } from '../errors/provider-limit.js';
 
 export interface PauseSettings {
   /** How long a rate limit lasts when the provider gave no time (PROVIDER_RATE_LIMIT_DEFAULT_MS). */
@@ -64,7 +64,11 @@ export function overloadWaitMs(streak: number, settings: PauseSettings, random =
 }
 
 /** Records a limit; answers the hold now in force and whether this call paused the provider. */
-export async function pauseProvider(db: Db, request: PauseRequest, settings: PauseSettings): Promise<{ hold: ProviderHold; paused: boolean }> {
+export async function pauseProvider(
+  db: Db,
+  request: PauseRequest,
+  settings: PauseSettings,
+): Promise<{ hold: ProviderHold; paused: boolean }> {
   return db.transaction().execute(async (trx) => {
     const row = await lockProvider(trx, request.provider);
     const kinds = await servedKinds(trx, request.provider, request.kinds, row.kinds as JobKind[]);
@@ -105,7 +109,6 @@ export async function pauseProvider(db: Db, request: PauseRequest, settings: Pau
           paused_at: sql`now()`,
           resume_at: wait === null ? sql`NULL` : sql`now() + ${wait} * interval '1 millisecond'`,
           pause_count: sql`t.pause_count + 1`,
-          updated_at: sql`now()`,
         },
       },
     );
@@ -165,9 +168,11 @@ export async function resumeProvider(
         by: how.trigger === 'admin_resumes' ? 'user' : 'system',
         // An admin's resume starts the overload backoff again.
         set: how.trigger === 'admin_resumes' ? { overload_streak: 0 } : {},
-        context: { actorTokenId: how.actorTokenId, reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed' },
+        context: {
+          actorTokenId: how.actorTokenId,
+          reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed',
+        },
       },
-      { setSql: { updated_at: sql`now()` } },
     );
     return { row: change.row as ProviderRow, resumed: true };
   });
@@ -195,7 +200,6 @@ export async function endDuePauses(db: Db): Promise<ProviderRow[]> {
         trigger: 'pause_ended',
         context: { reason: 'the time to wait has passed' },
       })),
-      { setSql: { updated_at: sql`now()` } },
     );
     return applied.map((change) => change.row as ProviderRow);
   });

@@ -18,7 +18,7 @@ import { isProviderLimit } from '../providers/provider-limit.js';
 import { type CheckFailure, loadTaskBriefs, reportedFailure, type TaskBrief, taskPrompt } from './task-prompt.js';
 import { publishAndCheck, type WorkspaceRun, workspacePrompt } from '../jobs/workspace-run.js';
 import type { Workspace, WorkspaceRecord } from '../workspaces/index.js';
-import type { UsageMeter } from '../budgets/usage-meter.js';
+import type { UsageMeter } from '../executors/usage-meter.js';
 import { stepMachine, taskMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { deferredOf } from './run-result.js';
