@@ -10,9 +10,9 @@
  * aborts the SDK's fetch, which closes the connection, so the server sees the call cancelled.
  */
 import Anthropic, { APIError, type Middleware } from '@anthropic-ai/sdk';
-import type { UsageMeter } from '../budgets/usage-meter.js';
+import type { UsageMeter } from './usage-meter.js';
 import { coerceError } from '../errors/app-error.js';
-import { ProviderLimitError } from '../providers/provider-limit.js';
+import { ProviderLimitError } from '../errors/provider-limit.js';
 import {
   AgentAbortedError,
   AgentFailedError,

@@ -13,7 +13,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { basename } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { JsonValue } from '../db/column-types.js';
-import { ProviderLimitError } from '../providers/provider-limit.js';
+import { ProviderLimitError } from '../errors/provider-limit.js';
 import { KILL_GRACE_MS, KILL_WAIT_MS, terminateGroup } from '../util/process-group.js';
 import {
   AgentAbortedError,

@@ -11,7 +11,7 @@
  * instead, so `refuseSdkRetries` tells the SDK not to (its documented `x-should-retry` header).
  */
 import { APIConnectionError, APIError, APIUserAbortError, type Middleware } from '@anthropic-ai/sdk';
-import { ProviderLimitError } from '../providers/provider-limit.js';
+import { ProviderLimitError } from '../errors/provider-limit.js';
 import { isSpendLimitRefusal, type RefusalFacts } from './spend-limit.js';
 
 export { isSpendLimitRefusal } from './spend-limit.js';

@@ -14,9 +14,9 @@
  * Any other line is the answer's text. Usage goes to the job's meter as it arrives; the reader
  * never lowers what it has reported (a later, smaller figure is ignored).
  */
-import type { UsageMeter, UsageTotals } from '../budgets/usage-meter.js';
+import type { UsageMeter, UsageTotals } from './usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
-import { PROVIDER_LIMITS, type ProviderLimit, ProviderLimitError } from '../providers/provider-limit.js';
+import { PROVIDER_LIMITS, type ProviderLimit, ProviderLimitError } from '../errors/provider-limit.js';
 import { estimateCostUsd } from './list-prices.js';
 import { isSpendLimitRefusal } from './spend-limit.js';
 

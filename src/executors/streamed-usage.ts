@@ -8,7 +8,7 @@
  * (a little under what English takes), so that a ceiling is met while the answer streams; the
  * next report replaces the estimate, lowering the count again if the estimate ran ahead.
  */
-import type { UsageMeter } from '../budgets/usage-meter.js';
+import type { UsageMeter } from './usage-meter.js';
 import { estimateCostUsd } from './list-prices.js';
 
 const CHARS_PER_TOKEN = 4;

@@ -13,7 +13,7 @@ import type { ProductRepository } from '../backlog/product-repository.js';
 import { coerceError } from '../errors/app-error.js';
 import { JobFailure } from '../errors/job-failure.js';
 import { AgentAbortedError, AgentFailedError, type AgentWorkspace, type Prompt } from '../executors/executor.js';
-import { isProviderLimit } from '../providers/provider-limit.js';
+import { isProviderLimit } from '../errors/provider-limit.js';
 import { runCheck, type Workspace, WorkspaceError, type WorkspaceRecord } from '../workspaces/index.js';
 import type { RunOutput, VerifyRecord, WorkspaceSettings } from './kind-handler.js';
 

@@ -14,7 +14,7 @@ import type { Db, Trx } from '../db/database.js';
 import type { Step } from '../db/tables/step.table.js';
 import { AgentAbortedError, type AgentChannel, type AgentOutput, type Executor } from '../executors/executor.js';
 import { coerceError } from '../errors/app-error.js';
-import { isProviderLimit } from '../providers/provider-limit.js';
+import { isProviderLimit } from '../errors/provider-limit.js';
 import { type CheckFailure, loadTaskBriefs, reportedFailure, type TaskBrief, taskPrompt } from './task-prompt.js';
 import { publishAndCheck, type WorkspaceRun, workspacePrompt } from '../jobs/workspace-run.js';
 import type { Workspace, WorkspaceRecord } from '../workspaces/index.js';

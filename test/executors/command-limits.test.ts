@@ -5,11 +5,11 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type BudgetLimits, createUsageMeter, NO_LIMITS } from '../../src/budgets/usage-meter.js';
+import { type BudgetLimits, createUsageMeter, NO_LIMITS } from '../../src/executors/usage-meter.js';
 import { createCommandExecutor } from '../../src/executors/command.executor.js';
 import { AgentAbortedError, type AgentRequest } from '../../src/executors/executor.js';
 import { estimateCostUsd } from '../../src/executors/list-prices.js';
-import { ProviderLimitError } from '../../src/providers/provider-limit.js';
+import { ProviderLimitError } from '../../src/errors/provider-limit.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const AGENT = path.join(import.meta.dirname, '../fixtures/agents/limited-agent.mjs');

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type BudgetLimits, createUsageMeter, NO_LIMITS } from '../../src/budgets/usage-meter.js';
+import { type BudgetLimits, createUsageMeter, NO_LIMITS } from '../../src/executors/usage-meter.js';
 import { createAnthropicExecutor, estimateCostUsd, type AnthropicExecutorOptions } from '../../src/executors/anthropic.executor.js';
 import { AgentAbortedError, AgentFailedError, type AgentRequest } from '../../src/executors/executor.js';
 import { isSpendLimitRefusal, retryAfterMsOf } from '../../src/executors/provider-errors.js';
-import { ProviderLimitError } from '../../src/providers/provider-limit.js';
+import { ProviderLimitError } from '../../src/errors/provider-limit.js';
 import {
   apiError,
   spendLimitError,
