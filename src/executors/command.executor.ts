@@ -65,7 +65,7 @@ type StopCause = { kind: 'aborted'; reason: string } | { kind: 'output-too-large
 
 async function runCommand(options: CommandExecutorOptions, request: AgentRequest): Promise<AgentOutput> {
   const { signal } = request;
-  if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
+  if (signal.aborted) throw new AgentAbortedError(abortReason(signal), { partial_output: '' });
   const mcp = request.channel ? await writeMcpConfig(request.channel) : null;
   try {
     return await runChild(options, request, mcp);

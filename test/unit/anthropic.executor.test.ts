@@ -293,6 +293,16 @@ describe('anthropic executor: provider refusals', () => {
     expect(failure).toMatchObject({ limit: 'overloaded' });
   });
 
+  it('a connection dropped in the middle of a stream is an overload', async () => {
+    fake.respondWith(streamedMessage('a long answer that breaks off', { chunks: 5, chunkDelayMs: 5, dropAfterChunks: 2 }));
+
+    const failure = await thrownBy(executor().run(request()));
+
+    expect(failure).toBeInstanceOf(ProviderLimitError);
+    expect(failure).toMatchObject({ limit: 'overloaded', retryAfterMs: null });
+    expect((failure as ProviderLimitError).message).toMatch(/broke off|before message_stop/);
+  });
+
   it('every request inside a rate-limit window is refused with the time left', async () => {
     fake.rateLimitWindow(Date.now() + 3_000);
 
