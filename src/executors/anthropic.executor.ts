@@ -69,6 +69,7 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
       let text = '';
       let stopReason: string | null = null;
       let ended = false;
+      let streaming = false;
       try {
         const stream = await client.messages.create(
           {
@@ -81,6 +82,7 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
           },
           { signal, middleware: [logRetries(log, options.maxRetries)] },
         );
+        streaming = true;
         for await (const event of stream) {
           if (event.type === 'message_start') {
             usage.started(event.message.usage.input_tokens, event.message.usage.output_tokens);
@@ -101,6 +103,11 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
         if (signal.aborted) throw new AgentAbortedError(abortReason(signal), { partial_output: text });
         const limit = providerLimitOf(thrown);
         if (limit) throw limit;
+        // The connection broke off mid-answer (undici's `TypeError: terminated`): the provider's
+        // trouble, like a refused connection, not the job's.
+        if (streaming && thrown instanceof TypeError) {
+          throw new ProviderLimitError('anthropic', 'overloaded', null, `anthropic: the stream broke off: ${thrown.message}`);
+        }
         throw toAgentFailedError(thrown);
       }
       // The SDK ends a stream quietly when its request is aborted.

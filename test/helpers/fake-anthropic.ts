@@ -29,6 +29,8 @@ export interface ScriptedMessage {
   outputTokensSteps?: number[];
   /** Streamed: an `error` event instead of the rest of the stream after this many text chunks. */
   streamError?: { afterChunks: number; type: string; message?: string };
+  /** Streamed: the connection is dropped after this many text chunks (a network failure). */
+  dropAfterChunks?: number;
 }
 
 export interface ScriptedError {
@@ -157,7 +159,15 @@ export async function startFakeAnthropic(options: { whenEmpty?: ScriptedResponse
         // Recorded as an empty body; the route below answers 400.
       }
       const apiKey = presentedApiKey(req.headers);
-      const received: ReceivedRequest = { method: req.method ?? '', path, headers: req.headers, apiKey, body, at: Date.now(), cancelled: false };
+      const received: ReceivedRequest = {
+        method: req.method ?? '',
+        path,
+        headers: req.headers,
+        apiKey,
+        body,
+        at: Date.now(),
+        cancelled: false,
+      };
       requests.push(received);
       res.on('close', () => {
         if (!res.writableFinished) received.cancelled = true;
@@ -295,6 +305,10 @@ function streamMessage(
     if (scripted.streamError && index === scripted.streamError.afterChunks) {
       const { type, message } = scripted.streamError;
       res.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message: message ?? `fake ${type}` } })}\n\n`);
+      return;
+    }
+    if (index === scripted.dropAfterChunks) {
+      res.destroy();
       return;
     }
     if (index === pieces.length) {

@@ -91,8 +91,12 @@ describe('anthropic executor', () => {
     expect(output.data).toBeNull();
   });
 
-  it('succeeds after a 408 and a 409, logging each retry: those are still the SDK\'s to retry', async () => {
-    fake.respondWith(apiError(408, 'timeout_error', { retryAfterMs: 10 }), apiError(409, 'conflict_error', { retryAfterMs: 10 }), textMessage('third time lucky'));
+  it("succeeds after a 408 and a 409, logging each retry: those are still the SDK's to retry", async () => {
+    fake.respondWith(
+      apiError(408, 'timeout_error', { retryAfterMs: 10 }),
+      apiError(409, 'conflict_error', { retryAfterMs: 10 }),
+      textMessage('third time lucky'),
+    );
     const req = request();
 
     const output = await executor({ maxRetries: 2 }).run(req);
@@ -214,7 +218,7 @@ describe('anthropic executor: provider refusals', () => {
     expect(failure.retryAfterMs).toBeLessThanOrEqual(42_000);
   });
 
-  it("a 429 with the spend-limit code is the spend limit, with no time", async () => {
+  it('a 429 with the spend-limit code is the spend limit, with no time', async () => {
     fake.respondWith(spendLimitError());
 
     const failure = await thrownBy(executor().run(request()));
@@ -232,7 +236,7 @@ describe('anthropic executor: provider refusals', () => {
     expect(failure).toMatchObject({ limit: 'spend_limit', retryAfterMs: null });
   });
 
-  it('a 400 saying the credit balance is too low is the spend limit; another 400 is the job\'s failure', async () => {
+  it("a 400 saying the credit balance is too low is the spend limit; another 400 is the job's failure", async () => {
     fake.respondWith(
       apiError(400, 'invalid_request_error', {
         message: 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.',
@@ -279,12 +283,24 @@ describe('anthropic executor: provider refusals', () => {
   });
 
   it('an overloaded_error event in the middle of a stream is an overload', async () => {
-    fake.respondWith(streamedMessage('a long answer that breaks off', { chunks: 5, streamError: { afterChunks: 2, type: 'overloaded_error' } }));
+    fake.respondWith(
+      streamedMessage('a long answer that breaks off', { chunks: 5, streamError: { afterChunks: 2, type: 'overloaded_error' } }),
+    );
 
     const failure = await thrownBy(executor().run(request()));
 
     expect(failure).toBeInstanceOf(ProviderLimitError);
     expect(failure).toMatchObject({ limit: 'overloaded' });
+  });
+
+  it('a connection dropped in the middle of a stream is an overload', async () => {
+    fake.respondWith(streamedMessage('a long answer that breaks off', { chunks: 5, chunkDelayMs: 5, dropAfterChunks: 2 }));
+
+    const failure = await thrownBy(executor().run(request()));
+
+    expect(failure).toBeInstanceOf(ProviderLimitError);
+    expect(failure).toMatchObject({ limit: 'overloaded', retryAfterMs: null });
+    expect((failure as ProviderLimitError).message).toMatch(/broke off|before message_stop/);
   });
 
   it('every request inside a rate-limit window is refused with the time left', async () => {
@@ -378,10 +394,14 @@ describe('anthropic executor: streaming and the meter', () => {
     const seen: number[] = [];
     const req = request({ signal: controller.signal, meter });
     const running = executor().run(req);
-    await waitFor('the stream to end', async () => {
-      seen.push(meter.totals.outputTokens);
-      return fake.requests[0]?.cancelled === false && meter.totals.outputTokens === 50;
-    }, { timeoutMs: 5_000 });
+    await waitFor(
+      'the stream to end',
+      async () => {
+        seen.push(meter.totals.outputTokens);
+        return fake.requests[0]?.cancelled === false && meter.totals.outputTokens === 50;
+      },
+      { timeoutMs: 5_000 },
+    );
     await running;
     // Two chunks of 100 characters come before the first report: 25 estimated tokens each.
     expect(seen.some((tokens) => tokens > 10 && tokens !== 50)).toBe(true);
@@ -395,14 +415,18 @@ describe('classifying refusals', () => {
     expect(isSpendLimitRefusal({ ...facts, errorCode: 'enforced_spend_limit_reached' })).toBe(true);
     expect(isSpendLimitRefusal({ ...facts, status: 402, type: 'billing_error' })).toBe(true);
     expect(
-      isSpendLimitRefusal({ ...facts, status: 400, message: 'You have reached your specified workspace API usage limits. You will regain access on 2027-01-01.' }),
+      isSpendLimitRefusal({
+        ...facts,
+        status: 400,
+        message: 'You have reached your specified workspace API usage limits. You will regain access on 2027-01-01.',
+      }),
     ).toBe(true);
     expect(isSpendLimitRefusal({ ...facts, status: 400, message: 'YOUR CREDIT BALANCE IS TOO LOW to access the API' })).toBe(true);
     expect(isSpendLimitRefusal({ ...facts, message: 'Number of request tokens has exceeded your per-minute rate limit' })).toBe(false);
     expect(isSpendLimitRefusal({ ...facts, status: 500, message: 'spend limit service unavailable' })).toBe(false);
   });
 
-  it('reads retry-after-ms, retry-after in seconds or as a date, then the exhausted limit\'s reset', () => {
+  it("reads retry-after-ms, retry-after in seconds or as a date, then the exhausted limit's reset", () => {
     const now = Date.parse('2026-12-01T00:00:00Z');
     expect(retryAfterMsOf(new Headers({ 'retry-after-ms': '1500.2', 'retry-after': '9' }), now)).toBe(1501);
     expect(retryAfterMsOf(new Headers({ 'retry-after': '2.5' }), now)).toBe(2_500);
