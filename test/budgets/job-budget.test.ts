@@ -92,8 +92,11 @@ describe('max_cost_usd', () => {
     fake.respondWith(slowStream());
     const id = await grillWith({ max_cost_usd: CEILING });
     await waitAllEnded(world.db, [id]);
-    await waitFor('a budget_exceeded event for the job', () =>
-      world.events.some((owned) => owned.event.type === ('budget_exceeded' as never) && owned.event.entity_id === id),
+    await waitFor(
+      'a budget_exceeded event for the job',
+      () => world.events.some((owned) => owned.event.type === ('budget_exceeded' as never) && owned.event.entity_id === id),
+      // The job has ended: the notice is published right after its failure commits.
+      { timeoutMs: 10_000 },
     );
   });
 });

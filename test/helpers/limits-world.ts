@@ -57,7 +57,12 @@ export interface LimitsWorld {
   /** Every live event the API's hub received, in arrival order. */
   events: OwnedEvent[];
   /** Starts one more in-process worker pool with the world's configuration and clock. */
-  startPool(options?: { kinds?: readonly JobKind[]; concurrency?: number; env?: Record<string, string>; executor?: Executor }): Promise<WorkerPool>;
+  startPool(options?: {
+    kinds?: readonly JobKind[];
+    concurrency?: number;
+    env?: Record<string, string>;
+    executor?: Executor;
+  }): Promise<WorkerPool>;
   close(): Promise<void>;
 }
 
