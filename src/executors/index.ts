@@ -22,7 +22,7 @@ export async function createExecutor(config: Config): Promise<Executor> {
       });
     }
     case 'command':
-      return createCommandExecutor({ command: config.AGENT_COMMAND!, timeoutMs: config.AGENT_TIMEOUT_MS });
+      return createCommandExecutor({ command: config.AGENT_COMMAND!, timeoutMs: config.AGENT_TIMEOUT_MS, provider: config.AGENT_PROVIDER });
     case 'dry-run':
       return createDryRunExecutor({ delayMs: config.DRY_RUN_DELAY_MS });
   }
