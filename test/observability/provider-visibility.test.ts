@@ -6,6 +6,7 @@
  * this file writes.
  */
 import { Redis } from 'ioredis';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
@@ -16,26 +17,32 @@ import { noticeJob } from '../../src/events/job-notices.js';
 import { createFleetMetrics } from '../../src/metrics/fleet-metrics.js';
 import { providerMachine } from '../../src/machines/index.js';
 import { createEntity, transition } from '../../src/transitions/index.js';
+import { jobKind } from '../../src/spelling/api-spelling.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { artifact, launchChromium } from '../helpers/browser.js';
 import { type EventClient, type ReceivedEvent, sseClient, wsClient } from '../helpers/event-clients.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createRunningJob } from '../helpers/running-jobs.js';
 import { createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
+const LOGIN = { username: 'ops', password: 'ops-password-123' };
 let env: TestEnv;
 let base: string;
 let redis: Redis;
 const clients: EventClient[] = [];
+let browser: Browser;
 
 beforeAll(async () => {
-  env = await createTestEnv();
+  env = await createTestEnv({ DASHBOARD_USER: LOGIN.username, DASHBOARD_PASSWORD: LOGIN.password });
   const processes = [spawnJobfleet(['sweeper'], env.env), spawnJobfleet(['api'], env.env)];
   await processes[0]!.line(/sweeper running/);
   base = (await processes[1]!.line(/listening on (http:\/\/\S+)\/api\/v1/))[1]!;
   redis = new Redis(env.redisUrl);
+  browser = await launchChromium();
 });
 afterAll(async () => {
+  await browser?.close();
   for (const client of clients) client.close();
   redis?.disconnect();
   await killAll();
@@ -168,6 +175,106 @@ describe('the budget_exceeded notice', () => {
     // Bob hears his own notice, published after Alice's: by then Alice's would have reached him too.
     await bob.waitFor('his notice', (events) => events.some((event) => event.type === 'budget_exceeded'));
     expect(bob.events.filter((event) => event.type === 'budget_exceeded').map((event) => event.data.entity_id)).toEqual([bobJob.id]);
+  });
+});
+
+/**
+ * GET /api/v1/providers and POST .../resume as the contract shapes them, answered from the rows:
+ * the page is what this checks; the routes have their own tests.
+ */
+async function providersApi(context: BrowserContext, resumed: string[]) {
+  const db = env.database.db;
+  const view = (row: any) => ({
+    name: row.name,
+    status: row.status === 'PAUSED' ? 'paused' : 'active',
+    reason: row.reason,
+    message: row.message,
+    since: (row.status === 'PAUSED' ? row.paused_at : row.updated_at)?.toISOString() ?? null,
+    until: row.status === 'PAUSED' ? (row.resume_at?.toISOString() ?? null) : null,
+    kinds: row.kinds.map((kind: string) => jobKind.toApi(kind as never)),
+    pause_count: row.pause_count,
+  });
+  await context.route('**/api/v1/providers', async (route) => {
+    const rows = await db.selectFrom('providers').selectAll().orderBy('name').execute();
+    await route.fulfill({ json: { providers: rows.map(view) } });
+  });
+  await context.route('**/api/v1/providers/*/resume', async (route) => {
+    const name = decodeURIComponent(new URL(route.request().url()).pathname.split('/').at(-2)!);
+    resumed.push(`${route.request().method()} ${name}`);
+    const row = await db.selectFrom('providers').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+    if (row.status === 'PAUSED') await moveProvider({ id: row.id, from: 'PAUSED', to: 'ACTIVE', trigger: 'admin_resumes', by: 'user' });
+    await route.fulfill({ json: view(await db.selectFrom('providers').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow()) });
+  });
+}
+
+async function openPage(credentials: { username: string; password: string }, resumed: string[] = []) {
+  const context = await browser.newContext({ httpCredentials: credentials });
+  await providersApi(context, resumed);
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.locator('#connection[data-state="live"]').waitFor();
+  return page;
+}
+
+describe('the fleet page', () => {
+  it('marks a paused provider with why and until when, shows a new pause live, and lets an admin resume it', async () => {
+    const spent = await newProvider('claude-api', ['IDEA_GRILL', 'PLAN_CHAT']);
+    await moveProvider({
+      id: spent,
+      from: 'ACTIVE',
+      to: 'PAUSED',
+      trigger: 'spend_limit_reached',
+      set: { reason: 'spend_limit', message: 'Your credit balance is too low', paused_at: new Date().toISOString() },
+    });
+    const limited = await newProvider('claude-cli', ['TASK_IMPLEMENTATION']);
+    const resumed: string[] = [];
+    const page = await openPage(LOGIN, resumed);
+
+    const spentRow = page.locator('#providers tr[data-provider="claude-api"][data-status="paused"]');
+    await spentRow.waitFor();
+    expect(await spentRow.getAttribute('class')).toContain('paused');
+    const text = await spentRow.textContent();
+    expect(text).toContain('PAUSED');
+    expect(text).toContain('spend limit: Your credit balance is too low');
+    expect(text).toContain('until an admin resumes it');
+    expect(text).toContain('idea_grill, plan_chat');
+    await page.locator('#providers tr[data-provider="claude-cli"][data-status="active"]').waitFor();
+
+    // Paused while the page is open: the event brings it, sooner than the page's own polling would.
+    const until = new Date(Date.now() + 120_000);
+    await moveProvider({
+      id: limited,
+      from: 'ACTIVE',
+      to: 'PAUSED',
+      trigger: 'rate_limited',
+      set: { reason: 'rate_limit', message: 'retry-after 120', paused_at: new Date().toISOString(), resume_at: until.toISOString() },
+    });
+    const limitedRow = page.locator('#providers tr[data-provider="claude-cli"][data-status="paused"]');
+    await limitedRow.waitFor({ timeout: 5_000 });
+    expect(await limitedRow.locator('td.why').textContent()).toBe('rate limit: retry-after 120');
+    expect(await limitedRow.locator('td.until').textContent()).not.toBe('—');
+    const fed = page.locator(`#feed li.type-provider_paused[data-entity-id="${limited}"]`);
+    await fed.waitFor();
+    expect(await fed.textContent()).toContain('provider claude-cli  PAUSED (rate limit: retry-after 120) until');
+    const paused = await env.database.db.selectFrom('providers').select('id').where('status', '=', 'PAUSED').execute();
+    expect(paused.length).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#providers-paused').textContent()).toBe(`${paused.length} paused`);
+    await page.screenshot({ path: artifact('fleet-page-providers.png'), fullPage: true });
+
+    await spentRow.getByRole('button', { name: 'Resume' }).click();
+    await page.locator('#providers tr[data-provider="claude-api"][data-status="active"]').waitFor();
+    expect(resumed).toEqual(['POST claude-api']);
+    await page.locator(`#feed li.type-provider_resumed[data-entity-id="${spent}"]`).waitFor();
+    await page.context().close();
+  });
+
+  it('shows a read token the paused provider without a resume button', async () => {
+    const secret = (await createToken(env.database.db, { name: 'reader', ownerId: 'alice', scopes: ['read'] })).secret;
+    const page = await openPage({ username: 'alice', password: secret });
+    const row = page.locator('#providers tr[data-provider="claude-cli"][data-status="paused"]');
+    await row.waitFor();
+    expect(await row.getByRole('button', { name: 'Resume' }).count()).toBe(0);
+    await page.context().close();
   });
 });
 
