@@ -7,7 +7,7 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { budgetDefaultsSchema } from './budgets/job-budget.js';
+import { budgetDefaultsSchema } from './job-budget.js';
 import { JOB_KINDS, type JobKind } from './job-kinds.js';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>

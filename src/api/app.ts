@@ -21,6 +21,7 @@ import { stepRoutes } from './routes/steps.routes.js';
 import { sprintRunRoutes } from './routes/sprint-runs.routes.js';
 import { ideaRoutes } from './routes/ideas.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
+import { providerRoutes } from './routes/providers.routes.js';
 import { jobQuestionRoutes } from './routes/job-questions.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { fleetRoutes } from './routes/fleet.routes.js';
@@ -73,6 +74,7 @@ export function createApp(deps: ApiDeps) {
     ideaRoutes(deps),
     jobsRoutes(deps),
     jobQuestionRoutes(deps),
+    providerRoutes(deps),
     eventRoutes(deps),
     fleetRoutes(deps),
   ];

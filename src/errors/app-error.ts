@@ -23,6 +23,7 @@ export const HTTP_STATUS = {
   conflict: 409,
   /** A question already answered, or closed because its job ended. */
   question_closed: 409,
+  budget_exhausted: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,

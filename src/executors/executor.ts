@@ -3,7 +3,7 @@
  * the database: the worker hands them a prompt, an abort signal and a log sink, and stores what
  * they return.
  */
-import type { UsageMeter } from '../budgets/usage-meter.js';
+import type { UsageMeter } from './usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
 
 export interface Prompt {

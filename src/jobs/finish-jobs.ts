@@ -5,7 +5,10 @@
  * failed by the sweeper, claimed again) writes nothing and comes back refused.
  */
 import { sql } from 'kysely';
+import { addSpend } from '../budgets/owner-budgets.js';
+import { utcDay } from '../util/clock.js';
 import type { JsonValue } from '../db/column-types.js';
+import type { AgentUsage } from '../executors/executor.js';
 import type { Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { installedHandlerOf as handlerOf } from './installed-kinds.js';
@@ -22,6 +25,8 @@ export interface Completion {
   verdict: Verdict;
   /** What the agent returned; null when it never returned (it threw). */
   output: RunOutput | null;
+  /** The usage counted while it ran, for a run that returned no output (stopped at its budget, failed). */
+  usage?: AgentUsage;
 }
 
 export interface FinishOutcome {
@@ -32,13 +37,22 @@ export interface FinishOutcome {
 }
 
 /** The agent's usage, added to what it reported while it ran (`record_usage` over MCP). */
-function usageOf(output: RunOutput | null): Record<string, number> {
-  if (!output) return {};
-  return { input_tokens: output.usage.inputTokens, output_tokens: output.usage.outputTokens, cost_usd: output.usage.costUsd };
+function usageOf(usage: AgentUsage | undefined): Record<string, number> {
+  if (!usage) return {};
+  return { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, cost_usd: usage.costUsd };
 }
 
-export async function finishJobs(trx: Trx, completions: readonly Completion[]): Promise<FinishOutcome> {
-  const requests: TransitionRequest<typeof claudeJobMachine>[] = completions.map(({ lease, verdict, output }) => ({
+export interface FinishOptions {
+  /** The UTC day (`YYYY-MM-DD`) the jobs' cost counts against their owners' budgets (default: today, by this host's clock). */
+  day: string;
+}
+
+export async function finishJobs(
+  trx: Trx,
+  completions: readonly Completion[],
+  options: FinishOptions = { day: utcDay(new Date()) },
+): Promise<FinishOutcome> {
+  const requests: TransitionRequest<typeof claudeJobMachine>[] = completions.map(({ lease, verdict, output, usage }) => ({
     id: lease.jobId,
     from: 'RUNNING',
     to: verdict.status,
@@ -48,7 +62,7 @@ export async function finishJobs(trx: Trx, completions: readonly Completion[]): 
       verdict.status === 'DONE'
         ? { result: verdict.result }
         : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null },
-    add: usageOf(output),
+    add: usageOf(output?.usage ?? usage),
     context: {
       actorTokenId: lease.tokenId,
       reason: verdict.status === 'FAILED' ? verdict.error.message : null,
@@ -63,6 +77,12 @@ export async function finishJobs(trx: Trx, completions: readonly Completion[]): 
   const done: FinishedJob[] = applied
     .filter((change) => change.row.status === 'DONE')
     .map((change) => ({ job: change.row as ClaudeJob, output: completionOf.get(change.request)!.output! }));
+  // What the jobs cost, all of it (reported over MCP while they ran, and their answer's), is their owners' spend.
+  await addSpend(
+    trx,
+    options.day,
+    applied.map((change) => ({ productId: change.row.product_id, costUsd: Number(change.row.cost_usd ?? 0) })),
+  );
   const enqueued: ClaudeJob[] = [];
   for (const [kind, finished] of groupBy(done, (item) => item.job.kind)) {
     await handlerOf(kind).applyDone(trx, finished, { actorTokenId: finished[0]!.job.claimed_by_token_id, enqueued });

@@ -14,6 +14,8 @@ import { type JobKind, KINDS } from '../queues/kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 import { createEntities, transitionMany } from '../transitions/index.js';
 import { groupBy } from '../util/group-by.js';
+import type { JobBudget } from '../job-budget.js';
+import { type BudgetDay, refuseSpentOwners } from '../budgets/owner-budgets.js';
 
 export interface EnqueueRequest {
   /** The new job's id, when the caller must name it before the insert (a history row points at it). */
@@ -31,12 +33,19 @@ export interface EnqueueRequest {
    * attempt, check and failing output. Never from a caller.
    */
   internal?: Record<string, unknown>;
+  /** The job's own ceilings (checked by the caller against jobBudgetSchema). */
+  budget?: JobBudget | undefined;
 }
 
 export interface EnqueueContext {
   actorTokenId: string | null;
   /** Subjects must belong to this owner's products (absent or null: any owner). */
   ownerId?: string | null;
+  /**
+   * Refuse (409 budget_exhausted) when a subject's owner has spent this day's budget: set for
+   * enqueues by callers, never for jobs the fleet makes itself (retries, a run's next steps).
+   */
+  budgetDay?: BudgetDay | undefined;
 }
 
 export interface InsertedJobs {
@@ -61,6 +70,7 @@ export async function insertJobRows(
   }
   await lockSubjects(trx, requests);
   const products = await subjectProducts(trx, requests, context.ownerId ?? null);
+  if (context.budgetDay) await refuseSpentOwners(trx, [...products.values()], context.budgetDay);
   await checkNamedRuns(trx, requests, context.ownerId ?? null);
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
@@ -106,6 +116,7 @@ function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<N
     ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
     payload: JSON.stringify({ ...parsed.data, ...request.internal }),
     ...(request.retryOf ? { retry_of_job_id: request.retryOf } : {}),
+    ...(request.budget ? { budget: JSON.stringify(request.budget) } : {}),
   };
 }
 

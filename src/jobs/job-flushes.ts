@@ -10,6 +10,8 @@ import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
 import type { Prompt } from '../executors/executor.js';
+import { type BudgetDay, type OwnerDay, productOwnerDays } from '../budgets/owner-budgets.js';
+import { type Clock, utcDay } from '../util/clock.js';
 import { groupBy } from '../util/group-by.js';
 import { createGroupCommit, type FlushResult, type GroupCommit } from '../util/group-commit.js';
 import { claimDeliveries, type WorkerIdentity } from './claim-jobs.js';
@@ -18,10 +20,11 @@ import { installedHandlerOf } from './installed-kinds.js';
 import { explainLeaseRefusal } from './job-lease.js';
 import { failLostJobs } from './retry-jobs.js';
 
-/** A job this worker claimed, with the prompt its kind built for it. */
+/** A job this worker claimed, with the prompt its kind built for it and its owner's day (when budgets are on). */
 export interface ClaimedJob {
   job: ClaudeJob;
   prompt: Prompt;
+  owner?: OwnerDay;
 }
 
 export interface JobFlushDeps {
@@ -31,6 +34,12 @@ export interface JobFlushDeps {
   maxRetries: number;
   /** Adds committed QUEUED jobs to their queues; called after each commit, never inside it. */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
+  clock: Clock;
+  /**
+   * Owners' days are judged at claim when this answers a BudgetDay (OWNER_DAILY_BUDGET_USD is set or
+   * some owner has a budget), and not at all otherwise: a fleet without budgets pays nothing.
+   */
+  budgetDay(): BudgetDay | null;
 }
 
 export interface JobFlushes {
@@ -59,9 +68,20 @@ export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
       db.transaction().execute(async (trx) => {
         const { claimed, unseen } = await claimDeliveries(trx, ids, identity, { leaseMs: deps.leaseMs, start: true });
         const prompts = new Map<string, ClaimedJob>();
+        const budget = claimed.length > 0 ? deps.budgetDay() : null;
+        const owners = budget
+          ? await productOwnerDays(
+              trx,
+              claimed.map((job) => job.product_id),
+              budget,
+            )
+          : null;
         for (const [kind, jobs] of groupBy(claimed, (job) => job.kind)) {
           const built = await installedHandlerOf(kind).buildPrompts(trx, jobs);
-          for (const job of jobs) prompts.set(job.id, { job, prompt: built.get(job.id)! });
+          for (const job of jobs) {
+            const owner = owners?.get(job.product_id);
+            prompts.set(job.id, { job, prompt: built.get(job.id)!, ...(owner ? { owner } : {}) });
+          }
         }
         // Two deliveries of one job in one batch: the claim goes to the first, the other is dropped.
         const handedOut = new Set<string>();
@@ -83,7 +103,7 @@ export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
     maxInFlight: 1,
     failsEveryItem: isPostgresUnavailable,
     async flush(items) {
-      const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items));
+      const { refused, enqueued } = await db.transaction().execute((trx) => finishJobs(trx, items, { day: utcDay(deps.clock()) }));
       await deps.queueJobs(enqueued);
       const refusedItems = new Set(refused);
       return Promise.all(

@@ -4,6 +4,7 @@
  * its subject. The handlers live in src/kinds/; the worker, the enqueue and finish services and
  * the door's job cascade call them and never switch on the kind themselves.
  */
+import type { UsageMeter } from '../executors/usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
 import type { Db, Executor as DbExecutor, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
@@ -74,6 +75,8 @@ export interface ExecuteContext {
   workspaces: WorkspaceSettings | null;
   /** The job's MCP endpoint and token, handed on to every agent run of the job. */
   channel?: AgentChannel | undefined;
+  /** The job's usage against its budget, handed on to every agent run of the job. */
+  meter?: UsageMeter | undefined;
 }
 
 export interface KindHandler<K extends JobKind = JobKind> {

@@ -8,7 +8,15 @@ import type { ExecuteContext, RunOutput } from '../jobs/kind-handler.js';
 
 export async function answerWithDocument(context: ExecuteContext): Promise<RunOutput> {
   const { job, signal, log, channel } = context;
-  const output = await context.executor.run({ jobId: job.id, kind: job.kind, prompt: context.prompt, signal, log, channel });
+  const output = await context.executor.run({
+    jobId: job.id,
+    kind: job.kind,
+    prompt: context.prompt,
+    signal,
+    log,
+    channel,
+    meter: context.meter,
+  });
   // Without a channel the agent had no way to write one: no query.
   const document = channel ? await documentOf(context.db, job) : null;
   return document === null ? output : { ...output, text: document };

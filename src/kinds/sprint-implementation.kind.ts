@@ -78,7 +78,16 @@ export const sprintImplementationKind: KindHandler<'SPRINT_IMPLEMENTATION'> = {
     const { mode } = await context.db.selectFrom('sprint_runs').select('mode').where('id', '=', runId).executeTakeFirstOrThrow();
     if (mode === 'SPRINT_BATCH') {
       const { db, job, signal, log } = context;
-      const batch = { db, runId, executor: context.executor, signal, log, actorTokenId: context.actorTokenId, channel: context.channel };
+      const batch = {
+        db,
+        runId,
+        executor: context.executor,
+        signal,
+        log,
+        actorTokenId: context.actorTokenId,
+        channel: context.channel,
+        meter: context.meter,
+      };
       const repository = await productRepository(db, job.product_id);
       if (!repository) return runSprintBatch({ ...batch, repository: null });
       const run = { job, repository, branch: runBranch(runId), settings: context.workspaces, signal, log };

@@ -52,7 +52,7 @@ export const taskImplementationKind: KindHandler<'TASK_IMPLEMENTATION'> = {
   async execute(context) {
     const { job, executor, signal, log } = context;
     const repository = await productRepository(context.db, job.product_id);
-    const request = { jobId: job.id, kind: job.kind, prompt: context.prompt, signal, log, channel: context.channel };
+    const request = { jobId: job.id, kind: job.kind, prompt: context.prompt, signal, log, channel: context.channel, meter: context.meter };
     if (!repository) return executor.run(request);
     const run = { job, repository, branch: taskBranch(job.task_id!), settings: context.workspaces, signal, log };
     return inWorkspace(run, async (workspace) => {

@@ -13,7 +13,8 @@
  * Beyond the seed's diagram: CLAIMED -> FAILED (stale claims past the retry cap),
  * QUEUED -> FAILED (a claim refused for a reason no retry changes: `unrunnable`),
  * CLAIMED/RUNNING -> CANCELLED (cancel reaches a job an agent is already working on), and
- * CANCELLED by the system when the sprint run a job works for stops.
+ * CANCELLED by the system when the sprint run a job works for stops, and RUNNING -> QUEUED when
+ * the job must wait for its provider or its owner's budget (SPEC "Provider limits and budgets").
  */
 import { defineSpelling } from '../util/define-spelling.js';
 import { defineMachine } from './define-machine.js';
@@ -57,6 +58,20 @@ export const claudeJobMachine = defineMachine({
       trigger: 'stale_claim',
       by: 'system',
       description: 'the claim grows stale and the sweeper requeues the job',
+    },
+    {
+      from: 'RUNNING',
+      to: 'QUEUED',
+      trigger: 'provider_paused',
+      by: 'system',
+      description: "the agent's provider is paused (a rate limit, an overload, a spend limit): the job waits, its attempt given back",
+    },
+    {
+      from: 'RUNNING',
+      to: 'QUEUED',
+      trigger: 'owner_budget_spent',
+      by: 'system',
+      description: "the owner's daily budget is spent: the job waits for the next day or a raised budget, its attempt given back",
     },
     { from: 'CLAIMED', to: 'FAILED', trigger: 'retries_exhausted', by: 'system', description: 'the claim grows stale past the retry cap' },
     {

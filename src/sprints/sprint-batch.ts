@@ -17,6 +17,7 @@ import { coerceError } from '../errors/app-error.js';
 import { type CheckFailure, loadTaskBriefs, reportedFailure, type TaskBrief, taskPrompt } from './task-prompt.js';
 import { publishAndCheck, type WorkspaceRun, workspacePrompt } from '../jobs/workspace-run.js';
 import type { Workspace, WorkspaceRecord } from '../workspaces/index.js';
+import type { UsageMeter } from '../executors/usage-meter.js';
 import { stepMachine, taskMachine } from '../machines/index.js';
 import { transition } from '../transitions/index.js';
 import { deferredOf } from './run-result.js';
@@ -31,6 +32,8 @@ export interface SprintBatchContext {
   actorTokenId: string;
   /** The sprint job's MCP endpoint and token: every step's agent talks back as that job. */
   channel?: AgentChannel | undefined;
+  /** The sprint job's usage against its budget: every step's agent counts into it. */
+  meter?: UsageMeter | undefined;
   /** The run's workspace when its product names a repository: every step commits onto its branch. */
   repository: RunRepository | null;
 }
@@ -164,6 +167,7 @@ async function attemptStep(
       signal: context.signal,
       log: context.log,
       channel: context.channel,
+      meter: context.meter,
       workspace: repository?.workspace,
     });
     failure = reportedFailure(output.data);

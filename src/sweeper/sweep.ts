@@ -7,7 +7,9 @@
  *    side effects, and per kind retried as a new job;
  * 3. superseded: a QUEUED job with a newer QUEUED job of the same kind and subject is SKIPPED;
  * 4. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
- *    a crash between commit and add) is added again.
+ *    a crash between commit and add) is added again;
+ * 5. providers: timed pauses whose time has passed end (PAUSED -> ACTIVE), and the pauses still in
+ *    force are put on their queues again, in case Redis lost them.
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
@@ -20,6 +22,9 @@ import type { Logger } from '../logger.js';
 import { claudeJobMachine } from '../machines/index.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { transitionMany } from '../transitions/index.js';
+import type { JobKind } from '../job-kinds.js';
+import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
+import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
 
 export interface SweepDeps {
   db: Db;
@@ -38,6 +43,7 @@ export interface SweepReport {
   retried: number;
   superseded: number;
   readded: number;
+  resumedProviders: number;
 }
 
 const PAGE = 500;
@@ -54,15 +60,26 @@ export interface SweepOptions {
 }
 
 export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
-  const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0 };
+  const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0, resumedProviders: 0 };
   if (judgeLeases) {
     await requeueStaleClaims(deps, report);
     await failLostWorkers(deps, report);
   }
   await skipSuperseded(deps, report);
   await reconcile(deps, report);
+  await settleProviders(deps, report);
   if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
+}
+
+async function settleProviders(deps: SweepDeps, report: SweepReport) {
+  const resumed = await endDuePauses(deps.db);
+  for (const provider of resumed) {
+    await releaseQueues(deps.queues, provider.kinds as JobKind[]);
+    deps.logger.info({ provider: provider.name }, 'provider resumed: its time to wait has passed');
+  }
+  report.resumedProviders += resumed.length;
+  for (const provider of await pausedProviders(deps.db)) await holdQueues(deps.queues, holdOf(provider));
 }
 
 async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {

@@ -11,7 +11,10 @@
  * fails its delivery with the reason, so Bull Board shows it failed, never completed. It fails as
  * unrecoverable: BullMQ must not run it again, since jobfleet retries a job as a new job itself.
  */
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, RateLimitError, UnrecoverableError } from 'bullmq';
+import { type BudgetDefaults, budgetLimitsOf, type JobBudget } from '../job-budget.js';
+import { isSpent, type OwnerDay, remainingOf } from '../budgets/owner-budgets.js';
+import { type BudgetExceeded, createUsageMeter, type UsageMeter } from '../executors/usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
@@ -21,11 +24,17 @@ import { JobFailure } from '../errors/job-failure.js';
 import type { JobTokens } from '../auth/job-token.js';
 import { AgentAbortedError, AgentFailedError, type Executor } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
+import type { Lease } from '../jobs/job-lease.js';
 import type { Completion } from '../jobs/finish-jobs.js';
 import type { ClaimedJob } from '../jobs/job-flushes.js';
 import { handlerOf, type JobError, type RunOutput, type Verdict, type WorkspaceSettings } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
+import { giveBackJob, type WaitTrigger } from '../jobs/give-back-job.js';
+import { isProviderLimit, type ProviderLimitError } from '../errors/provider-limit.js';
+import type { ProviderGate } from '../providers/provider-gate.js';
+import type { ProviderHold } from '../providers/provider-states.js';
+import { type Clock, nextUtcDay } from '../util/clock.js';
 import type { GroupCommit } from '../util/group-commit.js';
 import type { AbortCause, RunningJobs } from './running-jobs.js';
 import type { WorkerIdentity } from './worker-registry.js';
@@ -51,19 +60,48 @@ export interface ProcessorDeps {
   workspaces: WorkspaceSettings | null;
   /** Where agents reach the fleet's MCP server, and the job tokens they use (null without API_URL). */
   channel: { url: string; tokens: JobTokens } | null;
+  /** This worker's view of its provider's pause. */
+  gate: ProviderGate;
+  /** Records a limit the agent met (the provider's pause, fleet-wide) and answers the hold in force. */
+  meetLimit(limit: ProviderLimitError): Promise<ProviderHold>;
+  /** Holds the kinds' queues in Redis as the pause says; answers how long a worker should wait. */
+  holdQueues(hold: ProviderHold): Promise<number>;
+  /** JOB_BUDGETS: the kinds' default budgets. */
+  budgetDefaults: BudgetDefaults;
+  /** How long a job of an owner whose day is spent waits before it is offered again (BUDGET_RECHECK_MS). */
+  budgetRecheckMs: number;
+  clock: Clock;
+  /** Tells the fleet (a live event) that jobs were stopped at their budget; after the failure committed. */
+  budgetExceeded(jobs: readonly { job: ClaudeJob; exceeded: BudgetExceeded }[]): Promise<void>;
 }
 
 /** What a delivery answers BullMQ when it completes: the job is done, or this delivery was not its run. */
 export type ProcessResult = 'DONE' | `dropped: ${string}`;
 
-/** How a delivery's run ended, as recorded in Postgres (or by whoever took the job from it). */
-type RunOutcome = { status: 'DONE' } | { status: 'FAILED'; reason: string } | { status: 'dropped'; why: string };
+/**
+ * How a delivery's run ended, as recorded in Postgres (or by whoever took the job from it); a job
+ * that must wait is QUEUED again, and its delivery goes back to the queue (`retryInMs`) or waits
+ * delayed (`until`).
+ */
+type RunOutcome =
+  | { status: 'DONE' }
+  | { status: 'FAILED'; reason: string }
+  | { status: 'dropped'; why: string }
+  | { status: 'waiting'; retryInMs: number }
+  | { status: 'delayed'; until: number };
 
 export function createJobProcessor(deps: ProcessorDeps) {
-  return async function processJob(delivery: Job<QueuedJobData>): Promise<ProcessResult> {
+  return async function processJob(delivery: Job<QueuedJobData>, token?: string): Promise<ProcessResult> {
     const outcome = await runDelivery(deps, delivery);
     if (outcome.status === 'DONE') return 'DONE';
     if (outcome.status === 'dropped') return `dropped: ${outcome.why}`;
+    // The queue is held (holdQueues) for at least this long: BullMQ puts the delivery back without
+    // counting an attempt, and this worker asks again when the hold ends.
+    if (outcome.status === 'waiting') throw new RateLimitError();
+    if (outcome.status === 'delayed') {
+      await delivery.moveToDelayed(outcome.until, token);
+      throw new DelayedError();
+    }
     // Thrown only once the failure is recorded: BullMQ fails the delivery and does not retry it.
     throw new UnrecoverableError(outcome.reason);
   };
@@ -77,8 +115,14 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
   const { logger } = deps;
   const claimed = await claim(deps, delivery.data.id);
   if (!claimed) return { status: 'dropped', why: 'not queued' };
-  const { job, prompt } = claimed;
+  const { job, prompt, owner } = claimed;
   const lease = leaseOf(job);
+
+  // Nothing reaches the agent while its provider is paused or its owner's day is spent.
+  const held = deps.gate.current();
+  if (held) return waitForProvider(deps, delivery, lease, held);
+  if (owner && isSpent(owner)) return waitForBudget(deps, delivery, lease, owner);
+
   const run = deps.running.add(lease);
   const timer = setTimeout(() => run.controller.abort('timeout' satisfies AbortCause), deps.timeoutMs);
   const log = (line: string) => {
@@ -90,6 +134,8 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
   const channel = deps.channel
     ? { url: deps.channel.url, token: deps.channel.tokens.sign({ jobId: job.id, epoch: job.claim_epoch }) }
     : undefined;
+
+  const meter = meterOf(deps, job, owner ?? null, () => run.controller.abort('budget_exceeded' satisfies AbortCause));
 
   try {
     let output: RunOutput | null = null;
@@ -109,11 +155,30 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
             queueJobs: deps.queueJobs,
             workspaces: deps.workspaces,
             channel,
+            meter,
           })
-        : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log, channel });
+        : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log, channel, meter });
       verdict = handler.judge(job, output);
     } catch (thrown) {
       const cause = run.controller.signal.aborted ? (run.controller.signal.reason as AbortCause) : null;
+      // The provider refused for a while: the job waits with it, no attempt spent.
+      if (isProviderLimit(thrown) && !cause) {
+        deps.running.delete(job.id);
+        clearTimeout(timer);
+        return await waitForProvider(deps, delivery, lease, await deps.meetLimit(thrown), thrown.message);
+      }
+      if (cause === 'budget_exceeded' && meter.exceeded) {
+        clearTimeout(timer);
+        const finished = await finish(deps, {
+          lease,
+          kind: job.kind,
+          verdict: budgetVerdict(meter, meter.exceeded, thrown),
+          output: null,
+          usage: usageOf(meter),
+        });
+        if (finished.status === 'FAILED') await deps.budgetExceeded([{ job, exceeded: meter.exceeded }]).catch(() => undefined);
+        return finished;
+      }
       // Someone else already moved the row: a user cancelled it, or the sweeper failed it.
       if (cause === 'cancelled') return { status: 'FAILED', reason: 'cancelled: the job was cancelled while its agent ran' };
       if (cause === 'lease_lost') return { status: 'FAILED', reason: 'lease_lost: the job was taken from this worker (its lease lapsed)' };
@@ -125,10 +190,102 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
     } finally {
       clearTimeout(timer);
     }
-    return await finish(deps, { lease, kind: job.kind, verdict, output });
+    // A failed run's usage so far is still spent: keep it (an answer's usage comes with its output).
+    return await finish(deps, { lease, kind: job.kind, verdict, output, ...(output ? {} : { usage: usageOf(meter) }) });
   } finally {
     deps.running.delete(job.id);
   }
+}
+
+/** The job's ceilings: its own budget over its kind's default, and what is left of its owner's day. */
+function meterOf(deps: ProcessorDeps, job: ClaudeJob, owner: OwnerDay | null, stop: () => void): UsageMeter {
+  const limits = budgetLimitsOf(job.kind, job.budget as JobBudget | null, deps.budgetDefaults);
+  const left = owner ? remainingOf(owner) : null;
+  const ownerBinds = left !== null && (limits.maxCostUsd === null || left < limits.maxCostUsd);
+  return createUsageMeter({
+    limits: ownerBinds ? { ...limits, maxCostUsd: left } : limits,
+    costCeiling: ownerBinds ? 'owner_daily_usd' : 'max_cost_usd',
+    stop,
+  });
+}
+
+function usageOf(meter: UsageMeter) {
+  const { inputTokens, outputTokens, costUsd } = meter.totals;
+  return { inputTokens, outputTokens, costUsd };
+}
+
+/** Longest partial output kept on a job's error. */
+const MAX_PARTIAL_CHARS = 64 * 1024;
+
+function budgetVerdict(meter: UsageMeter, exceeded: BudgetExceeded, thrown: unknown): Verdict {
+  const partial = thrown instanceof AgentAbortedError ? thrown.details.partial_output : undefined;
+  const text = typeof partial === 'string' ? partial.slice(0, MAX_PARTIAL_CHARS) : '';
+  const { totals } = meter;
+  const what = exceeded.ceiling === 'owner_daily_usd' ? "its owner's daily budget" : exceeded.ceiling;
+  return {
+    status: 'FAILED',
+    error: {
+      code: 'budget_exceeded',
+      message: `the agent was stopped at ${what} (limit ${exceeded.limit}, used ${exceeded.used})`,
+      details: {
+        ceiling: exceeded.ceiling,
+        limit: exceeded.limit,
+        used: exceeded.used,
+        usage: { input_tokens: totals.inputTokens, output_tokens: totals.outputTokens, cost_usd: totals.costUsd, turns: totals.turns },
+        partial_output: text,
+      },
+    },
+  };
+}
+
+/** The job goes back to QUEUED, and its delivery to the queue, which is held until the provider's pause ends. */
+async function waitForProvider(
+  deps: ProcessorDeps,
+  delivery: Job<QueuedJobData>,
+  lease: Lease,
+  hold: ProviderHold,
+  said?: string,
+): Promise<RunOutcome> {
+  const until = hold.resumeAt ? `until ${hold.resumeAt.toISOString()}` : 'until an admin resumes it';
+  const why = `waiting: provider ${hold.provider} is paused (${hold.reason}${said ? `: ${said}` : ''}) ${until}; no attempt spent`;
+  return giveBack(deps, delivery, lease, 'provider_paused', why, async () => ({
+    status: 'waiting',
+    retryInMs: await deps.holdQueues(hold),
+  }));
+}
+
+/** The job goes back to QUEUED, and its delivery waits for the next UTC day or the next look at its owner's budget. */
+async function waitForBudget(deps: ProcessorDeps, delivery: Job<QueuedJobData>, lease: Lease, owner: OwnerDay): Promise<RunOutcome> {
+  const now = deps.clock();
+  const until = Math.min(nextUtcDay(now).getTime(), now.getTime() + deps.budgetRecheckMs);
+  const why = `waiting: owner ${owner.ownerId} has spent the daily budget of ${owner.dailyUsd} USD for ${owner.day}; offered again at ${new Date(until).toISOString()}; no attempt spent`;
+  // The delay is the worker's own clock, in BullMQ's time: what is left of it from now.
+  return giveBack(deps, delivery, lease, 'owner_budget_spent', why, async () => ({
+    status: 'delayed',
+    until: Date.now() + (until - now.getTime()),
+  }));
+}
+
+async function giveBack(
+  deps: ProcessorDeps,
+  delivery: Job<QueuedJobData>,
+  lease: Lease,
+  trigger: WaitTrigger,
+  why: string,
+  then: () => Promise<RunOutcome>,
+): Promise<RunOutcome> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      if (!(await giveBackJob(deps.db, lease, trigger, why))) return { status: 'dropped', why: 'the job left this worker while it waited' };
+      break;
+    } catch (thrown) {
+      if (deps.givenUp()) throw thrown;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** attempt, 10_000)));
+    }
+  }
+  void delivery.log(why).catch(() => undefined);
+  deps.logger.info({ job: lease.jobId, trigger }, why);
+  return then();
 }
 
 /** A claim refused for a reason no retry changes fails the job once, and BullMQ does not retry it. */

@@ -5,7 +5,7 @@
  */
 import type { Lease } from '../jobs/job-lease.js';
 
-export type AbortCause = 'cancelled' | 'lease_lost' | 'timeout' | 'shutdown';
+export type AbortCause = 'cancelled' | 'lease_lost' | 'timeout' | 'shutdown' | 'budget_exceeded';
 
 export interface RunningJob {
   lease: Lease;

@@ -27,6 +27,11 @@ import { createJobProcessor } from './job-processor.js';
 import { RunningJobs } from './running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
 import { openWorkspaces } from '../workspaces/index.js';
+import { anyOwnerBudget, type BudgetDay, budgetDay } from '../budgets/owner-budgets.js';
+import { openProviderGate } from '../providers/provider-gate.js';
+import { holdQueues } from '../providers/provider-queues.js';
+import { pauseProvider } from '../providers/provider-states.js';
+import { type Clock, systemClock } from '../util/clock.js';
 import type { WorkspaceSettings } from '../kinds/index.js';
 
 export interface WorkerPoolOptions {
@@ -44,6 +49,12 @@ export interface WorkerPoolOptions {
     | 'GIT_TIMEOUT_MS'
     | 'VERIFY_MAX_ATTEMPTS'
     | 'VERIFY_TIMEOUT_MS'
+    | 'PROVIDER_RATE_LIMIT_DEFAULT_MS'
+    | 'PROVIDER_BACKOFF_BASE_MS'
+    | 'PROVIDER_BACKOFF_MAX_MS'
+    | 'JOB_BUDGETS'
+    | 'OWNER_DAILY_BUDGET_USD'
+    | 'BUDGET_RECHECK_MS'
   >;
   db: Db;
   logger: Logger;
@@ -54,6 +65,8 @@ export interface WorkerPoolOptions {
   version: string;
   /** The API's base URL agents reach its MCP server at (API_URL, or `start`'s own address); null: none. */
   apiUrl?: string | null | undefined;
+  /** The time owners' daily budgets are judged by (tests move it to the next UTC day). */
+  clock?: Clock;
 }
 
 export interface WorkerPool {
@@ -69,7 +82,13 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   // Before registering: a worker that cannot keep workspaces refuses to start (WorkspaceRootError),
   // and what a killed predecessor left in them is salvaged before any new job runs.
   const workspaces = options.kinds.some((kind) => KINDS[kind].changesCode) ? await openWorkspaceSettings(config, logger) : null;
-  const identity = await registerWorker(db, { kinds: options.kinds, concurrency: options.concurrency, version: options.version });
+  const identity = await registerWorker(db, {
+    kinds: options.kinds,
+    concurrency: options.concurrency,
+    version: options.version,
+    provider: executor.provider,
+  });
+  const clock = options.clock ?? systemClock;
   const log = logger.child({ worker: identity.workerId });
   const running = new RunningJobs();
   const producer = createProducerConnection(config.REDIS_URL, log);
@@ -77,7 +96,22 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   let givenUp = false;
 
   const queueJobs = (jobs: readonly ClaudeJob[]) => addToQueues({ queues, logger: log }, jobs);
-  const flushes = createJobFlushes({ db, identity, leaseMs: config.LEASE_MS, maxRetries: config.JOB_MAX_RETRIES, queueJobs });
+  const gate = openProviderGate({ db, provider: executor.provider, refreshMs: config.HEARTBEAT_MS, logger: log });
+  const budgets = watchOwnerBudgets(db, config, clock, config.HEARTBEAT_MS);
+  const flushes = createJobFlushes({
+    db,
+    identity,
+    leaseMs: config.LEASE_MS,
+    maxRetries: config.JOB_MAX_RETRIES,
+    queueJobs,
+    clock,
+    budgetDay: budgets.day,
+  });
+  const pauseSettings = {
+    rateLimitDefaultMs: config.PROVIDER_RATE_LIMIT_DEFAULT_MS,
+    backoffBaseMs: config.PROVIDER_BACKOFF_BASE_MS,
+    backoffMaxMs: config.PROVIDER_BACKOFF_MAX_MS,
+  };
 
   const heartbeat = startHeartbeat({ db, identity, running, intervalMs: config.HEARTBEAT_MS, leaseMs: config.LEASE_MS, logger: log });
   const cancels = await subscribeToCancels(config.REDIS_URL, config.BULLMQ_PREFIX, log, (ids) => {
@@ -100,6 +134,22 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     givenUp: () => givenUp,
     workspaces,
     channel: options.apiUrl ? { url: new URL('/mcp', options.apiUrl).toString(), tokens: await loadJobTokens(db) } : null,
+    gate,
+    async meetLimit(limit) {
+      const { provider, retryAfterMs, message } = limit;
+      const request = { provider, limit: limit.limit, retryAfterMs, message, kinds: options.kinds, actorTokenId: identity.tokenId };
+      const { hold, paused } = await pauseProvider(db, request, pauseSettings);
+      gate.learn(hold);
+      if (paused) log.warn({ provider: hold.provider, reason: hold.reason, until: hold.resumeAt }, `provider paused: ${limit.message}`);
+      return hold;
+    },
+    holdQueues: (hold) => holdQueues(queues, hold),
+    budgetDefaults: config.JOB_BUDGETS,
+    budgetRecheckMs: config.BUDGET_RECHECK_MS,
+    clock,
+    async budgetExceeded(stopped) {
+      for (const { job, exceeded } of stopped) log.info({ job: job.id, ...exceeded }, 'job stopped at its budget');
+    },
   });
 
   const workers = options.kinds.map((kind) => {
@@ -108,6 +158,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       prefix: config.BULLMQ_PREFIX,
       concurrency: options.concurrency,
       ...deliveryLockOptions({ leaseMs: config.LEASE_MS, heartbeatMs: config.HEARTBEAT_MS }),
+      // Never limits by itself: it makes the workers honour the queue rate limit a provider's
+      // pause sets (BullMQ applies a manual rate limit only to workers that have a limiter).
+      limiter: PAUSABLE,
     });
     worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => {
@@ -146,12 +199,42 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       }
       await workspaces?.workspaces.close();
       await heartbeat.stop();
+      gate.close();
+      budgets.close();
       await cancels.close();
       await deregisterWorker(db, identity).catch((error) => log.warn({ err: (error as Error).message }, 'could not deregister'));
       await queues.close();
       producer.disconnect();
       log.info('worker stopped');
     },
+  };
+}
+
+/** A limiter that never binds (a billion jobs a second) but lets `queue.rateLimit` hold the queue. */
+const PAUSABLE = { max: 1_000_000_000, duration: 1_000 } as const;
+
+/**
+ * Whether owners' days are judged at claim: always with OWNER_DAILY_BUDGET_USD, else only once an
+ * admin has given some owner a budget (looked up every `refreshMs`, so a fleet without budgets
+ * pays one tiny query per interval and nothing per job).
+ */
+function watchOwnerBudgets(db: Db, config: WorkerPoolOptions['config'], clock: Clock, refreshMs: number) {
+  let any = false;
+  const refresh = () => {
+    anyOwnerBudget(db).then(
+      (found) => {
+        any = found;
+      },
+      () => undefined,
+    );
+  };
+  refresh();
+  const timer = setInterval(refresh, refreshMs);
+  timer.unref();
+  return {
+    day: (): BudgetDay | null =>
+      config.OWNER_DAILY_BUDGET_USD !== undefined || any ? budgetDay(clock(), config.OWNER_DAILY_BUDGET_USD) : null,
+    close: () => clearInterval(timer),
   };
 }
 

@@ -15,6 +15,8 @@ export interface Registration {
   kinds: readonly JobKind[];
   concurrency: number;
   version: string;
+  /** Whose limits its executor runs under (Executor.provider). */
+  provider?: string;
 }
 
 export async function registerWorker(db: Db, registration: Registration): Promise<WorkerIdentity> {
@@ -41,6 +43,7 @@ export async function registerWorker(db: Db, registration: Registration): Promis
         concurrency: registration.concurrency,
         token_id: tokenId,
         version: registration.version,
+        provider: registration.provider ?? null,
         heartbeat_at: new Date(),
       })
       .returning('id')

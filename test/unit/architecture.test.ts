@@ -44,20 +44,21 @@ export function allImports(file: string, source: string): string[] {
  * - workers and sweeper: the long-running loops;
  * - kinds and sprints (a kind's effects live in its handler; a kind may drive a sprint run, a
  *   sprint never asks for a kind), with events and metrics, which report on the fleet;
- * - jobs and backlog: the job services (enqueue, claim, finish, retry) and the backlog rows;
+ * - jobs and backlog: the job services (enqueue, claim, finish, retry) and the backlog rows, with
+ *   providers and budgets (providers' pauses, owners' daily budgets);
  * - transitions: the door, history, and the cascades that know only machines and rows;
  * - db, queues, machines, spelling, with auth, executors and services (adapters to the outside);
- * - util, errors, config, logger and the leaf that defines the job kinds.
+ * - util, errors, config, logger and the leaves that define the job kinds and job budgets.
  * A folder is named by its first segment under src/; a file at the top of src/ by its name.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['api', 'cli'],
   ['workers', 'sweeper'],
   ['kinds', 'sprints', 'events', 'metrics'],
-  ['jobs', 'backlog'],
+  ['jobs', 'backlog', 'providers', 'budgets'],
   ['transitions'],
   ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services', 'workspaces'],
-  ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds'],
+  ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds', 'job-budget'],
 ];
 
 export function folderOf(root: string, file: string): string {

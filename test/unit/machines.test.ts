@@ -31,7 +31,7 @@ describe('state machines', () => {
     expect(job.canTransition('QUEUED', 'CLAIMED')).toBe(true);
     expect(job.canTransition('CLAIMED', 'QUEUED')).toBe(true);
     expect(job.canTransition('QUEUED', 'RUNNING')).toBe(false);
-    expect(job.allowedFrom('RUNNING').sort()).toEqual(['CANCELLED', 'DONE', 'FAILED']);
+    expect(job.allowedFrom('RUNNING').sort()).toEqual(['CANCELLED', 'DONE', 'FAILED', 'QUEUED']);
     expect(job.allowedFrom('RUNNING', 'user')).toEqual(['CANCELLED']);
     expect(MACHINES.PBI.canTransition('BLOCKED', 'DONE')).toBe(false);
     expect(MACHINES.TASK.canTransition('REVIEW', 'IN_PROGRESS')).toBe(true);

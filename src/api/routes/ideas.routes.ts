@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
+import { enqueuerOf } from '../enqueuer.js';
 import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { materializePlan } from '../../backlog/materialize-plan.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
@@ -182,7 +183,7 @@ export function ideaRoutes(deps: ApiDeps) {
         responses: { 202: json(Job, 'The job, queued'), ...errorResponses(404, 409, 413, 422) },
       }),
       async (c) => {
-        const caller = callerOf(c);
+        const caller = enqueuerOf(c, deps);
         const { id } = c.req.valid('param');
         await visibleOwnership(deps.db, 'IDEA', id, caller.ownerId);
         const payload = definedFields(c.req.valid('json'));

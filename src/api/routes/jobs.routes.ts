@@ -16,6 +16,7 @@ import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
 import { listHistory } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
+import { enqueuerOf } from '../enqueuer.js';
 import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { createRouter } from '../router.js';
 import { errorResponses, IdParam, json, nextCursor, pageAfter } from '../schemas/common.schemas.js';
@@ -47,6 +48,7 @@ function toEnqueueRequest(body: NewJobBody, at = ''): EnqueueRequest {
     subjectId: subjectId!,
     payload: body.payload ?? {},
     sprintRunId: kind === 'TASK_IMPLEMENTATION' ? (body.sprint_run_id ?? null) : null,
+    budget: body.budget,
   };
 }
 
@@ -82,11 +84,11 @@ export function jobsRoutes(deps: ApiDeps) {
       const key = c.req.valid('header')['idempotency-key'];
       if (key) {
         return answerOnce(deps, c, key, body, async (trx) => {
-          const inserted = await insertJobs(trx, [toEnqueueRequest(body)], callerOf(c));
+          const inserted = await insertJobs(trx, [toEnqueueRequest(body)], enqueuerOf(c, deps));
           return { status: 202, body: toApiJob(inserted.created[0]!), afterCommit: () => queueInserted(deps, inserted) };
         });
       }
-      const job = await enqueueOne(toEnqueueRequest(body), callerOf(c));
+      const job = await enqueueOne(toEnqueueRequest(body), enqueuerOf(c, deps));
       return c.json(toApiJob(job), 202);
     },
   );
@@ -109,11 +111,11 @@ export function jobsRoutes(deps: ApiDeps) {
       const key = c.req.valid('header')['idempotency-key'];
       if (key) {
         return answerOnce(deps, c, key, body, async (trx) => {
-          const inserted = await insertJobs(trx, requests, callerOf(c));
+          const inserted = await insertJobs(trx, requests, enqueuerOf(c, deps));
           return { status: 202, body: { jobs: inserted.created.map(toApiJob) }, afterCommit: () => queueInserted(deps, inserted) };
         });
       }
-      const jobs = await enqueueJobs(deps, requests, callerOf(c));
+      const jobs = await enqueueJobs(deps, requests, enqueuerOf(c, deps));
       return c.json({ jobs: jobs.map(toApiJob) }, 202);
     },
   );

@@ -5,6 +5,8 @@
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
+import { refuseSpentOwners } from '../../budgets/owner-budgets.js';
+import { enqueuerOf } from '../enqueuer.js';
 import { getVisibleRow, listVisibleRows } from '../../backlog/backlog-rows.js';
 import { visibleOwnership } from '../../backlog/ownership.js';
 import type { Executor } from '../../db/database.js';
@@ -157,7 +159,9 @@ export function sprintRunRoutes(deps: ApiDeps) {
     async (c) => {
       const caller = callerOf(c);
       const { id } = c.req.valid('param');
-      await visibleOwnership(deps.db, 'SPRINT', id, caller.ownerId);
+      const { productId } = await visibleOwnership(deps.db, 'SPRINT', id, caller.ownerId);
+      // A run is an enqueue: an owner whose day is spent is refused before anything starts.
+      await refuseSpentOwners(deps.db, [productId], enqueuerOf(c, deps).budgetDay);
       const mode = sprintRunMode.fromApi(c.req.valid('json').mode)!;
       const key = c.req.valid('header')['idempotency-key'];
       if (key) {

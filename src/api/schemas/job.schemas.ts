@@ -1,3 +1,4 @@
+import { jobBudgetSchema, type JobBudget } from '../../job-budget.js';
 import { z } from '@hono/zod-openapi';
 import type { ClaudeJob } from '../../db/tables/claude-job.table.js';
 import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
@@ -79,6 +80,10 @@ export const Job = z
     claimed_by_worker_id: z.uuid().nullable(),
     retry_of_job_id: z.uuid().nullable(),
     usage: Usage,
+    budget: z
+      .object({ max_cost_usd: z.number().optional(), max_output_tokens: z.number().optional(), max_turns: z.number().optional() })
+      .nullable()
+      .openapi({ description: "the job's own budget as enqueued; null: its kind's default (JOB_BUDGETS), if any" }),
     progress: JobProgress,
     created_at: z.string(),
     started_at: z.string().nullable(),
@@ -94,6 +99,10 @@ export const NewJob = z
     task_id: Uuid.optional(),
     sprint_run_id: Uuid.optional(),
     payload: z.record(z.string(), z.unknown()).optional(),
+    budget: jobBudgetSchema.optional().openapi({
+      description:
+        "ceilings enforced while the agent runs (over the kind's default, JOB_BUDGETS); at one the agent is stopped and the job fails budget_exceeded",
+    }),
   })
   .strict()
   .openapi('NewJob', {
@@ -158,6 +167,7 @@ export function toApiJob(job: ClaudeJob): ApiJob {
       output_tokens: job.output_tokens,
       cost_usd: job.cost_usd === null ? null : Number(job.cost_usd),
     },
+    budget: (job.budget as JobBudget | null) ?? null,
     progress: progressOf(job.progress),
     created_at: job.created_at.toISOString(),
     started_at: iso(job.started_at),

@@ -1,6 +1,6 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { ProviderStatus } from '../../machines/provider.machine.js';
-import type { ProviderLimit } from '../../providers/provider-limit.js';
+import type { ProviderLimit } from '../../errors/provider-limit.js';
 import type { CreatedAt, Id, NullableTimestamp, StatusColumn, Timestamp } from '../column-types.js';
 
 /** One row per provider the fleet has met: ACTIVE, or PAUSED by a limit (src/providers/). */

@@ -7,6 +7,7 @@
  * A ceiling is reached when the cost or the output tokens reach it, or when the agent starts a
  * turn beyond `max_turns`.
  */
+import type { BudgetLimits } from '../job-budget.js';
 
 export interface UsageTotals {
   inputTokens: number;
@@ -16,12 +17,7 @@ export interface UsageTotals {
   turns: number;
 }
 
-/** A job's ceilings; null: none. */
-export interface BudgetLimits {
-  maxCostUsd: number | null;
-  maxOutputTokens: number | null;
-  maxTurns: number | null;
-}
+export type { BudgetLimits };
 
 /** Which ceiling stopped the run: one of the job's own, or its owner's daily budget. */
 export type BudgetCeiling = 'max_cost_usd' | 'max_output_tokens' | 'max_turns' | 'owner_daily_usd';

@@ -1,11 +1,18 @@
 /**
  * A job's budget: `{ max_cost_usd, max_output_tokens, max_turns }`, each optional, given on
  * enqueue or defaulted per kind (JOB_BUDGETS). It is checked while the agent runs
- * (usage-meter.ts); a job without any ceiling runs unmetered.
+ * (src/executors/usage-meter.ts); a job without any ceiling runs unmetered. A leaf, like
+ * job-kinds.ts: the configuration reads the defaults with it.
  */
 import { z } from 'zod';
-import { JOB_KIND_DEFINITIONS, JOB_KINDS, type JobKind } from '../job-kinds.js';
-import type { BudgetLimits } from './usage-meter.js';
+import { JOB_KIND_DEFINITIONS, JOB_KINDS, type JobKind } from './job-kinds.js';
+
+/** A job's ceilings as the worker meters them (src/executors/usage-meter.ts); null: none. */
+export interface BudgetLimits {
+  maxCostUsd: number | null;
+  maxOutputTokens: number | null;
+  maxTurns: number | null;
+}
 
 /** The `budget` field of an enqueue, and of each kind's default. */
 export const jobBudgetSchema = z
