@@ -8,7 +8,7 @@
  * rollback undid.
  */
 import type { Redis } from 'ioredis';
-import type { BudgetExceeded } from '../budgets/usage-meter.js';
+import type { BudgetExceeded } from '../executors/usage-meter.js';
 import type { OwnedEvent } from './fleet-event.js';
 import { jobNotice, type NoticeJob, publishJobNotices } from './job-notices.js';
 

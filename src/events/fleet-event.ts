@@ -12,10 +12,10 @@
  * id is null: nothing replays it, and a stream never hands it out as a Last-Event-ID.
  */
 import { isAdmin, type Principal } from '../auth/principal.js';
-import type { BudgetCeiling } from '../budgets/usage-meter.js';
+import type { BudgetCeiling } from '../executors/usage-meter.js';
 import type { QuestionView } from '../jobs/job-questions.js';
 import type { EntityType } from '../machines/index.js';
-import type { ProviderLimit } from '../providers/provider-limit.js';
+import type { ProviderLimit } from '../errors/provider-limit.js';
 
 export type StatusEventType =
   | 'started'

@@ -8,7 +8,7 @@ import { ownershipOf } from '../backlog/ownership.js';
 import { MACHINES } from '../machines/index.js';
 import { entityType as entitySpelling, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
 import { groupBy } from '../util/group-by.js';
-import { PROVIDER_LIMITS, type ProviderLimit } from '../providers/provider-limit.js';
+import { PROVIDER_LIMITS, type ProviderLimit } from '../errors/provider-limit.js';
 import { eventType, type HistoryEvent, type OwnedEvent, type ProviderEventView } from './fleet-event.js';
 
 /** Events of the history rows with these ids (those that exist), in id order. */

@@ -8,7 +8,7 @@
 import { sql } from 'kysely';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/database.js';
-import { PROVIDER_LIMITS } from '../providers/provider-limit.js';
+import { PROVIDER_LIMITS } from '../errors/provider-limit.js';
 import { jobKind } from '../spelling/api-spelling.js';
 import { type Clock, utcDay } from '../util/clock.js';
 

@@ -3,10 +3,11 @@
  * may read the fleet (they belong to no owner) with the provider's name, reason and until; a
  * `budget_exceeded` notice reaches its job's owner only; and /metrics shows the providers' state
  * and pauses, each owner's spend today, jobs stopped at a budget and refused enqueues, from rows
- * this file writes.
+ * this file writes; the fleet page (in Chromium, against an API process) marks a paused provider,
+ * shows a new pause live and lets an admin resume it.
  */
 import { Redis } from 'ioredis';
-import type { Browser, BrowserContext } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
@@ -17,7 +18,6 @@ import { noticeJob } from '../../src/events/job-notices.js';
 import { createFleetMetrics } from '../../src/metrics/fleet-metrics.js';
 import { providerMachine } from '../../src/machines/index.js';
 import { createEntity, transition } from '../../src/transitions/index.js';
-import { jobKind } from '../../src/spelling/api-spelling.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { artifact, launchChromium } from '../helpers/browser.js';
 import { type EventClient, type ReceivedEvent, sseClient, wsClient } from '../helpers/event-clients.js';
@@ -178,38 +178,8 @@ describe('the budget_exceeded notice', () => {
   });
 });
 
-/**
- * GET /api/v1/providers and POST .../resume as the contract shapes them, answered from the rows:
- * the page is what this checks; the routes have their own tests.
- */
-async function providersApi(context: BrowserContext, resumed: string[]) {
-  const db = env.database.db;
-  const view = (row: any) => ({
-    name: row.name,
-    status: row.status === 'PAUSED' ? 'paused' : 'active',
-    reason: row.reason,
-    message: row.message,
-    since: (row.status === 'PAUSED' ? row.paused_at : row.updated_at)?.toISOString() ?? null,
-    until: row.status === 'PAUSED' ? (row.resume_at?.toISOString() ?? null) : null,
-    kinds: row.kinds.map((kind: string) => jobKind.toApi(kind as never)),
-    pause_count: row.pause_count,
-  });
-  await context.route('**/api/v1/providers', async (route) => {
-    const rows = await db.selectFrom('providers').selectAll().orderBy('name').execute();
-    await route.fulfill({ json: { providers: rows.map(view) } });
-  });
-  await context.route('**/api/v1/providers/*/resume', async (route) => {
-    const name = decodeURIComponent(new URL(route.request().url()).pathname.split('/').at(-2)!);
-    resumed.push(`${route.request().method()} ${name}`);
-    const row = await db.selectFrom('providers').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
-    if (row.status === 'PAUSED') await moveProvider({ id: row.id, from: 'PAUSED', to: 'ACTIVE', trigger: 'admin_resumes', by: 'user' });
-    await route.fulfill({ json: view(await db.selectFrom('providers').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow()) });
-  });
-}
-
-async function openPage(credentials: { username: string; password: string }, resumed: string[] = []) {
+async function openPage(credentials: { username: string; password: string }) {
   const context = await browser.newContext({ httpCredentials: credentials });
-  await providersApi(context, resumed);
   const page = await context.newPage();
   await page.goto(`${base}/`);
   await page.locator('#connection[data-state="live"]').waitFor();
@@ -227,8 +197,7 @@ describe('the fleet page', () => {
       set: { reason: 'spend_limit', message: 'Your credit balance is too low', paused_at: new Date().toISOString() },
     });
     const limited = await newProvider('claude-cli', ['TASK_IMPLEMENTATION']);
-    const resumed: string[] = [];
-    const page = await openPage(LOGIN, resumed);
+    const page = await openPage(LOGIN);
 
     const spentRow = page.locator('#providers tr[data-provider="claude-api"][data-status="paused"]');
     await spentRow.waitFor();
@@ -261,9 +230,12 @@ describe('the fleet page', () => {
     expect(await page.locator('#providers-paused').textContent()).toBe(`${paused.length} paused`);
     await page.screenshot({ path: artifact('fleet-page-providers.png'), fullPage: true });
 
+    const resume = page.waitForResponse((response) => response.url().endsWith('/api/v1/providers/claude-api/resume'));
     await spentRow.getByRole('button', { name: 'Resume' }).click();
+    expect((await resume).status()).toBe(200);
     await page.locator('#providers tr[data-provider="claude-api"][data-status="active"]').waitFor();
-    expect(resumed).toEqual(['POST claude-api']);
+    const row = await env.database.db.selectFrom('providers').select('status').where('id', '=', spent).executeTakeFirstOrThrow();
+    expect(row.status).toBe('ACTIVE');
     await page.locator(`#feed li.type-provider_resumed[data-entity-id="${spent}"]`).waitFor();
     await page.context().close();
   });
