@@ -115,7 +115,8 @@ function providerRow(provider) {
   row.append(
     cell(provider.name),
     cell(paused ? 'PAUSED' : 'active', paused ? 'state-paused' : 'state-alive'),
-    cell(timeText(provider.since)),
+    // `since` is when the current (or, for an active provider, the last) pause began.
+    cell(paused ? timeText(provider.since) : '—'),
     cell(until, 'until'),
     cell(paused ? whyText(provider) : provider.reason ? `last paused: ${whyText(provider)}` : '—', 'why'),
     cell(provider.kinds.join(', ')),
