@@ -53,14 +53,12 @@ function dayOf(row: DayRow, { day, defaultDailyUsd }: BudgetDay): OwnerDay {
 /** The days of these owners, in one query. */
 export async function ownerDays(db: Executor, ownerIds: readonly string[], budget: BudgetDay): Promise<Map<string, OwnerDay>> {
   if (ownerIds.length === 0) return new Map();
-  const rows = await db
-    .selectFrom(sql<{ owner_id: string }>`unnest(${sql.val([...new Set(ownerIds)])}::text[])`.as('o'))
-    .leftJoin('owner_budgets as b', 'b.owner_id', 'o.owner_id')
-    .leftJoin('owner_daily_spend as s', (join) =>
-      join.onRef('s.owner_id', '=', 'o.owner_id').on('s.day', '=', sql<string>`${budget.day}::date`),
-    )
-    .select(['o.owner_id', 'b.owner_id as has_own', 'b.daily_usd', 's.cost_usd'])
-    .execute();
+  const { rows } = await sql<DayRow>`
+    SELECT o.owner_id, b.owner_id AS has_own, b.daily_usd, s.cost_usd
+    FROM unnest(${sql.val([...new Set(ownerIds)])}::text[]) AS o(owner_id)
+    LEFT JOIN owner_budgets b ON b.owner_id = o.owner_id
+    LEFT JOIN owner_daily_spend s ON s.owner_id = o.owner_id AND s.day = ${budget.day}::date
+  `.execute(db);
   return new Map(rows.map((row) => [row.owner_id, dayOf(row, budget)]));
 }
 

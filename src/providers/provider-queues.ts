@@ -11,10 +11,11 @@ import type { JobQueues } from '../queues/job-queues.js';
 import type { ProviderHold } from './provider-states.js';
 
 /**
- * While a spend limit holds, how long a worker that fetched a delivery anyway (a pause Redis lost)
- * waits before it asks the queue again: long enough not to spin, short enough to notice a resume.
+ * While a spend limit holds, how long a worker that gave a delivery back waits before it asks the
+ * queue again. The queue's pause is what holds the jobs; this only keeps a worker from spinning
+ * when Redis lost that pause, and is short so that an admin's resume is felt at once.
  */
-export const SPEND_LIMIT_RECHECK_MS = 30_000;
+export const SPEND_LIMIT_RECHECK_MS = 2_000;
 
 /** Puts the hold on its kinds' queues; answers how long workers should wait before asking again. */
 export async function holdQueues(queues: JobQueues, hold: ProviderHold, now = Date.now()): Promise<number> {

@@ -109,7 +109,6 @@ export async function pauseProvider(
           paused_at: sql`now()`,
           resume_at: wait === null ? sql`NULL` : sql`now() + ${wait} * interval '1 millisecond'`,
           pause_count: sql`t.pause_count + 1`,
-          updated_at: sql`now()`,
         },
       },
     );
@@ -174,7 +173,6 @@ export async function resumeProvider(
           reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed',
         },
       },
-      { setSql: { updated_at: sql`now()` } },
     );
     return { row: change.row as ProviderRow, resumed: true };
   });
@@ -202,7 +200,6 @@ export async function endDuePauses(db: Db): Promise<ProviderRow[]> {
         trigger: 'pause_ended',
         context: { reason: 'the time to wait has passed' },
       })),
-      { setSql: { updated_at: sql`now()` } },
     );
     return applied.map((change) => change.row as ProviderRow);
   });
