@@ -57,7 +57,9 @@ let workerNow = new Date('2026-12-02T12:00:00Z');
 let apiNow = workerNow;
 
 beforeAll(async () => {
-  env = await createTestEnv({ PROVIDER_RATE_LIMIT_DEFAULT_MS: '700', BUDGET_RECHECK_MS: '200' });
+  // A fleet-wide default budget (generous) makes every worker judge owners' days from its first
+  // claim; without one a worker notices the first owner budget an admin sets within a heartbeat.
+  env = await createTestEnv({ PROVIDER_RATE_LIMIT_DEFAULT_MS: '700', BUDGET_RECHECK_MS: '200', OWNER_DAILY_BUDGET_USD: '1000' });
   api = await createApiHarness(env);
   api.deps.clock = () => apiNow;
   db = env.database.db;
