@@ -114,6 +114,8 @@ const schema = z.object({
   ANTHROPIC_BASE_URL: optionalText.pipe(url(['http:', 'https:']).optional()),
   ANTHROPIC_MODEL: z.string().min(1, { error: 'a model name' }).default('claude-sonnet-4-6'),
   ANTHROPIC_MAX_TOKENS: integer(1, 1_000_000).default(8192),
+  // The SDK's retries inside one call: of 408 and 409 answers and per-attempt timeouts only. A 429,
+  // 529, 5xx or lost connection is never retried in the job: the fleet pauses the provider instead.
   ANTHROPIC_MAX_RETRIES: integer(0, 20).default(2),
   DRY_RUN_DELAY_MS: integer(0, 3_600_000).default(0),
   AGENT_PROVIDER: z

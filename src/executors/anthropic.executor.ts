@@ -1,10 +1,18 @@
 /**
- * Runs a prompt as one Messages API call through the official SDK. The SDK owns retries of
- * 408/409/429/5xx and connection errors (with backoff and `retry-after`); this module adds the
- * job's log lines, the cost estimate and the mapping of SDK errors onto the executor errors.
+ * Runs a prompt as one streamed Messages API call through the official SDK, counting usage into
+ * the job's meter as the events arrive, so a budget's ceiling stops the answer mid-stream.
+ *
+ * A provider's refusal (rate limit, spend limit, overload) is thrown as a ProviderLimitError
+ * (src/executors/provider-errors.ts) and never retried here: the fleet pauses the provider
+ * instead. The SDK keeps its retries of 408/409 answers and per-attempt timeouts.
+ *
+ * An abort (cancel, timeout, budget_exceeded) stops the stream at once: the request's signal
+ * aborts the SDK's fetch, which closes the connection, so the server sees the call cancelled.
  */
 import Anthropic, { APIError, type Middleware } from '@anthropic-ai/sdk';
+import type { UsageMeter } from './usage-meter.js';
 import { coerceError } from '../errors/app-error.js';
+import { ProviderLimitError } from '../errors/provider-limit.js';
 import {
   AgentAbortedError,
   AgentFailedError,
@@ -14,6 +22,11 @@ import {
   type AgentRequest,
   type Executor,
 } from './executor.js';
+import { estimateCostUsd } from './list-prices.js';
+import { providerLimitOf, refuseSdkRetries } from './provider-errors.js';
+import { streamedUsage } from './streamed-usage.js';
+
+export { estimateCostUsd } from './list-prices.js';
 
 export interface AnthropicExecutorOptions {
   apiKey: string;
@@ -21,7 +34,10 @@ export interface AnthropicExecutorOptions {
   baseURL?: string;
   model: string;
   maxTokens: number;
-  /** Retries after the first attempt, done by the SDK. */
+  /**
+   * Retries after the first attempt, done by the SDK: of 408 and 409 answers and per-attempt
+   * timeouts only. Rate limits, overloads and lost connections are the fleet's to wait out.
+   */
   maxRetries: number;
   /** Per HTTP attempt; the job's own deadline arrives through the request's signal. */
   timeoutMs: number;
@@ -37,6 +53,7 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
     baseURL: options.baseURL ?? DEFAULT_BASE_URL,
     maxRetries: options.maxRetries,
     timeout: options.timeoutMs,
+    middleware: [refuseSdkRetries],
   });
   const agent = `anthropic:${options.model}`;
 
@@ -44,31 +61,65 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
     name: 'anthropic',
     provider: 'anthropic',
     async run(request: AgentRequest): Promise<AgentOutput> {
-      const { signal, log, prompt } = request;
-      if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
+      const { signal, log, prompt, meter } = request;
+      if (signal.aborted) throw new AgentAbortedError(abortReason(signal), { partial_output: '' });
 
-      let message: Anthropic.Message;
+      const maxTokens = cappedMaxTokens(options.maxTokens, meter);
+      const usage = streamedUsage(options.model, meter);
+      let text = '';
+      let stopReason: string | null = null;
+      let ended = false;
+      let streaming = false;
       try {
-        message = await client.messages.create(
+        const stream = await client.messages.create(
           {
             model: options.model,
-            max_tokens: options.maxTokens,
+            max_tokens: maxTokens,
             // A kind without instructions sends no system prompt at all, rather than an empty one.
             ...(prompt.system ? { system: prompt.system } : {}),
             messages: [{ role: 'user', content: prompt.user }],
+            stream: true,
           },
           { signal, middleware: [logRetries(log, options.maxRetries)] },
         );
+        streaming = true;
+        for await (const event of stream) {
+          if (event.type === 'message_start') {
+            usage.started(event.message.usage.input_tokens, event.message.usage.output_tokens);
+          } else if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {
+            text += event.delta.text;
+            usage.wrote(event.delta.text.length);
+          } else if (event.type === 'message_delta') {
+            usage.reported(event.usage.output_tokens, event.usage.input_tokens);
+            stopReason = event.delta.stop_reason ?? stopReason;
+          } else if (event.type === 'message_stop') {
+            ended = true;
+          }
+          // The meter aborts the signal the moment a ceiling is reached; leaving the loop closes
+          // the stream's connection even before the SDK notices the abort.
+          if (signal.aborted) break;
+        }
       } catch (thrown) {
-        if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
+        if (signal.aborted) throw new AgentAbortedError(abortReason(signal), { partial_output: text });
+        const limit = providerLimitOf(thrown);
+        if (limit) throw limit;
+        // The connection broke off mid-answer (undici's `TypeError: terminated`): the provider's
+        // trouble, like a refused connection, not the job's.
+        if (streaming && thrown instanceof TypeError) {
+          throw new ProviderLimitError('anthropic', 'overloaded', null, `anthropic: the stream broke off: ${thrown.message}`);
+        }
         throw toAgentFailedError(thrown);
       }
-
-      const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
-      if (message.stop_reason === 'max_tokens') {
-        log(`anthropic: output truncated at max_tokens=${options.maxTokens}; the answer may be incomplete`);
+      // The SDK ends a stream quietly when its request is aborted.
+      if (signal.aborted) throw new AgentAbortedError(abortReason(signal), { partial_output: text });
+      if (!ended) {
+        throw new ProviderLimitError('anthropic', 'overloaded', null, 'anthropic: the stream ended before message_stop');
       }
-      const { input_tokens: inputTokens, output_tokens: outputTokens } = message.usage;
+
+      if (stopReason === 'max_tokens') {
+        log(`anthropic: output truncated at max_tokens=${maxTokens}; the answer may be incomplete`);
+      }
+      const { inputTokens, outputTokens } = usage.totals();
       return {
         text,
         data: parseJsonOutput(text),
@@ -77,6 +128,13 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
       };
     },
   };
+}
+
+/** No more output tokens than the job's budget has left (at least 1: the API requires it). */
+function cappedMaxTokens(configured: number, meter: UsageMeter | undefined): number {
+  const ceiling = meter?.limits.maxOutputTokens;
+  if (ceiling === null || ceiling === undefined) return configured;
+  return Math.max(1, Math.min(configured, ceiling - meter!.totals.outputTokens));
 }
 
 /**
@@ -103,49 +161,10 @@ function logRetries(log: (line: string) => void, maxRetries: number): Middleware
 function toAgentFailedError(thrown: unknown): AgentFailedError {
   const error = coerceError(thrown);
   if (error instanceof APIError) {
-    // Connection errors and timeouts are APIErrors too, with no status and no type.
     return new AgentFailedError(`anthropic API call failed: ${error.message}`, {
       status: error.status ?? null,
       type: error.type ?? null,
     });
   }
   return new AgentFailedError(`anthropic API call failed: ${error.message}`);
-}
-
-interface ListPrice {
-  modelPrefix: string;
-  /** USD per million input tokens. */
-  input: number;
-  /** USD per million output tokens. */
-  output: number;
-}
-
-/**
- * List prices in USD per million tokens (standard tier, no batch or cache discounts), as
- * published by Anthropic and collected in simonw/llm-prices in November 2026. They change and
- * new families appear: this is an estimate for dashboards and budgets, not billing; check
- * https://claude.com/pricing when touching it. First matching prefix wins, so exceptions to a
- * family's price come before the family.
- */
-const LIST_PRICES: readonly ListPrice[] = [
-  { modelPrefix: 'claude-opus-5-5', input: 4, output: 20 },
-  // Opus 4 and 4.1 (`claude-opus-4-0`, `claude-opus-4-20250514`, `claude-opus-4-1...`).
-  { modelPrefix: 'claude-opus-4-0', input: 15, output: 75 },
-  { modelPrefix: 'claude-opus-4-1', input: 15, output: 75 },
-  { modelPrefix: 'claude-opus-4-2025', input: 15, output: 75 },
-  { modelPrefix: 'claude-opus', input: 5, output: 25 },
-  { modelPrefix: 'claude-sonnet-4', input: 3, output: 15 },
-  { modelPrefix: 'claude-sonnet', input: 2, output: 10 },
-  { modelPrefix: 'claude-haiku', input: 1, output: 5 },
-];
-
-/**
- * Unknown models (new families, proxies) are priced like Sonnet 4: a mid-range guess that keeps
- * budgets counting, where 0 would make their spend invisible.
- */
-const FALLBACK_PRICE: ListPrice = { modelPrefix: '', input: 3, output: 15 };
-
-export function estimateCostUsd(model: string, inputTokens: number, outputTokens: number): number {
-  const price = LIST_PRICES.find((entry) => model.startsWith(entry.modelPrefix)) ?? FALLBACK_PRICE;
-  return (inputTokens * price.input + outputTokens * price.output) / 1_000_000;
 }

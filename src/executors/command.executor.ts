@@ -1,6 +1,9 @@
 /**
- * Runs a prompt through an external command line, e.g. `claude -p --output-format json`: the
- * prompt goes to stdin, the answer comes from stdout, and stderr lines go to the job's log.
+ * Runs a prompt through an external command line, e.g. `claude -p --output-format stream-json
+ * --verbose`: the prompt goes to stdin, the answer comes from stdout, and stderr lines go to the
+ * job's log. Stdout is read line by line as it arrives (src/executors/stream-json.ts): usage is
+ * metered as it streams, and a provider's refusal (a `provider_limit` line, a Claude CLI 429, or
+ * exit code 75) stops the command at once and is thrown as a ProviderLimitError.
  *
  * The command runs in its own process group (`detached`), so that on abort, timeout or an
  * oversized answer the whole tree it started (an agent CLI and its tool subprocesses) can be
@@ -10,6 +13,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { basename } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { JsonValue } from '../db/column-types.js';
+import { ProviderLimitError } from '../errors/provider-limit.js';
 import { KILL_GRACE_MS, KILL_WAIT_MS, terminateGroup } from '../util/process-group.js';
 import {
   AgentAbortedError,
@@ -22,6 +26,7 @@ import {
   type Executor,
 } from './executor.js';
 import { type McpConfigFile, writeMcpConfig } from './mcp-config.js';
+import { createStreamReader, type StreamReader } from './stream-json.js';
 
 export interface CommandExecutorOptions {
   /** A shell command line, run with `/bin/sh -c`. */
@@ -42,6 +47,9 @@ export interface CommandExecutorOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** EX_TEMPFAIL (sysexits.h): the command agent's way of saying "provider limit". */
+export const PROVIDER_LIMIT_EXIT_CODE = 75;
+
 /** Beyond this, stdout is not an answer anyone will store: stop the command and fail. */
 export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
 const STDERR_TAIL_CHARS = 2000;
@@ -53,11 +61,11 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
 }
 
 /** Why the command was stopped by us rather than by itself. */
-type StopCause = { kind: 'aborted'; reason: string } | { kind: 'output-too-large' };
+type StopCause = { kind: 'aborted'; reason: string } | { kind: 'output-too-large' } | { kind: 'provider-limit'; error: ProviderLimitError };
 
 async function runCommand(options: CommandExecutorOptions, request: AgentRequest): Promise<AgentOutput> {
   const { signal } = request;
-  if (signal.aborted) throw new AgentAbortedError(abortReason(signal));
+  if (signal.aborted) throw new AgentAbortedError(abortReason(signal), { partial_output: '' });
   const mcp = request.channel ? await writeMcpConfig(request.channel) : null;
   try {
     return await runChild(options, request, mcp);
@@ -102,6 +110,13 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
     terminate();
   };
 
+  const provider = options.provider ?? 'anthropic';
+  const reader = createStreamReader({ provider, meter: request.meter, log });
+  const lines = lineSplitter((line) => {
+    if (stopCause) return;
+    const refused = reader.line(line);
+    if (refused) stop({ kind: 'provider-limit', error: refused });
+  });
   const stdout: Buffer[] = [];
   let stdoutBytes = 0;
   child.stdout.on('data', (chunk: Buffer) => {
@@ -109,6 +124,7 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
     stdoutBytes += chunk.length;
     if (stdoutBytes > MAX_OUTPUT_BYTES) return stop({ kind: 'output-too-large' });
     stdout.push(chunk);
+    lines.write(chunk);
   });
   const stderr = stderrCollector(log);
   child.stderr.on('data', (chunk: Buffer) => stderr.write(chunk));
@@ -129,8 +145,10 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
   terminate();
   await termination;
   stderr.end();
+  if (!stopCause) lines.end();
 
-  if (stopCause?.kind === 'aborted') throw new AgentAbortedError(stopCause.reason);
+  if (stopCause?.kind === 'aborted') throw new AgentAbortedError(stopCause.reason, { partial_output: reader.answer() });
+  if (stopCause?.kind === 'provider-limit') throw stopCause.error;
   if (stopCause?.kind === 'output-too-large') {
     throw new AgentFailedError(`command output exceeded ${MAX_OUTPUT_BYTES / (1024 * 1024)} MB; the command was stopped`, {
       limitBytes: MAX_OUTPUT_BYTES,
@@ -140,9 +158,19 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
   if ('spawnError' in exit) {
     throw new AgentFailedError(`could not start /bin/sh to run \`${options.command}\`: ${exit.spawnError.message}`);
   }
+  if (exit.code === PROVIDER_LIMIT_EXIT_CODE) {
+    // Without a line saying which limit, it is a rate limit for the fleet's default time.
+    throw (
+      reader.lastLimit ??
+      new ProviderLimitError(provider, 'rate_limit', null, `the command exited with code ${PROVIDER_LIMIT_EXIT_CODE} (provider limit)`)
+    );
+  }
   if (exit.code !== 0) throw exitFailure(options.command, exit.code, exit.signal, stderr.tail());
 
-  return toOutput(Buffer.concat(stdout).toString('utf8'), agentName(options.command));
+  const agent = agentName(options.command);
+  // Plain text or one JSON document (pretty-printed, perhaps): the whole of stdout, as ever.
+  if (!reader.spoke) return toOutput(Buffer.concat(stdout).toString('utf8'), agent);
+  return streamedOutput(reader, agent);
 }
 
 type ChildEnd = { code: number | null; signal: NodeJS.Signals | null } | { spawnError: Error };
@@ -184,8 +212,8 @@ function exitFailure(command: string, code: number | null, exitSignal: NodeJS.Si
 }
 
 /**
- * Plain text, or JSON. The Claude Code CLI's `--output-format json` prints one object whose
- * `result` is the answer and whose `usage` and `total_cost_usd` say what it cost.
+ * Plain text, or one JSON document that is not on a single line. A pretty-printed Claude CLI
+ * result still counts as one: its `result` is the answer, its `usage` and `total_cost_usd` the cost.
  */
 function toOutput(stdout: string, agent: string): AgentOutput {
   const data = parseJsonOutput(stdout);
@@ -206,10 +234,45 @@ const isObject = (value: JsonValue | undefined): value is { [key: string]: JsonV
 
 const numberOr0 = (value: JsonValue | undefined): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
+/**
+ * A run that spoke the protocol or stream-json (the Claude CLI's `--output-format json` prints one
+ * `result` line, which counts): the result line's text is the answer and the line itself the
+ * data; without one, the text written besides the protocol's lines.
+ */
+function streamedOutput(reader: StreamReader, agent: string): AgentOutput {
+  const text = reader.answer();
+  const { inputTokens, outputTokens, costUsd } = reader.usage();
+  const data: JsonValue = reader.result ?? parseJsonOutput(text);
+  return { text, data, usage: { inputTokens, outputTokens, costUsd }, agent };
+}
+
 /** `command:claude` for `claude -p --output-format json`: which program, not its arguments. */
 function agentName(command: string): string {
   const program = (command.trim().split(/\s+/)[0] ?? '').replace(/^["']|["']$/g, '');
   return program ? `command:${basename(program)}` : 'command';
+}
+
+/** Calls `onLine` with each complete stdout line as it arrives, and the unterminated rest at the end. */
+function lineSplitter(onLine: (line: string) => void) {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  const take = (text: string) => {
+    pending += text;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) !== -1) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+    }
+  };
+  return {
+    write: (chunk: Buffer) => take(decoder.write(chunk)),
+    end: () => {
+      take(decoder.end());
+      if (pending) onLine(pending);
+      pending = '';
+    },
+  };
 }
 
 /** Splits stderr into log lines and keeps its tail for the failure details. */

@@ -13,6 +13,7 @@ import type { ProductRepository } from '../backlog/product-repository.js';
 import { coerceError } from '../errors/app-error.js';
 import { JobFailure } from '../errors/job-failure.js';
 import { AgentAbortedError, AgentFailedError, type AgentWorkspace, type Prompt } from '../executors/executor.js';
+import { isProviderLimit } from '../errors/provider-limit.js';
 import { runCheck, type Workspace, WorkspaceError, type WorkspaceRecord } from '../workspaces/index.js';
 import type { RunOutput, VerifyRecord, WorkspaceSettings } from './kind-handler.js';
 
@@ -109,6 +110,7 @@ export function workspacePrompt(prompt: Prompt, workspace: AgentWorkspace, repos
 function salvageReason(run: WorkspaceRun, thrown: unknown): string {
   if (run.signal.aborted) return String(run.signal.reason);
   if (thrown instanceof AgentAbortedError) return thrown.reason;
+  if (isProviderLimit(thrown)) return `provider_${thrown.limit}`;
   if (thrown instanceof JobFailure) return thrown.code;
   return 'agent_failed';
 }
@@ -140,6 +142,9 @@ async function salvaged(run: WorkspaceRun, workspace: Workspace, thrown: unknown
     run.log(`could not salvage the workspace: ${coerceError(salvageError).message}`);
   }
   const where = { salvage: record as JsonValue, ...(bundle && { bundle }) };
+  // The provider refused, not the agent: the worker gives the job back to its queue, so the error
+  // must reach it as it is (the salvaged work waits on the job's branch for the next run).
+  if (isProviderLimit(thrown)) return thrown;
   // An abort stays an abort (the worker knows its cause), now saying where the work went.
   if (thrown instanceof AgentAbortedError) return new AgentAbortedError(thrown.reason, { ...thrown.details, ...where });
   if (run.signal.aborted) return new AgentAbortedError(String(run.signal.reason), where);

@@ -14,6 +14,7 @@ import type { Db, Trx } from '../db/database.js';
 import type { Step } from '../db/tables/step.table.js';
 import { AgentAbortedError, type AgentChannel, type AgentOutput, type Executor } from '../executors/executor.js';
 import { coerceError } from '../errors/app-error.js';
+import { isProviderLimit } from '../errors/provider-limit.js';
 import { type CheckFailure, loadTaskBriefs, reportedFailure, type TaskBrief, taskPrompt } from './task-prompt.js';
 import { publishAndCheck, type WorkspaceRun, workspacePrompt } from '../jobs/workspace-run.js';
 import type { Workspace, WorkspaceRecord } from '../workspaces/index.js';
@@ -172,8 +173,10 @@ async function attemptStep(
     });
     failure = reportedFailure(output.data);
   } catch (error) {
-    // An abort (cancel, shutdown, a lost lease) is not the step's failure: the run's ending handles it.
-    if (error instanceof AgentAbortedError) throw error;
+    // An abort (cancel, shutdown, a lost lease, a budget's ceiling) and a provider's limit are not
+    // the step's failure: the run's ending handles them (the workspace is salvaged on the way out).
+    if (error instanceof AgentAbortedError || isProviderLimit(error)) throw error;
+    if (context.signal.aborted) throw new AgentAbortedError(String(context.signal.reason));
     failure = coerceError(error).message;
     if (repository) repository.salvaged = (await repository.workspace.salvage('agent_failed')).record;
     return { output: null, failure, review: {} };
