@@ -3,7 +3,7 @@
  * createApp takes its dependencies and opens nothing; `jobfleet api` and `jobfleet start` serve it.
  */
 import { requestId } from 'hono/request-id';
-import { AppError } from '../errors/app-error.js';
+import { AppError, isAppError } from '../errors/app-error.js';
 // Installs the kind handlers and the job and run cascades the routes' transitions set off.
 import '../kinds/index.js';
 import type { ApiDeps } from './api-deps.js';
@@ -98,7 +98,11 @@ export function createApp(deps: ApiDeps) {
   app.notFound((c) =>
     c.json(errorBody(new AppError('not_found', `no route for ${c.req.method} ${c.req.path}`), c.get('requestId') ?? 'unknown'), 404),
   );
-  app.onError((error, c) => respondWithError(c, error, deps.logger));
+  app.onError((error, c) => {
+    // Every route that enqueues refuses a spent owner the same way: count them all here.
+    if (isAppError(error, 'budget_exhausted')) deps.metrics.recordBudgetRefusal();
+    return respondWithError(c, error, deps.logger);
+  });
   return app;
 }
 

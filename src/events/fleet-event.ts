@@ -12,8 +12,10 @@
  * id is null: nothing replays it, and a stream never hands it out as a Last-Event-ID.
  */
 import { isAdmin, type Principal } from '../auth/principal.js';
+import type { BudgetCeiling } from '../executors/usage-meter.js';
 import type { QuestionView } from '../jobs/job-questions.js';
 import type { EntityType } from '../machines/index.js';
+import type { ProviderLimit } from '../errors/provider-limit.js';
 
 export type StatusEventType =
   | 'started'
@@ -24,7 +26,7 @@ export type StatusEventType =
   | 'provider_paused'
   | 'provider_resumed'
   | 'transition';
-export type NoticeType = 'progress' | 'question_asked' | 'question_answered' | 'question_closed';
+export type NoticeType = 'progress' | 'question_asked' | 'question_answered' | 'question_closed' | 'budget_exceeded';
 export type EventType = StatusEventType | NoticeType;
 
 export interface FleetEvent {
@@ -51,6 +53,20 @@ export interface FleetEvent {
   progress?: { message: string; percent: number | null };
   /** `question_*` notices: the question as it is now. */
   question?: QuestionView;
+  /** `budget_exceeded` notices: the ceiling that stopped the job, its limit and what was used. */
+  budget?: { ceiling: BudgetCeiling; limit: number; used: number };
+  /**
+   * `provider_paused` / `provider_resumed`: the provider's name, why it was paused, what it said
+   * and until when (null: until an admin resumes it, or no longer paused).
+   */
+  provider?: ProviderEventView;
+}
+
+export interface ProviderEventView {
+  name: string;
+  reason: ProviderLimit | null;
+  message: string | null;
+  until: string | null;
 }
 
 /** An event of a history row: it always has an id, which Last-Event-ID replays from. */
@@ -68,7 +84,8 @@ export function eventType(entity: EntityType, from: string | null, to: string): 
     if (to === 'DONE') return 'completed';
     if (to === 'FAILED' || to === 'CANCELLED') return 'failed';
   }
-  if (entity === 'PROVIDER') return to === 'PAUSED' ? 'provider_paused' : 'provider_resumed';
+  // A provider's creation (met for the first time, ACTIVE) is no resume.
+  if (entity === 'PROVIDER' && from !== null) return to === 'PAUSED' ? 'provider_paused' : 'provider_resumed';
   if (entity === 'STEP') {
     if (to === 'IN_PROGRESS') return 'step_started';
     if (to === 'COMPLETED') return 'step_completed';
@@ -90,12 +107,21 @@ export type EventAudience = (owned: OwnedEvent) => boolean;
 /**
  * Admins see every event. A read token sees its owner's. A worker token sees every owner's job
  * events, as it may read every owner's jobs, and nothing of the backlog it may not read.
+ * Provider events belong to no owner and are seen by everyone who may read the fleet (read,
+ * worker): a paused provider holds every owner's jobs, and the event carries no owner's data.
  */
 export function audienceOf(principal: Principal): EventAudience {
   if (isAdmin(principal)) return () => true;
   const owner = principal.scopes.includes('read') ? principal.ownerId : null;
   const everyOwnersJobs = principal.scopes.includes('worker');
-  return (owned) => (owner !== null && owned.ownerId === owner) || (everyOwnersJobs && owned.event.entity === 'job');
+  const readsFleet = owner !== null || everyOwnersJobs;
+  return (owned) =>
+    (owner !== null && owned.ownerId === owner) || (everyOwnersJobs && owned.event.entity === 'job') || (readsFleet && isFleetWide(owned));
+}
+
+/** An event of the fleet itself (a provider's pause or resume), which no owner holds. */
+function isFleetWide(owned: OwnedEvent): boolean {
+  return owned.ownerId === null && owned.event.entity === 'provider';
 }
 
 /** Whether a subscriber with this filter, seeing what `audience` lets it, gets the event. */

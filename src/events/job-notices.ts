@@ -38,7 +38,13 @@ export async function noticeJob(db: Executor, jobId: string): Promise<NoticeJob>
   return job;
 }
 
-function notice(type: NoticeType, job: NoticeJob, extra: Pick<FleetEvent, 'progress' | 'question'>, actorTokenId: string | null) {
+/** A notice of `type` about `job`, with what that type carries. */
+export function jobNotice(
+  type: NoticeType,
+  job: NoticeJob,
+  extra: Pick<FleetEvent, 'progress' | 'question' | 'budget'>,
+  actorTokenId: string | null,
+): OwnedEvent {
   const status = claudeJobStatus.toApi(job.status);
   const event: FleetEvent = {
     id: null,
@@ -64,12 +70,12 @@ function notice(type: NoticeType, job: NoticeJob, extra: Pick<FleetEvent, 'progr
 
 /** The agent's `report_progress`. */
 export function progressEvent(job: NoticeJob, progress: { message: string; percent?: number | null | undefined }): OwnedEvent {
-  return notice('progress', job, { progress: { message: progress.message, percent: progress.percent ?? null } }, null);
+  return jobNotice('progress', job, { progress: { message: progress.message, percent: progress.percent ?? null } }, null);
 }
 
 /** A question asked, answered (the actor is the token that answered) or closed with its job. */
 export function questionEvent(type: QuestionNoticeType, job: NoticeJob, question: QuestionView): OwnedEvent {
-  return notice(type, job, { question }, type === 'question_answered' ? question.answered_by_token_id : null);
+  return jobNotice(type, job, { question }, type === 'question_answered' ? question.answered_by_token_id : null);
 }
 
 const ENDED = new Set(['done', 'failed', 'cancelled', 'skipped']);

@@ -8,7 +8,8 @@ import { ownershipOf } from '../backlog/ownership.js';
 import { MACHINES } from '../machines/index.js';
 import { entityType as entitySpelling, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
 import { groupBy } from '../util/group-by.js';
-import { eventType, type HistoryEvent, type OwnedEvent } from './fleet-event.js';
+import { PROVIDER_LIMITS, type ProviderLimit } from '../errors/provider-limit.js';
+import { eventType, type HistoryEvent, type OwnedEvent, type ProviderEventView } from './fleet-event.js';
 
 /** Events of the history rows with these ids (those that exist), in id order. */
 export async function eventsByIds(db: Executor, ids: readonly string[]): Promise<OwnedEvent<HistoryEvent>[]> {
@@ -49,6 +50,7 @@ async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent<H
         ).map((job) => [job.id, job]),
       )
     : new Map();
+  const providers = await providerViews(db, rows);
   const stepIds = rows.filter((row) => row.entity_type === 'STEP').map((row) => row.entity_id);
   const steps = stepIds.length
     ? new Map(
@@ -87,7 +89,52 @@ async function enrich(db: Executor, rows: TransitionRow[]): Promise<OwnedEvent<H
           : null,
         sprint_run_id: row.entity_type === 'SPRINT_RUN' ? row.entity_id : (step?.sprint_run_id ?? job?.sprint_run_id ?? null),
         idea_id: row.entity_type === 'IDEA' ? row.entity_id : (job?.idea_id ?? null),
+        ...(row.entity_type === 'PROVIDER' ? { provider: providers.get(row.id) } : {}),
       },
     };
   });
+}
+
+/**
+ * What a client needs of each provider event, by history row id. What the pause recorded in its
+ * history row's artifacts (`reason`, `message`, `until`) wins, so a replay shows that pause and not
+ * a later one; the provider's row fills in what the artifacts lack. A resume ends the pause: no
+ * message or time, and the reason is why it had been paused.
+ */
+async function providerViews(db: Executor, rows: TransitionRow[]): Promise<Map<string, ProviderEventView>> {
+  const events = rows.filter((row) => row.entity_type === 'PROVIDER');
+  const views = new Map<string, ProviderEventView>();
+  if (events.length === 0) return views;
+  const providers = new Map(
+    (
+      await db
+        .selectFrom('providers')
+        .select(['id', 'name', 'reason', 'message', 'resume_at'])
+        .where('id', 'in', [...new Set(events.map((row) => row.entity_id))])
+        .execute()
+    ).map((provider) => [provider.id, provider]),
+  );
+  for (const row of events) {
+    const provider = providers.get(row.entity_id);
+    const recorded = recordedPause(row.artifacts);
+    const paused = row.to_status === 'PAUSED';
+    views.set(row.id, {
+      name: recorded.name ?? provider?.name ?? row.entity_id,
+      reason: recorded.reason ?? provider?.reason ?? null,
+      message: paused ? (recorded.message ?? provider?.message ?? null) : null,
+      until: paused ? (recorded.until ?? provider?.resume_at?.toISOString() ?? null) : null,
+    });
+  }
+  return views;
+}
+
+function recordedPause(artifacts: unknown): Partial<ProviderEventView> {
+  if (typeof artifacts !== 'object' || artifacts === null) return {};
+  const { name, reason, message, until } = artifacts as Record<string, unknown>;
+  return {
+    ...(typeof name === 'string' ? { name } : {}),
+    ...(typeof reason === 'string' && (PROVIDER_LIMITS as readonly string[]).includes(reason) ? { reason: reason as ProviderLimit } : {}),
+    ...(typeof message === 'string' ? { message } : {}),
+    ...(typeof until === 'string' ? { until } : {}),
+  };
 }

@@ -211,11 +211,28 @@ function exitFailure(command: string, code: number | null, exitSignal: NodeJS.Si
   return new AgentFailedError(`command exited with code ${code}${hint}`, { exitCode: code, stderrTail });
 }
 
-/** Plain text, or a JSON document that is not one of the protocol's lines. */
+/**
+ * Plain text, or one JSON document that is not on a single line. A pretty-printed Claude CLI
+ * result still counts as one: its `result` is the answer, its `usage` and `total_cost_usd` the cost.
+ */
 function toOutput(stdout: string, agent: string): AgentOutput {
+  const data = parseJsonOutput(stdout);
   const usage: AgentUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
-  return { text: stdout, data: parseJsonOutput(stdout), usage, agent };
+  let text = stdout;
+  if (isObject(data) && typeof data.result === 'string') {
+    text = data.result;
+    const reported = isObject(data.usage) ? data.usage : {};
+    usage.inputTokens = numberOr0(reported.input_tokens);
+    usage.outputTokens = numberOr0(reported.output_tokens);
+    usage.costUsd = numberOr0(data.total_cost_usd);
+  }
+  return { text, data, usage, agent };
 }
+
+const isObject = (value: JsonValue | undefined): value is { [key: string]: JsonValue } =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const numberOr0 = (value: JsonValue | undefined): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
 /**
  * A run that spoke the protocol or stream-json (the Claude CLI's `--output-format json` prints one

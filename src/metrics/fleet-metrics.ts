@@ -6,6 +6,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { registerLimitMetrics } from './limit-metrics.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { JOB_KINDS } from '../queues/kinds.js';
 import { claudeJobStatus, entityType, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
@@ -13,6 +15,12 @@ import { claudeJobStatus, entityType, jobKind, STATUS_SPELLING } from '../spelli
 export interface FleetMetrics {
   readonly contentType: string;
   render(): Promise<string>;
+  /**
+   * Counts an enqueue refused because the owner's day is spent (409 budget_exhausted). Kept in
+   * this API process's memory: each process counts the refusals it answered, as Prometheus
+   * expects of a counter scraped per process.
+   */
+  recordBudgetRefusal(count?: number): void;
 }
 
 export interface FleetMetricsDeps {
@@ -20,6 +28,8 @@ export interface FleetMetricsDeps {
   queues: JobQueues;
   /** A worker is live when its heartbeat is younger than three heartbeats. */
   heartbeatMs: number;
+  /** Whose UTC day the owners' spend is of. @defaultValue systemClock */
+  clock?: Clock;
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
@@ -126,7 +136,13 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
 
   registry.registerMetric(durationHistogram(db) as never);
 
-  return { contentType: registry.contentType, render: () => registry.metrics() };
+  const budgetRefusals = registerLimitMetrics(registry, db, deps.clock ?? systemClock);
+
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    recordBudgetRefusal: (count = 1) => budgetRefusals.inc(count),
+  };
 }
 
 function usage(db: Db) {

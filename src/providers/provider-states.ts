@@ -102,7 +102,17 @@ export async function pauseProvider(
         to: 'PAUSED',
         trigger: TRIGGER[request.limit],
         set: { reason: request.limit, message: request.message, kinds, overload_streak: streak },
-        context: { actorTokenId: request.actorTokenId, reason: describePause(request, wait) },
+        // What the pause was, as it was: a replayed event shows this rather than the row's present.
+        context: {
+          actorTokenId: request.actorTokenId,
+          reason: describePause(request, wait),
+          artifacts: {
+            name: request.provider,
+            reason: request.limit,
+            message: request.message,
+            until: wait === null ? null : new Date(Date.now() + wait).toISOString(),
+          },
+        },
       },
       {
         setSql: {
@@ -157,23 +167,19 @@ export async function resumeProvider(
     const row = await trx.selectFrom('providers').selectAll().where('name', '=', name).forUpdate().executeTakeFirst();
     if (!row) throw new AppError('not_found', `provider ${name} does not exist (no limit was ever met from it)`, { name });
     if (row.status !== 'PAUSED') return { row, resumed: false };
-    const change = await transition(
-      trx,
-      providerMachine,
-      {
-        id: row.id,
-        from: 'PAUSED',
-        to: 'ACTIVE',
-        trigger: how.trigger,
-        by: how.trigger === 'admin_resumes' ? 'user' : 'system',
-        // An admin's resume starts the overload backoff again.
-        set: how.trigger === 'admin_resumes' ? { overload_streak: 0 } : {},
-        context: {
-          actorTokenId: how.actorTokenId,
-          reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed',
-        },
+    const change = await transition(trx, providerMachine, {
+      id: row.id,
+      from: 'PAUSED',
+      to: 'ACTIVE',
+      trigger: how.trigger,
+      by: how.trigger === 'admin_resumes' ? 'user' : 'system',
+      // An admin's resume starts the overload backoff again.
+      set: how.trigger === 'admin_resumes' ? { overload_streak: 0 } : {},
+      context: {
+        actorTokenId: how.actorTokenId,
+        reason: how.trigger === 'admin_resumes' ? 'resumed by an admin' : 'the time to wait has passed',
       },
-    );
+    });
     return { row: change.row as ProviderRow, resumed: true };
   });
 }

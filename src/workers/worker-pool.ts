@@ -28,6 +28,8 @@ import { RunningJobs } from './running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
 import { openWorkspaces } from '../workspaces/index.js';
 import { anyOwnerBudget, type BudgetDay, budgetDay } from '../budgets/owner-budgets.js';
+import { publishBudgetExceeded } from '../events/budget-notices.js';
+import { noticeJob } from '../events/job-notices.js';
 import { openProviderGate } from '../providers/provider-gate.js';
 import { holdQueues } from '../providers/provider-queues.js';
 import { pauseProvider } from '../providers/provider-states.js';
@@ -149,6 +151,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     clock,
     async budgetExceeded(stopped) {
       for (const { job, exceeded } of stopped) log.info({ job: job.id, ...exceeded }, 'job stopped at its budget');
+      const items = await Promise.all(stopped.map(async ({ job, exceeded }) => ({ job: await noticeJob(db, job.id), budget: exceeded })));
+      await publishBudgetExceeded(producer, config.BULLMQ_PREFIX, items);
     },
   });
 

@@ -190,13 +190,14 @@ async function seedWorld(db: Db, owner: string): Promise<World> {
   return { ...base, draftIdea: draftIdea!, grillIdea: grillIdea!, grilledIdea: grilledIdea!, chatIdea: chatIdea!, planIdea: planIdea! };
 }
 
-type Family = 'backlog read' | 'backlog write' | 'enqueue' | 'job read';
+type Family = 'backlog read' | 'backlog write' | 'enqueue' | 'job read' | 'fleet admin';
 
 const FAMILY_SCOPES: Record<Family, readonly Scope[]> = {
   'backlog read': ['read'],
   'backlog write': ['write'],
   enqueue: ['enqueue'],
   'job read': ['read', 'worker'],
+  'fleet admin': ['admin'],
 };
 
 interface RouteCase {
@@ -360,6 +361,12 @@ const ROUTES: RouteCase[] = [
   get('job read', (w) => `${V1}/jobs/${w.job}`),
   get('job read', (w) => `${V1}/jobs/${w.job}/history`),
   get('job read', (w) => `${V1}/jobs/${w.job}/valid-transitions`),
+  get('job read', () => `${V1}/providers`),
+  // Providers' pauses and owners' budgets are the fleet's: only admins change them.
+  { family: 'fleet admin', method: 'POST', path: () => `${V1}/providers/never-met/resume`, ok: 404 },
+  { family: 'fleet admin', method: 'PUT', path: (w) => `${V1}/owners/${w.owner}/budget`, body: () => ({ daily_usd: 25 }), ok: 200 },
+  { family: 'fleet admin', method: 'PUT', path: (w) => `${V1}/owners/${w.owner}/budget`, body: () => ({ daily_usd: null }), ok: 200 },
+  { family: 'fleet admin', method: 'DELETE', path: (w) => `${V1}/owners/${w.owner}/budget`, ok: 200 },
 ];
 
 const FAMILIES = Object.keys(FAMILY_SCOPES) as Family[];
@@ -367,13 +374,15 @@ const FAMILIES = Object.keys(FAMILY_SCOPES) as Family[];
 const passes = (scope: Scope, family: Family) => scope === 'admin' || FAMILY_SCOPES[family].includes(scope);
 
 /**
- * The family of any route, from its method and path: reads of jobs (their questions, the fleet) accept read
- * or worker; other reads are backlog reads; enqueueing, steering jobs and sprint runs is enqueue;
- * every other write is a backlog write.
+ * The family of any route, from its method and path: reads of jobs (their questions, the fleet, its
+ * providers and budgets) accept read or worker; other reads are backlog reads; enqueueing, steering
+ * jobs and sprint runs is enqueue; resuming a provider and setting a budget is for admins; every
+ * other write is a backlog write.
  */
 function familyOf(method: string, documentedPath: string): Family {
   const path = documentedPath.replace(/^\/api\/v1/, '');
-  if (method === 'GET') return /^\/(jobs|workers|stats|events|questions)(\/|$)/.test(path) ? 'job read' : 'backlog read';
+  if (method === 'GET') return /^\/(jobs|workers|stats|events|questions|providers|owners)(\/|$)/.test(path) ? 'job read' : 'backlog read';
+  if (/^\/(providers|owners)\//.test(path)) return 'fleet admin';
   if (
     /^\/jobs(\/|$)/.test(path) ||
     /^\/ideas\/\{id\}\/(grill|plan|chat)$/.test(path) ||

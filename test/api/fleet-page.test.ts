@@ -37,4 +37,23 @@ describe('the fleet page', () => {
     // The routes it calls are served.
     expect((await api.call('GET', '/api/v1/questions?status=open')).status).toBe(200);
   });
+
+  it('has a providers section fed by the providers API, resumes through it, and listens for provider events and budget notices', async () => {
+    const page = await api.call('GET', '/');
+    expect(page.body).toContain('<section id="providers-section">');
+    expect(page.body).toContain('<table id="providers">');
+    const script = (await api.call('GET', '/fleet.js')).body as string;
+    expect(script).toContain("getJson('/api/v1/providers')");
+    expect(script).toContain('/api/v1/providers/${encodeURIComponent(provider.name)}/resume');
+    for (const type of ['provider_paused', 'provider_resumed', 'budget_exceeded']) expect(script).toContain(`'${type}'`);
+  });
+
+  it('offers the resume button to admins only', async () => {
+    expect((await api.call('GET', '/')).body).toContain('<body data-admin="true">');
+    const reader = await api.call('GET', '/', undefined, { authorization: `Bearer ${await api.token(['read'])}` });
+    expect(reader.status).toBe(200);
+    expect(reader.body).toContain('<body data-admin="false">');
+    const worker = await api.call('GET', '/', undefined, { authorization: `Bearer ${await api.token(['worker'], 'system')}` });
+    expect(worker.body).toContain('<body data-admin="false">');
+  });
 });

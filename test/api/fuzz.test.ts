@@ -37,6 +37,8 @@ const RESOURCES = [
   'stats',
   'events',
   'questions',
+  'providers',
+  'owners',
 ] as const;
 type Resource = (typeof RESOURCES)[number];
 
@@ -672,6 +674,8 @@ describe('the API under fuzzed requests', () => {
       stats: [],
       events: [],
       questions: [],
+      providers: ['anthropic', 'dry-run'],
+      owners: ['owner-a', 'owner-b'],
     };
     for (const owner of ['owner-a', 'owner-b']) {
       await inTrx(db, async (trx) => {

@@ -171,6 +171,20 @@ describe('command agent: usage as it streams', () => {
     );
   });
 
+  it('still takes a pretty-printed result document whole, as before the protocol', async () => {
+    const json = JSON.stringify(
+      { type: 'result', result: 'pretty', total_cost_usd: 0.5, usage: { input_tokens: 3, output_tokens: 4 } },
+      null,
+      2,
+    );
+    const command = `cat > /dev/null; printf '%s\\n' '${json}'`;
+
+    const output = await createCommandExecutor({ command, timeoutMs: 30_000, provider: PROVIDER }).run(request());
+
+    expect(output.text).toBe('pretty');
+    expect(output.usage).toEqual({ inputTokens: 3, outputTokens: 4, costUsd: 0.5 });
+  });
+
   it('keeps the answer so far when the job is cancelled', async () => {
     const controller = new AbortController();
     const meter = createUsageMeter({ limits: NO_LIMITS, stop: () => {} });

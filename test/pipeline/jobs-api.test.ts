@@ -120,6 +120,7 @@ describe('the jobs API', () => {
         claimed_by_worker_id: null,
         retry_of_job_id: null,
         usage: { input_tokens: null, output_tokens: null, cost_usd: null },
+        budget: null,
         progress: null,
         created_at: expect.any(String),
         started_at: null,

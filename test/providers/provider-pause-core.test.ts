@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
+import type { OwnedEvent } from '../../src/events/fleet-event.js';
 import { ProviderLimitError } from '../../src/errors/provider-limit.js';
 import { AgentAbortedError, type AgentRequest, type Executor } from '../../src/executors/executor.js';
 import { sweep } from '../../src/sweeper/sweep.js';
@@ -57,7 +58,9 @@ let workerNow = new Date('2026-12-02T12:00:00Z');
 let apiNow = workerNow;
 
 beforeAll(async () => {
-  env = await createTestEnv({ PROVIDER_RATE_LIMIT_DEFAULT_MS: '700', BUDGET_RECHECK_MS: '200' });
+  // A fleet-wide default budget (generous) makes every worker judge owners' days from its first
+  // claim; without one a worker notices the first owner budget an admin sets within a heartbeat.
+  env = await createTestEnv({ PROVIDER_RATE_LIMIT_DEFAULT_MS: '700', BUDGET_RECHECK_MS: '200', OWNER_DAILY_BUDGET_USD: '1000' });
   api = await createApiHarness(env);
   api.deps.clock = () => apiNow;
   db = env.database.db;
@@ -179,6 +182,8 @@ describe('budgets', () => {
   it('stops an agent at max_cost_usd and fails the job budget_exceeded with its partial output and usage', async () => {
     const ideas = await createIdeas(db, product, 1, 'DRAFT');
     await db.updateTable('ideas').set({ title: 'an expensive idea' }).where('id', '=', ideas[0]!).execute();
+    const heard: OwnedEvent[] = [];
+    const unsubscribe = api.deps.events.subscribe((events) => heard.push(...events));
     const posted = await api.call('POST', '/api/v1/jobs', { kind: 'idea_grill', idea_id: ideas[0], budget: { max_cost_usd: 0.05 } });
     expect(posted.status).toBe(202);
     expect(posted.body.budget).toEqual({ max_cost_usd: 0.05 });
@@ -191,6 +196,12 @@ describe('budgets', () => {
     expect(job.error.details.partial_output).toBe('half an answer');
     expect(job.error.details.usage.cost_usd).toBeGreaterThanOrEqual(0.05);
     expect(Number(job.usage.cost_usd)).toBeGreaterThanOrEqual(0.05);
+    // The fleet hears it: a budget_exceeded notice for its owner.
+    const notice = await waitFor('the budget_exceeded notice', async () =>
+      heard.find(({ event }) => event.type === 'budget_exceeded' && event.entity_id === posted.body.id),
+    );
+    unsubscribe();
+    expect(notice.ownerId).toBe('owner-limits');
   });
 
   it('refuses a bad budget with 422', async () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { hasScope } from '../../auth/principal.js';
+import { hasScope, isAdmin } from '../../auth/principal.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
 import { PACKAGE_ROOT } from '../../package-root.js';
@@ -17,6 +17,7 @@ const FILES = {
   '/fleet.js': { file: 'fleet.js', type: 'text/javascript; charset=utf-8' },
   '/fleet.css': { file: 'fleet.css', type: 'text/css; charset=utf-8' },
 } as const;
+const ADMIN_MARK = 'data-admin="false"';
 
 export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -29,7 +30,9 @@ export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
         throw new AppError('unauthorized', 'log in to see the fleet (HTTP Basic auth, or a bearer token)');
       }
       if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the fleet page needs the read, worker or admin scope');
-      return c.body(body, 200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+      // The page offers admins what only they may do (resume a provider); the API checks it again.
+      const page = file === 'index.html' && isAdmin(principal) ? body.replace(ADMIN_MARK, 'data-admin="true"') : body;
+      return c.body(page, 200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
     });
   }
   return app;

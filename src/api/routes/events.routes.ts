@@ -47,9 +47,9 @@ export function eventRoutes(deps: ApiDeps) {
       tags: ['events'],
       summary: 'Live status changes as Server-Sent Events',
       description:
-        'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns. ' +
-        "Job notices come on the same stream without an `id` (they are not replayed): `progress` (data.progress: the agent's message and percent) and `question_asked`, `question_answered`, `question_closed` (data.question). " +
-        "A read token gets its owner's events; a worker token every owner's job events and nothing else. " +
+        'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed, provider_paused, provider_resumed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns; a provider event has data.provider (name, reason, message, until). ' +
+        "Job notices come on the same stream without an `id` (they are not replayed): `progress` (data.progress: the agent's message and percent), `question_asked`, `question_answered`, `question_closed` (data.question) and `budget_exceeded` (data.budget: ceiling, limit, used). " +
+        "A read token gets its owner's events; a worker token every owner's job events and nothing else of the backlog; both get the providers' events, which belong to no owner. " +
         'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
       responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } } },

@@ -23,6 +23,10 @@ export const FleetWorker = z
     mode: z
       .enum(['process', 'pull'])
       .openapi({ description: 'process: a worker process; pull: an agent session working the queue over MCP (wait_for_job)' }),
+    provider: z
+      .string()
+      .nullable()
+      .openapi({ description: 'whose limits its agents run under (GET /api/v1/providers); null for a pull-mode session' }),
     started_at: z.string(),
     last_heartbeat_at: z.string(),
     stopped_at: z.string().nullable(),
@@ -97,6 +101,7 @@ export function fleetRoutes(deps: ApiDeps) {
             concurrency: worker.concurrency,
             version: worker.version,
             mode: worker.mode,
+            provider: worker.provider,
             started_at: worker.started_at.toISOString(),
             last_heartbeat_at: worker.heartbeat_at.toISOString(),
             stopped_at: worker.stopped_at?.toISOString() ?? null,

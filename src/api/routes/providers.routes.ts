@@ -141,7 +141,7 @@ export function providerRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    authedRoute(['read', 'enqueue', 'worker'], {
+    authedRoute(['read', 'worker'], {
       method: 'get',
       path: '/owners/{owner_id}/budget',
       tags: ['budgets'],

@@ -72,7 +72,7 @@ export const Job = z
     result: JobResult,
     error: z.unknown().openapi({
       description:
-        'null, or { code, message, details }; codes include agent_failed, timeout, worker_lost, repository_unreachable, repository_empty, branch_not_found, push_rejected, workspace_failed (details.salvage: where the work was pushed)',
+        'null, or { code, message, details }; codes include agent_failed, timeout, worker_lost, budget_exceeded (details: ceiling, limit, used, usage, partial_output), repository_unreachable, repository_empty, branch_not_found, push_rejected, workspace_failed (details.salvage: where the work was pushed)',
     }),
     attempt_count: z.number().int(),
     requeue_count: z.number().int(),

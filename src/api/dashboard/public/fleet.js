@@ -4,6 +4,8 @@
 // EventSource's own reconnects send Last-Event-ID, which the server prefers, so none repeat.
 // Job notices (an agent's progress, its questions) come on the same stream but are not replayed:
 // the questions and running jobs are read from the API again whenever the stream (re)connects.
+// Providers (whose limits the agents run under) are read from the API, and again on each of their
+// pause and resume events; admins get a button to resume a paused one.
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
 const REPLAYED = 50;
@@ -58,6 +60,91 @@ async function refreshJobs() {
         return row;
       }),
   );
+}
+
+// Providers: a paused one holds every kind it serves, fleet-wide, until its time has passed or,
+// for a spend limit, until an admin resumes it.
+const PROVIDER_REASONS = { rate_limit: 'rate limit', overloaded: 'overloaded', spend_limit: 'spend limit' };
+const isAdminPage = () => document.body.dataset.admin === 'true';
+const timeText = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
+
+function whyText(provider) {
+  if (!provider.reason) return '—';
+  const reason = PROVIDER_REASONS[provider.reason] ?? provider.reason;
+  return provider.message ? `${reason}: ${provider.message}` : reason;
+}
+
+function resumeButton(provider) {
+  const wrap = document.createElement('span');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'resume';
+  button.textContent = 'Resume';
+  const outcome = document.createElement('span');
+  outcome.className = 'outcome';
+  outcome.setAttribute('role', 'status');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    outcome.textContent = 'resuming…';
+    try {
+      const response = await fetch(`/api/v1/providers/${encodeURIComponent(provider.name)}/resume`, {
+        method: 'POST',
+        headers: { accept: 'application/json' },
+      });
+      const body = await response.json().catch(() => null);
+      if (response.ok) return showProvider(body);
+      outcome.textContent = body?.error?.message ?? `refused (${response.status})`;
+    } catch {
+      outcome.textContent = 'could not reach the server; try again';
+    }
+    button.disabled = false;
+  });
+  wrap.append(button, outcome);
+  return wrap;
+}
+
+function providerRow(provider) {
+  const row = document.createElement('tr');
+  row.dataset.provider = provider.name;
+  row.dataset.status = provider.status;
+  if (provider.status === 'paused') row.className = `paused reason-${provider.reason}`;
+  const paused = provider.status === 'paused';
+  const until = paused ? (provider.until ? timeText(provider.until) : 'until an admin resumes it') : '—';
+  const action = document.createElement('td');
+  if (paused && isAdminPage()) action.append(resumeButton(provider));
+  row.append(
+    cell(provider.name),
+    cell(paused ? 'PAUSED' : 'active', paused ? 'state-paused' : 'state-alive'),
+    // `since` is when the current (or, for an active provider, the last) pause began.
+    cell(paused ? timeText(provider.since) : '—'),
+    cell(until, 'until'),
+    cell(paused ? whyText(provider) : provider.reason ? `last paused: ${whyText(provider)}` : '—', 'why'),
+    cell(provider.kinds.join(', ')),
+    action,
+  );
+  return row;
+}
+
+const providers = new Map();
+
+function providersChanged() {
+  const rows = [...providers.values()].sort((a, b) => a.name.localeCompare(b.name));
+  $('#providers tbody').replaceChildren(...rows.map(providerRow));
+  const paused = rows.filter((provider) => provider.status === 'paused').length;
+  $('#providers-paused').textContent = paused ? `${paused} paused` : '';
+  $('#providers-note').hidden = rows.length > 0;
+}
+
+function showProvider(provider) {
+  providers.set(provider.name, provider);
+  providersChanged();
+}
+
+async function refreshProviders() {
+  const { providers: items } = await getJson('/api/v1/providers');
+  providers.clear();
+  for (const provider of items) providers.set(provider.name, provider);
+  providersChanged();
 }
 
 // Implementation jobs with what they pushed: the job's branch, or where a failed job's work was
@@ -251,20 +338,41 @@ async function refreshQuestions() {
 
 function describeNotice(event) {
   if (event.type === 'progress') return `progress: ${progressText(event.progress)}`;
+  if (event.type === 'budget_exceeded')
+    return `stopped at its budget: ${event.budget.ceiling} ${event.budget.used} of ${event.budget.limit}`;
   const question = event.question;
   if (event.type === 'question_asked') return `asks: ${question.question}`;
   if (event.type === 'question_answered') return `answered: ${question.question} → ${question.answer}`;
   return `question closed${question.closed_reason ? ` (${question.closed_reason})` : ''}: ${question.question}`;
 }
 
-function describe(event) {
-  const subject = event.job ? `${event.job.kind} job` : event.step ? `step ${event.step.position} (${event.step.name})` : event.entity;
-  const what = event.id === null ? describeNotice(event) : `${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
-  return `${new Date(event.at).toLocaleTimeString()}  ${subject} ${event.entity_id.slice(0, 8)}  ${what}`;
+function describeProvider(event) {
+  const provider = event.provider ?? { name: event.entity_id.slice(0, 8), reason: null, until: null };
+  if (event.type !== 'provider_paused') return `provider ${provider.name}  ${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
+  const until = provider.until ? `until ${new Date(provider.until).toLocaleTimeString()}` : 'until an admin resumes it';
+  return `provider ${provider.name}  PAUSED (${whyText(provider)}) ${until}`;
 }
 
-const NOTICES = ['progress', 'question_asked', 'question_answered', 'question_closed'];
-const STATUS_EVENTS = ['started', 'completed', 'failed', 'step_started', 'step_completed', 'transition'];
+function describe(event) {
+  const at = new Date(event.at).toLocaleTimeString();
+  if (event.entity === 'provider') return `${at}  ${describeProvider(event)}`;
+  const subject = event.job ? `${event.job.kind} job` : event.step ? `step ${event.step.position} (${event.step.name})` : event.entity;
+  const what = event.id === null ? describeNotice(event) : `${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
+  return `${at}  ${subject} ${event.entity_id.slice(0, 8)}  ${what}`;
+}
+
+const NOTICES = ['progress', 'question_asked', 'question_answered', 'question_closed', 'budget_exceeded'];
+const QUESTION_NOTICES = ['question_asked', 'question_answered', 'question_closed'];
+const STATUS_EVENTS = [
+  'started',
+  'completed',
+  'failed',
+  'step_started',
+  'step_completed',
+  'provider_paused',
+  'provider_resumed',
+  'transition',
+];
 
 function listen() {
   const source = new EventSource(`/api/v1/events?replay=${REPLAYED}`);
@@ -283,7 +391,8 @@ function listen() {
     feed.prepend(item);
     while (feed.children.length > FEED_LENGTH) feed.lastElementChild.remove();
     if (event.type === 'progress') showProgress(event);
-    else if (notice) showQuestion(event.question, event.job?.kind);
+    else if (QUESTION_NOTICES.includes(event.type)) showQuestion(event.question, event.job?.kind);
+    else if (event.entity === 'provider') refreshProviders().catch(() => {});
     else if (event.entity === 'job') scheduleJobsRefresh();
   };
   for (const type of [...STATUS_EVENTS, ...NOTICES]) source.addEventListener(type, onEvent);
@@ -293,6 +402,7 @@ function listen() {
     // Notices missed while the stream was away are not replayed: read what they changed again.
     refreshQuestions().catch(() => {});
     refreshRunning().catch(() => {});
+    refreshProviders().catch(() => {});
   });
   source.onerror = () => {
     connection.dataset.state = 'lost';
@@ -317,6 +427,9 @@ refreshJobs().catch(() => {});
 refreshWork().catch(() => {});
 refreshRunning().catch(() => {});
 refreshQuestions().catch(() => {});
+refreshProviders().catch(() => {});
 setInterval(() => refreshWorkers().catch(() => {}), 5000);
 setInterval(() => refreshJobs().catch(() => {}), 10000);
 setInterval(() => refreshQuestions().catch(() => {}), 10000);
+// A pause lengthened while in force is no status change: read the providers now and then too.
+setInterval(() => refreshProviders().catch(() => {}), 10000);

@@ -1,0 +1,91 @@
+/**
+ * The metrics of provider limits and budgets (SPEC "Provider limits and budgets"). Read from
+ * Postgres at scrape time like the fleet's other figures, so every API process answers the same:
+ * each provider's state and pauses, what each owner spent today, and the jobs stopped at a
+ * budget. Refused enqueues are the exception: only the API process that refused one knows of it,
+ * so that counter lives in the process's memory.
+ */
+import { sql } from 'kysely';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Db } from '../db/database.js';
+import { PROVIDER_LIMITS } from '../errors/provider-limit.js';
+import { jobKind } from '../spelling/api-spelling.js';
+import { type Clock, utcDay } from '../util/clock.js';
+
+/** Series are bounded: a fleet has a handful of providers, and the biggest spenders are what an alert needs. */
+const MAX_PROVIDERS = 100;
+const MAX_OWNERS = 1000;
+
+/** Registers the metrics; returns the refusal counter the enqueue route increments. */
+export function registerLimitMetrics(registry: Registry, db: Db, clock: Clock): Counter {
+  new Gauge({
+    name: 'jobfleet_provider_paused',
+    help: 'Whether each provider is paused (1) or not (0), for each reason a pause can have',
+    labelNames: ['provider', 'reason'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('providers').select(['name', 'status', 'reason']).orderBy('name').limit(MAX_PROVIDERS).execute();
+      // A state set: one series per reason, so an alert can ask for a spend limit alone.
+      for (const row of rows)
+        for (const reason of PROVIDER_LIMITS)
+          this.set({ provider: row.name, reason }, row.status === 'PAUSED' && row.reason === reason ? 1 : 0);
+    },
+  });
+
+  new Counter({
+    name: 'jobfleet_provider_pauses_total',
+    help: 'Pauses each provider has had (rate limits, overloads, spend limits)',
+    labelNames: ['provider'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('providers').select(['name', 'pause_count']).orderBy('name').limit(MAX_PROVIDERS).execute();
+      for (const row of rows) this.inc({ provider: row.name }, row.pause_count);
+    },
+  });
+
+  new Gauge({
+    name: 'jobfleet_owner_spend_usd',
+    help: "What each owner's jobs cost today (UTC day), in US dollars; the biggest spenders first, at most 1000 owners",
+    labelNames: ['owner'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db
+        .selectFrom('owner_daily_spend')
+        .select(['owner_id', 'cost_usd'])
+        .where('day', '=', utcDay(clock()))
+        .orderBy('cost_usd', 'desc')
+        .orderBy('owner_id')
+        .limit(MAX_OWNERS)
+        .execute();
+      for (const row of rows) this.set({ owner: row.owner_id }, Number(row.cost_usd));
+    },
+  });
+
+  new Counter({
+    name: 'jobfleet_jobs_budget_exceeded_total',
+    help: 'Jobs stopped at a budget ceiling (failed budget_exceeded), by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db
+        .selectFrom('claude_jobs')
+        .select('kind')
+        .select(sql<string>`count(*)`.as('count'))
+        .where('status', '=', 'FAILED')
+        .where(sql<boolean>`error->>'code' = 'budget_exceeded'`)
+        .groupBy('kind')
+        .execute();
+      for (const row of rows) this.inc({ kind: jobKind.toApi(row.kind) }, Number(row.count));
+    },
+  });
+
+  return new Counter({
+    name: 'jobfleet_budget_refusals_total',
+    help: "Enqueues this API process refused because the owner's daily budget is spent (409 budget_exhausted)",
+    registers: [registry],
+  });
+}
