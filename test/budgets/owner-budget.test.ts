@@ -112,25 +112,29 @@ describe("an owner's daily budget", () => {
     expect(given.reason).toMatch(/budget/i);
 
     // The next UTC day: the held job runs, and its cost counts on that day.
+    // A smaller answer than the day's whole budget: a run that reaches its ceiling is stopped.
+    fake.respondWith(textMessage('# answer', { inputTokens: 100, outputTokens: 20 }));
     const tomorrow = nextUtcDay(world.clock.now());
     world.clock.set(new Date(tomorrow.getTime() + 60_000));
     const [ran] = await waitAllEnded(world.db, [waitingChat.body.id], 30_000);
-    expect(ran).toMatchObject({ status: 'DONE', attempt_count: 1 });
+    expect([ran!.status, ran!.attempt_count, ran!.error]).toEqual(['DONE', 1, null]);
     expect(await spendOf('owner-a', utcDay(tomorrow))).toBeCloseTo(Number(ran!.cost_usd), 6);
     expect(await spendOf('owner-a', today)).toBeCloseTo(cost, 6);
   });
 
   it('lifts the refusal at once when an admin raises the budget', async () => {
-    // The previous test left owner-a with a budget of one job's cost, spent again today.
-    const spent = await world.api.call('GET', '/api/v1/owners/owner-a/budget');
-    expect(spent.body.exhausted).toBe(true);
-    expect((await grill(productA, ownerA)).status).toBe(409);
+    const today = await world.api.call('GET', '/api/v1/owners/owner-a/budget');
+    expect(today.body.spent_usd).toBeGreaterThan(0);
+    await world.api.call('PUT', '/api/v1/owners/owner-a/budget', { daily_usd: today.body.spent_usd });
+    expect((await world.api.call('GET', '/api/v1/owners/owner-a/budget')).body.exhausted).toBe(true);
+    const refused = await grill(productA, ownerA);
+    expect([refused.status, refused.body.error?.code]).toEqual([409, 'budget_exhausted']);
 
-    await world.api.call('PUT', '/api/v1/owners/owner-a/budget', { daily_usd: spent.body.daily_usd * 10 });
+    await world.api.call('PUT', '/api/v1/owners/owner-a/budget', { daily_usd: 1 });
     const allowed = await grill(productA, ownerA);
     expect(allowed.status).toBe(202);
     const [row] = await waitAllEnded(world.db, [allowed.body.id]);
-    expect(row!.status).toBe('DONE');
+    expect([row!.status, row!.error]).toEqual(['DONE', null]);
   });
 
   it('OWNER_DAILY_BUDGET_USD applies to owners without their own budget', async () => {
