@@ -154,7 +154,7 @@ describe('a command agent reporting a provider limit', () => {
 
     writeFileSync(answering, '');
     expect((await world.api.call('POST', `/api/v1/providers/${PROVIDER}/resume`, {})).status).toBe(200);
-    const rows = await waitAllEnded(world.db, ids);
+    const rows = await waitAllEnded(world.db, ids, 30_000);
     expect(rows.map((row) => [row.status, row.attempt_count])).toEqual(ids.map(() => ['DONE', 1]));
   });
 });
