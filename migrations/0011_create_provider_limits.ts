@@ -40,7 +40,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     CREATE TABLE owner_daily_spend (
       owner_id text NOT NULL,
       day date NOT NULL,
-      cost_usd numeric(14, 6) NOT NULL DEFAULT 0,
+      cost_usd numeric(20, 6) NOT NULL DEFAULT 0,
       PRIMARY KEY (owner_id, day)
     )
   `.execute(db);

@@ -9,6 +9,12 @@
 export const PROVIDER_LIMITS = ['rate_limit', 'overloaded', 'spend_limit'] as const;
 export type ProviderLimit = (typeof PROVIDER_LIMITS)[number];
 
+/**
+ * The longest wait a provider (or an agent speaking for it) may ask for: a day. A larger one is
+ * a mistake or hostile, and would hold the provider's kinds until an admin noticed.
+ */
+export const MAX_PROVIDER_WAIT_MS = 24 * 60 * 60 * 1000;
+
 export class ProviderLimitError extends Error {
   override readonly name = 'ProviderLimitError';
   constructor(
@@ -25,6 +31,9 @@ export class ProviderLimitError extends Error {
     message: string,
   ) {
     super(message);
+    if (retryAfterMs !== null) {
+      this.retryAfterMs = Number.isFinite(retryAfterMs) ? Math.min(Math.max(0, Math.round(retryAfterMs)), MAX_PROVIDER_WAIT_MS) : null;
+    }
   }
 }
 

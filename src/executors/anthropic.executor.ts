@@ -105,8 +105,8 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
         if (limit) throw limit;
         // The connection broke off mid-answer (undici's `TypeError: terminated`): the provider's
         // trouble, like a refused connection, not the job's.
-        if (streaming && thrown instanceof TypeError) {
-          throw new ProviderLimitError('anthropic', 'overloaded', null, `anthropic: the stream broke off: ${thrown.message}`);
+        if (streaming && brokeOff(thrown)) {
+          throw new ProviderLimitError('anthropic', 'overloaded', null, `anthropic: the stream broke off: ${(thrown as Error).message}`);
         }
         throw toAgentFailedError(thrown);
       }
@@ -128,6 +128,19 @@ export function createAnthropicExecutor(options: AnthropicExecutorOptions): Exec
       };
     },
   };
+}
+
+/**
+ * A connection lost mid-stream, as undici reports it (`TypeError: terminated`, or a socket error
+ * as its cause); any other TypeError is a fault of ours or of the answer's shape, not an overload.
+ */
+function brokeOff(thrown: unknown): boolean {
+  if (!(thrown instanceof TypeError)) return false;
+  const cause = (thrown as { cause?: { code?: unknown } }).cause;
+  return (
+    thrown.message === 'terminated' ||
+    (typeof cause?.code === 'string' && (cause.code.startsWith('UND_ERR') || cause.code.startsWith('ECONN')))
+  );
 }
 
 /** No more output tokens than the job's budget has left (at least 1: the API requires it). */

@@ -52,6 +52,11 @@ export const PROVIDER_LIMIT_EXIT_CODE = 75;
 
 /** Beyond this, stdout is not an answer anyone will store: stop the command and fail. */
 export const MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
+/**
+ * A run that speaks stream-json prints every tool result it sees, so its stdout grows with a long
+ * session while its answer does not: only the answer is kept, and only a runaway stream is stopped.
+ */
+export const MAX_STREAM_BYTES = 256 * 1024 * 1024;
 const STDERR_TAIL_CHARS = 2000;
 /** A stderr "line" longer than this (a progress bar without newlines) is logged in pieces. */
 const MAX_LOG_LINE_CHARS = 4000;
@@ -122,8 +127,10 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
   child.stdout.on('data', (chunk: Buffer) => {
     if (stopCause) return;
     stdoutBytes += chunk.length;
-    if (stdoutBytes > MAX_OUTPUT_BYTES) return stop({ kind: 'output-too-large' });
-    stdout.push(chunk);
+    if (stdoutBytes > (reader.spoke ? MAX_STREAM_BYTES : MAX_OUTPUT_BYTES)) return stop({ kind: 'output-too-large' });
+    // The raw bytes are the answer only of a run that never speaks the protocol.
+    if (reader.spoke) stdout.length = 0;
+    else stdout.push(chunk);
     lines.write(chunk);
   });
   const stderr = stderrCollector(log);
@@ -150,8 +157,9 @@ async function runChild(options: CommandExecutorOptions, request: AgentRequest, 
   if (stopCause?.kind === 'aborted') throw new AgentAbortedError(stopCause.reason, { partial_output: reader.answer() });
   if (stopCause?.kind === 'provider-limit') throw stopCause.error;
   if (stopCause?.kind === 'output-too-large') {
-    throw new AgentFailedError(`command output exceeded ${MAX_OUTPUT_BYTES / (1024 * 1024)} MB; the command was stopped`, {
-      limitBytes: MAX_OUTPUT_BYTES,
+    const limitBytes = reader.spoke ? MAX_STREAM_BYTES : MAX_OUTPUT_BYTES;
+    throw new AgentFailedError(`command output exceeded ${limitBytes / (1024 * 1024)} MB; the command was stopped`, {
+      limitBytes,
       stderrTail: stderr.tail(),
     });
   }

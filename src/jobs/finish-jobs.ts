@@ -39,8 +39,16 @@ export interface FinishOutcome {
 /** The agent's usage, added to what it reported while it ran (`record_usage` over MCP). */
 function usageOf(usage: AgentUsage | undefined): Record<string, number> {
   if (!usage) return {};
-  return { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, cost_usd: usage.costUsd };
+  return { input_tokens: tokens(usage.inputTokens), output_tokens: tokens(usage.outputTokens), cost_usd: dollars(usage.costUsd) };
 }
+
+/**
+ * What an agent reports is believed within the bounds `record_usage` accepts over MCP: a billion
+ * tokens, a million dollars per report. Beyond them it is a broken or hostile agent, and its
+ * figures must not keep its outcome out of Postgres.
+ */
+const tokens = (value: number) => (Number.isFinite(value) ? Math.min(Math.max(0, Math.round(value)), 1_000_000_000) : 0);
+const dollars = (value: number) => (Number.isFinite(value) ? Math.min(Math.max(0, value), 1_000_000) : 0);
 
 export interface FinishOptions {
   /** The UTC day (`YYYY-MM-DD`) the jobs' cost counts against their owners' budgets (default: today, by this host's clock). */

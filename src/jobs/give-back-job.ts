@@ -6,17 +6,28 @@
  * the next delivery finds it QUEUED.
  */
 import { sql } from 'kysely';
+import { addSpend } from '../budgets/owner-budgets.js';
 import type { Db } from '../db/database.js';
+import type { AgentUsage } from '../executors/executor.js';
 import { claudeJobMachine } from '../machines/index.js';
 import { transitionMany } from '../transitions/index.js';
 import { type Lease, leaseGuard } from './job-lease.js';
 
 export type WaitTrigger = 'provider_paused' | 'owner_budget_spent';
 
+export interface GiveBack {
+  trigger: WaitTrigger;
+  reason: string;
+  /** What the agent used before the provider refused (a stream cut short): still spent, so kept. */
+  usage?: AgentUsage;
+  /** The UTC day that usage counts against its owner's budget. */
+  day: string;
+}
+
 /** Answers false when the lease no longer holds (the job was cancelled or taken meanwhile). */
-export async function giveBackJob(db: Db, lease: Lease, trigger: WaitTrigger, reason: string): Promise<boolean> {
-  const { applied } = await db.transaction().execute((trx) =>
-    transitionMany(
+export async function giveBackJob(db: Db, lease: Lease, { trigger, reason, usage, day }: GiveBack): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const { applied } = await transitionMany(
       trx,
       claudeJobMachine,
       [
@@ -26,6 +37,9 @@ export async function giveBackJob(db: Db, lease: Lease, trigger: WaitTrigger, re
           to: 'QUEUED',
           trigger,
           guard: leaseGuard(lease),
+          ...(usage && usage.costUsd + usage.inputTokens + usage.outputTokens > 0
+            ? { add: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, cost_usd: usage.costUsd } }
+            : {}),
           context: { actorTokenId: lease.tokenId, reason },
         },
       ],
@@ -37,7 +51,9 @@ export async function giveBackJob(db: Db, lease: Lease, trigger: WaitTrigger, re
           started_at: sql`NULL`,
         },
       },
-    ),
-  );
-  return applied.length > 0;
+    );
+    const job = applied[0]?.row;
+    if (job && usage) await addSpend(trx, day, [{ productId: job.product_id, costUsd: usage.costUsd }]);
+    return job !== undefined;
+  });
 }

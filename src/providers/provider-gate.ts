@@ -14,18 +14,23 @@ export interface ProviderGate {
   current(now?: number): ProviderHold | null;
   /** What this worker learnt itself (a limit its agent met). */
   learn(hold: ProviderHold): void;
+  /** Reads the provider's state now (an admin may have resumed it since the last look); answers the hold in force. */
+  refresh(): Promise<ProviderHold | null>;
   close(): void;
 }
 
 export function openProviderGate(options: { db: Db; provider: string; refreshMs: number; logger: Logger }): ProviderGate {
   let hold: ProviderHold | null = null;
+  const read = async () => {
+    const row = await options.db.selectFrom('providers').selectAll().where('name', '=', options.provider).executeTakeFirst();
+    hold = row?.status === 'PAUSED' ? holdOf(row) : null;
+  };
   let refreshing = false;
-  const refresh = async () => {
+  const tick = async () => {
     if (refreshing) return;
     refreshing = true;
     try {
-      const row = await options.db.selectFrom('providers').selectAll().where('name', '=', options.provider).executeTakeFirst();
-      hold = row?.status === 'PAUSED' ? holdOf(row) : null;
+      await read();
     } catch (error) {
       // Keep what we knew: a Postgres outage must not open the gate of a paused provider.
       options.logger.debug({ err: (error as Error).message }, 'could not read the provider state');
@@ -33,16 +38,22 @@ export function openProviderGate(options: { db: Db; provider: string; refreshMs:
       refreshing = false;
     }
   };
-  void refresh();
-  const timer = setInterval(() => void refresh(), options.refreshMs);
+  void tick();
+  const timer = setInterval(() => void tick(), options.refreshMs);
   timer.unref();
+
+  const current = (now = Date.now()) => {
+    if (!hold) return null;
+    if (hold.resumeAt !== null && hold.resumeAt.getTime() <= now) return null;
+    return hold;
+  };
 
   return {
     provider: options.provider,
-    current(now = Date.now()) {
-      if (!hold) return null;
-      if (hold.resumeAt !== null && hold.resumeAt.getTime() <= now) return null;
-      return hold;
+    current,
+    async refresh() {
+      await read();
+      return current();
     },
     learn(learnt) {
       hold = learnt;

@@ -17,6 +17,12 @@ import type { ProviderHold } from './provider-states.js';
  */
 export const SPEND_LIMIT_RECHECK_MS = 2_000;
 
+/**
+ * The limiter every worker runs with: it never binds (a billion jobs a second), but BullMQ applies
+ * a queue's manual rate limit (`queue.rateLimit`, the hold above) only to workers that have one.
+ */
+export const PAUSABLE_LIMITER = { max: 1_000_000_000, duration: 1_000 } as const;
+
 /** Puts the hold on its kinds' queues; answers how long workers should wait before asking again. */
 export async function holdQueues(queues: JobQueues, hold: ProviderHold, now = Date.now()): Promise<number> {
   const waitMs = hold.resumeAt === null ? SPEND_LIMIT_RECHECK_MS : Math.max(1, hold.resumeAt.getTime() - now);
@@ -30,13 +36,17 @@ export async function holdQueues(queues: JobQueues, hold: ProviderHold, now = Da
   return waitMs;
 }
 
-/** Lifts a pause from its kinds' queues (an admin resumed the provider, or its time passed). */
+/**
+ * Lifts a pause from its kinds' queues (an admin resumed the provider, or its time passed): only
+ * where one is in force, so that the sweeper's look at every queue writes nothing when all is well.
+ */
 export async function releaseQueues(queues: JobQueues, kinds: readonly JobKind[]): Promise<void> {
   await Promise.all(
     kinds.map(async (kind) => {
       const queue = queues.queue(kind);
-      await queue.resume();
-      await queue.removeRateLimitKey();
+      if (await queue.isPaused()) await queue.resume();
+      // Only a hold reaches the never-binding limiter's maximum (rateLimit sets the counter past it).
+      if ((await queue.getRateLimitTtl(PAUSABLE_LIMITER.max)) > 0) await queue.removeRateLimitKey();
     }),
   );
 }

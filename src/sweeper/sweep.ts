@@ -22,7 +22,7 @@ import type { Logger } from '../logger.js';
 import { claudeJobMachine } from '../machines/index.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { transitionMany } from '../transitions/index.js';
-import type { JobKind } from '../job-kinds.js';
+import { JOB_KINDS, type JobKind } from '../job-kinds.js';
 import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
 import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
 
@@ -72,14 +72,25 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
   return report;
 }
 
+/**
+ * Redis made to say what Postgres says: the pauses in force held (again, after Redis lost them),
+ * and every other kind's queue released, whoever held it last (a worker acting on a view of the
+ * provider a moment older than an admin's resume, say).
+ */
 async function settleProviders(deps: SweepDeps, report: SweepReport) {
   const resumed = await endDuePauses(deps.db);
-  for (const provider of resumed) {
-    await releaseQueues(deps.queues, provider.kinds as JobKind[]);
-    deps.logger.info({ provider: provider.name }, 'provider resumed: its time to wait has passed');
-  }
+  for (const provider of resumed) deps.logger.info({ provider: provider.name }, 'provider resumed: its time to wait has passed');
   report.resumedProviders += resumed.length;
-  for (const provider of await pausedProviders(deps.db)) await holdQueues(deps.queues, holdOf(provider));
+  const held = new Set<JobKind>();
+  for (const provider of await pausedProviders(deps.db)) {
+    const hold = holdOf(provider);
+    await holdQueues(deps.queues, hold);
+    for (const kind of hold.kinds) held.add(kind);
+  }
+  await releaseQueues(
+    deps.queues,
+    JOB_KINDS.filter((kind) => !held.has(kind)),
+  );
 }
 
 async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {

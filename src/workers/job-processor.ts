@@ -12,7 +12,7 @@
  * unrecoverable: BullMQ must not run it again, since jobfleet retries a job as a new job itself.
  */
 import { DelayedError, type Job, RateLimitError, UnrecoverableError } from 'bullmq';
-import { type BudgetDefaults, budgetLimitsOf, type JobBudget } from '../job-budget.js';
+import { type BudgetDefaults, type BudgetLimits, budgetLimitsOf, type JobBudget } from '../job-budget.js';
 import { isSpent, type OwnerDay, remainingOf } from '../budgets/owner-budgets.js';
 import { type BudgetExceeded, createUsageMeter, type UsageMeter } from '../executors/usage-meter.js';
 import type { JsonValue } from '../db/column-types.js';
@@ -22,7 +22,7 @@ import { type AppError, coerceError, isAppError } from '../errors/app-error.js';
 import { isUnrunnable } from '../errors/unrunnable.js';
 import { JobFailure } from '../errors/job-failure.js';
 import type { JobTokens } from '../auth/job-token.js';
-import { AgentAbortedError, AgentFailedError, type Executor } from '../executors/executor.js';
+import { AgentAbortedError, AgentFailedError, type AgentUsage, type Executor } from '../executors/executor.js';
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Lease } from '../jobs/job-lease.js';
 import type { Completion } from '../jobs/finish-jobs.js';
@@ -30,11 +30,11 @@ import type { ClaimedJob } from '../jobs/job-flushes.js';
 import { handlerOf, type JobError, type RunOutput, type Verdict, type WorkspaceSettings } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
-import { giveBackJob, type WaitTrigger } from '../jobs/give-back-job.js';
+import { type GiveBack, giveBackJob } from '../jobs/give-back-job.js';
 import { isProviderLimit, type ProviderLimitError } from '../errors/provider-limit.js';
 import type { ProviderGate } from '../providers/provider-gate.js';
 import type { ProviderHold } from '../providers/provider-states.js';
-import { type Clock, nextUtcDay } from '../util/clock.js';
+import { type Clock, nextUtcDay, utcDay } from '../util/clock.js';
 import type { GroupCommit } from '../util/group-commit.js';
 import type { AbortCause, RunningJobs } from './running-jobs.js';
 import type { WorkerIdentity } from './worker-registry.js';
@@ -118,8 +118,9 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
   const { job, prompt, owner } = claimed;
   const lease = leaseOf(job);
 
-  // Nothing reaches the agent while its provider is paused or its owner's day is spent.
-  const held = deps.gate.current();
+  // Nothing reaches the agent while its provider is paused or its owner's day is spent. The gate
+  // may be a heartbeat behind an admin's resume: ask Postgres before giving the job back.
+  const held = deps.gate.current() ? await stillHeld(deps) : null;
   if (held) return waitForProvider(deps, delivery, lease, held);
   if (owner && isSpent(owner)) return waitForBudget(deps, delivery, lease, owner);
 
@@ -162,10 +163,11 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
     } catch (thrown) {
       const cause = run.controller.signal.aborted ? (run.controller.signal.reason as AbortCause) : null;
       // The provider refused for a while: the job waits with it, no attempt spent.
+      // It stays among this worker's running jobs (its lease renewed) until it is given back.
       if (isProviderLimit(thrown) && !cause) {
-        deps.running.delete(job.id);
         clearTimeout(timer);
-        return await waitForProvider(deps, delivery, lease, await deps.meetLimit(thrown), thrown.message);
+        const hold = await persist(deps, () => deps.meetLimit(thrown));
+        return await waitForProvider(deps, delivery, lease, hold, thrown.message, usageOf(meter));
       }
       if (cause === 'budget_exceeded' && meter.exceeded) {
         clearTimeout(timer);
@@ -199,7 +201,8 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
 
 /** The job's ceilings: its own budget over its kind's default, and what is left of its owner's day. */
 function meterOf(deps: ProcessorDeps, job: ClaudeJob, owner: OwnerDay | null, stop: () => void): UsageMeter {
-  const limits = budgetLimitsOf(job.kind, job.budget as JobBudget | null, deps.budgetDefaults);
+  // A job given back before keeps what its earlier runs spent (on its row): its ceilings are for the whole job.
+  const limits = spentAlready(budgetLimitsOf(job.kind, job.budget as JobBudget | null, deps.budgetDefaults), job);
   const left = owner ? remainingOf(owner) : null;
   const ownerBinds = left !== null && (limits.maxCostUsd === null || left < limits.maxCostUsd);
   return createUsageMeter({
@@ -207,6 +210,16 @@ function meterOf(deps: ProcessorDeps, job: ClaudeJob, owner: OwnerDay | null, st
     costCeiling: ownerBinds ? 'owner_daily_usd' : 'max_cost_usd',
     stop,
   });
+}
+
+function spentAlready(limits: BudgetLimits, job: ClaudeJob): BudgetLimits {
+  const cost = Number(job.cost_usd ?? 0);
+  const output = job.output_tokens ?? 0;
+  return {
+    ...limits,
+    maxCostUsd: limits.maxCostUsd === null ? null : Math.max(0, limits.maxCostUsd - cost),
+    maxOutputTokens: limits.maxOutputTokens === null ? null : Math.max(0, limits.maxOutputTokens - output),
+  };
 }
 
 function usageOf(meter: UsageMeter) {
@@ -245,13 +258,37 @@ async function waitForProvider(
   lease: Lease,
   hold: ProviderHold,
   said?: string,
+  usage?: AgentUsage,
 ): Promise<RunOutcome> {
   const until = hold.resumeAt ? `until ${hold.resumeAt.toISOString()}` : 'until an admin resumes it';
   const why = `waiting: provider ${hold.provider} is paused (${hold.reason}${said ? `: ${said}` : ''}) ${until}; no attempt spent`;
-  return giveBack(deps, delivery, lease, 'provider_paused', why, async () => ({
+  return giveBack(deps, delivery, lease, { trigger: 'provider_paused', reason: why, ...(usage ? { usage } : {}) }, async () => ({
     status: 'waiting',
     retryInMs: await deps.holdQueues(hold),
   }));
+}
+
+/** The provider's pause as Postgres has it now, or null when it has ended; a read that fails keeps the gate's view. */
+async function stillHeld(deps: ProcessorDeps): Promise<ProviderHold | null> {
+  try {
+    return await deps.gate.refresh();
+  } catch {
+    return deps.gate.current();
+  }
+}
+
+/** Runs a write until it commits, waiting out a Postgres outage (as outcomes do), unless the worker has given up. */
+async function persist<T>(deps: ProcessorDeps, write: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await write();
+    } catch (thrown) {
+      if (deps.givenUp()) throw thrown;
+      const delay = Math.min(500 * 2 ** attempt, 10_000);
+      deps.logger.warn({ err: coerceError(thrown).message, retryInMs: delay }, 'could not record a wait; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 /** The job goes back to QUEUED, and its delivery waits for the next UTC day or the next look at its owner's budget. */
@@ -260,7 +297,7 @@ async function waitForBudget(deps: ProcessorDeps, delivery: Job<QueuedJobData>, 
   const until = Math.min(nextUtcDay(now).getTime(), now.getTime() + deps.budgetRecheckMs);
   const why = `waiting: owner ${owner.ownerId} has spent the daily budget of ${owner.dailyUsd} USD for ${owner.day}; offered again at ${new Date(until).toISOString()}; no attempt spent`;
   // The delay is the worker's own clock, in BullMQ's time: what is left of it from now.
-  return giveBack(deps, delivery, lease, 'owner_budget_spent', why, async () => ({
+  return giveBack(deps, delivery, lease, { trigger: 'owner_budget_spent', reason: why }, async () => ({
     status: 'delayed',
     until: Date.now() + (until - now.getTime()),
   }));
@@ -270,21 +307,13 @@ async function giveBack(
   deps: ProcessorDeps,
   delivery: Job<QueuedJobData>,
   lease: Lease,
-  trigger: WaitTrigger,
-  why: string,
+  wait: Omit<GiveBack, 'day'>,
   then: () => Promise<RunOutcome>,
 ): Promise<RunOutcome> {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      if (!(await giveBackJob(deps.db, lease, trigger, why))) return { status: 'dropped', why: 'the job left this worker while it waited' };
-      break;
-    } catch (thrown) {
-      if (deps.givenUp()) throw thrown;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** attempt, 10_000)));
-    }
-  }
-  void delivery.log(why).catch(() => undefined);
-  deps.logger.info({ job: lease.jobId, trigger }, why);
+  const given = await persist(deps, () => giveBackJob(deps.db, lease, { ...wait, day: utcDay(deps.clock()) }));
+  if (!given) return { status: 'dropped', why: 'the job left this worker while it waited' };
+  void delivery.log(wait.reason).catch(() => undefined);
+  deps.logger.info({ job: lease.jobId, trigger: wait.trigger }, wait.reason);
   return then();
 }
 
@@ -316,8 +345,17 @@ function failureOf(error: Error, cause: AbortCause | null, timeoutMs: number): V
   return { status: 'FAILED', error: { code: 'agent_failed', message: error.message } };
 }
 
+const ZERO_USAGE: AgentUsage = Object.freeze({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
+
+/** SQLSTATE class 22: a value out of its column's range (numeric overflow and the like). */
+const isDataException = (thrown: unknown) => {
+  const code = (thrown as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('22');
+};
+
 /** Commits the outcome, waiting out a Postgres outage; a refusal ends it quietly. */
-async function finish(deps: ProcessorDeps, completion: Completion): Promise<RunOutcome> {
+async function finish(deps: ProcessorDeps, first: Completion): Promise<RunOutcome> {
+  let completion = first;
   for (let attempt = 0; ; attempt += 1) {
     try {
       await deps.completions.submit(completion);
@@ -327,6 +365,15 @@ async function finish(deps: ProcessorDeps, completion: Completion): Promise<RunO
       if (isAppError(thrown)) {
         deps.logger.info({ job: completion.lease.jobId, code: thrown.code }, `late write refused: ${thrown.message}`);
         return { status: 'dropped', why: thrown.code };
+      }
+      // Figures Postgres cannot hold (an agent's absurd usage): the outcome matters more than they do.
+      if (isDataException(thrown) && completion.output?.usage !== ZERO_USAGE) {
+        deps.logger.warn(
+          { job: completion.lease.jobId, err: coerceError(thrown).message },
+          'outcome refused for its figures; recording it without its usage',
+        );
+        completion = { ...completion, output: completion.output && { ...completion.output, usage: ZERO_USAGE }, usage: ZERO_USAGE };
+        continue;
       }
       if (deps.givenUp()) throw thrown;
       const delay = Math.min(500 * 2 ** attempt, 10_000);

@@ -31,7 +31,7 @@ import { anyOwnerBudget, type BudgetDay, budgetDay } from '../budgets/owner-budg
 import { publishBudgetExceeded } from '../events/budget-notices.js';
 import { noticeJob } from '../events/job-notices.js';
 import { openProviderGate } from '../providers/provider-gate.js';
-import { holdQueues } from '../providers/provider-queues.js';
+import { holdQueues, PAUSABLE_LIMITER } from '../providers/provider-queues.js';
 import { pauseProvider } from '../providers/provider-states.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import type { WorkspaceSettings } from '../kinds/index.js';
@@ -145,7 +145,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       if (paused) log.warn({ provider: hold.provider, reason: hold.reason, until: hold.resumeAt }, `provider paused: ${limit.message}`);
       return hold;
     },
-    holdQueues: (hold) => holdQueues(queues, hold),
+    // This worker's own kinds too: a pause recorded before it started does not list them.
+    holdQueues: (hold) => holdQueues(queues, { ...hold, kinds: [...new Set([...hold.kinds, ...options.kinds])] }),
     budgetDefaults: config.JOB_BUDGETS,
     budgetRecheckMs: config.BUDGET_RECHECK_MS,
     clock,
@@ -162,9 +163,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       prefix: config.BULLMQ_PREFIX,
       concurrency: options.concurrency,
       ...deliveryLockOptions({ leaseMs: config.LEASE_MS, heartbeatMs: config.HEARTBEAT_MS }),
-      // Never limits by itself: it makes the workers honour the queue rate limit a provider's
-      // pause sets (BullMQ applies a manual rate limit only to workers that have a limiter).
-      limiter: PAUSABLE,
+      // Never limits by itself: it makes the workers honour a provider's pause (provider-queues.ts).
+      limiter: PAUSABLE_LIMITER,
+      // A worker waiting out a pause looks at its queue again every heartbeat, not only when the
+      // pause was due to end: an admin's resume (or the end of a shortened pause) is felt at once.
+      maximumRateLimitDelay: config.HEARTBEAT_MS,
     });
     worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => {
@@ -213,9 +216,6 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     },
   };
 }
-
-/** A limiter that never binds (a billion jobs a second) but lets `queue.rateLimit` hold the queue. */
-const PAUSABLE = { max: 1_000_000_000, duration: 1_000 } as const;
 
 /**
  * Whether owners' days are judged at claim: always with OWNER_DAILY_BUDGET_USD, else only once an

@@ -198,3 +198,24 @@ describe('command agent: usage as it streams', () => {
     expect((failure.details.partial_output as string).startsWith('Step 1 done.\n\nStep 2 done.')).toBe(true);
   });
 });
+
+describe('a long stream-json session', () => {
+  it('is read past the 10 MB a plain answer may have, and answers with its result line', async () => {
+    // 12 MB of tool results echoed by a verbose session, then the result: only the answer is kept.
+    const script = [
+      "const block = 'x'.repeat(64 * 1024);",
+      "const line = JSON.stringify({ type: 'user', message: { content: [{ type: 'tool_result', content: block }] } }) + '\\n';",
+      'for (let i = 0; i < 192; i += 1) process.stdout.write(line);',
+      "process.stdout.write(JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result: 'the answer', total_cost_usd: 0.01, num_turns: 1 }) + '\\n');",
+    ].join(' ');
+    const long = createCommandExecutor({
+      command: `${JSON.stringify(process.execPath)} -e ${JSON.stringify(script)}`,
+      timeoutMs: 30_000,
+      provider: PROVIDER,
+      env: { PATH: process.env.PATH },
+    });
+    const output = await long.run(request());
+    expect(output.text).toBe('the answer');
+    expect(output.usage.costUsd).toBeCloseTo(0.01);
+  });
+});

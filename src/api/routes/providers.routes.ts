@@ -134,8 +134,9 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { name } = c.req.valid('param');
-      const { row, resumed } = await resumeProvider(deps.db, name, { trigger: 'admin_resumes', actorTokenId: callerOf(c).actorTokenId });
-      if (resumed) await releaseQueues(deps.queues, row.kinds as JobKind[]);
+      const { row } = await resumeProvider(deps.db, name, { trigger: 'admin_resumes', actorTokenId: callerOf(c).actorTokenId });
+      // Also when it was active already: a queue some worker held on a stale view is let go.
+      await releaseQueues(deps.queues, row.kinds as JobKind[]);
       return c.json(toApiProvider(row), 200);
     },
   );
