@@ -115,17 +115,22 @@ describe('a rate limit window', () => {
     expect(rows.filter((row) => row.status !== 'DONE').map((row) => [row.id, row.status, row.error])).toEqual([]);
     expect(rows.map((row) => row.attempt_count)).toEqual(rows.map(() => 1));
 
-    // PAUSED then ACTIVE, as many times as it paused, ending ACTIVE.
-    const history = (await providerHistory(world.db, 'anthropic')).filter((row) => row.from_status !== null);
+    // PAUSED then ACTIVE, as many times as it paused, ending ACTIVE. A job may run as soon as the
+    // pause's time has passed, before the sweeper records its end: the end is waited for.
+    const history = await waitFor('the last pause to be recorded as ended', async () => {
+      const rows = (await providerHistory(world.db, 'anthropic')).filter((row) => row.from_status !== null);
+      return rows.at(-1)?.to_status === 'ACTIVE' ? rows : undefined;
+    });
     expect(history.length).toBeGreaterThanOrEqual(2);
     history.forEach((row, i) => {
       expect(row.to_status).toBe(i % 2 === 0 ? 'PAUSED' : 'ACTIVE');
       expect(row.trigger).toBe(i % 2 === 0 ? 'rate_limited' : 'pause_ended');
     });
-    expect(history.at(-1)!.to_status).toBe('ACTIVE');
-    const types = world.events.filter((owned) => owned.event.entity === 'provider').map((owned) => owned.event.type);
-    expect(types).toContain('provider_paused');
-    expect(types.lastIndexOf('provider_resumed')).toBeGreaterThan(types.indexOf('provider_paused'));
+    await waitFor('provider_paused, then provider_resumed, as live events', () => {
+      const types = world.events.filter((owned) => owned.event.entity === 'provider').map((owned) => owned.event.type);
+      const paused = types.indexOf('provider_paused');
+      return paused >= 0 && types.lastIndexOf('provider_resumed') > paused;
+    });
 
     // Every request answered 429 gave its job back (its attempt not counted); so did deliveries a
     // worker held when it learnt of the pause, without a request. Each job succeeded by one request.
