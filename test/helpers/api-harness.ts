@@ -11,6 +11,7 @@ import { createToken } from '../../src/auth/token.repository.js';
 import { createJobQueues, type JobQueues } from '../../src/queues/job-queues.js';
 import { createCancelPublisher } from '../../src/queues/job-signals.js';
 import { createProducerConnection } from '../../src/queues/redis-connections.js';
+import type { Clock } from '../../src/util/clock.js';
 import type { TestEnv } from './test-env.js';
 
 export interface ApiHarness {
@@ -27,7 +28,7 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function createApiHarness(env: TestEnv, options: { dashboard?: Dashboard } = {}): Promise<ApiHarness> {
+export async function createApiHarness(env: TestEnv, options: { dashboard?: Dashboard; clock?: Clock } = {}): Promise<ApiHarness> {
   const connection = createProducerConnection(env.redisUrl, env.logger);
   await new Promise<void>((resolve, reject) => {
     if (connection.status === 'ready') return resolve();
@@ -44,8 +45,15 @@ export async function createApiHarness(env: TestEnv, options: { dashboard?: Dash
     signals: createCancelPublisher(connection, env.prefix, env.logger),
     auth: createAuthenticator(env.database.db, options.dashboard ?? null),
     events,
-    metrics: createFleetMetrics({ db: env.database.db, queues, heartbeatMs: env.config.HEARTBEAT_MS }),
+    metrics: createFleetMetrics({
+      db: env.database.db,
+      queues,
+      heartbeatMs: env.config.HEARTBEAT_MS,
+      ...(options.clock && { clock: options.clock }),
+    }),
     logger: env.logger,
+    // The time owners' budgets are judged by: a test may move it to the next UTC day.
+    ...(options.clock && { clock: options.clock }),
   };
   const app = createApp(deps);
   const token = async (scopes: string[], owner = 'owner-a') =>

@@ -9,7 +9,6 @@
  * is what a deployed fleet does; only the clock is the test's.
  */
 import type { ApiDeps } from '../../src/api/api-deps.js';
-import { createApp } from '../../src/api/app.js';
 import { Closers } from '../../src/cli/lifecycle.js';
 import { openProducer, runSweeper } from '../../src/cli/roles.js';
 import { type Config, loadConfig } from '../../src/config.js';
@@ -92,31 +91,9 @@ export async function startLimitsWorld(options: LimitsWorldOptions = {}): Promis
   const { db } = env.database;
   const clock = options.clock ?? movableClock();
   const closers = new Closers();
-  const harness = await createApiHarness(env);
+  const harness = await createApiHarness(env, { clock: clock.clock });
   closers.add('api', () => harness.close());
-  // The harness's own app has the system clock; this one is the same API on the world's clock.
-  const deps = { ...harness.deps, clock: clock.clock } as ApiDeps;
-  const app = createApp(deps);
-  const call: ApiHarness['call'] = async (method, path, body, headers = {}) => {
-    const { authorization = `Bearer ${harness.adminSecret}`, ...rest } = headers;
-    const response = await app.request(path, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(authorization ? { authorization } : {}),
-        ...rest,
-      },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, body: parsed };
-  };
+  const { call, deps } = harness;
 
   const events: OwnedEvent[] = [];
   const unsubscribe = harness.deps.events.subscribe((received) => events.push(...received));

@@ -61,8 +61,7 @@ beforeAll(async () => {
   // A fleet-wide default budget (generous) makes every worker judge owners' days from its first
   // claim; without one a worker notices the first owner budget an admin sets within a heartbeat.
   env = await createTestEnv({ PROVIDER_RATE_LIMIT_DEFAULT_MS: '700', BUDGET_RECHECK_MS: '200', OWNER_DAILY_BUDGET_USD: '1000' });
-  api = await createApiHarness(env);
-  api.deps.clock = () => apiNow;
+  api = await createApiHarness(env, { clock: () => apiNow });
   db = env.database.db;
   product = await createProduct(db, 'owner-limits');
   pool = await startWorkerPool({

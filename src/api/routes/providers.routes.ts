@@ -107,9 +107,8 @@ function toApiOwnerBudget(owner: OwnerDay): z.infer<typeof OwnerBudget> {
 
 export function providerRoutes(deps: ApiDeps) {
   const app = createRouter();
-  const clock = deps.clock ?? systemClock;
   const ownerDay = async (ownerId: string) =>
-    (await ownerDays(deps.db, [ownerId], budgetDay(clock(), deps.config.OWNER_DAILY_BUDGET_USD))).get(ownerId)!;
+    (await ownerDays(deps.db, [ownerId], budgetDay((deps.clock ?? systemClock)(), deps.config.OWNER_DAILY_BUDGET_USD))).get(ownerId)!;
 
   app.openapi(
     authedRoute(['read', 'worker'], {
