@@ -6,10 +6,10 @@
  * 2. lost workers: RUNNING jobs whose lease lapsed are FAILED (`worker_lost`), with the failure's
  *    side effects, and per kind retried as a new job;
  * 3. superseded: a QUEUED job with a newer QUEUED job of the same kind and subject is SKIPPED;
- * 4. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
- *    a crash between commit and add) is added again;
- * 5. providers: timed pauses whose time has passed end (PAUSED -> ACTIVE), and the pauses still in
- *    force are put on their queues again, in case Redis lost them.
+ * 4. providers: timed pauses whose time has passed end (PAUSED -> ACTIVE), and the pauses still in
+ *    force are put on their queues again, in case Redis lost them;
+ * 5. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
+ *    a crash between commit and add) is added again.
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
@@ -66,8 +66,10 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
     await failLostWorkers(deps, report);
   }
   await skipSuperseded(deps, report);
-  await reconcile(deps, report);
+  // Pauses first: after Redis lost everything, the jobs reconcile puts back must land on queues
+  // already held, or a worker could take one before the hold is in place.
   await settleProviders(deps, report);
+  await reconcile(deps, report);
   if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
 }

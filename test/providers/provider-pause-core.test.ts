@@ -13,8 +13,8 @@ import { AgentAbortedError, type AgentRequest, type Executor } from '../../src/e
 import { sweep } from '../../src/sweeper/sweep.js';
 import { startWorkerPool, type WorkerPool } from '../../src/workers/worker-pool.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { createIdeas, createProduct } from '../helpers/subjects.js';
-import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { createIdeas, createProduct, createSprintRuns } from '../helpers/subjects.js';
+import { createTestEnv, deleteKeys, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** A provider that refuses (by the script) until told otherwise, and records each call's time. */
@@ -151,6 +151,13 @@ describe('a spend limit', () => {
     });
     const callsWhenPaused = provider.calls.length;
     await sweepOnce();
+    // Redis loses everything of this fleet (its keys, as a FLUSHALL would on a server of its own):
+    // the next sweep puts the jobs back on their queue and holds it again, from Postgres.
+    await deleteKeys(env.redisUrl, env.prefix);
+    expect(await api.queues.queue('IDEA_GRILL').isPaused()).toBe(false);
+    await sweepOnce();
+    expect(await api.queues.queue('IDEA_GRILL').isPaused()).toBe(true);
+    expect(await api.queues.queue('IDEA_GRILL').getJobCountByTypes('wait')).toBe(ids.length);
     await sweepOnce();
     // Nothing was retried in a loop while paused.
     expect(provider.calls.length).toBe(callsWhenPaused);
@@ -255,6 +262,11 @@ describe('budgets', () => {
       spent_usd: 5,
       exhausted: true,
     });
+    // A sprint run is an enqueue too: resuming one is refused before anything changes.
+    const [run] = await createSprintRuns(db, product, 1);
+    const resume = await api.call('POST', `/api/v1/sprint-runs/${run}/resume`, {});
+    expect(resume.status).toBe(409);
+    expect(resume.body.error.code).toBe('budget_exhausted');
     const stranger = await api.token(['read'], 'someone-else');
     expect((await api.call('GET', '/api/v1/owners/owner-limits/budget', undefined, { authorization: `Bearer ${stranger}` })).status).toBe(
       404,

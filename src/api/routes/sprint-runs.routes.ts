@@ -215,7 +215,9 @@ export function sprintRunRoutes(deps: ApiDeps) {
       async (c) => {
         const caller = callerOf(c);
         const { id } = c.req.valid('param');
-        await visibleOwnership(deps.db, 'SPRINT_RUN', id, caller.ownerId);
+        const { productId } = await visibleOwnership(deps.db, 'SPRINT_RUN', id, caller.ownerId);
+        // A resume enqueues the job that drives the run again: a spent owner is refused, as on start.
+        if (command === 'resume') await refuseSpentOwners(deps.db, [productId], enqueuerOf(c, deps).budgetDay);
         const run = await controlRun(deps, id, command, { actorTokenId: caller.actorTokenId, reason: c.req.valid('json').reason ?? null });
         return c.json(await runWithProgress(deps.db, run), 200);
       },
