@@ -36,8 +36,8 @@ export interface FinishOutcome {
   enqueued: ClaudeJob[];
 }
 
-/** The agent's usage, added to what it reported while it ran (`record_usage` over MCP). */
-function usageOf(usage: AgentUsage | undefined): Record<string, number> {
+/** The agent's usage as the row's columns, added to what it reported while it ran (`record_usage` over MCP). */
+export function usageColumns(usage: AgentUsage | undefined): Record<string, number> {
   if (!usage) return {};
   return { input_tokens: tokens(usage.inputTokens), output_tokens: tokens(usage.outputTokens), cost_usd: dollars(usage.costUsd) };
 }
@@ -70,7 +70,7 @@ export async function finishJobs(
       verdict.status === 'DONE'
         ? { result: verdict.result }
         : { error: verdict.error as unknown as JsonValue, result: verdict.result ?? null },
-    add: usageOf(output?.usage ?? usage),
+    add: usageColumns(output?.usage ?? usage),
     context: {
       actorTokenId: lease.tokenId,
       reason: verdict.status === 'FAILED' ? verdict.error.message : null,

@@ -6,11 +6,11 @@
  * the next delivery finds it QUEUED.
  */
 import { sql } from 'kysely';
-import { addSpend } from '../budgets/owner-budgets.js';
 import type { Db } from '../db/database.js';
 import type { AgentUsage } from '../executors/executor.js';
 import { claudeJobMachine } from '../machines/index.js';
 import { transitionMany } from '../transitions/index.js';
+import { usageColumns } from './finish-jobs.js';
 import { type Lease, leaseGuard } from './job-lease.js';
 
 export type WaitTrigger = 'provider_paused' | 'owner_budget_spent';
@@ -18,16 +18,17 @@ export type WaitTrigger = 'provider_paused' | 'owner_budget_spent';
 export interface GiveBack {
   trigger: WaitTrigger;
   reason: string;
-  /** What the agent used before the provider refused (a stream cut short): still spent, so kept. */
+  /**
+   * What the agent used before the provider refused (a stream cut short): still spent, so kept on
+   * the row, where the job's ceilings and, when the job ends, its owner's day count it.
+   */
   usage?: AgentUsage;
-  /** The UTC day that usage counts against its owner's budget. */
-  day: string;
 }
 
 /** Answers false when the lease no longer holds (the job was cancelled or taken meanwhile). */
-export async function giveBackJob(db: Db, lease: Lease, { trigger, reason, usage, day }: GiveBack): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const { applied } = await transitionMany(
+export async function giveBackJob(db: Db, lease: Lease, { trigger, reason, usage }: GiveBack): Promise<boolean> {
+  const { applied } = await db.transaction().execute((trx) =>
+    transitionMany(
       trx,
       claudeJobMachine,
       [
@@ -37,9 +38,8 @@ export async function giveBackJob(db: Db, lease: Lease, { trigger, reason, usage
           to: 'QUEUED',
           trigger,
           guard: leaseGuard(lease),
-          ...(usage && usage.costUsd + usage.inputTokens + usage.outputTokens > 0
-            ? { add: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, cost_usd: usage.costUsd } }
-            : {}),
+          // A run refused before it used anything leaves the row's usage as it was (null until some).
+          add: usage && usage.inputTokens + usage.outputTokens + usage.costUsd > 0 ? usageColumns(usage) : {},
           context: { actorTokenId: lease.tokenId, reason },
         },
       ],
@@ -51,9 +51,7 @@ export async function giveBackJob(db: Db, lease: Lease, { trigger, reason, usage
           started_at: sql`NULL`,
         },
       },
-    );
-    const job = applied[0]?.row;
-    if (job && usage) await addSpend(trx, day, [{ productId: job.product_id, costUsd: usage.costUsd }]);
-    return job !== undefined;
-  });
+    ),
+  );
+  return applied.length > 0;
 }

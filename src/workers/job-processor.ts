@@ -34,7 +34,7 @@ import { type GiveBack, giveBackJob } from '../jobs/give-back-job.js';
 import { isProviderLimit, type ProviderLimitError } from '../errors/provider-limit.js';
 import type { ProviderGate } from '../providers/provider-gate.js';
 import type { ProviderHold } from '../providers/provider-states.js';
-import { type Clock, nextUtcDay, utcDay } from '../util/clock.js';
+import { type Clock, nextUtcDay } from '../util/clock.js';
 import type { GroupCommit } from '../util/group-commit.js';
 import type { AbortCause, RunningJobs } from './running-jobs.js';
 import type { WorkerIdentity } from './worker-registry.js';
@@ -166,8 +166,8 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
       // It stays among this worker's running jobs (its lease renewed) until it is given back.
       if (isProviderLimit(thrown) && !cause) {
         clearTimeout(timer);
-        const hold = await persist(deps, () => deps.meetLimit(thrown));
-        return await waitForProvider(deps, delivery, lease, hold, thrown.message, usageOf(meter));
+        const hold = await persist(deps, "the provider's pause", () => deps.meetLimit(thrown));
+        return await waitForProvider(deps, delivery, lease, hold, thrown.message, meterUsage(meter));
       }
       if (cause === 'budget_exceeded' && meter.exceeded) {
         clearTimeout(timer);
@@ -176,7 +176,7 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
           kind: job.kind,
           verdict: budgetVerdict(meter, meter.exceeded, thrown),
           output: null,
-          usage: usageOf(meter),
+          usage: meterUsage(meter),
         });
         if (finished.status === 'FAILED') await deps.budgetExceeded([{ job, exceeded: meter.exceeded }]).catch(() => undefined);
         return finished;
@@ -193,7 +193,7 @@ async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): P
       clearTimeout(timer);
     }
     // A failed run's usage so far is still spent: keep it (an answer's usage comes with its output).
-    return await finish(deps, { lease, kind: job.kind, verdict, output, ...(output ? {} : { usage: usageOf(meter) }) });
+    return await finish(deps, { lease, kind: job.kind, verdict, output, ...(output ? {} : { usage: meterUsage(meter) }) });
   } finally {
     deps.running.delete(job.id);
   }
@@ -222,7 +222,8 @@ function spentAlready(limits: BudgetLimits, job: ClaudeJob): BudgetLimits {
   };
 }
 
-function usageOf(meter: UsageMeter) {
+/** What the meter counted, as the usage a job's row keeps. */
+function meterUsage(meter: UsageMeter): AgentUsage {
   const { inputTokens, outputTokens, costUsd } = meter.totals;
   return { inputTokens, outputTokens, costUsd };
 }
@@ -277,15 +278,15 @@ async function stillHeld(deps: ProcessorDeps): Promise<ProviderHold | null> {
   }
 }
 
-/** Runs a write until it commits, waiting out a Postgres outage (as outcomes do), unless the worker has given up. */
-async function persist<T>(deps: ProcessorDeps, write: () => Promise<T>): Promise<T> {
+/** Runs a write until it commits, waiting out a Postgres outage, unless the worker has given up on writes. */
+async function persist<T>(deps: ProcessorDeps, what: string, write: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {
     try {
       return await write();
     } catch (thrown) {
       if (deps.givenUp()) throw thrown;
       const delay = Math.min(500 * 2 ** attempt, 10_000);
-      deps.logger.warn({ err: coerceError(thrown).message, retryInMs: delay }, 'could not record a wait; retrying');
+      deps.logger.warn({ err: coerceError(thrown).message, retryInMs: delay }, `could not record ${what}; retrying`);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
@@ -307,10 +308,10 @@ async function giveBack(
   deps: ProcessorDeps,
   delivery: Job<QueuedJobData>,
   lease: Lease,
-  wait: Omit<GiveBack, 'day'>,
+  wait: GiveBack,
   then: () => Promise<RunOutcome>,
 ): Promise<RunOutcome> {
-  const given = await persist(deps, () => giveBackJob(deps.db, lease, { ...wait, day: utcDay(deps.clock()) }));
+  const given = await persist(deps, 'a wait', () => giveBackJob(deps.db, lease, wait));
   if (!given) return { status: 'dropped', why: 'the job left this worker while it waited' };
   void delivery.log(wait.reason).catch(() => undefined);
   deps.logger.info({ job: lease.jobId, trigger: wait.trigger }, wait.reason);
@@ -354,34 +355,27 @@ const isDataException = (thrown: unknown) => {
 };
 
 /** Commits the outcome, waiting out a Postgres outage; a refusal ends it quietly. */
-async function finish(deps: ProcessorDeps, first: Completion): Promise<RunOutcome> {
-  let completion = first;
-  for (let attempt = 0; ; attempt += 1) {
+async function finish(deps: ProcessorDeps, completion: Completion): Promise<RunOutcome> {
+  let current = completion;
+  return persist(deps, 'the outcome', async (): Promise<RunOutcome> => {
     try {
-      await deps.completions.submit(completion);
-      const { verdict } = completion;
-      return verdict.status === 'DONE' ? { status: 'DONE' } : { status: 'FAILED', reason: reasonOf(verdict.error) };
+      await deps.completions.submit(current);
     } catch (thrown) {
       if (isAppError(thrown)) {
         deps.logger.info({ job: completion.lease.jobId, code: thrown.code }, `late write refused: ${thrown.message}`);
         return { status: 'dropped', why: thrown.code };
       }
       // Figures Postgres cannot hold (an agent's absurd usage): the outcome matters more than they do.
-      if (isDataException(thrown) && completion.output?.usage !== ZERO_USAGE) {
+      if (isDataException(thrown) && current === completion) {
         deps.logger.warn(
           { job: completion.lease.jobId, err: coerceError(thrown).message },
-          'outcome refused for its figures; recording it without its usage',
+          'outcome refused; recording it without its usage',
         );
-        completion = { ...completion, output: completion.output && { ...completion.output, usage: ZERO_USAGE }, usage: ZERO_USAGE };
-        continue;
+        current = { ...completion, output: completion.output && { ...completion.output, usage: ZERO_USAGE }, usage: ZERO_USAGE };
       }
-      if (deps.givenUp()) throw thrown;
-      const delay = Math.min(500 * 2 ** attempt, 10_000);
-      deps.logger.warn(
-        { job: completion.lease.jobId, err: coerceError(thrown).message, retryInMs: delay },
-        'could not record the outcome; retrying',
-      );
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      throw thrown;
     }
-  }
+    const { verdict } = current;
+    return verdict.status === 'DONE' ? { status: 'DONE' } : { status: 'FAILED', reason: reasonOf(verdict.error) };
+  });
 }

@@ -10,12 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerPool } from '../../src/workers/worker-pool.js';
-import { type LimitsWorld, startLimitsWorld, waitAllEnded } from '../helpers/limits-world.js';
+import { type LimitsWorld, limitedAgent, startLimitsWorld, waitAllEnded } from '../helpers/limits-world.js';
 import { isAlive } from '../helpers/processes.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const AGENT = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'limited-agent.mjs');
 
 let world: LimitsWorld;
 let product: string;
@@ -33,8 +31,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The fixture agent run in one of its modes. */
-const agent = (mode: string) => `env LIMITED_AGENT_MODE='${mode}' '${process.execPath}' '${AGENT}'`;
+const agent = limitedAgent;
 
 async function usePool(command: string): Promise<WorkerPool> {
   await pool?.close(5_000);

@@ -8,6 +8,7 @@
  * Everything here is started through the same functions the CLI roles use, so what the tests see
  * is what a deployed fleet does; only the clock is the test's.
  */
+import path from 'node:path';
 import type { ApiDeps } from '../../src/api/api-deps.js';
 import { Closers } from '../../src/cli/lifecycle.js';
 import { openProducer, runSweeper } from '../../src/cli/roles.js';
@@ -205,4 +206,14 @@ export async function providerView(world: LimitsWorld, name: string) {
   return (body.providers as { name: string; status: string; reason: string | null; [field: string]: unknown }[]).find(
     (provider) => provider.name === name,
   );
+}
+
+const LIMITED_AGENT = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'limited-agent.mjs');
+
+/** A command line running the fixture agent (test/fixtures/agents/limited-agent.mjs) in one of its modes. */
+export function limitedAgent(mode: string, extra: Record<string, string> = {}): string {
+  const vars = Object.entries({ LIMITED_AGENT_MODE: mode, ...extra })
+    .map(([key, value]) => `${key}='${value}'`)
+    .join(' ');
+  return `env ${vars} '${process.execPath}' '${LIMITED_AGENT}'`;
 }

@@ -19,6 +19,7 @@ import {
   historyOf,
   jobRows,
   type LimitsWorld,
+  limitedAgent,
   providerHistory,
   providerView,
   startLimitsWorld,
@@ -28,7 +29,6 @@ import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const PROVIDER = 'fixture-llm';
-const AGENT = path.join(import.meta.dirname, '..', 'fixtures', 'agents', 'limited-agent.mjs');
 
 let world: LimitsWorld;
 let product: string;
@@ -50,13 +50,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The fixture agent run in one of its modes (its environment variables say which). */
-function agent(mode: string, extra: Record<string, string> = {}): string {
-  const vars = Object.entries({ LIMITED_AGENT_MODE: mode, ...extra })
-    .map(([key, value]) => `${key}='${value}'`)
-    .join(' ');
-  return `env ${vars} '${process.execPath}' '${AGENT}'`;
-}
+const agent = limitedAgent;
 
 /** A command line that refuses (mode `refuse`) while `flag` does not exist, then answers normally. */
 function refusingUntil(flag: string, refuse: string, refuseExtra: Record<string, string> = {}): string {
