@@ -198,8 +198,21 @@ function progressText(progress) {
   return progress.percent === null || progress.percent === undefined ? progress.message : `${progress.percent}% ${progress.message}`;
 }
 
+// The last progress heard live, by job: a read of the running jobs that left before a report came
+// and answers after it must not put the older progress back.
+const heardProgress = new Map();
+
+function newerProgress(job) {
+  const heard = heardProgress.get(job.id);
+  if (!heard) return job.progress;
+  if (job.progress && new Date(job.progress.at) >= new Date(heard.at)) return job.progress;
+  return heard.progress;
+}
+
 async function refreshRunning() {
   const { items } = await getJson(`/api/v1/jobs?status=${RUNNING_STATUSES}&limit=${RUNNING_ROWS}`);
+  const shown = new Set(items.map((job) => job.id));
+  for (const id of heardProgress.keys()) if (!shown.has(id)) heardProgress.delete(id);
   $('#running tbody').replaceChildren(
     ...items.map((job) => {
       const row = document.createElement('tr');
@@ -209,7 +222,7 @@ async function refreshRunning() {
         cell(job.kind),
         cell(job.status),
         cell(job.started_at ? new Date(job.started_at).toLocaleTimeString() : '—'),
-        cell(progressText(job.progress), 'progress'),
+        cell(progressText(newerProgress(job)), 'progress'),
       );
       return row;
     }),
@@ -217,6 +230,7 @@ async function refreshRunning() {
 }
 
 function showProgress(event) {
+  heardProgress.set(event.entity_id, { progress: event.progress, at: event.at });
   const progress = $(`#running tr[data-job-id="${event.entity_id}"] td.progress`);
   if (progress) progress.textContent = progressText(event.progress);
   else scheduleJobsRefresh();
@@ -269,6 +283,8 @@ function answerForm(question) {
   form.addEventListener('submit', async (submitted) => {
     submitted.preventDefault();
     const answer = new FormData(form).get('answer');
+    // Kept on the page a while, whatever a refresh says, so that the person sees what became of it.
+    form.dataset.sentAt = String(Date.now());
     button.disabled = true;
     outcome.textContent = 'sending…';
     try {
@@ -314,6 +330,14 @@ function showQuestion(question, kind) {
   questionsChanged();
 }
 
+/** How long a question this page just answered stays, with the answer's outcome, after it left the open list. */
+const OUTCOME_SHOWN_MS = 15_000;
+
+function justAnswered(id) {
+  const sentAt = Number(questions.get(id)?.querySelector('form')?.dataset.sentAt ?? 0);
+  return Date.now() - sentAt < OUTCOME_SHOWN_MS;
+}
+
 function dropQuestion(id) {
   questions.get(id)?.remove();
   questions.delete(id);
@@ -331,7 +355,7 @@ async function refreshQuestions() {
   if (!response.ok) throw new Error(`questions: ${response.status}`);
   const { items } = await response.json();
   const open = new Set(items.map((question) => question.id));
-  for (const id of shown) if (!open.has(id)) dropQuestion(id);
+  for (const id of shown) if (!open.has(id) && !justAnswered(id)) dropQuestion(id);
   // The API lists newest first; the one waiting longest goes on top. Forms being filled in stay.
   for (const question of items.reverse()) showQuestion(question, question.job_kind);
 }
