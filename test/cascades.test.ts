@@ -173,11 +173,11 @@ describe('jobs to their subjects', () => {
   async function ideaIn(trx: Trx, status: 'GRILLING' | 'PLANNING') {
     return make.rowIn(trx, 'IDEA', status);
   }
-  async function job(trx: Trx, values: Omit<Parameters<typeof createEntity<typeof MACHINES.CLAUDE_JOB>>[2], 'product_id'>) {
+  async function job(trx: Trx, values: Omit<Parameters<typeof createEntity<typeof MACHINES.CLAUDE_JOB>>[2], 'product_id' | 'owner_id'>) {
     const entity = values.idea_id ? 'IDEA' : values.task_id ? 'TASK' : 'SPRINT_RUN';
     const subject = (values.idea_id ?? values.task_id ?? values.sprint_run_id)!;
-    const { productId } = (await ownershipOf(trx, entity, [subject])).get(subject)!;
-    return (await createEntity(trx, MACHINES.CLAUDE_JOB, { ...values, product_id: productId })).row;
+    const { productId, ownerId } = (await ownershipOf(trx, entity, [subject])).get(subject)!;
+    return (await createEntity(trx, MACHINES.CLAUDE_JOB, { ...values, product_id: productId, owner_id: ownerId })).row;
   }
   async function runJob(trx: Trx, id: string, end: 'DONE' | 'FAILED' | 'CANCELLED', context = {}) {
     await transition(trx, MACHINES.CLAUDE_JOB, { id, from: 'QUEUED', via: ['CLAIMED'], to: 'RUNNING' });

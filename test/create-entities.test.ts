@@ -29,7 +29,7 @@ function twelveJobs(extra: (n: number) => Partial<NewClaudeJob>) {
     return createEntities(
       trx,
       MACHINES.CLAUDE_JOB,
-      ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, ...extra(n) })),
+      ideas.map((i, n) => ({ kind: 'PLAN_CHAT' as const, idea_id: i.id, product_id: p.id, owner_id: p.owner_id, ...extra(n) })),
     );
   });
 }
@@ -45,16 +45,25 @@ describe('creating rows', () => {
       const run = await sprintRun(trx, (await sprint(trx, p.id)).id);
       const i = await idea(trx, p.id);
       const created = await createEntities(trx, MACHINES.CLAUDE_JOB, [
-        { kind: 'PLAN_CHAT', idea_id: i.id, product_id: p.id, payload: '{"message":"as JSON text"}', started_at: at, input_tokens: 7 },
         {
           kind: 'PLAN_CHAT',
           idea_id: i.id,
           product_id: p.id,
+          owner_id: p.owner_id,
+          payload: '{"message":"as JSON text"}',
+          started_at: at,
+          input_tokens: 7,
+        },
+        {
+          kind: 'PLAN_CHAT',
+          idea_id: i.id,
+          product_id: p.id,
+          owner_id: p.owner_id,
           payload: JSON.stringify({ nested: { list: [1, true, null] } }),
           cost_usd: '0.125000',
         },
         // Leaves payload out: it takes the column default.
-        { kind: 'SPRINT_IMPLEMENTATION', sprint_run_id: run.id, product_id: p.id, started_at: at.toISOString() },
+        { kind: 'SPRINT_IMPLEMENTATION', sprint_run_id: run.id, product_id: p.id, owner_id: p.owner_id, started_at: at.toISOString() },
       ]);
       return { runId: run.id, jobs: created.map((c) => c.row) };
     });

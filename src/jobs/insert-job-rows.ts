@@ -16,6 +16,7 @@ import { createEntities, transitionMany } from '../transitions/index.js';
 import { groupBy } from '../util/group-by.js';
 import type { JobBudget } from '../job-budget.js';
 import { type BudgetDay, refuseSpentOwners } from '../budgets/owner-budgets.js';
+import { assignTurns } from '../fairness/turns.js';
 
 export interface EnqueueRequest {
   /** The new job's id, when the caller must name it before the insert (a history row points at it). */
@@ -69,12 +70,18 @@ export async function insertJobRows(
     throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
   }
   await lockSubjects(trx, requests);
-  const products = await subjectProducts(trx, requests, context.ownerId ?? null);
-  if (context.budgetDay) await refuseSpentOwners(trx, [...products.values()], context.budgetDay);
+  const owners = await subjectOwners(trx, requests, context.ownerId ?? null);
+  if (context.budgetDay) await refuseSpentOwners(trx, [...new Set([...owners.values()].map((o) => o.productId))], context.budgetDay);
   await checkNamedRuns(trx, requests, context.ownerId ?? null);
+  const turns = await assignTurns(
+    trx,
+    requests.map((request) => ({ kind: request.kind, owner_id: owners.get(request.subjectId)!.ownerId })),
+  );
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
-    product_id: products.get(request.subjectId)!,
+    product_id: owners.get(request.subjectId)!.productId,
+    owner_id: owners.get(request.subjectId)!.ownerId,
+    turn: turns[index]!,
     created_by_token_id: context.actorTokenId,
   }));
 
@@ -97,7 +104,7 @@ export async function insertJobRows(
 /** The most jobs one call may enqueue (one statement, one transaction, one bulk add). */
 export const MAX_BATCH = 1_000;
 
-function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<NewClaudeJob, 'product_id'> {
+function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<NewClaudeJob, 'product_id' | 'owner_id'> {
   const kind = KINDS[request.kind];
   const parsed = kind.payload.safeParse(request.payload ?? {});
   if (!parsed.success) {
@@ -175,11 +182,15 @@ async function lockSubjects(trx: Trx, requests: readonly EnqueueRequest[]): Prom
 const SUBJECT_TABLE = { idea_id: 'ideas', task_id: 'tasks', sprint_run_id: 'sprint_runs' } as const;
 
 /**
- * The product of every subject, read in one query per kind of subject. A subject that does not
- * exist, or belongs to another owner, is not_found, naming it.
+ * The product and owner of every subject, read in one query per kind of subject. A subject that
+ * does not exist, or belongs to another owner, is not_found, naming it.
  */
-async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ownerId: string | null): Promise<Map<string, string>> {
-  const products = new Map<string, string>();
+async function subjectOwners(
+  trx: Trx,
+  requests: readonly EnqueueRequest[],
+  ownerId: string | null,
+): Promise<Map<string, { productId: string; ownerId: string }>> {
+  const products = new Map<string, { productId: string; ownerId: string }>();
   for (const [subject, group] of groupBy(requests, (request) => KINDS[request.kind].subject)) {
     const entity = SUBJECT_ENTITY[subject];
     const found = await ownershipOf(trx, entity, [...new Set(group.map((request) => request.subjectId))]);
@@ -188,7 +199,7 @@ async function subjectProducts(trx: Trx, requests: readonly EnqueueRequest[], ow
       if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
         throw new AppError('not_found', `${nounOf(entity)} ${request.subjectId} does not exist`, { [subject]: request.subjectId });
       }
-      products.set(request.subjectId, ownership.productId);
+      products.set(request.subjectId, { productId: ownership.productId, ownerId: ownership.ownerId });
     }
   }
   return products;

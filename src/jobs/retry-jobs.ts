@@ -70,6 +70,9 @@ export async function failLostJobs(trx: Trx, jobs: readonly ClaudeJob[], options
       task_id: job.task_id,
       sprint_run_id: job.sprint_run_id,
       product_id: job.product_id,
+      owner_id: job.owner_id,
+      // A retry keeps its job's turn: it was due already.
+      turn: job.turn,
       payload: JSON.stringify(job.payload),
       retry_of_job_id: job.id,
       requeue_count: job.requeue_count + 1,

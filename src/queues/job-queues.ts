@@ -7,6 +7,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import { priorityOf } from '../fairness/turns.js';
 import { groupBy } from '../util/group-by.js';
 import { JOB_KINDS, type JobKind, KINDS } from './kinds.js';
 
@@ -19,6 +20,12 @@ export interface QueueableJob {
   id: string;
   kind: JobKind;
   requeue_count: number;
+}
+
+/** A job to add: every add carries its turn, since an add without a priority would go before all. */
+export interface AddableJob extends QueueableJob {
+  /** The job's turn in its kind: its priority (src/fairness/turns.ts). */
+  turn: number;
 }
 
 export function bullJobId(job: Pick<QueueableJob, 'id' | 'requeue_count'>): string {
@@ -34,11 +41,11 @@ export interface JobQueues {
   queue(kind: JobKind): Queue<QueuedJobData>;
   all(): Queue<QueuedJobData>[];
   /** Adds the jobs to their queues; rejects at once (service_unavailable) when Redis is away. */
-  add(jobs: readonly QueueableJob[]): Promise<void>;
+  add(jobs: readonly AddableJob[]): Promise<void>;
   /** Removes waiting entries; an entry a worker holds stays (its delivery will be dropped). */
   remove(jobs: readonly QueueableJob[]): Promise<void>;
   /** The jobs without a live entry in their queue: none at all, or only a finished one. */
-  missing(jobs: readonly QueueableJob[]): Promise<QueueableJob[]>;
+  missing<T extends QueueableJob>(jobs: readonly T[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -101,7 +108,13 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
         'an add',
         Promise.all(
           [...groupBy(jobs, (job) => job.kind)].map(([kind, group]) =>
-            queueOf(kind).addBulk(group.map((job) => ({ name: KINDS[kind].queue, data: { id: job.id }, opts: { jobId: bullJobId(job) } }))),
+            queueOf(kind).addBulk(
+              group.map((job) => ({
+                name: KINDS[kind].queue,
+                data: { id: job.id },
+                opts: { jobId: bullJobId(job), priority: priorityOf(job.turn) },
+              })),
+            ),
           ),
         ),
       );
@@ -124,8 +137,8 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
       const pipeline = connection.pipeline();
       for (const job of jobs) pipeline.hmget(queueOf(job.kind).toKey(bullJobId(job)), 'timestamp', 'finishedOn');
       const replies = (await withTimeout('a presence check', pipeline.exec())) ?? [];
-      const absent: QueueableJob[] = [];
-      const finished: QueueableJob[] = [];
+      const absent: (typeof jobs)[number][] = [];
+      const finished: (typeof jobs)[number][] = [];
       jobs.forEach((job, index) => {
         const [error, fields] = replies[index] ?? [new Error('no reply'), null];
         if (error) throw error;

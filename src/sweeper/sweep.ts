@@ -213,7 +213,7 @@ async function skipSuperseded(deps: SweepDeps, report: SweepReport) {
 async function reconcile(deps: SweepDeps, report: SweepReport) {
   const queued = await deps.db
     .selectFrom('claude_jobs')
-    .select(['id', 'kind', 'requeue_count'])
+    .select(['id', 'kind', 'requeue_count', 'turn'])
     .where('status', '=', 'QUEUED')
     .where('created_at', '<', sql<Date>`now() - ${deps.reconcileGraceMs} * interval '1 millisecond'`)
     .execute();

@@ -51,8 +51,13 @@ export async function step(trx: Trx, runId: string, position = 0) {
 }
 
 export async function planChatJob(trx: Trx, ideaId: string) {
-  const { product_id } = await trx.selectFrom('ideas').select('product_id').where('id', '=', ideaId).executeTakeFirstOrThrow();
-  return (await createEntity(trx, MACHINES.CLAUDE_JOB, { kind: 'PLAN_CHAT', idea_id: ideaId, product_id, payload: '{}' })).row;
+  const { product_id, owner_id } = await trx
+    .selectFrom('ideas')
+    .innerJoin('products', 'products.id', 'ideas.product_id')
+    .select(['ideas.product_id', 'products.owner_id'])
+    .where('ideas.id', '=', ideaId)
+    .executeTakeFirstOrThrow();
+  return (await createEntity(trx, MACHINES.CLAUDE_JOB, { kind: 'PLAN_CHAT', idea_id: ideaId, product_id, owner_id, payload: '{}' })).row;
 }
 
 /** A new row of the entity in its initial status, with whatever parents it needs. */

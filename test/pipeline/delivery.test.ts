@@ -430,8 +430,8 @@ describe('superseding', () => {
       .execute(async (trx) =>
         (
           await createEntities(trx, MACHINES.CLAUDE_JOB, [
-            { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'one' }) },
-            { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, payload: JSON.stringify({ message: 'two' }) },
+            { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, owner_id: 'owner-a', payload: JSON.stringify({ message: 'one' }) },
+            { kind: 'PLAN_CHAT', idea_id: idea!, product_id: product, owner_id: 'owner-a', payload: JSON.stringify({ message: 'two' }) },
           ])
         ).map((c) => c.row),
       );

@@ -93,13 +93,18 @@ describe('a task job naming a sprint run', () => {
     const db = env.database.db;
     const productOfB = (await db.selectFrom('products').select('id').where('owner_id', '=', 'owner-b').executeTakeFirstOrThrow()).id;
     // Written directly, as a job that predates the enqueue check would be.
-    const [created] = await db
-      .transaction()
-      .execute((trx) =>
-        createEntities(trx, MACHINES.CLAUDE_JOB, [
-          { kind: 'TASK_IMPLEMENTATION', task_id: taskOfB, sprint_run_id: runOfA, product_id: productOfB, payload: '{}' },
-        ]),
-      );
+    const [created] = await db.transaction().execute((trx) =>
+      createEntities(trx, MACHINES.CLAUDE_JOB, [
+        {
+          kind: 'TASK_IMPLEMENTATION',
+          task_id: taskOfB,
+          sprint_run_id: runOfA,
+          product_id: productOfB,
+          owner_id: 'owner-b',
+          payload: '{}',
+        },
+      ]),
+    );
     const job = created!.row;
     await api.queues.add([job]);
 

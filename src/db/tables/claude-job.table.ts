@@ -13,6 +13,10 @@ export interface ClaudeJobTable {
   sprint_run_id: string | null;
   /** The product of the subject, for ownership. */
   product_id: string;
+  /** The product's owner, kept on the job: fair shares count jobs per owner. */
+  owner_id: string;
+  /** The job's turn in its kind (src/fairness/turns.ts): its BullMQ priority. */
+  turn: Generated<number>;
   /** coalesce of the three above, for "newest job per kind and subject". */
   subject_id: ColumnType<string, never, never>;
   payload: DefaultedJson;
