@@ -129,6 +129,8 @@ const schema = z.object({
   JOB_BUDGETS: optionalText.pipe(jobBudgets.optional()).transform((value) => value ?? {}),
   OWNER_DAILY_BUDGET_USD: optionalText.pipe(dollars.optional()),
   BUDGET_RECHECK_MS: integer(100, 24 * 3_600_000).default(60_000),
+  OWNER_MAX_RUNNING: integer(0, 1_000_000).optional(),
+  OWNER_CAP_RECHECK_MS: integer(100, 24 * 3_600_000).default(30_000),
 
   WORKER_KINDS: kindList.default([...JOB_KINDS]),
   WORKER_CONCURRENCY: integer(1, 1000).default(10),

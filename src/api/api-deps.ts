@@ -21,6 +21,7 @@ export interface ApiDeps {
     | 'BULLMQ_PREFIX'
     | 'PULL_LEASE_MS'
     | 'OWNER_DAILY_BUDGET_USD'
+    | 'OWNER_MAX_RUNNING'
   >;
   db: Db;
   /** The producer connection: readiness checks ping it, and job notices are published on it. */

@@ -21,6 +21,7 @@ import { stepRoutes } from './routes/steps.routes.js';
 import { sprintRunRoutes } from './routes/sprint-runs.routes.js';
 import { ideaRoutes } from './routes/ideas.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
+import { ownerCapRoutes } from './routes/owner-caps.routes.js';
 import { providerRoutes } from './routes/providers.routes.js';
 import { jobQuestionRoutes } from './routes/job-questions.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
@@ -75,6 +76,7 @@ export function createApp(deps: ApiDeps) {
     jobsRoutes(deps),
     jobQuestionRoutes(deps),
     providerRoutes(deps),
+    ownerCapRoutes(deps),
     eventRoutes(deps),
     fleetRoutes(deps),
   ];

@@ -5,7 +5,7 @@
  * - shutdowns: jobs whose agent a shutdown stopped, failed and per kind retried (retry-jobs.ts).
  * Jobs these transactions create (retries, jobs a kind enqueued) go to their queues after commit.
  */
-import type { Db } from '../db/database.js';
+import type { Db, Trx } from '../db/database.js';
 import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
@@ -14,7 +14,8 @@ import { type BudgetDay, type OwnerDay, productOwnerDays } from '../budgets/owne
 import { type Clock, utcDay } from '../util/clock.js';
 import { groupBy } from '../util/group-by.js';
 import { createGroupCommit, type FlushResult, type GroupCommit } from '../util/group-commit.js';
-import { claimDeliveries, type WorkerIdentity } from './claim-jobs.js';
+import { type CapRefusal, admitWithinCaps } from '../fairness/owner-caps.js';
+import { type ClaimOptions, claimDeliveries, claimJobs, type WorkerIdentity } from './claim-jobs.js';
 import { type Completion, finishJobs } from './finish-jobs.js';
 import { installedHandlerOf } from './installed-kinds.js';
 import { explainLeaseRefusal } from './job-lease.js';
@@ -25,6 +26,19 @@ export interface ClaimedJob {
   job: ClaudeJob;
   prompt: Prompt;
   owner?: OwnerDay;
+}
+
+/** A delivery whose job stays QUEUED: its owner's slots are all taken (src/fairness/owner-caps.ts). */
+export interface CappedClaim {
+  capped: CapRefusal;
+}
+
+/** What a claim answers a delivery: its job, a wait for its owner's slot, or nothing (a second delivery). */
+export type ClaimAnswer = ClaimedJob | CappedClaim | null;
+
+/** Owners' caps as claims judge them: OWNER_MAX_RUNNING (null: none) under owners' own rows. */
+export interface CapRule {
+  defaultMax: number | null;
 }
 
 export interface JobFlushDeps {
@@ -40,10 +54,15 @@ export interface JobFlushDeps {
    * some owner has a budget), and not at all otherwise: a fleet without budgets pays nothing.
    */
   budgetDay(): BudgetDay | null;
+  /**
+   * Owners' caps are judged at claim when this answers a rule (OWNER_MAX_RUNNING is set or some
+   * owner has a cap), and not at all otherwise.
+   */
+  capRule(): CapRule | null;
 }
 
 export interface JobFlushes {
-  claims: GroupCommit<string, ClaimedJob | null>;
+  claims: GroupCommit<string, ClaimAnswer>;
   completions: GroupCommit<Completion, void>;
   /** Fails (and per kind retries) jobs whose agent was stopped by shutdown. */
   shutdowns: GroupCommit<ClaudeJob, void>;
@@ -60,13 +79,16 @@ export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
   // Claims keep two flushes in flight so a new job need not wait out a whole flush before it
   // starts (one doubled the start latency in the bench); outcomes take one at a time, which
   // makes their batches bigger and the whole fleet faster (BENCHMARKS.md).
-  const claims = createGroupCommit<string, ClaimedJob | null>({
+  const claims = createGroupCommit<string, ClaimAnswer>({
     maxBatch: MAX_BATCH,
     maxInFlight: 2,
     failsEveryItem: isPostgresUnavailable,
     flush: (ids) =>
       db.transaction().execute(async (trx) => {
-        const { claimed, unseen } = await claimDeliveries(trx, ids, identity, { leaseMs: deps.leaseMs, start: true });
+        const rule = deps.capRule();
+        const { claimed, unseen, capped } = rule
+          ? await claimWithinCaps(trx, ids, identity, { leaseMs: deps.leaseMs, start: true }, rule)
+          : { ...(await claimDeliveries(trx, ids, identity, { leaseMs: deps.leaseMs, start: true })), capped: NONE_CAPPED };
         const prompts = new Map<string, ClaimedJob>();
         const budget = claimed.length > 0 ? deps.budgetDay() : null;
         const owners = budget
@@ -86,11 +108,13 @@ export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
         // Two deliveries of one job in one batch: the claim goes to the first, the other is dropped.
         const handedOut = new Set<string>();
         const notYet = new Set(unseen);
-        return ids.map((id): FlushResult<ClaimedJob | null> => {
+        return ids.map((id): FlushResult<ClaimAnswer> => {
           // Failing the delivery makes BullMQ deliver it again after a backoff, by when the row is there.
           if (notYet.has(id)) {
             return { ok: false, error: new AppError('service_unavailable', `job ${id} is not visible yet; its delivery is retried`) };
           }
+          const refusal = capped.get(id);
+          if (refusal) return { ok: true, value: { capped: refusal } };
           const claim = handedOut.has(id) ? undefined : prompts.get(id);
           handedOut.add(id);
           return { ok: true, value: claim ?? null };
@@ -141,4 +165,17 @@ export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
       await Promise.all([claims.drain(), completions.drain(), shutdowns.drain()]);
     },
   };
+}
+
+const NONE_CAPPED: ReadonlyMap<string, CapRefusal> = new Map();
+
+/**
+ * The claim when owners' caps apply: only jobs within their owners' free slots are claimed, under
+ * the owners' locks (admitWithinCaps); the rest are answered capped. Unlike claimDeliveries it
+ * does not read refused ids again: an id is judged only as the admission saw it.
+ */
+async function claimWithinCaps(trx: Trx, ids: readonly string[], identity: WorkerIdentity, options: ClaimOptions, rule: CapRule) {
+  const admission = await admitWithinCaps(trx, ids, rule.defaultMax);
+  const { claimed } = admission.admitted.length > 0 ? await claimJobs(trx, admission.admitted, identity, options) : { claimed: [] };
+  return { claimed, unseen: admission.unseen, capped: admission.capped };
 }

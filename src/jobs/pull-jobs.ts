@@ -19,6 +19,7 @@ import { AppError } from '../errors/app-error.js';
 import { parseJsonOutput, type Prompt } from '../executors/executor.js';
 import { JOB_KINDS, type JobKind } from '../queues/kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
+import { admitWithinCaps } from '../fairness/owner-caps.js';
 import { claimJobs, type WorkerIdentity } from './claim-jobs.js';
 import { finishJobs } from './finish-jobs.js';
 import { installedHandlerOf } from './installed-kinds.js';
@@ -61,22 +62,40 @@ export async function pullWorker(db: Db, tokenId: string, kinds: readonly JobKin
   return { workerId: id, tokenId };
 }
 
-/** Claims the oldest QUEUED job of these kinds for the worker, or null when there is none. */
-export async function pullJob(db: Db, worker: WorkerIdentity, kinds: readonly JobKind[], leaseMs: number): Promise<PulledJob | null> {
+/** Candidates a pull looks at per claim: the oldest QUEUED jobs, the first whose owner has a free slot wins. */
+const PULL_CANDIDATES = 20;
+
+/**
+ * Claims the oldest QUEUED job of these kinds whose owner is within their cap (owner-caps.ts:
+ * pulls judge caps as workers' claims do), or null when there is none.
+ */
+export async function pullJob(
+  db: Db,
+  worker: WorkerIdentity,
+  kinds: readonly JobKind[],
+  leaseMs: number,
+  ownerMaxRunning: number | null,
+): Promise<PulledJob | null> {
   return db.transaction().execute(async (trx) => {
-    const next = await trx
+    const candidates = await trx
       .selectFrom('claude_jobs')
       .select('id')
       .where('status', '=', 'QUEUED')
       .where('kind', 'in', [...kinds])
       .orderBy('created_at')
       .orderBy('id')
-      .limit(1)
+      .limit(PULL_CANDIDATES)
       .forUpdate()
       .skipLocked()
-      .executeTakeFirst();
-    if (!next) return null;
-    const { claimed } = await claimJobs(trx, [next.id], worker, { leaseMs, start: true });
+      .execute();
+    if (candidates.length === 0) return null;
+    const { admitted } = await admitWithinCaps(
+      trx,
+      candidates.map((candidate) => candidate.id),
+      ownerMaxRunning,
+    );
+    if (admitted.length === 0) return null;
+    const { claimed } = await claimJobs(trx, [admitted[0]!], worker, { leaseMs, start: true });
     const job = claimed[0];
     if (!job) return null;
     const prompts = await installedHandlerOf(job.kind).buildPrompts(trx, [job]);

@@ -38,6 +38,8 @@ export const KEEP_FAILED = { age: 24 * 3_600, count: 5_000 } as const;
 
 export interface JobQueues {
   readonly prefix: string;
+  /** The producer connection the queues share (for jobfleet's own keys beside BullMQ's). */
+  readonly connection: Redis;
   queue(kind: JobKind): Queue<QueuedJobData>;
   all(): Queue<QueuedJobData>[];
   /** Adds the jobs to their queues; rejects at once (service_unavailable) when Redis is away. */
@@ -98,6 +100,7 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
 
   return {
     prefix,
+    connection,
     queue: queueOf,
     all: () => [...queues.values()],
 

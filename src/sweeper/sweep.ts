@@ -9,7 +9,8 @@
  * 4. providers: timed pauses whose time has passed end (PAUSED -> ACTIVE), and the pauses still in
  *    force are put on their queues again, in case Redis lost them;
  * 5. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
- *    a crash between commit and add) is added again.
+ *    a crash between commit and add) is added again;
+ * 6. owners' caps: deliveries parked at a cap whose owner has a free slot again are promoted.
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
@@ -23,6 +24,7 @@ import { claudeJobMachine } from '../machines/index.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { transitionMany } from '../transitions/index.js';
 import { JOB_KINDS, type JobKind } from '../job-kinds.js';
+import { wakeParked } from '../fairness/parked-deliveries.js';
 import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
 import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
 
@@ -34,6 +36,8 @@ export interface SweepDeps {
   maxRetries: number;
   /** QUEUED rows younger than this are left to their enqueuer's own add. */
   reconcileGraceMs: number;
+  /** OWNER_MAX_RUNNING, for waking deliveries parked at owners' caps (absent: no fleet-wide cap). */
+  ownerMaxRunning?: number | null | undefined;
 }
 
 export interface SweepReport {
@@ -44,6 +48,8 @@ export interface SweepReport {
   superseded: number;
   readded: number;
   resumedProviders: number;
+  /** Deliveries parked at their owner's cap promoted because a slot of the owner is free. */
+  woken: number;
 }
 
 const PAGE = 500;
@@ -60,7 +66,7 @@ export interface SweepOptions {
 }
 
 export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
-  const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0, resumedProviders: 0 };
+  const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0, resumedProviders: 0, woken: 0 };
   if (judgeLeases) {
     await requeueStaleClaims(deps, report);
     await failLostWorkers(deps, report);
@@ -70,6 +76,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
   // already held, or a worker could take one before the hold is in place.
   await settleProviders(deps, report);
   await reconcile(deps, report);
+  await wakeCappedOwners(deps, report);
   if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
 }
@@ -208,6 +215,15 @@ async function skipSuperseded(deps: SweepDeps, report: SweepReport) {
   });
   report.superseded += skipped.length;
   await deps.queues.remove(skipped).catch(() => undefined);
+}
+
+/** Slots freed by ends no worker saw (a cancel, a lost worker) wake their owners' parked deliveries. */
+async function wakeCappedOwners(deps: SweepDeps, report: SweepReport) {
+  try {
+    report.woken += await wakeParked({ ...deps, ownerMaxRunning: deps.ownerMaxRunning ?? null }, null);
+  } catch (error) {
+    deps.logger.warn({ err: (error as Error).message }, 'could not wake parked deliveries; the next sweep tries again');
+  }
 }
 
 async function reconcile(deps: SweepDeps, report: SweepReport) {

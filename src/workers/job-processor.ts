@@ -26,7 +26,7 @@ import { AgentAbortedError, AgentFailedError, type AgentUsage, type Executor } f
 import { leaseOf } from '../jobs/claim-jobs.js';
 import type { Lease } from '../jobs/job-lease.js';
 import type { Completion } from '../jobs/finish-jobs.js';
-import type { ClaimedJob } from '../jobs/job-flushes.js';
+import type { CappedClaim, ClaimAnswer, ClaimedJob } from '../jobs/job-flushes.js';
 import { handlerOf, type JobError, type RunOutput, type Verdict, type WorkspaceSettings } from '../kinds/index.js';
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
@@ -45,7 +45,7 @@ export interface ProcessorDeps {
   executor: Executor;
   identity: WorkerIdentity;
   running: RunningJobs;
-  claims: GroupCommit<string, ClaimedJob | null>;
+  claims: GroupCommit<string, ClaimAnswer>;
   completions: GroupCommit<Completion, void>;
   /** Fails (and per kind retries) jobs whose agent was stopped by shutdown. */
   shutdowns: GroupCommit<ClaudeJob, void>;
@@ -73,6 +73,12 @@ export interface ProcessorDeps {
   clock: Clock;
   /** Tells the fleet (a live event) that jobs were stopped at their budget; after the failure committed. */
   budgetExceeded(jobs: readonly { job: ClaudeJob; exceeded: BudgetExceeded }[]): Promise<void>;
+  /** Notes that an owner has a delivery parked at their cap (src/fairness/parked-deliveries.ts). */
+  noteParked(ownerId: string): Promise<void>;
+  /** How long a delivery parked at its owner's cap waits at most before it is offered again (OWNER_CAP_RECHECK_MS). */
+  capRecheckMs: number;
+  /** A job of this owner no longer holds a slot here (its end, or its wait, is committed): wake a parked one. */
+  released(ownerId: string): void;
 }
 
 /** What a delivery answers BullMQ when it completes: the job is done, or this delivery was not its run. */
@@ -112,9 +118,18 @@ function reasonOf(error: JobError): string {
 }
 
 async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): Promise<RunOutcome> {
-  const { logger } = deps;
   const claimed = await claim(deps, delivery.data.id);
   if (!claimed) return { status: 'dropped', why: 'not queued' };
+  if ('capped' in claimed) return waitForSlot(deps, delivery, claimed);
+  try {
+    return await runClaimed(deps, delivery, claimed);
+  } finally {
+    deps.released(claimed.job.owner_id);
+  }
+}
+
+async function runClaimed(deps: ProcessorDeps, delivery: Job<QueuedJobData>, claimed: ClaimedJob): Promise<RunOutcome> {
+  const { logger } = deps;
   const { job, prompt, owner } = claimed;
   const lease = leaseOf(job);
 
@@ -292,6 +307,21 @@ async function persist<T>(deps: ProcessorDeps, what: string, write: () => Promis
   }
 }
 
+/**
+ * The job stayed QUEUED (nothing was written): its owner's slots are all taken. Its delivery waits
+ * delayed until a slot of theirs frees (a wake promotes it) or OWNER_CAP_RECHECK_MS passes.
+ */
+async function waitForSlot(deps: ProcessorDeps, delivery: Job<QueuedJobData>, { capped }: CappedClaim): Promise<RunOutcome> {
+  await deps.noteParked(capped.ownerId).catch(() => undefined);
+  // Said once per delivery, not at every return: a long wait would fill the delivery's log.
+  if (delivery.attemptsStarted <= 1) {
+    const why = `waiting: owner ${capped.ownerId} has ${capped.running} of ${capped.maxRunning} jobs running; offered again when one ends; no attempt spent`;
+    void delivery.log(why).catch(() => undefined);
+  }
+  deps.logger.debug({ job: delivery.data.id, owner: capped.ownerId, maxRunning: capped.maxRunning }, 'owner at cap; delivery parked');
+  return { status: 'delayed', until: Date.now() + deps.capRecheckMs };
+}
+
 /** The job goes back to QUEUED, and its delivery waits for the next UTC day or the next look at its owner's budget. */
 async function waitForBudget(deps: ProcessorDeps, delivery: Job<QueuedJobData>, lease: Lease, owner: OwnerDay): Promise<RunOutcome> {
   const now = deps.clock();
@@ -319,7 +349,7 @@ async function giveBack(
 }
 
 /** A claim refused for a reason no retry changes fails the job once, and BullMQ does not retry it. */
-async function claim(deps: ProcessorDeps, jobId: string): Promise<ClaimedJob | null> {
+async function claim(deps: ProcessorDeps, jobId: string): Promise<ClaimAnswer> {
   try {
     return await deps.claims.submit(jobId);
   } catch (thrown) {

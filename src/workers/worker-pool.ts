@@ -27,7 +27,11 @@ import { createJobProcessor } from './job-processor.js';
 import { RunningJobs } from './running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from './worker-registry.js';
 import { openWorkspaces } from '../workspaces/index.js';
-import { anyOwnerBudget, type BudgetDay, budgetDay } from '../budgets/owner-budgets.js';
+import { anyOwnerBudget, budgetDay } from '../budgets/owner-budgets.js';
+import { anyOwnerCap } from '../fairness/owner-caps.js';
+import { noteParked, wakeParked } from '../fairness/parked-deliveries.js';
+import { createSlotWaker } from '../fairness/slot-waker.js';
+import { pollFlag } from '../util/polled-flag.js';
 import { publishBudgetExceeded } from '../events/budget-notices.js';
 import { noticeJob } from '../events/job-notices.js';
 import { openProviderGate } from '../providers/provider-gate.js';
@@ -57,6 +61,8 @@ export interface WorkerPoolOptions {
     | 'JOB_BUDGETS'
     | 'OWNER_DAILY_BUDGET_USD'
     | 'BUDGET_RECHECK_MS'
+    | 'OWNER_MAX_RUNNING'
+    | 'OWNER_CAP_RECHECK_MS'
   >;
   db: Db;
   logger: Logger;
@@ -99,7 +105,12 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
 
   const queueJobs = (jobs: readonly ClaudeJob[]) => addToQueues({ queues, logger: log }, jobs);
   const gate = openProviderGate({ db, provider: executor.provider, refreshMs: config.HEARTBEAT_MS, logger: log });
-  const budgets = watchOwnerBudgets(db, config, clock, config.HEARTBEAT_MS);
+  // Owners' budgets and caps are judged only when configured or some owner has one of their own.
+  const anyBudget = pollFlag(() => anyOwnerBudget(db), config.HEARTBEAT_MS);
+  const anyCap = pollFlag(() => anyOwnerCap(db), config.HEARTBEAT_MS);
+  const ownerMaxRunning = config.OWNER_MAX_RUNNING ?? null;
+  const capRule = () => (ownerMaxRunning !== null || anyCap.get() ? { defaultMax: ownerMaxRunning } : null);
+  const waker = createSlotWaker((owners) => wakeParked({ db, queues, logger: log, ownerMaxRunning }, owners), log);
   const flushes = createJobFlushes({
     db,
     identity,
@@ -107,7 +118,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     maxRetries: config.JOB_MAX_RETRIES,
     queueJobs,
     clock,
-    budgetDay: budgets.day,
+    budgetDay: () =>
+      config.OWNER_DAILY_BUDGET_USD !== undefined || anyBudget.get() ? budgetDay(clock(), config.OWNER_DAILY_BUDGET_USD) : null,
+    capRule,
   });
   const pauseSettings = {
     rateLimitDefaultMs: config.PROVIDER_RATE_LIMIT_DEFAULT_MS,
@@ -155,6 +168,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       const items = await Promise.all(stopped.map(async ({ job, exceeded }) => ({ job: await noticeJob(db, job.id), budget: exceeded })));
       await publishBudgetExceeded(producer, config.BULLMQ_PREFIX, items);
     },
+    noteParked: (ownerId) => noteParked(queues, ownerId),
+    capRecheckMs: config.OWNER_CAP_RECHECK_MS,
+    released: (ownerId) => {
+      if (capRule()) waker.released(ownerId);
+    },
   });
 
   const workers = options.kinds.map((kind) => {
@@ -200,6 +218,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       try {
         await closing;
         await flushes.drain();
+        await waker.drain();
       } finally {
         clearTimeout(abortTimer);
         clearTimeout(forceTimer);
@@ -207,38 +226,14 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       await workspaces?.workspaces.close();
       await heartbeat.stop();
       gate.close();
-      budgets.close();
+      anyBudget.close();
+      anyCap.close();
       await cancels.close();
       await deregisterWorker(db, identity).catch((error) => log.warn({ err: (error as Error).message }, 'could not deregister'));
       await queues.close();
       producer.disconnect();
       log.info('worker stopped');
     },
-  };
-}
-
-/**
- * Whether owners' days are judged at claim: always with OWNER_DAILY_BUDGET_USD, else only once an
- * admin has given some owner a budget (looked up every `refreshMs`, so a fleet without budgets
- * pays one tiny query per interval and nothing per job).
- */
-function watchOwnerBudgets(db: Db, config: WorkerPoolOptions['config'], clock: Clock, refreshMs: number) {
-  let any = false;
-  const refresh = () => {
-    anyOwnerBudget(db).then(
-      (found) => {
-        any = found;
-      },
-      () => undefined,
-    );
-  };
-  refresh();
-  const timer = setInterval(refresh, refreshMs);
-  timer.unref();
-  return {
-    day: (): BudgetDay | null =>
-      config.OWNER_DAILY_BUDGET_USD !== undefined || any ? budgetDay(clock(), config.OWNER_DAILY_BUDGET_USD) : null,
-    close: () => clearInterval(timer),
   };
 }
 

@@ -50,7 +50,7 @@ export function registerPullTools(server: McpServer, context: McpContext): void 
           deadline: Date.now() + (wait_seconds ?? 30) * 1000,
           signal: AbortSignal.any([context.signal, extra.signal]),
           everyMs: LOOK_EVERY_MS,
-          check: async () => (await pullJob(db, worker, wanted, leaseMs)) ?? undefined,
+          check: async () => (await pullJob(db, worker, wanted, leaseMs, deps.config.OWNER_MAX_RUNNING ?? null)) ?? undefined,
           // A job queued anywhere in the fleet is looked for at once, not at the next look.
           onWake: (wake) =>
             deps.events.subscribe((events) => {

@@ -24,6 +24,7 @@ export const sweeperCommand = defineCommand({
           staleClaimMs: config.STALE_CLAIM_MS,
           maxRetries: config.JOB_MAX_RETRIES,
           reconcileGraceMs: config.RECONCILE_GRACE_MS,
+          ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
         });
         process.stdout.write(`${JSON.stringify(report)}\n`);
         return (await closers.closeAll(logger)) ? 0 : 1;

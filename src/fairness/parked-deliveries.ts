@@ -1,0 +1,95 @@
+/**
+ * Deliveries parked at their owner's cap. A claim that finds the owner's slots taken leaves the
+ * job QUEUED and moves its delivery to BullMQ's delayed set for OWNER_CAP_RECHECK_MS, noting the
+ * owner in a Redis set of capped owners. When a slot frees, the parked deliveries of that owner
+ * with the lowest turns are promoted back to the queue, as many as there are free slots: by the
+ * worker whose job ended (right after its outcome committed), and by every sweep (for ends no
+ * worker saw: a cancel, a lost worker). A wake that is lost costs only time: the delay runs out.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import { JOB_KINDS, type JobKind } from '../job-kinds.js';
+import type { Logger } from '../logger.js';
+import { bullJobId, type JobQueues } from '../queues/job-queues.js';
+import { ownerLoads } from './owner-caps.js';
+
+export const cappedOwnersKey = (prefix: string) => `${prefix}:jobfleet:capped-owners`;
+
+/** Most deliveries one wake promotes per owner (an owner whose cap was lifted is let go in steps). */
+const MAX_WAKE_PER_OWNER = 100;
+
+/** Notes that an owner has parked deliveries, so that a freed slot of theirs wakes one. */
+export async function noteParked(queues: JobQueues, ownerId: string): Promise<void> {
+  await queues.connection.sadd(cappedOwnersKey(queues.prefix), ownerId);
+}
+
+export interface WakeDeps {
+  db: Db;
+  queues: JobQueues;
+  logger: Logger;
+  /** OWNER_MAX_RUNNING; null: owners without a cap of their own have none. */
+  ownerMaxRunning: number | null;
+}
+
+/**
+ * Promotes parked deliveries of these owners (null: every capped owner) up to their free slots;
+ * answers how many. Owners with nothing queued leave the set of capped owners.
+ */
+export async function wakeParked(deps: WakeDeps, ownerIds: readonly string[] | null): Promise<number> {
+  const key = cappedOwnersKey(deps.queues.prefix);
+  const { connection } = deps.queues;
+  let owners: string[];
+  if (ownerIds === null) owners = await connection.smembers(key);
+  else {
+    const unique = [...new Set(ownerIds)];
+    if (unique.length === 0) return 0;
+    const member = await connection.smismember(key, ...unique);
+    owners = unique.filter((_, index) => member[index] === 1);
+  }
+  if (owners.length === 0) return 0;
+
+  let promoted = 0;
+  for (const load of await ownerLoads(deps.db, owners, deps.ownerMaxRunning)) {
+    if (load.queued === 0) {
+      await connection.srem(key, load.ownerId);
+      continue;
+    }
+    const free = Math.min(load.maxRunning === null ? load.queued : load.maxRunning - load.running, MAX_WAKE_PER_OWNER);
+    if (free <= 0) continue;
+    promoted += await promoteLowestTurns(deps, load.ownerId, free);
+  }
+  return promoted;
+}
+
+/**
+ * The owner's QUEUED jobs with the lowest turns are the ones their claims parked (claims take
+ * jobs in turn order); a few more than the free slots are looked at, since one may be between a
+ * claim and its delay right now.
+ */
+async function promoteLowestTurns(deps: WakeDeps, ownerId: string, free: number): Promise<number> {
+  const { rows } = await sql<{ id: string; kind: JobKind; requeue_count: number }>`
+    SELECT q.id, q.kind, q.requeue_count
+    FROM unnest(${[...JOB_KINDS]}::text[]) AS k(kind)
+    CROSS JOIN LATERAL (
+      SELECT j.id, j.kind, j.requeue_count, j.turn FROM claude_jobs j
+      WHERE j.kind = k.kind AND j.owner_id = ${ownerId} AND j.status = 'QUEUED'
+      ORDER BY j.turn LIMIT ${free * 2 + 4}
+    ) AS q
+    ORDER BY q.turn
+    LIMIT ${free * 2 + 4}
+  `.execute(deps.db);
+  let promoted = 0;
+  for (const row of rows) {
+    if (promoted >= free) break;
+    const delivery = await deps.queues.queue(row.kind).getJob(bullJobId(row));
+    if (!delivery || !(await delivery.isDelayed())) continue;
+    try {
+      await delivery.promote();
+      promoted += 1;
+    } catch (error) {
+      // It left the delayed set since we looked (its delay ran out, or another wake took it).
+      deps.logger.debug({ job: row.id, err: (error as Error).message }, 'parked delivery not promoted');
+    }
+  }
+  return promoted;
+}
