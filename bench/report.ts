@@ -40,6 +40,18 @@ export interface BenchResults {
     warmup: { seconds: number; jobs: number; enqueue_to_running_p99_ms: number };
   };
   scaling?: { processes: number; concurrency: number; jobs: number; jobs_per_second: number; peak_rss_mb: number }[];
+  /** One owner, many owners taking turns, and many owners under OWNER_MAX_RUNNING, back to back. */
+  fair_shares?: {
+    jobs: number;
+    owners: number;
+    owner_max_running: number;
+    one_owner_jobs_per_second: number;
+    many_owners_jobs_per_second: number;
+    many_owners_capped_jobs_per_second: number;
+    many_owners_vs_one: number;
+    capped_vs_one: number;
+    enqueue_to_running_p99_ms: { one_owner: number; many_owners: number; capped: number };
+  };
   http: {
     single_requests: number;
     single_concurrency: number;
@@ -98,6 +110,24 @@ export function summaryRows(r: BenchResults): [string, string, string][] {
       'worker peak RSS',
       `${r.jobfleet.worker_peak_rss_mb} MB`,
       `concurrency ${r.jobfleet.concurrency}; target < 200 MB: ${mark(r.targets.worker_rss_under_200mb)}`,
+    ],
+    ...fairShareRows(r),
+  ];
+}
+
+function fairShareRows({ fair_shares: f }: BenchResults): [string, string, string][] {
+  if (!f) return [];
+  const p99 = f.enqueue_to_running_p99_ms;
+  return [
+    [
+      `fair shares: ${n(f.owners)} owners taking turns`,
+      `${n(f.many_owners_jobs_per_second)} jobs/s`,
+      `${f.many_owners_vs_one} x one owner (${n(f.one_owner_jobs_per_second)} jobs/s, run just before); p99 enqueue -> running ${p99.many_owners} ms (one owner ${p99.one_owner} ms)`,
+    ],
+    [
+      `fair shares: OWNER_MAX_RUNNING=${f.owner_max_running}`,
+      `${n(f.many_owners_capped_jobs_per_second)} jobs/s`,
+      `${f.capped_vs_one} x one owner; p99 enqueue -> running ${p99.capped} ms`,
     ],
   ];
 }

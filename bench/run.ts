@@ -14,7 +14,12 @@
  * Options: --jobs N (20000), --rounds R (3), --processes P (1), --concurrency C (100),
  * --scaling-jobs N (4000), --latency-rate R (half the measured throughput), --latency-seconds S
  * (8), --http-calls N (8000 single calls), --http-batches N (20 calls of 1,000 jobs), --no-scaling,
- * --no-write, --benchmarks FILE (BENCHMARKS.md), --cli FILE (the compiled build's CLI).
+ * --owners N (100), --owner-cap C (2), --no-write, --benchmarks FILE (BENCHMARKS.md), --cli FILE
+ * (the compiled build's CLI).
+ *
+ * The fair-shares phase runs three jobfleet runs back to back: one owner (as above), then the same
+ * number of jobs spread over --owners owners (each owner's jobs take turns in the queue), then the
+ * same with OWNER_MAX_RUNNING=--owner-cap (every claim judges owners' caps under their locks).
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -53,12 +58,15 @@ const { values: options } = parseArgs({
     'http-calls': { type: 'string', default: '8000' },
     'http-batches': { type: 'string', default: '20' },
     'no-scaling': { type: 'boolean', default: false },
+    /** Owners in the fair-shares phase (their jobs enqueued interleaved), and its OWNER_MAX_RUNNING run's cap. */
+    owners: { type: 'string', default: '100' },
+    'owner-cap': { type: 'string', default: '2' },
     'no-write': { type: 'boolean', default: false },
     /** Where the results go (its results block is replaced). */
     benchmarks: { type: 'string', default: path.join(import.meta.dirname, '..', 'BENCHMARKS.md') },
     /** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
     cli: { type: 'string', default: 'dist/src/cli/main.js' },
-    /** For profiling: run only these phases (raw, naive, jobfleet, latency, scaling, http); implies --no-write. */
+    /** For profiling: run only these phases (raw, naive, jobfleet, latency, fairness, scaling, http); implies --no-write. */
     only: { type: 'string' },
   },
 });
@@ -73,6 +81,8 @@ const LATENCY_RATE = options['latency-rate'] === undefined ? null : Number(optio
 const LATENCY_SECONDS = Number(options['latency-seconds']);
 const HTTP_SINGLE = Number(options['http-calls']);
 const HTTP_BULK_BATCHES = Number(options['http-batches']);
+const OWNERS = Number(options.owners);
+const OWNER_CAP = Number(options['owner-cap']);
 const numeric = {
   jobs: JOBS,
   rounds: ROUNDS,
@@ -83,6 +93,8 @@ const numeric = {
   'latency-seconds': LATENCY_SECONDS,
   'http-calls': HTTP_SINGLE,
   'http-batches': HTTP_BULK_BATCHES,
+  owners: OWNERS,
+  'owner-cap': OWNER_CAP,
 };
 for (const [name, value] of Object.entries(numeric)) {
   if (value !== null && !(Number.isInteger(value) && value > 0)) throw new Error(`bench: --${name} must be a positive integer`);
@@ -138,6 +150,7 @@ async function main() {
     await migrateToLatest(db);
     const ideas = await setupIdeas(db, Math.max(ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS));
     log(`set up ${ideas.length} ideas`);
+    const ownersIdeas = runs('fairness') ? await setupIdeas(db, 2 * JOBS, OWNERS) : [];
 
     const results: BenchResults = {
       date: new Date().toISOString(),
@@ -183,6 +196,12 @@ async function main() {
       const rate = LATENCY_RATE ?? Math.max(50, Math.round((results.jobfleet?.jobs_per_second ?? 2000) / 2));
       results.latency_at_half_load = await pacedRun(db, queues, ideas, rate);
       log(`latency at half load: p99 enqueue->running ${results.latency_at_half_load.enqueue_to_running_ms.p99} ms`);
+    }
+    if (runs('fairness')) {
+      results.fair_shares = await fairShares(db, queues, ideas.slice(0, JOBS), ownersIdeas);
+      log(
+        `fair shares: one owner ${results.fair_shares.one_owner_jobs_per_second}, ${OWNERS} owners ${results.fair_shares.many_owners_jobs_per_second}, capped at ${OWNER_CAP} ${results.fair_shares.many_owners_capped_jobs_per_second} jobs/s`,
+      );
     }
     if (runs('scaling') && !options['no-scaling']) {
       results.scaling = [];
@@ -241,13 +260,16 @@ async function main() {
   }
 }
 
-/** One product and `count` ideas in PLAN_READY: PLAN_CHAT subjects that the runs can share. */
-async function setupIdeas(db: Db, count: number): Promise<string[]> {
-  const { id: product } = await db
+/**
+ * `count` ideas: PLAN_CHAT subjects that the runs can share, of one product per owner (`owners`
+ * of them), listed owner after owner in turn so that a run's enqueues mix every owner's jobs.
+ */
+async function setupIdeas(db: Db, count: number, owners = 1): Promise<string[]> {
+  const products = await db
     .insertInto('products')
-    .values({ owner_id: 'bench', name: 'Bench' })
+    .values(Array.from({ length: owners }, (_, i) => ({ owner_id: owners === 1 ? 'bench' : `bench-owner-${i}`, name: 'Bench' })))
     .returning('id')
-    .executeTakeFirstOrThrow();
+    .execute();
   const ids: string[] = [];
   for (let start = 0; start < count; start += 1_000) {
     const created = await db.transaction().execute((trx) =>
@@ -255,7 +277,7 @@ async function setupIdeas(db: Db, count: number): Promise<string[]> {
         trx,
         MACHINES.IDEA,
         Array.from({ length: Math.min(1_000, count - start) }, (_, i) => ({
-          product_id: product,
+          product_id: products[(start + i) % owners]!.id,
           title: `Idea ${start + i}`,
           prompt_text: 'Bench idea.',
         })),
@@ -264,7 +286,15 @@ async function setupIdeas(db: Db, count: number): Promise<string[]> {
     ids.push(...created.map((c) => c.row.id));
   }
   // Their status does not matter to PLAN_CHAT; plan_md gives the prompt something to carry.
-  await db.updateTable('ideas').set({ plan_md: '---\npbis: []\n---' }).where('product_id', '=', product).execute();
+  await db
+    .updateTable('ideas')
+    .set({ plan_md: '---\npbis: []\n---' })
+    .where(
+      'product_id',
+      'in',
+      products.map((p) => p.id),
+    )
+    .execute();
   return ids;
 }
 
@@ -360,9 +390,9 @@ async function naiveBaseline(db: Db, roundNo: number) {
   };
 }
 
-async function startWorkers(processes: number, concurrency: number): Promise<Child[]> {
+async function startWorkers(processes: number, concurrency: number, env: Record<string, string> = {}): Promise<Child[]> {
   const workers = Array.from({ length: processes }, () =>
-    spawnChild(BUILT_CLI, childEnv({ WORKER_CONCURRENCY: String(concurrency) }), ['worker', '--kinds', 'plan_chat']),
+    spawnChild(BUILT_CLI, childEnv({ WORKER_CONCURRENCY: String(concurrency), ...env }), ['worker', '--kinds', 'plan_chat']),
   );
   await Promise.all(workers.map((worker) => worker.line(/jobfleet worker \S+ running/)));
   return workers;
@@ -378,8 +408,9 @@ async function jobfleetRun(
   ideas: readonly string[],
   processes: number,
   concurrency: number,
+  env: Record<string, string> = {},
 ) {
-  const workers = await startWorkers(processes, concurrency);
+  const workers = await startWorkers(processes, concurrency, env);
   const deps = { db, queues, logger };
   const { since } = (await sql<{ since: Date }>`SELECT clock_timestamp() AS since`.execute(db)).rows[0]!;
   const start = Date.now();
@@ -415,6 +446,34 @@ async function jobfleetRun(
     enqueue_to_running_ms: quantiles(stats.running),
     enqueue_to_done_ms: quantiles(stats.done),
     worker_peak_rss_mb: round(rss / 2 ** 20),
+  };
+}
+
+/**
+ * What fair shares cost a job: one owner, many owners taking turns, and many owners under a cap,
+ * run back to back (their ratios are between runs minutes apart at most). The many-owner runs use
+ * ideas of their own, half each.
+ */
+async function fairShares(db: Db, queues: ReturnType<typeof createJobQueues>, oneOwner: readonly string[], manyOwners: readonly string[]) {
+  const single = await jobfleetRun(db, queues, oneOwner, PROCESSES, CONCURRENCY);
+  const many = await jobfleetRun(db, queues, manyOwners.slice(0, JOBS), PROCESSES, CONCURRENCY);
+  const capped = await jobfleetRun(db, queues, manyOwners.slice(JOBS, 2 * JOBS), PROCESSES, CONCURRENCY, {
+    OWNER_MAX_RUNNING: String(OWNER_CAP),
+  });
+  return {
+    jobs: JOBS,
+    owners: OWNERS,
+    owner_max_running: OWNER_CAP,
+    one_owner_jobs_per_second: single.jobs_per_second,
+    many_owners_jobs_per_second: many.jobs_per_second,
+    many_owners_capped_jobs_per_second: capped.jobs_per_second,
+    many_owners_vs_one: round(many.jobs_per_second / single.jobs_per_second, 3),
+    capped_vs_one: round(capped.jobs_per_second / single.jobs_per_second, 3),
+    enqueue_to_running_p99_ms: {
+      one_owner: single.enqueue_to_running_ms.p99,
+      many_owners: many.enqueue_to_running_ms.p99,
+      capped: capped.enqueue_to_running_ms.p99,
+    },
   };
 }
 
