@@ -84,7 +84,7 @@ describe('README', () => {
     expect(README).toContain('npm test');
   });
 
-  it('marks the first steps to be run: the token, a job, the idea flow, sprint runs', () => {
+  it('marks the first steps to be run: the token, a job, the idea flow, sprint runs, fair shares', () => {
     const sections = runBlocks().map((block) => block.section);
     const expected = [
       'Run it',
@@ -92,6 +92,7 @@ describe('README', () => {
       'The idea flow: draft → grill → plan → materialize',
       'Sprint runs: a sprint implemented by agents',
       'Implementation jobs in a repository',
+      'Fair shares',
     ];
     expect(new Set(sections)).toEqual(new Set(expected));
   });

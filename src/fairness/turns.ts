@@ -9,7 +9,7 @@
  * an owner who enqueues one job while another holds 10,000 is served after at most one job of
  * every owner already at the front, and an owner's own jobs keep their order. Turns restart at 1
  * whenever a kind's queue empties. This is start-time fair queuing with the queue's front as the
- * virtual clock; its one limit is BullMQ's priority range: in a backlog that never empties for
+ * virtual clock; its one limit is BullMQ's priority range (src/queues/job-priority.ts): in a backlog that never empties for
  * more than 2,097,151 turns, later turns share the last priority and are served first come.
  *
  * Turns are ordering, not correctness: two enqueues racing for one owner may draw the same turn,
@@ -18,11 +18,6 @@
 import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
 import type { JobKind } from '../job-kinds.js';
-
-/** BullMQ's highest priority (2^21 - 1); 0 would mean "before every prioritized job". */
-export const MAX_PRIORITY = 2_097_151;
-
-export const priorityOf = (turn: number): number => Math.min(Math.max(Math.trunc(turn), 1), MAX_PRIORITY);
 
 export interface TurnRequest {
   kind: JobKind;

@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
-import { priorityOf } from '../fairness/turns.js';
+import { priorityOf } from './job-priority.js';
 import { groupBy } from '../util/group-by.js';
 import { JOB_KINDS, type JobKind, KINDS } from './kinds.js';
 

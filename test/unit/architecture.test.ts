@@ -45,7 +45,7 @@ export function allImports(file: string, source: string): string[] {
  * - kinds and sprints (a kind's effects live in its handler; a kind may drive a sprint run, a
  *   sprint never asks for a kind), with events and metrics, which report on the fleet;
  * - jobs and backlog: the job services (enqueue, claim, finish, retry) and the backlog rows, with
- *   providers and budgets (providers' pauses, owners' daily budgets);
+ *   providers, budgets and fairness (providers' pauses, owners' daily budgets, owners' caps and turns);
  * - transitions: the door, history, and the cascades that know only machines and rows;
  * - db, queues, machines, spelling, with auth, executors and services (adapters to the outside);
  * - util, errors, config, logger and the leaves that define the job kinds and job budgets.
@@ -55,7 +55,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['api', 'cli'],
   ['workers', 'sweeper'],
   ['kinds', 'sprints', 'events', 'metrics'],
-  ['jobs', 'backlog', 'providers', 'budgets'],
+  ['jobs', 'backlog', 'providers', 'budgets', 'fairness'],
   ['transitions'],
   ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services', 'workspaces'],
   ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds', 'job-budget'],
