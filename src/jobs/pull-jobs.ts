@@ -77,6 +77,8 @@ export async function pullJob(
   ownerMaxRunning: number | null,
 ): Promise<PulledJob | null> {
   return db.transaction().execute(async (trx) => {
+    // No row locks here: the caps' owner locks come first in every claim (as in a worker's),
+    // and a row another claim takes meanwhile is refused by the guarded claim below.
     const candidates = await trx
       .selectFrom('claude_jobs')
       .select('id')
@@ -85,8 +87,6 @@ export async function pullJob(
       .orderBy('created_at')
       .orderBy('id')
       .limit(PULL_CANDIDATES)
-      .forUpdate()
-      .skipLocked()
       .execute();
     if (candidates.length === 0) return null;
     const { admitted } = await admitWithinCaps(
@@ -94,12 +94,13 @@ export async function pullJob(
       candidates.map((candidate) => candidate.id),
       ownerMaxRunning,
     );
-    if (admitted.length === 0) return null;
-    const { claimed } = await claimJobs(trx, [admitted[0]!], worker, { leaseMs, start: true });
-    const job = claimed[0];
-    if (!job) return null;
-    const prompts = await installedHandlerOf(job.kind).buildPrompts(trx, [job]);
-    return { job, prompt: prompts.get(job.id)! };
+    for (const id of admitted) {
+      const [job] = (await claimJobs(trx, [id], worker, { leaseMs, start: true })).claimed;
+      if (!job) continue;
+      const prompts = await installedHandlerOf(job.kind).buildPrompts(trx, [job]);
+      return { job, prompt: prompts.get(job.id)! };
+    }
+    return null;
   });
 }
 
