@@ -97,7 +97,7 @@ describe('Bull Board', () => {
     if (await confirm.count()) await confirm.first().click();
     const queue = new Queue(KINDS.PLAN_CHAT.queue, { connection: workerConnectionOptions(env.redisUrl), prefix: env.prefix });
     try {
-      await waitFor('the delivery to wait again', async () => (await queue.getJobState(jobId)) === 'waiting');
+      await waitFor('the delivery to wait again', async () => (await queue.getJobState(jobId)) === 'prioritized');
     } finally {
       await queue.close();
     }

@@ -138,7 +138,9 @@ describe('the jobs API', () => {
       expect(entry).toBeDefined();
       expect(entry!.id).toBe(id);
       expect(entry!.data).toEqual({ id });
-      expect(await entry!.getState()).toBe('waiting');
+      // Waiting in its owner's turn: its priority is the job's turn (src/fairness/turns.ts).
+      expect(await entry!.getState()).toBe('prioritized');
+      expect(entry!.priority).toBe(1);
     });
 
     it('moves a draft idea to grilling through the door when a grill job is enqueued', async () => {

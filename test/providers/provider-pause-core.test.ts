@@ -157,7 +157,7 @@ describe('a spend limit', () => {
     expect(await api.queues.queue('IDEA_GRILL').isPaused()).toBe(false);
     await sweepOnce();
     expect(await api.queues.queue('IDEA_GRILL').isPaused()).toBe(true);
-    expect(await api.queues.queue('IDEA_GRILL').getJobCountByTypes('wait')).toBe(ids.length);
+    expect(await api.queues.queue('IDEA_GRILL').getJobCountByTypes('prioritized')).toBe(ids.length);
     await sweepOnce();
     // Nothing was retried in a loop while paused.
     expect(provider.calls.length).toBe(callsWhenPaused);
