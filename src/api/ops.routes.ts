@@ -1,6 +1,7 @@
 /**
  * Outside /api/v1: /healthz (the process is up), /readyz (Postgres and Redis answer) and /metrics
- * (Prometheus text; needs an admin or worker token unless METRICS_PUBLIC=true).
+ * (Prometheus text; needs an admin or worker token unless METRICS_PUBLIC=true, and then leaves out
+ * the series labelled by owner for any other caller).
  */
 import { Hono } from 'hono';
 import { sql } from 'kysely';
@@ -33,15 +34,18 @@ export function opsRoutes(deps: ApiDeps) {
   });
 
   app.get('/metrics', async (c) => {
+    const principal = await deps.auth.fromHeader(c.req.header('authorization'));
+    // Admins and workers read every owner's jobs anyway; anyone else must not learn one owner's figures.
+    const everyOwner = principal !== null && hasScope(principal, ['worker']);
     if (!deps.config.METRICS_PUBLIC) {
-      const principal = await deps.auth.fromHeader(c.req.header('authorization'));
       if (!principal) {
         c.header('WWW-Authenticate', CHALLENGE);
         throw new AppError('unauthorized', 'metrics need a token with the admin or worker scope (or METRICS_PUBLIC=true)');
       }
-      if (!hasScope(principal, ['worker'])) throw new AppError('forbidden', 'metrics need the admin or worker scope');
+      if (!everyOwner) throw new AppError('forbidden', 'metrics need the admin or worker scope');
     }
-    return c.body(await deps.metrics.render(), 200, { 'Content-Type': deps.metrics.contentType });
+    const text = everyOwner ? await deps.metrics.render() : await deps.metrics.renderPublic();
+    return c.body(text, 200, { 'Content-Type': deps.metrics.contentType });
   });
 
   return app;

@@ -40,7 +40,12 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
     signals: producer.publishCancel,
     auth: createAuthenticator(db, dashboard),
     events,
-    metrics: createFleetMetrics({ db, queues: producer.queues, heartbeatMs: config.HEARTBEAT_MS }),
+    metrics: createFleetMetrics({
+      db,
+      queues: producer.queues,
+      heartbeatMs: config.HEARTBEAT_MS,
+      ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
+    }),
     logger: apiLogger,
   };
   const app = createApp(deps);

@@ -2,19 +2,26 @@
  * /metrics, in Prometheus text. Postgres is the truth, so the fleet's figures are read from it at
  * scrape time (every API process answers the same, whichever worker did the work); queue depths
  * come from BullMQ. The API process's own runtime metrics come from prom-client's defaults.
+ *
+ * Series labelled by owner (owner-metrics.ts) are kept in a registry apart: `render` includes
+ * them, for a caller that may read every owner's figures; `renderPublic` leaves them out.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { registerLimitMetrics } from './limit-metrics.js';
+import { registerOwnerMetrics } from './owner-metrics.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { JOB_KINDS } from '../queues/kinds.js';
 import { claudeJobStatus, entityType, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
 
 export interface FleetMetrics {
   readonly contentType: string;
+  /** Every series, those labelled by owner too: for a token that may read every owner's jobs. */
   render(): Promise<string>;
+  /** Every series but those labelled by owner: what an anonymous scrape (METRICS_PUBLIC) gets. */
+  renderPublic(): Promise<string>;
   /**
    * Counts an enqueue refused because the owner's day is spent (409 budget_exhausted). Kept in
    * this API process's memory: each process counts the refusals it answered, as Prometheus
@@ -30,6 +37,8 @@ export interface FleetMetricsDeps {
   heartbeatMs: number;
   /** Whose UTC day the owners' spend is of. @defaultValue systemClock */
   clock?: Clock;
+  /** OWNER_MAX_RUNNING, the cap of owners without one of their own. @defaultValue null (none) */
+  ownerMaxRunning?: number | null;
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
@@ -136,11 +145,16 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
 
   registry.registerMetric(durationHistogram(db) as never);
 
-  const budgetRefusals = registerLimitMetrics(registry, db, deps.clock ?? systemClock);
+  const budgetRefusals = registerLimitMetrics(registry, db);
+
+  const owners = new Registry();
+  registerOwnerMetrics(owners, { db, clock: deps.clock ?? systemClock, ownerMaxRunning: deps.ownerMaxRunning ?? null });
+  const everything = Registry.merge([registry, owners]);
 
   return {
     contentType: registry.contentType,
-    render: () => registry.metrics(),
+    render: () => everything.metrics(),
+    renderPublic: () => registry.metrics(),
     recordBudgetRefusal: (count = 1) => budgetRefusals.inc(count),
   };
 }

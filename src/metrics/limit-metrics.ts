@@ -1,23 +1,21 @@
 /**
  * The metrics of provider limits and budgets (SPEC "Provider limits and budgets"). Read from
  * Postgres at scrape time like the fleet's other figures, so every API process answers the same:
- * each provider's state and pauses, what each owner spent today, and the jobs stopped at a
- * budget. Refused enqueues are the exception: only the API process that refused one knows of it,
- * so that counter lives in the process's memory.
+ * each provider's state and pauses, and the jobs stopped at a budget (what each owner spent today
+ * is labelled by owner: owner-metrics.ts). Refused enqueues are the exception: only the API
+ * process that refused one knows of it, so that counter lives in the process's memory.
  */
 import { sql } from 'kysely';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/database.js';
 import { PROVIDER_LIMITS } from '../errors/provider-limit.js';
 import { jobKind } from '../spelling/api-spelling.js';
-import { type Clock, utcDay } from '../util/clock.js';
 
-/** Series are bounded: a fleet has a handful of providers, and the biggest spenders are what an alert needs. */
+/** Series are bounded: a fleet has a handful of providers. */
 const MAX_PROVIDERS = 100;
-const MAX_OWNERS = 1000;
 
 /** Registers the metrics; returns the refusal counter the enqueue route increments. */
-export function registerLimitMetrics(registry: Registry, db: Db, clock: Clock): Counter {
+export function registerLimitMetrics(registry: Registry, db: Db): Counter {
   new Gauge({
     name: 'jobfleet_provider_paused',
     help: 'Whether each provider is paused (1) or not (0), for each reason a pause can have',
@@ -42,25 +40,6 @@ export function registerLimitMetrics(registry: Registry, db: Db, clock: Clock): 
       this.reset();
       const rows = await db.selectFrom('providers').select(['name', 'pause_count']).orderBy('name').limit(MAX_PROVIDERS).execute();
       for (const row of rows) this.inc({ provider: row.name }, row.pause_count);
-    },
-  });
-
-  new Gauge({
-    name: 'jobfleet_owner_spend_usd',
-    help: "What each owner's jobs cost today (UTC day), in US dollars; the biggest spenders first, at most 1000 owners",
-    labelNames: ['owner'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const rows = await db
-        .selectFrom('owner_daily_spend')
-        .select(['owner_id', 'cost_usd'])
-        .where('day', '=', utcDay(clock()))
-        .orderBy('cost_usd', 'desc')
-        .orderBy('owner_id')
-        .limit(MAX_OWNERS)
-        .execute();
-      for (const row of rows) this.set({ owner: row.owner_id }, Number(row.cost_usd));
     },
   });
 

@@ -1,7 +1,8 @@
 /**
  * The fleet page as the server sends it (the browser tests drive it in Chromium): the questions
  * section and running jobs in the HTML, and a script that reads and answers questions through the
- * API routes that exist and listens for the notices the stream sends.
+ * API routes that exist and listens for the notices the stream sends; owners and schedules read
+ * from their APIs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
@@ -46,6 +47,18 @@ describe('the fleet page', () => {
     expect(script).toContain("getJson('/api/v1/providers')");
     expect(script).toContain('/api/v1/providers/${encodeURIComponent(provider.name)}/resume');
     for (const type of ['provider_paused', 'provider_resumed', 'budget_exceeded']) expect(script).toContain(`'${type}'`);
+  });
+
+  it('has owners and schedules sections, read from the owners and schedules APIs without naming an owner', async () => {
+    const page = (await api.call('GET', '/')).body as string;
+    expect(page).toContain('<section id="owners-section">');
+    expect(page).toContain('<section id="schedules-section">');
+    expect((await api.call('GET', '/fleet.js')).body).toContain("from './fleet-shares.js'");
+    const script = await api.call('GET', '/fleet-shares.js');
+    expect(script.status).toBe(200);
+    expect(script.body).toContain("fetch('/api/v1/owners'");
+    expect(script.body).toContain("fetch('/api/v1/schedules'");
+    expect((await api.call('GET', '/fleet-shares.js', undefined, { authorization: '' })).status).toBe(401);
   });
 
   it('offers the resume button to admins only', async () => {

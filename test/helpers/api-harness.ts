@@ -49,6 +49,7 @@ export async function createApiHarness(env: TestEnv, options: { dashboard?: Dash
       db: env.database.db,
       queues,
       heartbeatMs: env.config.HEARTBEAT_MS,
+      ownerMaxRunning: env.config.OWNER_MAX_RUNNING ?? null,
       ...(options.clock && { clock: options.clock }),
     }),
     logger: env.logger,

@@ -5,7 +5,10 @@
 // Job notices (an agent's progress, its questions) come on the same stream but are not replayed:
 // the questions and running jobs are read from the API again whenever the stream (re)connects.
 // Providers (whose limits the agents run under) are read from the API, and again on each of their
-// pause and resume events; admins get a button to resume a paused one.
+// pause and resume events; admins get a button to resume a paused one. Owners' running and queued
+// jobs with their caps, and the schedules, come from fleet-shares.js.
+import { refreshOwners, refreshSchedules } from './fleet-shares.js';
+
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
 const REPLAYED = 50;
@@ -427,6 +430,7 @@ function listen() {
     refreshQuestions().catch(() => {});
     refreshRunning().catch(() => {});
     refreshProviders().catch(() => {});
+    refreshOwners().catch(() => {});
   });
   source.onerror = () => {
     connection.dataset.state = 'lost';
@@ -442,6 +446,7 @@ function scheduleJobsRefresh() {
     refreshJobs().catch(() => {});
     refreshWork().catch(() => {});
     refreshRunning().catch(() => {});
+    refreshOwners().catch(() => {});
   }, 500);
 }
 
@@ -452,8 +457,13 @@ refreshWork().catch(() => {});
 refreshRunning().catch(() => {});
 refreshQuestions().catch(() => {});
 refreshProviders().catch(() => {});
+refreshOwners().catch(() => {});
+refreshSchedules().catch(() => {});
 setInterval(() => refreshWorkers().catch(() => {}), 5000);
 setInterval(() => refreshJobs().catch(() => {}), 10000);
 setInterval(() => refreshQuestions().catch(() => {}), 10000);
 // A pause lengthened while in force is no status change: read the providers now and then too.
 setInterval(() => refreshProviders().catch(() => {}), 10000);
+// A firing, a cap changed by an admin: neither is an event the page hears, so both are polled.
+setInterval(() => refreshOwners().catch(() => {}), 10000);
+setInterval(() => refreshSchedules().catch(() => {}), 10000);
