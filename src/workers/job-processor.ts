@@ -75,7 +75,7 @@ export interface ProcessorDeps {
   budgetExceeded(jobs: readonly { job: ClaudeJob; exceeded: BudgetExceeded }[]): Promise<void>;
   /** Notes that an owner has a delivery parked at their cap (src/fairness/parked-deliveries.ts). */
   noteParked(ownerId: string): Promise<void>;
-  /** How long a delivery parked at its owner's cap waits at most before it is offered again (OWNER_CAP_RECHECK_MS). */
+  /** How long a delivery parked at its owner's cap first waits at most before it is offered again (OWNER_CAP_RECHECK_MS). */
   capRecheckMs: number;
   /** A job of this owner no longer holds a slot here (its end, or its wait, is committed): wake a parked one. */
   released(ownerId: string): void;
@@ -319,7 +319,11 @@ async function waitForSlot(deps: ProcessorDeps, delivery: Job<QueuedJobData>, { 
     void delivery.log(why).catch(() => undefined);
   }
   deps.logger.debug({ job: delivery.data.id, owner: capped.ownerId, maxRunning: capped.maxRunning }, 'owner at cap; delivery parked');
-  return { status: 'delayed', until: Date.now() + deps.capRecheckMs };
+  // A freed slot promotes the owner's parked deliveries at once; the delay is only the fallback.
+  // It doubles with each return (up to 16 times), so a big capped backlog is not claimed again
+  // and again every recheck while its owner's slots stay taken.
+  const backoff = 2 ** Math.min(Math.max(delivery.attemptsStarted - 1, 0), 4);
+  return { status: 'delayed', until: Date.now() + deps.capRecheckMs * backoff };
 }
 
 /** The job goes back to QUEUED, and its delivery waits for the next UTC day or the next look at its owner's budget. */
