@@ -23,6 +23,7 @@ import { ideaRoutes } from './routes/ideas.routes.js';
 import { jobsRoutes } from './routes/jobs.routes.js';
 import { ownerCapRoutes } from './routes/owner-caps.routes.js';
 import { providerRoutes } from './routes/providers.routes.js';
+import { scheduleRoutes } from './routes/schedules.routes.js';
 import { jobQuestionRoutes } from './routes/job-questions.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { fleetRoutes } from './routes/fleet.routes.js';
@@ -77,6 +78,7 @@ export function createApp(deps: ApiDeps) {
     jobQuestionRoutes(deps),
     providerRoutes(deps),
     ownerCapRoutes(deps),
+    scheduleRoutes(deps),
     eventRoutes(deps),
     fleetRoutes(deps),
   ];

@@ -1,6 +1,6 @@
 /**
  * The roles a process can play, each opening what it needs and registering its closers: a
- * worker pool, the sweeper, and the HTTP API (in api-role.ts, loaded only by the commands that
+ * worker pool, the sweeper (with the worker that fires schedules), and the HTTP API (in api-role.ts, loaded only by the commands that
  * serve it, so a worker process never loads the HTTP stack). `start` plays all three in one
  * process; `api`, `worker` and `sweeper` play one each, to scale out.
  */
@@ -13,6 +13,7 @@ import { createJobQueues, type JobQueues } from '../queues/job-queues.js';
 import { createCancelPublisher } from '../queues/job-signals.js';
 import type { JobKind } from '../queues/kinds.js';
 import { createProducerConnection } from '../queues/redis-connections.js';
+import { startScheduleFirings } from '../schedules/index.js';
 import { startSweeper } from '../sweeper/sweeper.js';
 import { VERSION } from '../version.js';
 import { startWorkerPool, type WorkerPool } from '../workers/worker-pool.js';
@@ -68,6 +69,16 @@ export function runSweeper(config: Config, db: Db, producer: Producer, closers: 
     events: { redis: producer.connection, prefix: config.BULLMQ_PREFIX },
   });
   closers.add('sweeper', () => sweeper.close());
+  // Every sweeper process fires schedules, the leader and those standing by alike.
+  const firings = startScheduleFirings({
+    db,
+    queues: producer.queues,
+    logger,
+    redisUrl: config.REDIS_URL,
+    prefix: config.BULLMQ_PREFIX,
+    defaultDailyUsd: config.OWNER_DAILY_BUDGET_USD ?? null,
+  });
+  closers.add('schedule firings', () => firings.close());
 }
 
 /** How long closing may take: the workers' drain deadline plus time to write outcomes. */

@@ -106,25 +106,31 @@ export const MAX_BATCH = 1_000;
 
 function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<NewClaudeJob, 'product_id' | 'owner_id'> {
   const kind = KINDS[request.kind];
-  const parsed = kind.payload.safeParse(request.payload ?? {});
-  if (!parsed.success) {
-    const at = inBatch ? `jobs[${index}].` : '';
-    throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(request.kind)} jobs`, {
-      issues: parsed.error.issues.map((issue) => ({
-        path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`,
-        message: issue.message,
-      })),
-    });
-  }
+  const payload = checkedPayload(request.kind, request.payload ?? {}, inBatch ? `jobs[${index}].` : '');
   return {
     ...(request.id ? { id: request.id } : {}),
     kind: request.kind,
     [kind.subject]: request.subjectId,
     ...(request.sprintRunId && kind.subject !== 'sprint_run_id' ? { sprint_run_id: request.sprintRunId } : {}),
-    payload: JSON.stringify({ ...parsed.data, ...request.internal }),
+    payload: JSON.stringify({ ...payload, ...request.internal }),
     ...(request.retryOf ? { retry_of_job_id: request.retryOf } : {}),
     ...(request.budget ? { budget: JSON.stringify(request.budget) } : {}),
   };
+}
+
+/**
+ * The payload as its kind accepts it, or validation_failed listing each offending field (under
+ * `at`, the request's place in a batch). Schedules check theirs with it too, when they are made.
+ */
+export function checkedPayload(kind: JobKind, payload: Record<string, unknown>, at = ''): Record<string, unknown> {
+  const parsed = KINDS[kind].payload.safeParse(payload);
+  if (parsed.success) return parsed.data;
+  throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(kind)} jobs`, {
+    issues: parsed.error.issues.map((issue) => ({
+      path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`,
+      message: issue.message,
+    })),
+  });
 }
 
 /** Older QUEUED jobs of the same kind and subject as a new one are SKIPPED; the newest stays. */

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import { priorityOf } from './job-priority.js';
+import { createScheduleQueue, type ScheduleQueue } from './schedule-queue.js';
 import { groupBy } from '../util/group-by.js';
 import { JOB_KINDS, type JobKind, KINDS } from './kinds.js';
 
@@ -48,6 +49,8 @@ export interface JobQueues {
   remove(jobs: readonly QueueableJob[]): Promise<void>;
   /** The jobs without a live entry in their queue: none at all, or only a finished one. */
   missing<T extends QueueableJob>(jobs: readonly T[]): Promise<T[]>;
+  /** The schedules' job schedulers (src/schedules), on the same connection and prefix; made on first use. */
+  readonly schedules: ScheduleQueue;
   close(): Promise<void>;
 }
 
@@ -97,6 +100,7 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
   };
 
   const queueOf = (kind: JobKind) => queues.get(kind)!;
+  let schedules: ScheduleQueue | null = null;
 
   return {
     prefix,
@@ -160,8 +164,13 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
       return [...absent, ...finished];
     },
 
+    get schedules() {
+      schedules ??= createScheduleQueue({ connection, prefix, logger, timeoutMs });
+      return schedules;
+    },
+
     async close() {
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await Promise.all([...[...queues.values()].map((queue) => queue.close()), schedules?.close()]);
     },
   };
 }

@@ -10,7 +10,9 @@
  *    force are put on their queues again, in case Redis lost them;
  * 5. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
  *    a crash between commit and add) is added again;
- * 6. owners' caps: deliveries parked at a cap whose owner has a free slot again are promoted.
+ * 6. owners' caps: deliveries parked at a cap whose owner has a free slot again are promoted;
+ * 7. schedules: every enabled schedule's job scheduler installed again when Redis lost it or holds
+ *    an older revision, and schedulers without an enabled row removed (src/schedules).
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
@@ -27,6 +29,7 @@ import { JOB_KINDS, type JobKind } from '../job-kinds.js';
 import { wakeParked } from '../fairness/parked-deliveries.js';
 import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
 import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
+import { reinstallSchedules } from '../schedules/index.js';
 
 export interface SweepDeps {
   db: Db;
@@ -50,6 +53,10 @@ export interface SweepReport {
   resumedProviders: number;
   /** Deliveries parked at their owner's cap promoted because a slot of the owner is free. */
   woken: number;
+  /** Schedulers installed again from their schedule's row (missing from Redis, or older). */
+  schedulesInstalled: number;
+  /** Schedulers removed for want of an enabled schedule. */
+  schedulesRemoved: number;
 }
 
 const PAGE = 500;
@@ -66,7 +73,18 @@ export interface SweepOptions {
 }
 
 export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
-  const report: SweepReport = { requeued: 0, exhausted: 0, lost: 0, retried: 0, superseded: 0, readded: 0, resumedProviders: 0, woken: 0 };
+  const report: SweepReport = {
+    requeued: 0,
+    exhausted: 0,
+    lost: 0,
+    retried: 0,
+    superseded: 0,
+    readded: 0,
+    resumedProviders: 0,
+    woken: 0,
+    schedulesInstalled: 0,
+    schedulesRemoved: 0,
+  };
   if (judgeLeases) {
     await requeueStaleClaims(deps, report);
     await failLostWorkers(deps, report);
@@ -77,6 +95,9 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
   await settleProviders(deps, report);
   await reconcile(deps, report);
   await wakeCappedOwners(deps, report);
+  const schedules = await reinstallSchedules(deps);
+  report.schedulesInstalled = schedules.installed;
+  report.schedulesRemoved = schedules.removed;
   if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
 }

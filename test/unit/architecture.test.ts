@@ -43,7 +43,8 @@ export function allImports(file: string, source: string): string[] {
  * - api and cli: the edges, which open resources and wire everything;
  * - workers and sweeper: the long-running loops;
  * - kinds and sprints (a kind's effects live in its handler; a kind may drive a sprint run, a
- *   sprint never asks for a kind), with events and metrics, which report on the fleet;
+ *   sprint never asks for a kind), schedules (whose firings enqueue jobs and start sprint runs),
+ *   with events and metrics, which report on the fleet;
  * - jobs and backlog: the job services (enqueue, claim, finish, retry) and the backlog rows, with
  *   providers, budgets and fairness (providers' pauses, owners' daily budgets, owners' caps and turns);
  * - transitions: the door, history, and the cascades that know only machines and rows;
@@ -54,7 +55,7 @@ export function allImports(file: string, source: string): string[] {
 export const LAYERS: readonly (readonly string[])[] = [
   ['api', 'cli'],
   ['workers', 'sweeper'],
-  ['kinds', 'sprints', 'events', 'metrics'],
+  ['kinds', 'sprints', 'schedules', 'events', 'metrics'],
   ['jobs', 'backlog', 'providers', 'budgets', 'fairness'],
   ['transitions'],
   ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services', 'workspaces'],

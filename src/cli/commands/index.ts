@@ -3,6 +3,7 @@ import { enqueueCommand } from './enqueue.command.js';
 import type { Command } from './command.js';
 import { migrateCommand } from './migrate.command.js';
 import { productCommand } from './product.command.js';
+import { scheduleCommand } from './schedule.command.js';
 import { startCommand } from './start.command.js';
 import { sweeperCommand } from './sweeper.command.js';
 import { tokenCommand } from './token.command.js';
@@ -17,6 +18,7 @@ export const COMMANDS = {
   token: tokenCommand,
   product: productCommand,
   enqueue: enqueueCommand,
+  schedule: scheduleCommand,
 } satisfies Record<string, Command>;
 
 export function usage(): string {
