@@ -84,13 +84,14 @@ describe('README', () => {
     expect(README).toContain('npm test');
   });
 
-  it('marks the first steps to be run: the token, a job, the idea flow, sprint runs, fair shares', () => {
+  it('marks the first steps to be run: the token, a job, the idea flow, sprint runs, schedules, fair shares', () => {
     const sections = runBlocks().map((block) => block.section);
     const expected = [
       'Run it',
       'A job from curl to done',
       'The idea flow: draft → grill → plan → materialize',
       'Sprint runs: a sprint implemented by agents',
+      'Schedules',
       'Implementation jobs in a repository',
       'Fair shares',
     ];

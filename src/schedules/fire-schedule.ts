@@ -33,8 +33,6 @@ export interface FiringDeps extends EnqueueDeps {
 
 export interface Firing {
   scheduleId: string;
-  /** The revision the firing's scheduler was installed from. */
-  revision: number;
   /** When the firing was due: the same for every delivery of one firing. */
   firedFor: Date;
 }

@@ -39,7 +39,7 @@ export function startScheduleFirings(options: ScheduleFiringsOptions): ScheduleF
     SCHEDULES_QUEUE,
     async (job) => {
       const { scheduleId, revision } = job.data;
-      const result = await fireSchedule(deps, { scheduleId, revision, firedFor: firedForOf(job) });
+      const result = await fireSchedule(deps, { scheduleId, firedFor: firedForOf(job) });
       await settleScheduler(deps, scheduleId, revision, result);
       if (result.outcome === 'skipped') logger.info({ schedule: scheduleId, reason: result.reason }, 'schedule fired; no job made');
       return result.outcome;

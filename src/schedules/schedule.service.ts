@@ -56,12 +56,11 @@ const CHANGEABLE = ['payload', 'cron', 'every_ms', 'timezone', 'enabled'] as con
  * of all three (with one check failing, its own message, e.g. the bad cron expression's).
  */
 export function checkedNewSchedule(input: NewScheduleInput) {
-  const checks = allChecked({
+  return allChecked({
     subject: () => subjectOf(input.kind, input),
     payload: () => checkedSchedulePayload(input.kind, input.payload ?? {}),
     timing: () => checkedTiming({ cron: input.cron ?? null, everyMs: input.every_ms ?? null, timezone: input.timezone ?? 'UTC' }),
   });
-  return checks;
 }
 
 export async function createSchedule(deps: ScheduleDeps, input: NewScheduleInput, caller: ScheduleCaller): Promise<Schedule> {

@@ -217,7 +217,7 @@ describe('a schedule firing', () => {
     // No firing worker runs: this test delivers the firing itself.
     await api.queues.schedules.remove(created.id);
     const deps = { db: db(), queues: api.queues, logger: env.logger, defaultDailyUsd: null };
-    const firing = { scheduleId: created.id, revision: 1, firedFor: new Date('2030-01-01T02:00:00Z') };
+    const firing = { scheduleId: created.id, firedFor: new Date('2030-01-01T02:00:00Z') };
     const outcomes = await Promise.all([fireSchedule(deps, firing), fireSchedule(deps, firing)]);
     expect(outcomes.map((outcome) => outcome.outcome).sort()).toEqual(['duplicate', 'enqueued']);
     expect((await fireSchedule(deps, firing)).outcome).toBe('duplicate');
@@ -307,7 +307,7 @@ describe('a schedule firing', () => {
 
     const again = await fireSchedule(
       { db: db(), queues: api.queues, logger: env.logger, defaultDailyUsd: null },
-      { scheduleId: created.id, revision: 1, firedFor: new Date(row.last_fired_at!.getTime() + 3_600_000) },
+      { scheduleId: created.id, firedFor: new Date(row.last_fired_at!.getTime() + 3_600_000) },
     );
     expect(again).toMatchObject({
       outcome: 'skipped',

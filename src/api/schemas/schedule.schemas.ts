@@ -10,13 +10,10 @@ const everyMs = z
   .min(MIN_EVERY_MS, { error: `must be a whole number of milliseconds from ${MIN_EVERY_MS} to ${MAX_EVERY_MS}` })
   .max(MAX_EVERY_MS, { error: `must be a whole number of milliseconds from ${MIN_EVERY_MS} to ${MAX_EVERY_MS}` })
   .openapi({ description: 'fire every this many milliseconds (the first firing when it is installed); instead of cron' });
-const cron = z
-  .string()
-  .max(200)
-  .openapi({
-    description: 'a cron expression (5 fields, or 6 with seconds first), read in `timezone`; instead of every_ms',
-    example: '0 2 * * *',
-  });
+const cron = z.string().max(200).openapi({
+  description: 'a cron expression (5 fields, or 6 with seconds first), read in `timezone`; instead of every_ms',
+  example: '0 2 * * *',
+});
 const timezone = z.string().min(1).max(100).openapi({ description: 'an IANA time zone for cron (default UTC)', example: 'Europe/Paris' });
 const payload = z.record(z.string(), z.unknown()).openapi({
   description:
