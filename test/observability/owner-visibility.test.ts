@@ -241,7 +241,7 @@ async function openPage(credentials: { username: string; password: string }) {
   const answer = await schedulesAnswer;
   const schedules = {
     status: answer.status(),
-    schedules: answer.ok() ? ((await answer.json()) as { schedules: any[] }).schedules : [],
+    schedules: answer.ok() ? ((await answer.json()) as { items: any[] }).items : [],
   };
   return { page, asked, schedules };
 }

@@ -103,7 +103,8 @@ export async function refreshSchedules() {
     note.hidden = false;
     return;
   }
-  const { schedules } = await response.json();
+  // GET /api/v1/schedules answers a page, newest first: {items, next_cursor}.
+  const { items: schedules } = await response.json();
   $('#schedules tbody').replaceChildren(...schedules.map(scheduleRow));
   $('#schedules-enabled').textContent = schedules.length ? `${schedules.filter((s) => s.enabled).length} enabled` : '';
   note.textContent = 'No schedules.';
