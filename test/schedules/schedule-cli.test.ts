@@ -116,7 +116,7 @@ describe('jobfleet schedule', { timeout: 180_000 }, () => {
     expect(await schedulerIds()).not.toContain(created!.id);
 
     const again = await schedule('delete', created!.id);
-    expect(again.code).toBe(1);
+    expect(again).toMatchObject({ code: 1, stdout: '' });
     expect(again.stderr).toContain(`schedule ${created!.id} does not exist`);
   });
 

@@ -20,7 +20,7 @@ import { isScheduleId } from '../../schedules/schedule.repository.js';
 import { jobKind } from '../../spelling/api-spelling.js';
 import { Closers } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
-import { openProducer } from '../roles.js';
+import { openProducer, type Producer } from '../roles.js';
 import { UsageError } from '../usage-error.js';
 import { defineCommand } from './command.js';
 
@@ -91,11 +91,23 @@ export const scheduleCommand = defineCommand({
     const logger = createLogger({ LOG_LEVEL: 'warn' });
     try {
       const db = await openDatabase(config, closers, 'jobfleet-schedule');
-      const producer = openProducer(config, closers, logger);
-      const deps = { db, queues: producer.queues, logger };
       const print = (row: Schedule) => process.stdout.write(`${JSON.stringify(toApiSchedule(row))}\n`);
+      if (action === 'list') {
+        for await (const row of allSchedules(db, values.owner)) print(row);
+        return 0;
+      }
+      // Create and delete change the scheduler in Redis too, once the row is written: Redis is
+      // opened then, not before (a refused change closes nothing half-open).
+      let producer: Producer | null = null;
+      const deps = {
+        db,
+        logger,
+        get queues() {
+          producer ??= openProducer(config, closers, logger);
+          return producer.queues;
+        },
+      };
       if (input) print(await createSchedule(deps, input, FLEET));
-      else if (action === 'list') for await (const row of allSchedules(db, values.owner)) print(row);
       else {
         // An unknown id is an AppError: one line, exit 1.
         await deleteSchedule(deps, rest[0]!, FLEET);
