@@ -1,8 +1,9 @@
 /**
  * The roles a process can play, each opening what it needs and registering its closers: a
- * worker pool, the sweeper (with the worker that fires schedules), and the HTTP API (in api-role.ts, loaded only by the commands that
- * serve it, so a worker process never loads the HTTP stack). `start` plays all three in one
- * process; `api`, `worker` and `sweeper` play one each, to scale out.
+ * worker pool, the sweeper (with the worker that fires schedules), and the HTTP API (in
+ * api-role.ts, loaded only by the commands that serve it, so a worker process never loads the
+ * HTTP stack). `start` plays all three in one process; `api`, `worker` and `sweeper` play one
+ * each, to scale out.
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';

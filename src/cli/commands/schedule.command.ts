@@ -63,7 +63,7 @@ export const scheduleCommand = defineCommand({
     'every-ms': ['MS', 'create: or fire every MS milliseconds (at least 1000; the first firing at once)'],
     timezone: ['TZ', 'create: the IANA time zone the cron expression is read in (default UTC)'],
     payload: ['JSON', 'create: each job\'s payload, e.g. \'{"message":"Any news?"}\' for plan_chat; sprints: \'{"mode":"sprint_batch"}\''],
-    disabled: ['', 'create: make it disabled (it fires once enabled over the API)'],
+    disabled: ['', 'create: make it disabled (PATCH /api/v1/schedules/ID {"enabled":true} enables it)'],
     owner: ['OWNER', "list: only this owner's"],
   },
   positionalHelp: [
