@@ -376,12 +376,14 @@ const passes = (scope: Scope, family: Family) => scope === 'admin' || FAMILY_SCO
 /**
  * The family of any route, from its method and path: reads of jobs (their questions, the fleet, its
  * providers and budgets) accept read or worker; other reads are backlog reads; enqueueing, steering
- * jobs and sprint runs is enqueue; resuming a provider and setting a budget is for admins; every
+ * jobs and sprint runs, and schedules (which enqueue) is enqueue; resuming a provider and setting a budget is for admins; every
  * other write is a backlog write.
  */
 function familyOf(method: string, documentedPath: string): Family {
   const path = documentedPath.replace(/^\/api\/v1/, '');
   if (method === 'GET') return /^\/(jobs|workers|stats|events|questions|providers|owners)(\/|$)/.test(path) ? 'job read' : 'backlog read';
+  // Schedules enqueue: making, changing and deleting one is steering jobs.
+  if (/^\/schedules(\/|$)/.test(path)) return 'enqueue';
   if (/^\/(providers|owners)\//.test(path)) return 'fleet admin';
   if (
     /^\/jobs(\/|$)/.test(path) ||

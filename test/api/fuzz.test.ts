@@ -39,6 +39,7 @@ const RESOURCES = [
   'questions',
   'providers',
   'owners',
+  'schedules',
 ] as const;
 type Resource = (typeof RESOURCES)[number];
 
@@ -676,6 +677,7 @@ describe('the API under fuzzed requests', () => {
       questions: [],
       providers: ['anthropic', 'dry-run'],
       owners: ['owner-a', 'owner-b'],
+      schedules: [],
     };
     for (const owner of ['owner-a', 'owner-b']) {
       await inTrx(db, async (trx) => {
@@ -701,6 +703,20 @@ describe('the API under fuzzed requests', () => {
         ids.steps.push(st.id);
         ids.ideas.push(i.id);
         ids.jobs.push(job.id);
+        // A schedule that never fires while the fuzz runs: it is installed only by its API or a sweep.
+        const schedule = await trx
+          .insertInto('schedules')
+          .values({
+            owner_id: owner,
+            product_id: p.id,
+            kind: 'PLAN_CHAT',
+            idea_id: i.id,
+            payload: '{"message":"Any news?"}',
+            cron: '0 3 1 1 *',
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        ids.schedules.push(schedule.id);
       });
     }
     const productA = ids.products[0]!;
