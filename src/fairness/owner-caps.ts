@@ -103,29 +103,29 @@ async function ownerSlots(db: Executor, owners: readonly string[], defaultMax: n
 
 /**
  * Owners' caps with their running and queued jobs: of these owners, or (null) of every owner
- * with a job queued or running or a cap of their own.
+ * with a job queued or running or a cap of their own. Held and queued jobs are counted apart, each
+ * with a predicate of the partial indexes (owner_held, the queued ones): what this costs grows with
+ * the live jobs, not with the finished ones the table keeps (it is read at every wake).
  */
 export async function ownerLoads(db: Executor, ownerIds: readonly string[] | null, defaultMax: number | null): Promise<OwnerLoad[]> {
+  const only = ownerIds === null ? sql`` : sql`AND owner_id = ANY(${[...ownerIds]}::text[])`;
   const { rows } = await sql<{ owner_id: string; has_own: string | null; max_running: number | null; running: string; queued: string }>`
-    WITH counts AS (
-      SELECT owner_id,
-        count(*) FILTER (WHERE status IN ('CLAIMED', 'RUNNING')) AS running,
-        count(*) FILTER (WHERE status = 'QUEUED') AS queued
-      FROM claude_jobs
-      WHERE status IN ('QUEUED', 'CLAIMED', 'RUNNING')
-        ${ownerIds === null ? sql`` : sql`AND owner_id = ANY(${[...ownerIds]}::text[])`}
-      GROUP BY owner_id
+    WITH held AS (
+      SELECT owner_id, count(*) AS running FROM claude_jobs WHERE status IN ('CLAIMED', 'RUNNING') ${only} GROUP BY owner_id
+    ), waiting AS (
+      SELECT owner_id, count(*) AS queued FROM claude_jobs WHERE status = 'QUEUED' ${only} GROUP BY owner_id
     ), owners AS (
       ${
         ownerIds === null
-          ? sql`SELECT owner_id FROM counts UNION SELECT owner_id FROM owner_caps`
+          ? sql`SELECT owner_id FROM held UNION SELECT owner_id FROM waiting UNION SELECT owner_id FROM owner_caps`
           : sql`SELECT owner_id FROM unnest(${[...ownerIds]}::text[]) AS u(owner_id)`
       }
     )
-    SELECT o.owner_id, c.owner_id AS has_own, c.max_running, coalesce(n.running, 0) AS running, coalesce(n.queued, 0) AS queued
+    SELECT o.owner_id, c.owner_id AS has_own, c.max_running, coalesce(h.running, 0) AS running, coalesce(w.queued, 0) AS queued
     FROM owners o
     LEFT JOIN owner_caps c ON c.owner_id = o.owner_id
-    LEFT JOIN counts n ON n.owner_id = o.owner_id
+    LEFT JOIN held h ON h.owner_id = o.owner_id
+    LEFT JOIN waiting w ON w.owner_id = o.owner_id
     ORDER BY o.owner_id
   `.execute(db);
   return rows.map((row) => ({

@@ -5,12 +5,17 @@
  * with the lowest turns are promoted back to the queue, as many as there are free slots: by the
  * worker whose job ended (right after its outcome committed), and by every sweep (for ends no
  * worker saw: a cancel, a lost worker). A wake that is lost costs only time: the delay runs out.
+ *
+ * A parked delivery carries a mark (QueuedJobData.parkedAtCap), and only marked ones are woken: a
+ * delivery delayed until its owner's spent day is over must wait its time, or each slot it frees
+ * would wake it again at once, to be claimed and given back over and over.
  */
+import type { Job } from 'bullmq';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { JOB_KINDS, type JobKind } from '../job-kinds.js';
 import type { Logger } from '../logger.js';
-import { bullJobId, type JobQueues } from '../queues/job-queues.js';
+import { bullJobId, type JobQueues, type QueuedJobData } from '../queues/job-queues.js';
 import { ownerLoads } from './owner-caps.js';
 
 export const cappedOwnersKey = (prefix: string) => `${prefix}:jobfleet:capped-owners`;
@@ -21,6 +26,16 @@ const MAX_WAKE_PER_OWNER = 100;
 /** Notes that an owner has parked deliveries, so that a freed slot of theirs wakes one. */
 export async function noteParked(queues: JobQueues, ownerId: string): Promise<void> {
   await queues.connection.sadd(cappedOwnersKey(queues.prefix), ownerId);
+}
+
+/** Marks a delivery about to wait at its owner's cap as one a freed slot may wake (once: it stays marked). */
+export async function markParked(delivery: Job<QueuedJobData>): Promise<void> {
+  if (!delivery.data.parkedAtCap) await delivery.updateData({ ...delivery.data, parkedAtCap: true });
+}
+
+/** A delivery about to wait for another reason (its owner's spent day) is no longer one a wake may take. */
+export async function unmarkParked(delivery: Job<QueuedJobData>): Promise<void> {
+  if (delivery.data.parkedAtCap) await delivery.updateData({ id: delivery.data.id });
 }
 
 export interface WakeDeps {
@@ -82,7 +97,7 @@ async function promoteLowestTurns(deps: WakeDeps, ownerId: string, free: number)
   for (const row of rows) {
     if (promoted >= free) break;
     const delivery = await deps.queues.queue(row.kind).getJob(bullJobId(row));
-    if (!delivery || !(await delivery.isDelayed())) continue;
+    if (!delivery?.data.parkedAtCap || !(await delivery.isDelayed())) continue;
     try {
       await delivery.promote();
       promoted += 1;

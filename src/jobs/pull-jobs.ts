@@ -2,10 +2,10 @@
  * Pull mode (SPEC "Agents talk back"): an agent session works the queue itself, as the seed's
  * agents do, through the MCP tools wait_for_job, job_heartbeat and update_job_status. It is a
  * worker like any other: its claims go through the same claim statement (QUEUED -> CLAIMED ->
- * RUNNING, its token, a new claim epoch, a lease), its writes are fenced by the same lease
- * guard, and the sweeper fails its job `worker_lost` when it stops beating. It takes the oldest
- * QUEUED job of its kinds straight from Postgres, the truth, and then drops the job's queue entry
- * so that no worker process is handed it for nothing.
+ * RUNNING, its token, a new claim epoch, a lease) within the owners' caps, its writes are fenced
+ * by the same lease guard, and the sweeper fails its job `worker_lost` when it stops beating. It
+ * takes the next QUEUED job of its kinds in turn straight from Postgres, the truth, and then drops
+ * the job's queue entry so that no worker process is handed it for nothing.
  *
  * SPRINT_IMPLEMENTATION is not served in pull mode: a batch run's steps are driven by the worker
  * process that runs it (src/sprints/sprint-batch.ts).
@@ -62,12 +62,16 @@ export async function pullWorker(db: Db, tokenId: string, kinds: readonly JobKin
   return { workerId: id, tokenId };
 }
 
-/** Candidates a pull looks at per claim: the oldest QUEUED jobs, the first whose owner has a free slot wins. */
+/** Candidates a pull looks at per claim: the first whose owner has a free slot under their lock wins. */
 const PULL_CANDIDATES = 20;
 
+/** An owner without a cap: more than any owner can hold. */
+const MAX_INT = 2_147_483_647;
+
 /**
- * Claims the oldest QUEUED job of these kinds whose owner is within their cap (owner-caps.ts:
- * pulls judge caps as workers' claims do), or null when there is none.
+ * Claims the next QUEUED job of these kinds in turn (src/fairness/turns.ts: owners take turns, as
+ * BullMQ serves workers) whose owner is within their cap (owner-caps.ts: pulls judge caps as
+ * workers' claims do), or null when there is none.
  */
 export async function pullJob(
   db: Db,
@@ -78,16 +82,21 @@ export async function pullJob(
 ): Promise<PulledJob | null> {
   return db.transaction().execute(async (trx) => {
     // No row locks here: the caps' owner locks come first in every claim (as in a worker's),
-    // and a row another claim takes meanwhile is refused by the guarded claim below.
-    const candidates = await trx
-      .selectFrom('claude_jobs')
-      .select('id')
-      .where('status', '=', 'QUEUED')
-      .where('kind', 'in', [...kinds])
-      .orderBy('created_at')
-      .orderBy('id')
-      .limit(PULL_CANDIDATES)
-      .execute();
+    // and a row another claim takes meanwhile is refused by the guarded claim below. Owners at
+    // their cap are passed over already (a guess, without their locks): however many of their
+    // jobs come first, they must not hide another owner's.
+    const { rows: candidates } = await sql<{ id: string }>`
+      WITH held AS (
+        SELECT owner_id, count(*) AS running FROM claude_jobs WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY owner_id
+      )
+      SELECT j.id FROM claude_jobs j
+      LEFT JOIN owner_caps c ON c.owner_id = j.owner_id
+      LEFT JOIN held h ON h.owner_id = j.owner_id
+      WHERE j.status = 'QUEUED' AND j.kind = ANY(${[...kinds]}::text[])
+        AND coalesce(h.running, 0) < coalesce(CASE WHEN c.owner_id IS NULL THEN ${ownerMaxRunning}::int ELSE c.max_running END, ${MAX_INT})
+      ORDER BY j.turn, j.created_at, j.id
+      LIMIT ${PULL_CANDIDATES}
+    `.execute(trx);
     if (candidates.length === 0) return null;
     const { admitted } = await admitWithinCaps(
       trx,

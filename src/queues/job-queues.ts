@@ -15,6 +15,11 @@ import { JOB_KINDS, type JobKind, KINDS } from './kinds.js';
 /** What Redis carries for a job. */
 export interface QueuedJobData {
   id: string;
+  /**
+   * Set while the delivery waits delayed at its owner's cap (src/fairness/parked-deliveries.ts):
+   * only such a delivery may be woken early, not one delayed for another reason.
+   */
+  parkedAtCap?: true;
 }
 
 export interface QueueableJob {

@@ -31,6 +31,7 @@ import { handlerOf, type JobError, type RunOutput, type Verdict, type WorkspaceS
 import type { Logger } from '../logger.js';
 import type { QueuedJobData } from '../queues/job-queues.js';
 import { type GiveBack, giveBackJob } from '../jobs/give-back-job.js';
+import { markParked, unmarkParked } from '../fairness/parked-deliveries.js';
 import { isProviderLimit, type ProviderLimitError } from '../errors/provider-limit.js';
 import type { ProviderGate } from '../providers/provider-gate.js';
 import type { ProviderHold } from '../providers/provider-states.js';
@@ -312,6 +313,8 @@ async function persist<T>(deps: ProcessorDeps, what: string, write: () => Promis
  * delayed until a slot of theirs frees (a wake promotes it) or OWNER_CAP_RECHECK_MS passes.
  */
 async function waitForSlot(deps: ProcessorDeps, delivery: Job<QueuedJobData>, { capped }: CappedClaim): Promise<RunOutcome> {
+  // Unmarked, it still waits its delay out; only a wake is lost.
+  await markParked(delivery).catch(() => undefined);
   await deps.noteParked(capped.ownerId).catch(() => undefined);
   // Said once per delivery, not at every return: a long wait would fill the delivery's log.
   if (delivery.attemptsStarted <= 1) {
@@ -332,10 +335,11 @@ async function waitForBudget(deps: ProcessorDeps, delivery: Job<QueuedJobData>, 
   const until = Math.min(nextUtcDay(now).getTime(), now.getTime() + deps.budgetRecheckMs);
   const why = `waiting: owner ${owner.ownerId} has spent the daily budget of ${owner.dailyUsd} USD for ${owner.day}; offered again at ${new Date(until).toISOString()}; no attempt spent`;
   // The delay is the worker's own clock, in BullMQ's time: what is left of it from now.
-  return giveBack(deps, delivery, lease, { trigger: 'owner_budget_spent', reason: why }, async () => ({
-    status: 'delayed',
-    until: Date.now() + (until - now.getTime()),
-  }));
+  return giveBack(deps, delivery, lease, { trigger: 'owner_budget_spent', reason: why }, async () => {
+    // Parked at the cap before, it must not be woken now: the slot it frees would wake it again.
+    await unmarkParked(delivery).catch(() => undefined);
+    return { status: 'delayed', until: Date.now() + (until - now.getTime()) };
+  });
 }
 
 async function giveBack(

@@ -31,7 +31,7 @@ export function registerPullTools(server: McpServer, context: McpContext): void 
   server.registerTool(
     'wait_for_job',
     {
-      description: `Claim the oldest queued job of the given kinds (default: every kind but sprint_implementation), waiting up to wait_seconds (at most ${MAX_WAIT_SECONDS}) for one. You then hold it under a lease: call job_heartbeat at least every ${Math.round(leaseMs / 1000)} s and end it with update_job_status.`,
+      description: `Claim the next queued job of the given kinds (owners take turns, each within their cap) (default: every kind but sprint_implementation), waiting up to wait_seconds (at most ${MAX_WAIT_SECONDS}) for one. You then hold it under a lease: call job_heartbeat at least every ${Math.round(leaseMs / 1000)} s and end it with update_job_status.`,
       inputSchema: {
         kinds: z
           .array(z.enum(jobKind.apiValues as [string, ...string[]]))
