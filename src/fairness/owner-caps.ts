@@ -64,10 +64,11 @@ export async function admitWithinCaps(trx: Trx, ids: readonly string[], defaultM
   const admission: Admission = { admitted: [], capped: new Map(), unseen: unique.filter((id) => !byId.has(id)) };
   if (owners.length === 0) return admission;
 
-  // In one global order (sorted), so that two claims locking overlapping owners cannot deadlock.
+  // In one global order (of the lock keys themselves, which two owners may share), so that two
+  // claims locking overlapping owners cannot deadlock.
   await sql`
-    SELECT count(pg_advisory_xact_lock(${SLOT_LOCK_CLASS}, hashtext(o.owner_id)))
-    FROM (SELECT owner_id FROM unnest(${owners}::text[]) AS u(owner_id) ORDER BY owner_id) AS o
+    SELECT count(pg_advisory_xact_lock(${SLOT_LOCK_CLASS}, o.key))
+    FROM (SELECT DISTINCT hashtext(owner_id) AS key FROM unnest(${owners}::text[]) AS u(owner_id) ORDER BY key) AS o
   `.execute(trx);
   const slots = new Map((await ownerSlots(trx, owners, defaultMax)).map((load) => [load.ownerId, load]));
 

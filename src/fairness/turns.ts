@@ -3,14 +3,21 @@
  * has no groups, but it serves prioritized jobs lowest priority first and in order of arrival
  * within a priority. A job's turn is its priority:
  *
- *   turn = max(the lowest turn still QUEUED in its kind, the owner's highest QUEUED turn there + 1)
+ *   turn = max(the kind's front, the owner's highest turn there, queued or running, + 1)
+ *   front = the higher of the highest turn its jobs holding a claim have and the lowest QUEUED one
  *
- * so each owner's jobs of a kind take consecutive turns from where the kind's queue stands now:
+ * so each owner's jobs of a kind take consecutive turns from where the kind's service stands now:
  * an owner who enqueues one job while another holds 10,000 is served after at most one job of
- * every owner already at the front, and an owner's own jobs keep their order. Turns restart at 1
- * whenever a kind's queue empties. This is start-time fair queuing with the queue's front as the
- * virtual clock; its one limit is BullMQ's priority range (src/queues/job-priority.ts): in a backlog that never empties for
- * more than 2,097,151 turns, later turns share the last priority and are served first come.
+ * every owner already at the front, and an owner's own jobs keep their order. The front follows
+ * what is being served: queued jobs nobody serves (an owner's backlog held at their cap, jobs
+ * waiting out a spent day or a provider's pause) do not hold it back, or each newcomer would go
+ * before an owner whose backlog is being served, again and again; and an owner's running jobs
+ * count as theirs, so one who sends a job whenever the last one started does not keep the first
+ * turn for ever. Turns restart at 1 whenever a
+ * kind has nothing queued or running. This is start-time fair queuing with the front as the
+ * virtual clock; its one limit is BullMQ's priority range (src/queues/job-priority.ts): in a
+ * backlog that never empties for more than 2,097,151 turns, later turns share the last priority
+ * and are served first come.
  *
  * Turns are ordering, not correctness: two enqueues racing for one owner may draw the same turn,
  * which only means first come between the two.
@@ -29,12 +36,19 @@ export async function assignTurns(trx: Trx, requests: readonly TurnRequest[]): P
   if (requests.length === 0) return [];
   const keyOf = (request: TurnRequest) => `${request.kind}\u0000${request.owner_id}`;
   const pairs = [...new Map(requests.map((request) => [keyOf(request), request])).values()];
-  // One probe of each partial index per pair: the kind's front, and the owner's back.
+  // One probe of each queued index per pair (the kind's first queued turn, the owner's last) and
+  // a look at the jobs holding a claim (the kind's: as many as the fleet runs at once; the owner's).
   const { rows } = await sql<{ kind: JobKind; owner_id: string; front: number | null; back: number | null }>`
     SELECT p.kind, p.owner_id,
-      (SELECT q.turn FROM claude_jobs q WHERE q.kind = p.kind AND q.status = 'QUEUED' ORDER BY q.turn LIMIT 1) AS front,
-      (SELECT q.turn FROM claude_jobs q WHERE q.kind = p.kind AND q.owner_id = p.owner_id AND q.status = 'QUEUED'
-        ORDER BY q.turn DESC LIMIT 1) AS back
+      greatest(
+        (SELECT max(h.turn) FROM claude_jobs h WHERE h.kind = p.kind AND h.status IN ('CLAIMED', 'RUNNING')),
+        (SELECT q.turn FROM claude_jobs q WHERE q.kind = p.kind AND q.status = 'QUEUED' ORDER BY q.turn LIMIT 1)
+      ) AS front,
+      greatest(
+        (SELECT q.turn FROM claude_jobs q WHERE q.kind = p.kind AND q.owner_id = p.owner_id AND q.status = 'QUEUED'
+          ORDER BY q.turn DESC LIMIT 1),
+        (SELECT max(h.turn) FROM claude_jobs h WHERE h.owner_id = p.owner_id AND h.kind = p.kind AND h.status IN ('CLAIMED', 'RUNNING'))
+      ) AS back
     FROM unnest(${pairs.map((p) => p.kind)}::text[], ${pairs.map((p) => p.owner_id)}::text[]) AS p(kind, owner_id)
   `.execute(trx);
   const next = new Map(rows.map((row) => [keyOf(row), Math.max(row.front ?? 1, (row.back ?? 0) + 1)]));

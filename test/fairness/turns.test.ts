@@ -229,6 +229,35 @@ describe('assignTurns', () => {
     expect(await next()).toEqual([2, 4, 2, 1]);
   });
 
+  it("follows what is served: a backlog nobody serves does not hold the front back, and an owner's running jobs are theirs", async () => {
+    const world = await openWorld();
+    const { db } = world;
+    const start = (jobs: readonly ClaudeJob[]) =>
+      db.transaction().execute((trx) =>
+        transitionMany(
+          trx,
+          claudeJobMachine,
+          jobs.map((job) => ({ id: job.id, from: 'QUEUED' as const, to: 'RUNNING' as const, via: ['CLAIMED' as const] })),
+        ),
+      );
+    const turnOf = (owner: string) =>
+      db.transaction().execute(async (trx) => (await assignTurns(trx, [{ kind: 'IDEA_GRILL', owner_id: owner }]))[0]);
+
+    // Z's job is never served (held at Z's cap, say); D's backlog is, three of its jobs running.
+    const z = await enqueueRows(db, await createIdeas(db, await createProduct(db, 'z'), 1, 'DRAFT'));
+    const d = await enqueueRows(db, await createIdeas(db, await createProduct(db, 'd'), 5, 'DRAFT'));
+    expect([...z, ...d].map((job) => job.turn)).toEqual([1, 1, 2, 3, 4, 5]);
+    await start(d.slice(0, 3));
+    // A newcomer takes the turn being served, not Z's: it goes after D's running jobs, not before D's backlog.
+    expect(await turnOf('e')).toBe(3);
+
+    // E's job starts; E's next one follows it, as if it were still queued.
+    const e = await enqueueRows(db, await createIdeas(db, await createProduct(db, 'e'), 1, 'DRAFT'));
+    expect(e.map((job) => job.turn)).toEqual([3]);
+    await start(e);
+    expect(await turnOf('e')).toBe(4);
+  });
+
   it('puts every delivery on its queue with its turn as priority, also when reconcile queues it again', async () => {
     const world = await openWorld();
     const a = await owner(world, 'owner-a');
