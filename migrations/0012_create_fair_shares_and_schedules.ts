@@ -19,7 +19,36 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE claude_jobs ADD COLUMN turn integer NOT NULL DEFAULT 1 CHECK (turn >= 1)`.execute(db);
   await sql`CREATE INDEX claude_jobs_owner_turns_idx ON claude_jobs (kind, owner_id, turn) WHERE status = 'QUEUED'`.execute(db);
   await sql`CREATE INDEX claude_jobs_kind_turns_idx ON claude_jobs (kind, turn) WHERE status = 'QUEUED'`.execute(db);
-  await sql`CREATE INDEX claude_jobs_owner_held_idx ON claude_jobs (owner_id) WHERE status IN ('CLAIMED', 'RUNNING')`.execute(db);
+  await sql`CREATE INDEX claude_jobs_owner_held_idx ON claude_jobs (owner_id, kind, turn) WHERE status IN ('CLAIMED', 'RUNNING')`.execute(
+    db,
+  );
+  await sql`CREATE INDEX claude_jobs_kind_held_idx ON claude_jobs (kind, turn) WHERE status IN ('CLAIMED', 'RUNNING')`.execute(db);
+  // The turn arithmetic of src/fairness/turns.ts, per (kind, owner): the kind's front and the
+  // owner's back. A function, so that each connection plans its probes once and keeps the plans
+  // (planned with every enqueue, four subqueries cost more than they ran, and a table grown faster
+  // than its statistics got bitmap scans over every queued job of the kind instead of probes).
+  await sql`
+    CREATE FUNCTION jobfleet_turn_bounds(kinds text[], owners text[])
+    RETURNS TABLE (pair_kind text, pair_owner text, front integer, back integer)
+    LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+      FOR i IN 1 .. coalesce(array_length(kinds, 1), 0) LOOP
+        pair_kind := kinds[i];
+        pair_owner := owners[i];
+        front := greatest(
+          (SELECT h.turn FROM claude_jobs h WHERE h.kind = pair_kind AND h.status IN ('CLAIMED', 'RUNNING')
+            ORDER BY h.turn DESC LIMIT 1),
+          (SELECT q.turn FROM claude_jobs q WHERE q.kind = pair_kind AND q.status = 'QUEUED' ORDER BY q.turn LIMIT 1));
+        back := greatest(
+          (SELECT q.turn FROM claude_jobs q WHERE q.kind = pair_kind AND q.owner_id = pair_owner AND q.status = 'QUEUED'
+            ORDER BY q.turn DESC LIMIT 1),
+          (SELECT h.turn FROM claude_jobs h WHERE h.owner_id = pair_owner AND h.kind = pair_kind AND h.status IN ('CLAIMED', 'RUNNING')
+            ORDER BY h.turn DESC LIMIT 1));
+        RETURN NEXT;
+      END LOOP;
+    END
+    $$
+  `.execute(db);
   await sql`
     CREATE TABLE owner_caps (
       owner_id text PRIMARY KEY,
@@ -74,6 +103,8 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TABLE schedule_firings`.execute(db);
   await sql`DROP TABLE schedules`.execute(db);
   await sql`DROP TABLE owner_caps`.execute(db);
+  await sql`DROP FUNCTION jobfleet_turn_bounds(text[], text[])`.execute(db);
+  await sql`DROP INDEX claude_jobs_kind_held_idx`.execute(db);
   await sql`DROP INDEX claude_jobs_owner_held_idx`.execute(db);
   await sql`DROP INDEX claude_jobs_kind_turns_idx`.execute(db);
   await sql`DROP INDEX claude_jobs_owner_turns_idx`.execute(db);

@@ -36,22 +36,13 @@ export async function assignTurns(trx: Trx, requests: readonly TurnRequest[]): P
   if (requests.length === 0) return [];
   const keyOf = (request: TurnRequest) => `${request.kind}\u0000${request.owner_id}`;
   const pairs = [...new Map(requests.map((request) => [keyOf(request), request])).values()];
-  // One probe of each queued index per pair (the kind's first queued turn, the owner's last) and
-  // a look at the jobs holding a claim (the kind's: as many as the fleet runs at once; the owner's).
-  const { rows } = await sql<{ kind: JobKind; owner_id: string; front: number | null; back: number | null }>`
-    SELECT p.kind, p.owner_id,
-      greatest(
-        (SELECT max(h.turn) FROM claude_jobs h WHERE h.kind = p.kind AND h.status IN ('CLAIMED', 'RUNNING')),
-        (SELECT q.turn FROM claude_jobs q WHERE q.kind = p.kind AND q.status = 'QUEUED' ORDER BY q.turn LIMIT 1)
-      ) AS front,
-      greatest(
-        (SELECT q.turn FROM claude_jobs q WHERE q.kind = p.kind AND q.owner_id = p.owner_id AND q.status = 'QUEUED'
-          ORDER BY q.turn DESC LIMIT 1),
-        (SELECT max(h.turn) FROM claude_jobs h WHERE h.owner_id = p.owner_id AND h.kind = p.kind AND h.status IN ('CLAIMED', 'RUNNING'))
-      ) AS back
-    FROM unnest(${pairs.map((p) => p.kind)}::text[], ${pairs.map((p) => p.owner_id)}::text[]) AS p(kind, owner_id)
+  // One probe of an index per bound (migration 0012's jobfleet_turn_bounds, its plans kept per connection).
+  const { rows } = await sql<{ pair_kind: JobKind; pair_owner: string; front: number | null; back: number | null }>`
+    SELECT * FROM jobfleet_turn_bounds(${pairs.map((p) => p.kind)}::text[], ${pairs.map((p) => p.owner_id)}::text[])
   `.execute(trx);
-  const next = new Map(rows.map((row) => [keyOf(row), Math.max(row.front ?? 1, (row.back ?? 0) + 1)]));
+  const next = new Map(
+    rows.map((row) => [keyOf({ kind: row.pair_kind, owner_id: row.pair_owner }), Math.max(row.front ?? 1, (row.back ?? 0) + 1)]),
+  );
   return requests.map((request) => {
     const key = keyOf(request);
     const turn = next.get(key)!;
