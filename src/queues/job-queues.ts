@@ -11,6 +11,7 @@ import { priorityOf } from './job-priority.js';
 import { createScheduleQueue, type ScheduleQueue } from './schedule-queue.js';
 import { groupBy } from '../util/group-by.js';
 import { JOB_KINDS, type JobKind, KINDS } from './kinds.js';
+import { redisDeadline } from './redis-deadline.js';
 
 /** What Redis carries for a job. */
 export interface QueuedJobData {
@@ -92,17 +93,7 @@ export function createJobQueues({ connection, prefix, logger, timeoutMs = 3_000 
     }
   };
 
-  const withTimeout = async <T>(what: string, work: Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AppError('service_unavailable', `Redis did not answer ${what} in ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([work, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const withTimeout = redisDeadline(timeoutMs);
 
   const queueOf = (kind: JobKind) => queues.get(kind)!;
   let schedules: ScheduleQueue | null = null;

@@ -11,6 +11,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import { redisDeadline } from './redis-deadline.js';
 
 export const SCHEDULES_QUEUE = 'schedules';
 /** The name of every firing job. */
@@ -85,17 +86,7 @@ export function createScheduleQueue({
     throw new AppError('service_unavailable', `Redis is not connected (${connection.status})`);
   };
 
-  const withTimeout = async <T>(what: string, work: Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AppError('service_unavailable', `Redis did not answer ${what} in ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([work, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const withTimeout = redisDeadline(timeoutMs);
 
   return {
     name: SCHEDULES_QUEUE,

@@ -16,6 +16,7 @@ const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/fleet.js': { file: 'fleet.js', type: 'text/javascript; charset=utf-8' },
   '/fleet-shares.js': { file: 'fleet-shares.js', type: 'text/javascript; charset=utf-8' },
+  '/fleet-dom.js': { file: 'fleet-dom.js', type: 'text/javascript; charset=utf-8' },
   '/fleet.css': { file: 'fleet.css', type: 'text/css; charset=utf-8' },
 } as const;
 const ADMIN_MARK = 'data-admin="false"';

@@ -2,14 +2,8 @@
 // and the schedules with their next and last firing. Both are read from the API with the page's own
 // login and nothing more: the API answers a non-admin with its own owner's row and schedules only,
 // so the page never names an owner in what it asks.
+import { $, cell } from './fleet-dom.js';
 
-const $ = (selector) => document.querySelector(selector);
-const cell = (text, className) => {
-  const td = document.createElement('td');
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-};
 const timeText = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
 
 // Where an owner's cap comes from: an admin set it for them, OWNER_MAX_RUNNING, or nothing.

@@ -8,18 +8,11 @@
 // pause and resume events; admins get a button to resume a paused one. Owners' running and queued
 // jobs with their caps, and the schedules, come from fleet-shares.js.
 import { refreshOwners, refreshSchedules } from './fleet-shares.js';
+import { $, cell } from './fleet-dom.js';
 
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
 const REPLAYED = 50;
-
-const $ = (selector) => document.querySelector(selector);
-const cell = (text, className) => {
-  const td = document.createElement('td');
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-};
 
 async function getJson(path) {
   const response = await fetch(path, { headers: { accept: 'application/json' } });
