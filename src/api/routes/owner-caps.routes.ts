@@ -8,13 +8,13 @@
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
 import { isAdmin } from '../../auth/principal.js';
-import { AppError } from '../../errors/app-error.js';
 import { type OwnerLoad, ownerLoads, setOwnerCap } from '../../fairness/owner-caps.js';
 import { wakeParked } from '../../fairness/parked-deliveries.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { errorResponses, json } from '../schemas/common.schemas.js';
+import { assertOwnerReadable, OwnerParam } from '../schemas/owner.schemas.js';
 
 const OwnerConcurrency = z
   .object({
@@ -25,14 +25,6 @@ const OwnerConcurrency = z
     queued: z.number().int().openapi({ description: 'their jobs waiting' }),
   })
   .openapi('OwnerConcurrency');
-
-const OwnerParam = z.object({
-  owner_id: z
-    .string()
-    .min(1)
-    .max(200)
-    .openapi({ param: { name: 'owner_id', in: 'path' }, example: 'team-a' }),
-});
 
 const ConcurrencyBody = z
   .strictObject({
@@ -90,10 +82,7 @@ export function ownerCapRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { owner_id } = c.req.valid('param');
-      const principal = c.get('principal');
-      if (!isAdmin(principal) && principal.ownerId !== owner_id) {
-        throw new AppError('not_found', `owner ${owner_id} is not yours to read`, { owner_id });
-      }
+      assertOwnerReadable(c.get('principal'), owner_id);
       return c.json(toApi(await loadOf(owner_id)), 200);
     },
   );

@@ -6,11 +6,9 @@
  *   Admins read and set anyone's; an owner reads their own (another owner's answers 404).
  */
 import { z } from '@hono/zod-openapi';
-import { isAdmin } from '../../auth/principal.js';
 import { callerOf } from '../../auth/caller.js';
 import { budgetDay, type OwnerDay, ownerDays, remainingOf, isSpent, setOwnerBudget } from '../../budgets/owner-budgets.js';
 import type { ProviderRow } from '../../db/tables/provider.table.js';
-import { AppError } from '../../errors/app-error.js';
 import type { JobKind } from '../../job-kinds.js';
 import { providerStatus } from '../../machines/index.js';
 import { releaseQueues } from '../../providers/provider-queues.js';
@@ -22,6 +20,7 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { errorResponses, json } from '../schemas/common.schemas.js';
+import { assertOwnerReadable, OwnerParam } from '../schemas/owner.schemas.js';
 
 const Provider = z
   .object({
@@ -60,14 +59,6 @@ const OwnerBudget = z
     exhausted: z.boolean().openapi({ description: 'the day is spent: enqueues answer 409 budget_exhausted and queued jobs wait' }),
   })
   .openapi('OwnerBudget');
-
-const OwnerParam = z.object({
-  owner_id: z
-    .string()
-    .min(1)
-    .max(200)
-    .openapi({ param: { name: 'owner_id', in: 'path' }, example: 'team-a' }),
-});
 
 const BudgetBody = z
   .strictObject({
@@ -152,10 +143,7 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { owner_id } = c.req.valid('param');
-      const principal = c.get('principal');
-      if (!isAdmin(principal) && principal.ownerId !== owner_id) {
-        throw new AppError('not_found', `owner ${owner_id} is not yours to read`, { owner_id });
-      }
+      assertOwnerReadable(c.get('principal'), owner_id);
       return c.json(toApiOwnerBudget(await ownerDay(owner_id)), 200);
     },
   );
