@@ -86,8 +86,11 @@ export async function admitWithinCaps(trx: Trx, ids: readonly string[], defaultM
   return admission;
 }
 
-/** The owners' caps and held jobs (queued is not counted here: 0). */
-async function ownerSlots(db: Executor, owners: readonly string[], defaultMax: number | null): Promise<OwnerLoad[]> {
+/**
+ * The owners' caps and held jobs, without counting their queued ones (0 here): what a claim or a
+ * wake needs, at the cost of the owners' running jobs only, however long their backlogs are.
+ */
+export async function ownerSlots(db: Executor, owners: readonly string[], defaultMax: number | null): Promise<OwnerLoad[]> {
   const { rows } = await sql<{ owner_id: string; has_own: string | null; max_running: number | null; running: string }>`
     SELECT o.owner_id, c.owner_id AS has_own, c.max_running,
       (SELECT count(*) FROM claude_jobs j WHERE j.owner_id = o.owner_id AND j.status IN ('CLAIMED', 'RUNNING')) AS running

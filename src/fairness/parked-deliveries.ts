@@ -16,7 +16,7 @@ import type { Db } from '../db/database.js';
 import { JOB_KINDS, type JobKind } from '../job-kinds.js';
 import type { Logger } from '../logger.js';
 import { bullJobId, type JobQueues, type QueuedJobData } from '../queues/job-queues.js';
-import { ownerLoads } from './owner-caps.js';
+import { ownerSlots } from './owner-caps.js';
 
 export const cappedOwnersKey = (prefix: string) => `${prefix}:jobfleet:capped-owners`;
 
@@ -48,7 +48,9 @@ export interface WakeDeps {
 
 /**
  * Promotes parked deliveries of these owners (null: every capped owner) up to their free slots;
- * answers how many. Owners with nothing queued leave the set of capped owners.
+ * answers how many. Owners with nothing queued leave the set of capped owners. It reads the
+ * owners' running jobs and probes their lowest turns, never counts their backlogs: it runs after
+ * every end of a capped owner's job.
  */
 export async function wakeParked(deps: WakeDeps, ownerIds: readonly string[] | null): Promise<number> {
   const key = cappedOwnersKey(deps.queues.prefix);
@@ -64,14 +66,12 @@ export async function wakeParked(deps: WakeDeps, ownerIds: readonly string[] | n
   if (owners.length === 0) return 0;
 
   let promoted = 0;
-  for (const load of await ownerLoads(deps.db, owners, deps.ownerMaxRunning)) {
-    if (load.queued === 0) {
-      await connection.srem(key, load.ownerId);
-      continue;
-    }
-    const free = Math.min(load.maxRunning === null ? load.queued : load.maxRunning - load.running, MAX_WAKE_PER_OWNER);
+  for (const slots of await ownerSlots(deps.db, owners, deps.ownerMaxRunning)) {
+    const free = Math.min(slots.maxRunning === null ? MAX_WAKE_PER_OWNER : slots.maxRunning - slots.running, MAX_WAKE_PER_OWNER);
     if (free <= 0) continue;
-    promoted += await promoteLowestTurns(deps, load.ownerId, free);
+    const woken = await promoteLowestTurns(deps, slots.ownerId, free);
+    if (woken === null) await connection.srem(key, slots.ownerId);
+    else promoted += woken;
   }
   return promoted;
 }
@@ -79,9 +79,10 @@ export async function wakeParked(deps: WakeDeps, ownerIds: readonly string[] | n
 /**
  * The owner's QUEUED jobs with the lowest turns are the ones their claims parked (claims take
  * jobs in turn order); a few more than the free slots are looked at, since one may be between a
- * claim and its delay right now.
+ * claim and its delay right now. Answers how many were promoted, or null when the owner has
+ * nothing queued at all (and so no parked delivery to wake any more).
  */
-async function promoteLowestTurns(deps: WakeDeps, ownerId: string, free: number): Promise<number> {
+async function promoteLowestTurns(deps: WakeDeps, ownerId: string, free: number): Promise<number | null> {
   const { rows } = await sql<{ id: string; kind: JobKind; requeue_count: number }>`
     SELECT q.id, q.kind, q.requeue_count
     FROM unnest(${[...JOB_KINDS]}::text[]) AS k(kind)
@@ -93,6 +94,7 @@ async function promoteLowestTurns(deps: WakeDeps, ownerId: string, free: number)
     ORDER BY q.turn
     LIMIT ${free * 2 + 4}
   `.execute(deps.db);
+  if (rows.length === 0) return null;
   let promoted = 0;
   for (const row of rows) {
     if (promoted >= free) break;

@@ -123,14 +123,26 @@ function rowOf(request: EnqueueRequest, index: number, inBatch: boolean): Omit<N
  * `at`, the request's place in a batch). Schedules check theirs with it too, when they are made.
  */
 export function checkedPayload(kind: JobKind, payload: Record<string, unknown>, at = ''): Record<string, unknown> {
-  const parsed = KINDS[kind].payload.safeParse(payload);
-  if (parsed.success) return parsed.data;
-  throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(kind)} jobs`, {
+  return checkedAgainst(KINDS[kind].payload, payload, `${jobKind.toApi(kind)} jobs`, at);
+}
+
+/** A payload checked against a schema, for `what` (e.g. "plan_chat jobs"): validation_failed naming each field. */
+export function checkedAgainst(schema: PayloadSchema, payload: Record<string, unknown>, what: string, at = ''): Record<string, unknown> {
+  const parsed = schema.safeParse(payload);
+  if (parsed.success) return parsed.data as Record<string, unknown>;
+  throw new AppError('validation_failed', `invalid payload for ${what}`, {
     issues: parsed.error.issues.map((issue) => ({
       path: `${at}payload${issue.path.map((p) => `.${String(p)}`).join('')}`,
       message: issue.message,
     })),
   });
+}
+
+/** What checkedAgainst needs of a schema (a zod one). */
+interface PayloadSchema {
+  safeParse(
+    value: unknown,
+  ): { success: true; data: unknown } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
 /** Older QUEUED jobs of the same kind and subject as a new one are SKIPPED; the newest stays. */

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { OwnedEntity } from '../backlog/ownership.js';
 import { AppError } from '../errors/app-error.js';
 import type { JobKind } from '../job-kinds.js';
-import { checkedPayload } from '../jobs/insert-job-rows.js';
+import { checkedAgainst, checkedPayload } from '../jobs/insert-job-rows.js';
 import type { SprintRunMode } from '../machines/index.js';
 import { jobKind, sprintRunMode } from '../spelling/api-spelling.js';
 
@@ -39,14 +39,7 @@ const SprintRunPayload = z.strictObject({
 /** The payload as the kind accepts it (the same check as enqueue's), or validation_failed naming each field. */
 export function checkedSchedulePayload(kind: JobKind, payload: Record<string, unknown>): Record<string, unknown> {
   if (kind !== 'SPRINT_IMPLEMENTATION') return checkedPayload(kind, payload);
-  const parsed = SprintRunPayload.safeParse(payload);
-  if (parsed.success) return parsed.data;
-  throw new AppError('validation_failed', `invalid payload for ${jobKind.toApi(kind)} schedules`, {
-    issues: parsed.error.issues.map((issue) => ({
-      path: `payload${issue.path.map((p) => `.${String(p)}`).join('')}`,
-      message: issue.message,
-    })),
-  });
+  return checkedAgainst(SprintRunPayload, payload, `${jobKind.toApi(kind)} schedules`);
 }
 
 /** The mode of the runs a sprint schedule starts. */

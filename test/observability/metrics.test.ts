@@ -12,6 +12,7 @@ import { startPrivateRedis } from '../helpers/redis-server.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { sample } from '../helpers/metrics-sample.js';
 
 const MODEL = 'claude-sonnet-4-6';
 let env: TestEnv;
@@ -48,18 +49,6 @@ afterAll(async () => {
   await api.close();
   await env.teardown();
 });
-
-/** The value of one sample of the exposition, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const present = (match[2] ?? '').split(',').filter(Boolean);
-    if (wanted.every((label) => present.includes(label)) && present.length === wanted.length) return Number(match[3]);
-  }
-  return undefined;
-}
 
 describe('metrics', () => {
   it('count what a known set of jobs did', async () => {

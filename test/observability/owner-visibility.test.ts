@@ -19,6 +19,7 @@ import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createRunningJob } from '../helpers/running-jobs.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { sample } from '../helpers/metrics-sample.js';
 
 const LOGIN = { username: 'ops', password: 'ops-password-123' };
 /** The schedules API is built apart; until it is served, the page says schedules are unavailable. */
@@ -326,15 +327,3 @@ describe('the fleet page', () => {
     await page.context().close();
   });
 });
-
-/** The value of one sample of the exposition, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const present = (match[2] ?? '').split(',').filter(Boolean);
-    if (wanted.every((label) => present.includes(label)) && present.length === wanted.length) return Number(match[3]);
-  }
-  return undefined;
-}

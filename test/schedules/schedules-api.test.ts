@@ -220,25 +220,13 @@ describe('schedules over the API', () => {
         { actorTokenId: null, ownerId: 'alice' },
       );
       expect(await scheduler(row.id)).toBeUndefined();
-      const report = await sweep({
-        db: env.database.db,
-        queues: api.queues,
-        logger: env.logger,
-        staleClaimMs: 60_000,
-        maxRetries: 2,
-        reconcileGraceMs: 0,
-      });
+      const sweepOnce = () =>
+        sweep({ db: env.database.db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 });
+      const report = await sweepOnce();
       expect(report.schedulesInstalled).toBe(1);
       expect(await scheduler(row.id)).toMatchObject({ revision: 1, everyMs: 600_000 });
       // Installed schedulers are left alone: a second sweep installs nothing.
-      const again = await sweep({
-        db: env.database.db,
-        queues: api.queues,
-        logger: env.logger,
-        staleClaimMs: 60_000,
-        maxRetries: 2,
-        reconcileGraceMs: 0,
-      });
+      const again = await sweepOnce();
       expect(again).toMatchObject({ schedulesInstalled: 0, schedulesRemoved: 0 });
     } finally {
       await away.close();
