@@ -1,10 +1,22 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Two projects: `unit` (test/unit) needs no Postgres or Redis and starts none, so
+ * Three projects: `unit` (test/unit) needs no Postgres or Redis and starts none, so
  * `npm run test:unit` runs in seconds anywhere; `integration` (everything else) gets the global
- * setup that checks both servers and migrates the template database each test file clones.
+ * setup that checks both servers and migrates the template database each test file clones;
+ * `cluster` runs the pipeline's files that matter again on a Redis Cluster its setup starts (one
+ * for the whole run, 3 masters and 3 replicas), with the tests of test/cluster that only a
+ * cluster has (failover, split queues, signals across nodes).
  */
+
+/** Pipeline files that run unchanged on the cluster: each `createTestEnv` there points at it. */
+const ON_CLUSTER = [
+  'test/pipeline/delivery.test.ts',
+  'test/pipeline/crashes.test.ts',
+  'test/pipeline/cancel.test.ts',
+  'test/observability/events.test.ts',
+  'test/sprints/sprint-runs.test.ts',
+];
 export default defineConfig({
   test: {
     // Real Postgres, Redis and child processes: forks isolate files, and files run in parallel.
@@ -27,8 +39,16 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/unit/**'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/cluster/**'],
           globalSetup: ['test/setup/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: [...ON_CLUSTER, 'test/cluster/**/*.test.ts'],
+          globalSetup: ['test/setup/global-setup.ts', 'test/setup/cluster-setup.ts'],
         },
       },
     ],

@@ -1,11 +1,16 @@
 /**
  * One test file's world: its own database (cloned from the template), its own BullMQ prefix,
  * the configuration that points at both, and cleanup of everything it made in Redis.
+ *
+ * In the `cluster` project the file's Redis is the run's shared Redis Cluster
+ * (test/setup/cluster-setup.ts): REDIS_CLUSTER_NODES goes into `env` and `config`, so the parts
+ * a test runs in its own process and the `jobfleet` processes it spawns from `env` all use it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { inject } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { type QueueLayout, queueLayoutOf } from '../../src/queues/queue-layout.js';
@@ -37,10 +42,18 @@ export const FAST_TIMINGS = {
   LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
 } as const;
 
-export async function createTestEnv(overrides: Record<string, string> = {}, options: { redisUrl?: string } = {}): Promise<TestEnv> {
+export interface TestEnvOptions {
+  /** A Redis server of the test's own: the file then runs on it, in the cluster project too. */
+  redisUrl?: string;
+  /** REDIS_CLUSTER_NODES of a cluster of the test's own; by default the cluster project's shared one. */
+  clusterNodes?: string;
+}
+
+export async function createTestEnv(overrides: Record<string, string> = {}, options: TestEnvOptions = {}): Promise<TestEnv> {
   const database = await createTestDatabase();
   const prefix = `${TEST_REDIS_PREFIX}${uniqueSuffix().replace('_', '-')}`;
   const redisUrl = options.redisUrl ?? testRedisUrl();
+  const clusterNodes = options.clusterNodes ?? (options.redisUrl === undefined ? inject('redisClusterNodes') : undefined);
   // Workspaces of this file's workers, apart from every other file's (their salvage scans the root).
   const workspaceRoot = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-workspaces-'));
   const env: Record<string, string> = {
@@ -48,23 +61,27 @@ export async function createTestEnv(overrides: Record<string, string> = {}, opti
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,
     BULLMQ_PREFIX: prefix,
+    ...(clusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: clusterNodes }),
     PORT: '0',
     ...FAST_TIMINGS,
     ...overrides,
   };
   const config = loadConfig(env);
+  const redis = redisTargetOf(config);
   return {
     database,
     prefix,
     redisUrl,
-    redis: redisTargetOf(config),
+    redis,
     layout: queueLayoutOf(config),
     env,
     config,
     logger: createLogger(config),
     async teardown() {
       rmSync(workspaceRoot, { recursive: true, force: true });
-      await deleteKeys(redisUrl, prefix).catch(() => undefined);
+      await (redis.clusterNodes === null ? deleteKeys(redisUrl, prefix) : deleteClusterKeys(redis.clusterNodes, prefix)).catch(
+        () => undefined,
+      );
       await database.drop();
     },
   };
@@ -79,5 +96,33 @@ export async function deleteKeys(redisUrl: string, prefix: string): Promise<void
     for await (const keys of stream as AsyncIterable<string[]>) if (keys.length) await redis.unlink(...keys);
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * Deletes a prefix's keys on every master of a cluster. The layout keeps every key of a fleet
+ * under `${prefix}:`, spread over slots, so each master is scanned and each key unlinked alone
+ * (a multi-key UNLINK must stay within one slot).
+ */
+export async function deleteClusterKeys(nodes: readonly { host: string; port: number }[], prefix: string): Promise<void> {
+  const cluster = new Cluster([...nodes], {
+    lazyConnect: true,
+    redisOptions: { maxRetriesPerRequest: 1 },
+    clusterRetryStrategy: () => null,
+  });
+  cluster.on('error', () => {});
+  try {
+    await cluster.connect();
+    for (const master of cluster.nodes('master')) {
+      const stream = master.scanStream({ match: `${prefix}:*`, count: 1000 });
+      for await (const keys of stream as AsyncIterable<string[]>) {
+        if (keys.length === 0) continue;
+        const pipeline = master.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        await pipeline.exec();
+      }
+    }
+  } finally {
+    cluster.disconnect();
   }
 }

@@ -35,7 +35,8 @@ export default async function setup(project: TestProject) {
   await dropStaleRedisPrefixes(redis);
   redis.disconnect();
 
-  const template = `${TEST_DB_PREFIX}${process.pid}_template`;
+  // Each project (integration, cluster) runs this setup: each migrates a template of its own.
+  const template = `${TEST_DB_PREFIX}${process.pid}_${project.name}_template`;
   await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(template)} WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(template)}`);
   const db = createDatabase({ connectionString: withDatabaseName(template), poolMax: 1 });
