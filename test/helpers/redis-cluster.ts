@@ -36,6 +36,16 @@ export interface RedisClusterHandle {
   masterOf(key: string): Promise<ClusterNode>;
   /** The masters right now. */
   masters(): Promise<ClusterNode[]>;
+  /** The replicas of a master right now, as the master lists them. */
+  replicasOf(master: ClusterNode): Promise<ClusterNode[]>;
+  /** Runs one command on one node (not through the cluster) and answers its reply. */
+  command(node: ClusterNode, ...args: [string, ...(string | number)[]]): Promise<unknown>;
+  /**
+   * Freezes one node (SIGSTOP) and thaws it (SIGCONT): a frozen replica takes nothing from its
+   * master, so what the master takes meanwhile is what a crash would lose.
+   */
+  pause(node: ClusterNode): void;
+  resume(node: ClusterNode): void;
   /** Kills one node at once (SIGKILL), as a crash would. */
   kill(node: ClusterNode): Promise<void>;
   /** Waits until every slot is served again (after a failover) and answers the cluster's state. */
@@ -97,6 +107,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 
   const stop = async () => {
     for (const client of clients.splice(0)) client.disconnect();
+    // A frozen node ignores everything but SIGKILL; thaw it anyway so nothing is left stopped.
+    for (const child of children.values()) child.kill('SIGCONT');
     await Promise.all([...children.values()].map((child) => killChild(child)));
     children.clear();
     rmSync(dataRoot, { recursive: true, force: true });
@@ -121,16 +133,18 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     throw error;
   }
 
-  const info = async (node: ClusterNode, section: string) => {
+  const command = async (node: ClusterNode, ...args: [string, ...(string | number)[]]) => {
     const probe = new Redis(node.port, host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {});
     try {
       await probe.connect();
-      return (await probe.call(...(section.split(' ') as [string, ...string[]]))) as string;
+      return await probe.call(...args);
     } finally {
       probe.disconnect();
     }
   };
+  const info = async (node: ClusterNode, section: string) =>
+    (await command(node, ...(section.split(' ') as [string, ...string[]]))) as string;
 
   const running = (port: number) => {
     const child = children.get(port);
@@ -215,6 +229,18 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       return owner.node;
     },
     masters,
+    async replicasOf(master) {
+      const replication = await info(master, 'INFO replication');
+      const ports = [...replication.matchAll(/^slave\d+:.*port=(\d+)/gm)].map((match) => Number(match[1]));
+      return nodes.filter((node) => ports.includes(node.port));
+    },
+    command,
+    pause(node) {
+      children.get(node.port)?.kill('SIGSTOP');
+    },
+    resume(node) {
+      children.get(node.port)?.kill('SIGCONT');
+    },
     async kill(node) {
       const child = children.get(node.port);
       if (child) await killChild(child);
@@ -266,4 +292,17 @@ async function killChild(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGKILL');
   await exited;
+}
+
+/**
+ * The master (host:port) that serves a key's slot, asked through any client of the cluster: for
+ * a cluster a test did not start itself (the cluster project's shared one) and has no handle of.
+ */
+export async function masterAddressOf(client: Cluster, key: string): Promise<string> {
+  const slot = Number(await client.call('CLUSTER', 'KEYSLOT', key));
+  const ranges = (await client.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  if (!range) throw new Error(`no master serves the slot of ${key}`);
+  const [, , [host, port]] = range;
+  return `${host}:${port}`;
 }
