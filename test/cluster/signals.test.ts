@@ -1,8 +1,9 @@
 /**
  * Cancel signals over a Redis Cluster's pub/sub: the API publishes on the node its producer
- * reaches, the worker listens on another, and the cluster carries the message between them. The
- * heartbeat is made too slow to be what stops the agent, so a job that ends `cancelled` was
- * stopped by the signal, not found out at lease renewal.
+ * reaches, the worker listens on another, and the cluster carries the message between them; when
+ * the node a worker listens on dies, it listens on another. The heartbeat is made too slow to be
+ * what stops the agent, so a job that ends `cancelled` was stopped by the signal, not found out
+ * at lease renewal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
@@ -10,15 +11,18 @@ import { enqueueJobs } from '../../src/jobs/enqueue-jobs.js';
 import { startWorkerPool } from '../../src/workers/worker-pool.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { createDryRunGate } from '../helpers/dry-run-gate.js';
+import { startRedisCluster } from '../helpers/redis-cluster.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
+// A minute between heartbeats: no lease renewal can notice a cancel within a test.
+const SLOW_HEARTBEAT = { HEARTBEAT_MS: '60000', LEASE_MS: '180000' };
+
 let env: TestEnv;
 let api: ApiHarness;
 beforeAll(async () => {
-  // A minute between heartbeats: no lease renewal can notice the cancel within the test.
-  env = await createTestEnv({ HEARTBEAT_MS: '60000', LEASE_MS: '180000' });
+  env = await createTestEnv(SLOW_HEARTBEAT);
   api = await createApiHarness(env);
 });
 afterAll(async () => {
@@ -26,39 +30,72 @@ afterAll(async () => {
   await env.teardown();
 });
 
+/** Starts a held job on the pool's kind, cancels it over the API, and answers how its delivery ended. */
+async function cancelARunningJob(env: TestEnv, api: ApiHarness): Promise<string | undefined> {
+  const db = env.database.db;
+  const [idea] = await createIdeas(db, await createProduct(db), 1, 'DRAFT', `Held ${createDryRunGate().marker}`);
+  const [job] = await enqueueJobs({ db, queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], {
+    actorTokenId: null,
+  });
+  await waitFor(
+    'the job to run',
+    async () =>
+      (await db.selectFrom('claude_jobs').select('status').where('id', '=', job!.id).executeTakeFirstOrThrow()).status === 'RUNNING',
+  );
+  expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);
+  const queue = api.queues.queue('IDEA_GRILL');
+  const entry = await waitFor('the delivery to finish', async () => {
+    const fresh = await queue.getJob(job!.id);
+    return fresh?.finishedOn ? fresh : undefined;
+  });
+  return entry.failedReason;
+}
+
+function startPool(env: TestEnv) {
+  return startWorkerPool({
+    config: env.config,
+    db: env.database.db,
+    logger: env.logger,
+    executor: createDryRunExecutor(),
+    kinds: ['IDEA_GRILL'],
+    concurrency: 2,
+    version: 'test',
+  });
+}
+
 describe('a cancel on a cluster fleet', () => {
   it('reaches the worker running the job through the signal, and its agent stops cancelled', async () => {
     expect(env.redis.clusterNodes).not.toBeNull();
-    const db = env.database.db;
-    const pool = await startWorkerPool({
-      config: env.config,
-      db,
-      logger: env.logger,
-      executor: createDryRunExecutor(),
-      kinds: ['IDEA_GRILL'],
-      concurrency: 2,
-      version: 'test',
-    });
+    const pool = await startPool(env);
     try {
-      const [idea] = await createIdeas(db, await createProduct(db), 1, 'DRAFT', `Held ${createDryRunGate().marker}`);
-      const [job] = await enqueueJobs({ db, queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], {
-        actorTokenId: null,
-      });
-      await waitFor(
-        'the job to run',
-        async () =>
-          (await db.selectFrom('claude_jobs').select('status').where('id', '=', job!.id).executeTakeFirstOrThrow()).status === 'RUNNING',
-      );
-      expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);
-
-      const queue = api.queues.queue('IDEA_GRILL');
-      const entry = await waitFor('the delivery to finish', async () => {
-        const fresh = await queue.getJob(job!.id);
-        return fresh?.finishedOn ? fresh : undefined;
-      });
-      expect(entry.failedReason).toMatch(/^cancelled: /);
+      expect(await cancelARunningJob(env, api)).toMatch(/^cancelled: /);
     } finally {
       await pool.close(5_000);
+    }
+  });
+
+  it('still reaches the worker after the node its subscription was on died', { timeout: 120_000 }, async () => {
+    // A cluster of this test's own: it kills a node.
+    const cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+    const own = await createTestEnv(SLOW_HEARTBEAT, { clusterNodes: cluster.nodesSetting });
+    const ownApi = await createApiHarness(own);
+    const pool = await startPool(own);
+    try {
+      const listening = await waitFor('the node the worker listens for cancels on', async () => {
+        for (const node of cluster.nodes) {
+          const clients = String(await cluster.command(node, 'CLIENT', 'LIST'));
+          if (clients.split('\n').some((line) => line.includes('jobfleet-cancel-subscriber') && / sub=[1-9]/.test(line))) return node;
+        }
+        return undefined;
+      });
+      await cluster.kill(listening);
+      await cluster.waitHealthy();
+      expect(await cancelARunningJob(own, ownApi)).toMatch(/^cancelled: /);
+    } finally {
+      await pool.close(5_000);
+      await ownApi.close();
+      await own.teardown();
+      await cluster.stop();
     }
   });
 });
