@@ -197,8 +197,13 @@ async function runClaimed(deps: ProcessorDeps, delivery: Job<QueuedJobData>, cla
         if (finished.status === 'FAILED') await deps.budgetExceeded([{ job, exceeded: meter.exceeded }]).catch(() => undefined);
         return finished;
       }
-      // Someone else already moved the row: a user cancelled it, or the sweeper failed it.
-      if (cause === 'cancelled') return { status: 'FAILED', reason: 'cancelled: the job was cancelled while its agent ran' };
+      // Someone else already moved the row: a user cancelled it, or the sweeper failed it. A
+      // heartbeat can find a cancelled row before the cancel signal arrives (the beat waits on the
+      // cancel's row lock and reads the row once it commits, while the signal still travels
+      // through Redis, across a node on a cluster), so the row says which of the two it was.
+      if (cause === 'cancelled' || (cause === 'lease_lost' && (await statusNow(deps.db, job.id)) === 'CANCELLED')) {
+        return { status: 'FAILED', reason: 'cancelled: the job was cancelled while its agent ran' };
+      }
       if (cause === 'lease_lost') return { status: 'FAILED', reason: 'lease_lost: the job was taken from this worker (its lease lapsed)' };
       if (cause === 'shutdown') {
         await deps.shutdowns.submit(job);
@@ -212,6 +217,15 @@ async function runClaimed(deps: ProcessorDeps, delivery: Job<QueuedJobData>, cla
     return await finish(deps, { lease, kind: job.kind, verdict, output, ...(output ? {} : { usage: meterUsage(meter) }) });
   } finally {
     deps.running.delete(job.id);
+  }
+}
+
+/** The row's status now; null when Postgres does not answer (the delivery's reason is only a label). */
+async function statusNow(db: Db, id: string): Promise<ClaudeJob['status'] | null> {
+  try {
+    return (await db.selectFrom('claude_jobs').select('status').where('id', '=', id).executeTakeFirst())?.status ?? null;
+  } catch {
+    return null;
   }
 }
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaudeJob } from '../../src/db/tables/claude-job.table.js';
 import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
+import { cancelJob } from '../../src/jobs/cancel-job.js';
 import { claimJobs, leaseOf, startJobs } from '../../src/jobs/claim-jobs.js';
 import { enqueueJobs, insertJobs } from '../../src/jobs/enqueue-jobs.js';
 import { finishJobs } from '../../src/jobs/finish-jobs.js';
@@ -221,6 +222,26 @@ describe('what the queues show', () => {
       });
       await waitFor('the job to run', async () => (await jobRow(job!.id)).status === 'RUNNING');
       expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);
+
+      const entry = await settledEntry(job!.id);
+      expect(await entry.getState()).toBe('failed');
+      expect(entry.failedReason).toMatch(/^cancelled: /);
+      expect((await jobRow(job!.id)).status).toBe('CANCELLED');
+    } finally {
+      await pool.close(5_000);
+    }
+  });
+
+  it('a job cancelled whose signal never reaches its worker is failed in its queue as cancelled, found at lease renewal', async () => {
+    const pool = await startPool();
+    try {
+      const [idea] = await createIdeas(db(), product, 1, 'DRAFT', `Slow thinking ${createDryRunGate().marker}`);
+      const [job] = await enqueueJobs({ db: db(), queues: api.queues, logger: env.logger }, [{ kind: 'IDEA_GRILL', subjectId: idea! }], {
+        actorTokenId: null,
+      });
+      await waitFor('the job to run', async () => (await jobRow(job!.id)).status === 'RUNNING');
+      // No signal: only the worker's next heartbeat finds the row cancelled.
+      await cancelJob({ db: db(), queues: api.queues, signals: { publishCancel: async () => {} } }, job!.id, { actorTokenId: null });
 
       const entry = await settledEntry(job!.id);
       expect(await entry.getState()).toBe('failed');
