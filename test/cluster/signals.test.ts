@@ -2,8 +2,8 @@
  * Cancel signals over a Redis Cluster's pub/sub: the API publishes on the node its producer
  * reaches, the worker listens on another, and the cluster carries the message between them; when
  * the node a worker listens on dies, it listens on another. The heartbeat is made too slow to be
- * what stops the agent, so a job that ends `cancelled` was stopped by the signal, not found out
- * at lease renewal.
+ * what stops the agent: a beat comes a minute apart, and the wait for the delivery to end gives
+ * up after half of that, so a delivery that ends in it was stopped by the signal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
@@ -16,8 +16,9 @@ import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-// A minute between heartbeats: no lease renewal can notice a cancel within a test.
-const SLOW_HEARTBEAT = { HEARTBEAT_MS: '60000', LEASE_MS: '180000' };
+// A minute between heartbeats, twice the wait for a cancel to land: no lease renewal notices it in time.
+const SIGNAL_WAIT_MS = 30_000;
+const SLOW_HEARTBEAT = { HEARTBEAT_MS: String(2 * SIGNAL_WAIT_MS), LEASE_MS: String(6 * SIGNAL_WAIT_MS) };
 
 let env: TestEnv;
 let api: ApiHarness;
@@ -44,10 +45,14 @@ async function cancelARunningJob(env: TestEnv, api: ApiHarness): Promise<string 
   );
   expect((await api.call('POST', `/api/v1/jobs/${job!.id}/cancel`, {})).status).toBe(200);
   const queue = api.queues.queue('IDEA_GRILL');
-  const entry = await waitFor('the delivery to finish', async () => {
-    const fresh = await queue.getJob(job!.id);
-    return fresh?.finishedOn ? fresh : undefined;
-  });
+  const entry = await waitFor(
+    'the delivery to finish, stopped by the signal (no heartbeat comes this soon)',
+    async () => {
+      const fresh = await queue.getJob(job!.id);
+      return fresh?.finishedOn ? fresh : undefined;
+    },
+    { timeoutMs: SIGNAL_WAIT_MS },
+  );
   return entry.failedReason;
 }
 
