@@ -1,7 +1,7 @@
 /**
  * A Redis Cluster losing the master that holds a busy kind's queue, while worker processes run
- * that kind's jobs and a sweeper watches: the replica takes over, and every accepted job still
- * ends DONE exactly once.
+ * that kind's jobs (and wait, idle, on another kind's queue on that master) and a sweeper
+ * watches: the replica takes over, and every accepted job still ends DONE exactly once.
  *
  * Replication is asynchronous, so a master can die holding writes its replica never received.
  * The test makes that happen for certain rather than by luck: it freezes the replica and cuts its
@@ -77,7 +77,7 @@ describe('a master of the cluster dying', () => {
     // The sweeper logs what each sweep repaired: that is how reconcile's work is seen.
     const sweeper = spawnJobfleet(['sweeper'], { ...env.env, LOG_LEVEL: 'info' });
     const workers = Array.from({ length: WORKERS }, () =>
-      spawnJobfleet(['worker', '--kinds', 'idea_grill', '--concurrency', String(CONCURRENCY)], env.env),
+      spawnJobfleet(['worker', '--kinds', 'idea_grill,idea_make_plan', '--concurrency', String(CONCURRENCY)], env.env),
     );
     await Promise.all([sweeper.line(/sweeper running/), ...workers.map((worker) => worker.line(/jobfleet worker \S+ running/))]);
 
@@ -89,6 +89,10 @@ describe('a master of the cluster dying', () => {
     const master = await cluster.masterOf(queue.toKey('prioritized'));
     const [replica] = await cluster.replicasOf(master);
     expect(replica).toBeDefined();
+    // idea_make_plan's hash tag falls in the same master's slots: its workers, idle, wait on the
+    // master that dies in a blocking fetch, and must find the replica once it took over.
+    const idle = api.queues.queue('IDEA_MAKE_PLAN');
+    expect(await cluster.masterOf(idle.toKey('prioritized'))).toEqual(master);
 
     // The replica stops taking anything from its master; the master takes a wave only it holds.
     cluster.pause(replica!);
@@ -104,7 +108,11 @@ describe('a master of the cluster dying', () => {
     await cluster.waitHealthy();
     expect(await cluster.masterOf(queue.toKey('prioritized'))).toEqual(replica);
 
-    const accepted = [...first, ...unreplicated, ...duringFailover];
+    const plans = await createIdeas(db, product, 10, 'GRILLED');
+    const planned = await api.call('POST', '/api/v1/jobs/batch', { jobs: plans.map((idea_id) => ({ kind: 'idea_make_plan', idea_id })) });
+    expect(planned.status).toBe(202);
+    const grills = [...first, ...unreplicated, ...duringFailover];
+    const accepted = [...grills, ...(planned.body.jobs as { id: string }[]).map((job) => job.id)];
     await waitFor(
       'reconcile to put back every job the promoted replica never received',
       () => readded(sweeper, killedAt) >= unreplicated.length,
@@ -124,7 +132,7 @@ describe('a master of the cluster dying', () => {
     );
     expect(settled).toEqual({ DONE: accepted.length });
 
-    // Done once each: one RUNNING -> DONE in each job's history, no retry made, one result per idea.
+    // Done once each: one RUNNING -> DONE in each job's history, no retry made, one result per grilled idea.
     const done = await db
       .selectFrom('transitions')
       .select(['entity_id', sql<number>`count(*)::int`.as('count')])
@@ -137,7 +145,7 @@ describe('a master of the cluster dying', () => {
     expect(done).toHaveLength(accepted.length);
     expect(done.every((row) => row.count === 1)).toBe(true);
     expect(await db.selectFrom('claude_jobs').select('id').where('retry_of_job_id', 'in', accepted).execute()).toEqual([]);
-    const jobs = await db.selectFrom('claude_jobs').select(['idea_id']).where('id', 'in', accepted).execute();
+    const jobs = await db.selectFrom('claude_jobs').select(['idea_id']).where('id', 'in', grills).execute();
     const results = await db
       .selectFrom('idea_logs')
       .select('idea_id')
@@ -148,8 +156,10 @@ describe('a master of the cluster dying', () => {
         jobs.map((job) => job.idea_id!),
       )
       .execute();
-    expect(results).toHaveLength(accepted.length);
-    expect(new Set(results.map((row) => row.idea_id)).size).toBe(accepted.length);
+    expect(results).toHaveLength(grills.length);
+    expect(new Set(results.map((row) => row.idea_id)).size).toBe(grills.length);
+    const planStatuses = await db.selectFrom('ideas').select('status').where('id', 'in', plans).execute();
+    expect(planStatuses.every((idea) => idea.status === 'PLAN_READY')).toBe(true);
 
     for (const worker of workers) expect(worker.child.exitCode).toBeNull();
     expect(sweeper.child.exitCode).toBeNull();
