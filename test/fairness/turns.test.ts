@@ -21,7 +21,7 @@ import { transitionMany } from '../../src/transitions/index.js';
 import { startWorkerPool, type WorkerPool } from '../../src/workers/worker-pool.js';
 import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
-import { createTestEnv, deleteKeys, type TestEnv } from '../helpers/test-env.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** One test's fleet: its own database and prefix, the API in-process, workers started on demand. */
@@ -268,7 +268,7 @@ describe('assignTurns', () => {
     expect(await priorities()).toEqual([1, 2, 3, 1, 2]);
 
     // Redis loses the deliveries; the sweeper's reconcile adds them again from the rows, turns and all.
-    await deleteKeys(world.env.redisUrl, world.env.prefix);
+    await world.env.deleteKeys();
     expect(await priorities()).toEqual(ids.map(() => undefined));
     await sweep(
       { db: world.db, queues: world.api.queues, logger: world.env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 },

@@ -29,6 +29,8 @@ export interface TestEnv {
   env: Record<string, string>;
   config: Config;
   logger: Logger;
+  /** Deletes this file's Redis keys, on its server or on every master of its cluster: a loss of Redis's data. */
+  deleteKeys(): Promise<void>;
   /** Deletes this file's Redis keys and drops its database. */
   teardown(): Promise<void>;
 }
@@ -68,6 +70,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}, opti
   };
   const config = loadConfig(env);
   const redis = redisTargetOf(config);
+  const deleteOwnKeys = () => (redis.clusterNodes === null ? deleteKeys(redisUrl, prefix) : deleteClusterKeys(redis.clusterNodes, prefix));
   return {
     database,
     prefix,
@@ -77,11 +80,10 @@ export async function createTestEnv(overrides: Record<string, string> = {}, opti
     env,
     config,
     logger: createLogger(config),
+    deleteKeys: deleteOwnKeys,
     async teardown() {
       rmSync(workspaceRoot, { recursive: true, force: true });
-      await (redis.clusterNodes === null ? deleteKeys(redisUrl, prefix) : deleteClusterKeys(redis.clusterNodes, prefix)).catch(
-        () => undefined,
-      );
+      await deleteOwnKeys().catch(() => undefined);
       await database.drop();
     },
   };

@@ -14,7 +14,7 @@ import { sweep } from '../../src/sweeper/sweep.js';
 import { startWorkerPool, type WorkerPool } from '../../src/workers/worker-pool.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { createIdeas, createProduct, createSprintRuns } from '../helpers/subjects.js';
-import { createTestEnv, deleteKeys, type TestEnv } from '../helpers/test-env.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** A provider that refuses (by the script) until told otherwise, and records each call's time. */
@@ -153,7 +153,7 @@ describe('a spend limit', () => {
     await sweepOnce();
     // Redis loses everything of this fleet (its keys, as a FLUSHALL would on a server of its own):
     // the next sweep puts the jobs back on their queue and holds it again, from Postgres.
-    await deleteKeys(env.redisUrl, env.prefix);
+    await env.deleteKeys();
     expect(await api.queues.queue('IDEA_GRILL').isPaused()).toBe(false);
     await sweepOnce();
     expect(await api.queues.queue('IDEA_GRILL').isPaused()).toBe(true);

@@ -16,7 +16,7 @@ import { fireSchedule, type ScheduleFirings, startScheduleFirings } from '../../
 import { sweep } from '../../src/sweeper/sweep.js';
 import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
-import { createTestEnv, deleteKeys, type TestEnv } from '../helpers/test-env.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let env: TestEnv;
@@ -156,7 +156,7 @@ describe('a schedule firing', () => {
     try {
       const created = await call('POST', '/api/v1/schedules', chatEvery(idea, 3_600_000), alice, 201);
       await firedAtLeast(created.id, 1);
-      await deleteKeys(env.redisUrl, env.prefix);
+      await env.deleteKeys();
       expect(await api.queues.schedules.installed()).toEqual([]);
       const report = await sweep(sweepDeps(api.queues));
       expect(report.schedulesInstalled).toBeGreaterThanOrEqual(1);
@@ -190,7 +190,7 @@ describe('a schedule firing', () => {
       id = (await call('POST', '/api/v1/schedules', chatEvery(idea, 1_000), alice, 201)).id;
       await firedAtLeast(id, 2);
       // Redis loses everything; both sweepers race to install the scheduler again.
-      await deleteKeys(env.redisUrl, env.prefix);
+      await env.deleteKeys();
       const before = (await scheduleRow(id)).firing_count;
       await firedAtLeast(id, before + 3);
       await call('PATCH', `/api/v1/schedules/${id}`, { enabled: false }, alice, 200);
