@@ -5,7 +5,9 @@
  * left alone for a while and measured from outside:
  * - row writes in the bench database (pg_stat_user_tables: updates, inserts and deletes; HOT
  *   updates apart), in all and of claude_jobs;
- * - WAL written (pg_current_wal_lsn: the whole server's, so other databases' writes are in it);
+ * - WAL written: the whole server's (pg_current_wal_flush_lsn, so other databases' writes are in
+ *   it), and that of the records touching the bench database's relations (pg_walinspect, when
+ *   the server has it; commit records name no relation and are left out);
  * - CPU of the worker processes, of the sweeper and of the bench database's Postgres backends
  *   (/proc/PID/stat, user + system).
  * Postgres flushes a backend's table counters at most once a second (an idle one within ten), so
@@ -46,6 +48,8 @@ export interface HeldResults {
   held_hot_updates_per_s: number;
   held_job_row_writes_per_s: number;
   held_wal_bytes_per_s: number;
+  /** Null where pg_walinspect is not installed. */
+  held_db_wal_bytes_per_s: number | null;
   held_worker_cpu_per_s: number;
   held_sweeper_cpu_per_s: number;
   held_postgres_cpu_per_s: number;
@@ -66,6 +70,10 @@ export async function heldAgents(deps: HeldDeps, ideas: readonly string[], optio
     DB_POOL_MAX: '3',
     SHUTDOWN_TIMEOUT_MS: '1000',
   };
+  const walInspect = await sql`CREATE EXTENSION IF NOT EXISTS pg_walinspect`
+    .execute(db)
+    .then(() => true)
+    .catch(() => false);
   const sweeper = await deps.startSweeper(options.timings);
   const workers = await deps.startWorkers(options.processes, options.concurrency, env);
   try {
@@ -88,6 +96,7 @@ export async function heldAgents(deps: HeldDeps, ideas: readonly string[], optio
     if (running !== ideas.length) throw new Error(`bench: ${ideas.length - running} held agents stopped running while measured`);
     const seconds = (after.at - before.at) / 1000;
     const rate = (value: number, digits = 1) => round(value / seconds, digits);
+    const dbWal = walInspect ? await databaseWal(db, before.walLsn, after.walLsn) : null;
     const backends = [...after.backendTicks].filter(([pid]) => before.backendTicks.has(pid));
     return {
       held_agents: ideas.length,
@@ -98,6 +107,7 @@ export async function heldAgents(deps: HeldDeps, ideas: readonly string[], optio
       held_hot_updates_per_s: rate(after.hotUpdates - before.hotUpdates),
       held_job_row_writes_per_s: rate(after.jobRowWrites - before.jobRowWrites),
       held_wal_bytes_per_s: rate(after.walBytes - before.walBytes, 0),
+      held_db_wal_bytes_per_s: dbWal === null ? null : rate(dbWal, 0),
       held_worker_cpu_per_s: rate(ticksToSeconds(after.workerTicks - before.workerTicks), 3),
       held_sweeper_cpu_per_s: rate(ticksToSeconds(after.sweeperTicks - before.sweeperTicks), 3),
       held_postgres_cpu_per_s: rate(
@@ -130,16 +140,17 @@ interface Sample {
   hotUpdates: number;
   jobRowWrites: number;
   walBytes: number;
+  walLsn: string;
   workerTicks: number;
   sweeperTicks: number;
   backendTicks: Map<number, number>;
 }
 
 async function sample(db: Db, pids: { workers: number[]; sweeper: number[] }): Promise<Sample> {
-  const { rows } = await sql<{ writes: string; hot: string; job_writes: string; wal: string }>`
+  const { rows } = await sql<{ writes: string; hot: string; job_writes: string; wal: string; lsn: string }>`
     SELECT sum(n_tup_upd + n_tup_ins + n_tup_del) AS writes, sum(n_tup_hot_upd) AS hot,
       sum(n_tup_upd + n_tup_ins + n_tup_del) FILTER (WHERE relname = 'claude_jobs') AS job_writes,
-      pg_current_wal_lsn() - '0/0'::pg_lsn AS wal
+      pg_current_wal_flush_lsn() - '0/0'::pg_lsn AS wal, pg_current_wal_flush_lsn()::text AS lsn
     FROM pg_stat_user_tables
   `.execute(db);
   const backends = await sql<{ pid: number }>`
@@ -152,10 +163,20 @@ async function sample(db: Db, pids: { workers: number[]; sweeper: number[] }): P
     hotUpdates: Number(row.hot),
     jobRowWrites: Number(row.job_writes),
     walBytes: Number(row.wal),
+    walLsn: row.lsn,
     workerTicks: sum(pids.workers.map(cpuTicks)),
     sweeperTicks: sum(pids.sweeper.map(cpuTicks)),
     backendTicks: new Map(backends.rows.map((backend) => [backend.pid, cpuTicks(backend.pid)])),
   };
+}
+
+/** Bytes of the WAL records between two positions that touch a relation of this database. */
+async function databaseWal(db: Db, from: string, to: string): Promise<number> {
+  const { rows } = await sql<{ bytes: string }>`
+    SELECT coalesce(sum(record_length), 0) AS bytes FROM pg_get_wal_records_info(${from}::pg_lsn, ${to}::pg_lsn)
+    WHERE block_ref ~ ('rel [0-9]+/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/')
+  `.execute(db);
+  return Number(rows[0]!.bytes);
 }
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
