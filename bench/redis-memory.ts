@@ -14,11 +14,11 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { type AddableJob, createJobQueues, KEEP_COMPLETED, KEEP_FAILED } from '../src/queues/job-queues.js';
-import { KINDS } from '../src/queues/kinds.js';
-import { workerConnectionOptions } from '../src/queues/redis-connections.js';
+import { bullPrefixOf, queueLayoutOf } from '../src/queues/queue-layout.js';
+import { createProducerConnection, serverConnection, workerConnection } from '../src/queues/redis-connections.js';
 
 const { values } = parseArgs({ options: { jobs: { type: 'string', default: '100000' }, finished: { type: 'string', default: '1000' } } });
 const JOBS = Number(values.jobs);
@@ -28,8 +28,18 @@ if (!(Number.isInteger(JOBS) && JOBS > 0 && Number.isInteger(FINISHED) && FINISH
 
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const prefix = `jfredismem-${process.pid}`;
-const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
-const queues = createJobQueues({ connection: redis, prefix, logger: createLogger({ LOG_LEVEL: 'warn' }), timeoutMs: 60_000 });
+const logger = createLogger({ LOG_LEVEL: 'warn' });
+// One Redis server (REDIS_URL alone): SCAN, MEMORY USAGE and INFO answer for one node.
+const target = { url: redisUrl, clusterNodes: null };
+const redis = serverConnection(createProducerConnection(target, logger));
+await new Promise((resolve) => redis.once('ready', resolve));
+const layout = queueLayoutOf(loadConfig({ REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix }));
+const queues = createJobQueues({
+  connection: redis,
+  layout,
+  logger,
+  timeoutMs: 60_000,
+});
 
 async function usedMemory(): Promise<number> {
   const info = await redis.info('memory');
@@ -81,13 +91,14 @@ async function drain(kind: AddableJob['kind'], count: number, outcome: 'complete
   const all = new Promise<void>((resolve) => {
     resolveAll = resolve;
   });
+  const queue = queues.queue(kind);
   const worker = new Worker(
-    KINDS[kind].queue,
+    queue.name,
     async () => {
       if (outcome === 'failed') throw new UnrecoverableError('agent_failed: the agent exited with code 1');
       return 'DONE';
     },
-    { connection: workerConnectionOptions(redisUrl), prefix, concurrency: 100 },
+    { connection: workerConnection(target, logger).connection, prefix: bullPrefixOf(layout, queue.name), concurrency: 100 },
   );
   worker.on('error', () => {});
   worker.on(outcome, () => {
