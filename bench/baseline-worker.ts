@@ -4,7 +4,8 @@
  * after BENCH_JOBS jobs, and closes on SIGTERM.
  */
 import { Worker } from 'bullmq';
-import { workerConnectionOptions } from '../src/queues/redis-connections.js';
+import { createLogger } from '../src/logger.js';
+import { workerConnection } from '../src/queues/redis-connections.js';
 import { peakRss } from './measure.js';
 
 /**
@@ -22,7 +23,7 @@ export async function runBaselineWorker(handle: (id: string) => Promise<boolean>
       if (processed === total) process.stdout.write(`done ${Date.now()} ${peakRss()}\n`);
     },
     {
-      connection: workerConnectionOptions(process.env.REDIS_URL!),
+      connection: workerConnection({ url: process.env.REDIS_URL!, clusterNodes: null }, createLogger({ LOG_LEVEL: 'silent' })).connection,
       prefix: process.env.BENCH_PREFIX!,
       concurrency: Number(process.env.BENCH_CONCURRENCY),
     },

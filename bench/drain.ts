@@ -20,7 +20,9 @@ import '../src/kinds/index.js'; // installs the kind handlers and cascades that 
 import { createLogger } from '../src/logger.js';
 import { MACHINES } from '../src/machines/index.js';
 import { createJobQueues } from '../src/queues/job-queues.js';
-import { createProducerConnection } from '../src/queues/redis-connections.js';
+import { createProducerConnection, serverConnection } from '../src/queues/redis-connections.js';
+import { queueLayoutOf } from '../src/queues/queue-layout.js';
+import { loadConfig } from '../src/config.js';
 import { createEntities } from '../src/transitions/index.js';
 import { spawnChild } from './children.js';
 
@@ -79,9 +81,14 @@ async function admin(statement: string) {
 
 await admin(`CREATE DATABASE ${pg.escapeIdentifier(dbName)}`);
 const db = createDatabase({ connectionString: dbUrl, poolMax: 4 });
-const producer = createProducerConnection(redisUrl, logger);
+// The bench measures one Redis server (the layout of REDIS_URL alone).
+const producer = serverConnection(createProducerConnection({ url: redisUrl, clusterNodes: null }, logger));
 await new Promise((resolve) => producer.once('ready', resolve));
-const queues = createJobQueues({ connection: producer, prefix, logger });
+const queues = createJobQueues({
+  connection: producer,
+  layout: queueLayoutOf(loadConfig({ REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix })),
+  logger,
+});
 try {
   await migrateToLatest(db);
   const { id: product } = await db

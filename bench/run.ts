@@ -37,7 +37,9 @@ import { type EnqueueDeps, enqueueJobs, type EnqueueRequest } from '../src/jobs/
 import '../src/kinds/index.js'; // installs the kind handlers and cascades that enqueue and the door use
 import { createLogger } from '../src/logger.js';
 import { createJobQueues, KEEP_COMPLETED, KEEP_FAILED } from '../src/queues/job-queues.js';
-import { createProducerConnection, workerConnectionOptions } from '../src/queues/redis-connections.js';
+import { createProducerConnection, serverConnection, workerConnection } from '../src/queues/redis-connections.js';
+import { queueLayoutOf } from '../src/queues/queue-layout.js';
+import { loadConfig } from '../src/config.js';
 import { MACHINES } from '../src/machines/index.js';
 import { createEntities } from '../src/transitions/index.js';
 import { percentile, peakRss, round } from './measure.js';
@@ -161,9 +163,14 @@ async function main() {
   const started = performance.now();
   await admin((client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(dbName)}`));
   const db = createDatabase({ connectionString: dbUrl, poolMax: 10, applicationName: 'jobfleet-bench' });
-  const producer = createProducerConnection(redisUrl, logger);
+  // The bench measures one Redis server (the layout of REDIS_URL alone).
+  const producer = serverConnection(createProducerConnection({ url: redisUrl, clusterNodes: null }, logger));
   await new Promise((resolve) => producer.once('ready', resolve));
-  const queues = createJobQueues({ connection: producer, prefix, logger });
+  const queues = createJobQueues({
+    connection: producer,
+    layout: queueLayoutOf(loadConfig({ REDIS_URL: redisUrl, BULLMQ_PREFIX: prefix })),
+    logger,
+  });
   try {
     await migrateToLatest(db);
     const ideas = SHARED_PHASES.some(runs) ? await setupIdeas(db, Math.max(ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS)) : [];
@@ -381,7 +388,7 @@ async function naiveBaseline(db: Db, roundNo: number) {
   await sql`DROP TABLE IF EXISTS naive_jobs`.execute(db);
   await sql`CREATE TABLE naive_jobs (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), status text NOT NULL DEFAULT 'QUEUED')`.execute(db);
   const queue = new Queue(name, {
-    connection: workerConnectionOptions(redisUrl),
+    connection: workerConnection({ url: redisUrl, clusterNodes: null }, logger).connection,
     prefix,
     defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED },
   });

@@ -75,6 +75,63 @@ const jobBudgets = z
   })
   .pipe(budgetDefaultsSchema);
 
+/** `host:port,host:port`: the nodes a Redis Cluster client starts from (any of the cluster's nodes will do). */
+const clusterNodes = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((node) => node.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .regex(/^[^\s:,]+:\d{1,5}$/, { error: 'a comma-separated list of host:port' })
+          .transform((node) => {
+            const colon = node.lastIndexOf(':');
+            return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) };
+          })
+          .refine((node) => node.port > 0 && node.port <= 65_535, { error: 'a comma-separated list of host:port' }),
+      )
+      .min(1, { error: 'at least one host:port' }),
+  );
+
+/** Most queues one kind may be split over. */
+export const MAX_QUEUE_SHARDS = 64;
+
+const SINGLE_QUEUES = Object.freeze(Object.fromEntries(JOB_KINDS.map((kind) => [kind, 1]))) as Readonly<Record<JobKind, number>>;
+
+/**
+ * How many queues each kind is split over: `N` for every kind, or `kind=N,...` (API spellings,
+ * `*=N` for the kinds not named). Kinds not named and without `*` keep one queue.
+ */
+const queueShards = z.string().transform((value, context) => {
+  const shards = { ...SINGLE_QUEUES };
+  const expected = `an integer from 1 to ${MAX_QUEUE_SHARDS}, or kind=N,... (kinds: ${JOB_KINDS.map((k) => k.toLowerCase()).join(', ')}, or *)`;
+  const count = (text: string) => {
+    const n = Number(text.trim());
+    return Number.isInteger(n) && n >= 1 && n <= MAX_QUEUE_SHARDS && /^\s*\d+\s*$/.test(text) ? n : null;
+  };
+  const every = count(value);
+  if (every !== null) return Object.fromEntries(JOB_KINDS.map((kind) => [kind, every])) as Record<JobKind, number>;
+  const named = new Map<string, number>();
+  for (const part of value.split(',').filter((p) => p.trim() !== '')) {
+    const [name, n] = part.split('=');
+    const kind = name?.trim().toUpperCase() ?? '';
+    const parsed = n === undefined ? null : count(n);
+    if (parsed === null || (kind !== '*' && !(JOB_KINDS as readonly string[]).includes(kind))) {
+      context.addIssue({ code: 'custom', message: expected });
+      return z.NEVER;
+    }
+    named.set(kind, parsed);
+  }
+  for (const kind of JOB_KINDS) shards[kind] = named.get(kind) ?? named.get('*') ?? 1;
+  return shards;
+});
+
 const dollars = z
   .string()
   .regex(/^\d+(\.\d+)?$/, { error: 'a non-negative number of US dollars' })
@@ -84,6 +141,8 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/jobfleet'),
   DB_POOL_MAX: integer(1, 200).default(10),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: optionalText.pipe(clusterNodes.optional()),
+  QUEUE_SHARDS: optionalText.pipe(queueShards.optional()).transform((value) => value ?? SINGLE_QUEUES),
   BULLMQ_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, { error: 'letters, digits, dot, dash or underscore (no colon)' })
@@ -153,7 +212,12 @@ const schema = z.object({
 /** Every variable jobfleet reads (the README's configuration table lists exactly these). */
 export const CONFIG_VARIABLES = Object.keys(schema.shape);
 
-export type Config = Readonly<Omit<z.infer<typeof schema>, 'WORKER_KINDS'> & { WORKER_KINDS: readonly JobKind[] }>;
+export type Config = Readonly<
+  Omit<z.infer<typeof schema>, 'WORKER_KINDS' | 'QUEUE_SHARDS'> & {
+    WORKER_KINDS: readonly JobKind[];
+    QUEUE_SHARDS: Readonly<Record<JobKind, number>>;
+  }
+>;
 
 /** Variables whose values never appear in an error message. */
 const SECRETS = new Set(['ADMIN_TOKEN', 'ANTHROPIC_API_KEY', 'DATABASE_URL', 'REDIS_URL', 'DASHBOARD_PASSWORD']);
@@ -204,5 +268,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.AGENT === 'anthropic' && !config.ANTHROPIC_API_KEY) {
     throw new ConfigError('ANTHROPIC_API_KEY=(unset) is not allowed: expected an API key when AGENT=anthropic');
   }
-  return Object.freeze({ ...config, WORKER_KINDS: Object.freeze([...config.WORKER_KINDS]) });
+  return Object.freeze({
+    ...config,
+    WORKER_KINDS: Object.freeze([...config.WORKER_KINDS]),
+    QUEUE_SHARDS: Object.freeze({ ...config.QUEUE_SHARDS }),
+  });
 }

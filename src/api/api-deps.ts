@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queues/redis-connections.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
@@ -26,7 +26,7 @@ export interface ApiDeps {
   >;
   db: Db;
   /** The producer connection: readiness checks ping it, and job notices are published on it. */
-  redis: Redis;
+  redis: RedisClient;
   queues: JobQueues;
   signals: CancelPublisher;
   auth: Authenticator;

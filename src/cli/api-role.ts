@@ -13,6 +13,7 @@ import { ensureConfiguredToken, ensureDashboardToken } from '../auth/token.repos
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createEventHub } from '../events/event-hub.js';
+import { redisTargetOf } from '../queues/redis-connections.js';
 import type { Logger } from '../logger.js';
 import { createFleetMetrics } from '../metrics/fleet-metrics.js';
 import type { Closers } from './lifecycle.js';
@@ -31,7 +32,7 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
         }
       : null;
   const apiLogger = logger.child({ role: 'api' });
-  const events = await createEventHub(config.REDIS_URL, config.BULLMQ_PREFIX, apiLogger);
+  const events = await createEventHub(redisTargetOf(config), config.BULLMQ_PREFIX, apiLogger);
   const deps = {
     config,
     db,

@@ -5,7 +5,6 @@
  * HTTP stack). `start` plays all three in one process; `api`, `worker` and `sweeper` play one
  * each, to scale out.
  */
-import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createExecutor } from '../executors/index.js';
@@ -13,7 +12,8 @@ import type { Logger } from '../logger.js';
 import { createJobQueues, type JobQueues } from '../queues/job-queues.js';
 import { createCancelPublisher } from '../queues/job-signals.js';
 import type { JobKind } from '../queues/kinds.js';
-import { createProducerConnection } from '../queues/redis-connections.js';
+import { queueLayoutOf } from '../queues/queue-layout.js';
+import { createProducerConnection, type RedisClient, redisTargetOf } from '../queues/redis-connections.js';
 import { startScheduleFirings } from '../schedules/index.js';
 import { startSweeper } from '../sweeper/sweeper.js';
 import { VERSION } from '../version.js';
@@ -21,15 +21,15 @@ import { startWorkerPool, type WorkerPool } from '../workers/worker-pool.js';
 import type { Closers } from './lifecycle.js';
 
 export interface Producer {
-  connection: Redis;
+  connection: RedisClient;
   queues: JobQueues;
   publishCancel: ReturnType<typeof createCancelPublisher>;
 }
 
 export function openProducer(config: Config, closers: Closers, logger: Logger): Producer {
-  const connection = createProducerConnection(config.REDIS_URL, logger);
+  const connection = createProducerConnection(redisTargetOf(config), logger);
   closers.add('redis producer', async () => void (await connection.quit().catch(() => connection.disconnect())));
-  const queues = createJobQueues({ connection, prefix: config.BULLMQ_PREFIX, logger });
+  const queues = createJobQueues({ connection, layout: queueLayoutOf(config), logger });
   closers.add('queues', () => queues.close());
   return { connection, queues, publishCancel: createCancelPublisher(connection, config.BULLMQ_PREFIX, logger) };
 }
@@ -75,8 +75,7 @@ export function runSweeper(config: Config, db: Db, producer: Producer, closers: 
     db,
     queues: producer.queues,
     logger,
-    redisUrl: config.REDIS_URL,
-    prefix: config.BULLMQ_PREFIX,
+    redis: redisTargetOf(config),
     defaultDailyUsd: config.OWNER_DAILY_BUDGET_USD ?? null,
   });
   closers.add('schedule firings', () => firings.close());

@@ -7,7 +7,7 @@
  * The worker publishes it after the failure committed, so no client hears of a failure that a
  * rollback undid.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queues/redis-connections.js';
 import type { BudgetExceeded } from '../executors/usage-meter.js';
 import type { OwnedEvent } from './fleet-event.js';
 import { jobNotice, type NoticeJob, publishJobNotices } from './job-notices.js';
@@ -23,6 +23,6 @@ export function budgetExceededEvent({ job, budget }: BudgetExceededItem): OwnedE
 }
 
 /** Publishes one notice per stopped job. Rejects when Redis does: log it and carry on. */
-export async function publishBudgetExceeded(redis: Redis, prefix: string, items: readonly BudgetExceededItem[]): Promise<void> {
+export async function publishBudgetExceeded(redis: RedisClient, prefix: string, items: readonly BudgetExceededItem[]): Promise<void> {
   await publishJobNotices(redis, prefix, items.map(budgetExceededEvent));
 }

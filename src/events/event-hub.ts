@@ -3,7 +3,7 @@
  * stream (SSE or WebSocket) of this process.
  */
 import type { Logger } from '../logger.js';
-import { createSubscriberConnection } from '../queues/redis-connections.js';
+import { createSubscriberConnection, type RedisTarget } from '../queues/redis-connections.js';
 import { eventsChannel } from './events-channel.js';
 import type { OwnedEvent } from './fleet-event.js';
 
@@ -16,12 +16,12 @@ export interface EventHub {
   close(): Promise<void>;
 }
 
-export async function createEventHub(redisUrl: string, prefix: string, logger: Logger): Promise<EventHub> {
+export async function createEventHub(redis: RedisTarget, prefix: string, logger: Logger): Promise<EventHub> {
   const listeners = new Set<EventListener>();
-  const subscriber = createSubscriberConnection(redisUrl, logger, 'event-hub');
+  const subscriber = createSubscriberConnection(redis, logger, 'event-hub');
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
-  subscriber.on('message', (_channel, message) => {
+  subscriber.on('message', (_channel: string, message: string) => {
     let events: OwnedEvent[];
     try {
       events = JSON.parse(message) as OwnedEvent[];

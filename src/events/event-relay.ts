@@ -5,7 +5,7 @@
  * hold rows of other transactions too: rows published once are not published again.
  */
 import pg from 'pg';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queues/redis-connections.js';
 import { withDefaultUser } from '../db/connection-string.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
@@ -24,7 +24,7 @@ const REMEMBERED = 100_000;
 export async function startEventRelay(options: {
   connectionString: string;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
 }): Promise<EventRelay> {

@@ -9,7 +9,7 @@
  * reconnect, and what they report is kept elsewhere (the job's `progress`, the question's row).
  * A notice is published once, by whoever made the change, after it committed.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queues/redis-connections.js';
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
@@ -109,7 +109,7 @@ export async function closedQuestionNotices(db: Executor, events: readonly Owned
  * Publishes notices to every API process. Rejects when Redis does: a caller whose change already
  * committed logs that and carries on, as a notice is only a live view of what is stored.
  */
-export async function publishJobNotices(redis: Redis, prefix: string, notices: OwnedEvent[]): Promise<void> {
+export async function publishJobNotices(redis: RedisClient, prefix: string, notices: OwnedEvent[]): Promise<void> {
   if (notices.length === 0) return;
   await redis.publish(eventsChannel(prefix), JSON.stringify(notices));
 }

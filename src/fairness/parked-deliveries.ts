@@ -98,7 +98,7 @@ async function promoteLowestTurns(deps: WakeDeps, ownerId: string, free: number)
   let promoted = 0;
   for (const row of rows) {
     if (promoted >= free) break;
-    const delivery = await deps.queues.queue(row.kind).getJob(bullJobId(row));
+    const delivery = await deps.queues.queueOf(row).getJob(bullJobId(row));
     if (!delivery?.data.parkedAtCap || !(await delivery.isDelayed())) continue;
     try {
       await delivery.promote();

@@ -58,8 +58,14 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
       this.reset();
       await Promise.all(
         JOB_KINDS.map(async (kind) => {
-          const counts = await queues.queue(kind).getJobCounts(...QUEUE_STATES);
-          for (const state of QUEUE_STATES) this.set({ kind: jobKind.toApi(kind), state }, counts[state] ?? 0);
+          // A kind split over several queues counts them all.
+          const shards = await Promise.all(queues.queuesOf(kind).map((queue) => queue.getJobCounts(...QUEUE_STATES)));
+          for (const state of QUEUE_STATES) {
+            this.set(
+              { kind: jobKind.toApi(kind), state },
+              shards.reduce((sum, counts) => sum + (counts[state] ?? 0), 0),
+            );
+          }
         }),
       );
     },

@@ -23,12 +23,11 @@ export const SPEND_LIMIT_RECHECK_MS = 2_000;
  */
 export const PAUSABLE_LIMITER = { max: 1_000_000_000, duration: 1_000 } as const;
 
-/** Puts the hold on its kinds' queues; answers how long workers should wait before asking again. */
+/** Puts the hold on its kinds' queues (every queue of a split kind); answers how long workers should wait before asking again. */
 export async function holdQueues(queues: JobQueues, hold: ProviderHold, now = Date.now()): Promise<number> {
   const waitMs = hold.resumeAt === null ? SPEND_LIMIT_RECHECK_MS : Math.max(1, hold.resumeAt.getTime() - now);
   await Promise.all(
-    hold.kinds.map(async (kind) => {
-      const queue = queues.queue(kind);
+    hold.kinds.flatMap(queues.queuesOf).map(async (queue) => {
       if (hold.resumeAt === null) await queue.pause();
       await queue.rateLimit(waitMs);
     }),
@@ -42,8 +41,7 @@ export async function holdQueues(queues: JobQueues, hold: ProviderHold, now = Da
  */
 export async function releaseQueues(queues: JobQueues, kinds: readonly JobKind[]): Promise<void> {
   await Promise.all(
-    kinds.map(async (kind) => {
-      const queue = queues.queue(kind);
+    kinds.flatMap(queues.queuesOf).map(async (queue) => {
       if (await queue.isPaused()) await queue.resume();
       // Only a hold reaches the never-binding limiter's maximum (rateLimit sets the counter past it).
       if ((await queue.getRateLimitTtl(PAUSABLE_LIMITER.max)) > 0) await queue.removeRateLimitKey();

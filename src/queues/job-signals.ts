@@ -3,9 +3,8 @@
  * A signal is a courtesy that makes cancel prompt: a worker that misses it (Redis away, message
  * lost) still learns at its next lease renewal that its job is no longer RUNNING.
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { createSubscriberConnection } from './redis-connections.js';
+import { createSubscriberConnection, type RedisClient, type RedisTarget } from './redis-connections.js';
 
 export interface CancelPublisher {
   publishCancel(jobIds: readonly string[]): Promise<void>;
@@ -15,7 +14,7 @@ export function cancelChannel(prefix: string): string {
   return `${prefix}:signals:cancel`;
 }
 
-export function createCancelPublisher(connection: Redis, prefix: string, logger: Logger): CancelPublisher {
+export function createCancelPublisher(connection: RedisClient, prefix: string, logger: Logger): CancelPublisher {
   return {
     async publishCancel(jobIds) {
       if (jobIds.length === 0) return;
@@ -33,13 +32,13 @@ export interface CancelSubscription {
 }
 
 export async function subscribeToCancels(
-  redisUrl: string,
+  redis: RedisTarget,
   prefix: string,
   logger: Logger,
   onCancel: (jobIds: string[]) => void,
 ): Promise<CancelSubscription> {
-  const subscriber = createSubscriberConnection(redisUrl, logger, 'cancel-subscriber');
-  subscriber.on('message', (_channel, message) => {
+  const subscriber = createSubscriberConnection(redis, logger, 'cancel-subscriber');
+  subscriber.on('message', (_channel: string, message: string) => {
     try {
       const ids = JSON.parse(message) as unknown;
       if (Array.isArray(ids)) onCancel(ids.filter((id): id is string => typeof id === 'string'));

@@ -8,9 +8,10 @@
  * while Redis is away: the row is committed already, and the next sweep installs what is missing.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import { bullPrefixOf, type QueueLayout } from './queue-layout.js';
+import type { RedisClient } from './redis-connections.js';
 import { redisDeadline } from './redis-deadline.js';
 
 export const SCHEDULES_QUEUE = 'schedules';
@@ -64,15 +65,16 @@ const FIRING_JOB_OPTIONS = {
 
 export function createScheduleQueue({
   connection,
-  prefix,
+  layout,
   logger,
   timeoutMs = 3_000,
 }: {
-  connection: Redis;
-  prefix: string;
+  connection: RedisClient;
+  layout: QueueLayout;
   logger: Logger;
   timeoutMs?: number;
 }): ScheduleQueue {
+  const prefix = bullPrefixOf(layout, SCHEDULES_QUEUE);
   const queue = new Queue<ScheduleFiringData>(SCHEDULES_QUEUE, { connection, prefix });
   queue.on('error', (error) => logger.warn({ queue: SCHEDULES_QUEUE, err: error.message }, 'queue error'));
 

@@ -11,14 +11,13 @@
 import { type Job, Worker } from 'bullmq';
 import type { Logger } from '../logger.js';
 import type { JobQueues } from '../queues/job-queues.js';
-import { workerConnectionOptions } from '../queues/redis-connections.js';
+import { type RedisTarget, workerConnection } from '../queues/redis-connections.js';
 import { type FiringDeps, type FiringResult, fireSchedule } from './fire-schedule.js';
 import { SCHEDULES_QUEUE, type ScheduleFiringData } from '../queues/schedule-queue.js';
 
 export interface ScheduleFiringsOptions extends Omit<FiringDeps, 'queues'> {
   queues: JobQueues;
-  redisUrl: string;
-  prefix: string;
+  redis: RedisTarget;
   /** @defaultValue 4 */
   concurrency?: number;
 }
@@ -35,6 +34,7 @@ export function firedForOf(job: Pick<Job, 'timestamp' | 'opts'>): Date {
 export function startScheduleFirings(options: ScheduleFiringsOptions): ScheduleFirings {
   const logger = options.logger.child({ role: 'schedules' });
   const deps = { ...options, logger };
+  const connection = workerConnection(options.redis, logger, 'schedules');
   const worker = new Worker<ScheduleFiringData, FiringResult['outcome']>(
     SCHEDULES_QUEUE,
     async (job) => {
@@ -44,13 +44,18 @@ export function startScheduleFirings(options: ScheduleFiringsOptions): ScheduleF
       if (result.outcome === 'skipped') logger.info({ schedule: scheduleId, reason: result.reason }, 'schedule fired; no job made');
       return result.outcome;
     },
-    { connection: workerConnectionOptions(options.redisUrl), prefix: options.prefix, concurrency: options.concurrency ?? 4 },
+    { connection: connection.connection, prefix: options.queues.schedules.prefix, concurrency: options.concurrency ?? 4 },
   );
   worker.on('error', (error) => logger.warn({ err: error.message }, 'schedule worker error'));
   worker.on('failed', (job, error) =>
     logger.warn({ delivery: job?.id, err: error.message }, 'schedule firing failed; BullMQ will deliver it again'),
   );
-  return { close: () => worker.close() };
+  return {
+    async close() {
+      await worker.close();
+      await connection.close();
+    },
+  };
 }
 
 /**

@@ -3,11 +3,11 @@
  * the error says which, at what address, and how to start it: the first thing an operator
  * needs, and the last thing a stack trace tells them.
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { addressOf, withDefaultUser } from '../db/connection-string.js';
 import { databaseName } from '../db/ensure-database.js';
+import { createProbeConnection, describeTarget, redisTargetOf } from '../queues/redis-connections.js';
 
 export class ServiceUnreachableError extends Error {
   override readonly name = 'ServiceUnreachableError';
@@ -16,7 +16,7 @@ export class ServiceUnreachableError extends Error {
 const START_POSTGRES =
   'start it (Debian/Ubuntu: `pg_ctlcluster <version> main start` or `sudo systemctl start postgresql`; macOS: `brew services start postgresql`) or point DATABASE_URL at a running server';
 const START_REDIS =
-  'start it (`redis-server --daemonize yes`, `sudo systemctl start redis-server`, or `brew services start redis`) or point REDIS_URL at a running server';
+  'start it (`redis-server --daemonize yes`, `sudo systemctl start redis-server`, or `brew services start redis`) or point REDIS_URL (or REDIS_CLUSTER_NODES) at a running server';
 
 function reason(error: unknown): string {
   const e = error as { code?: string; message?: string; errors?: { message: string }[] };
@@ -44,21 +44,19 @@ export async function checkPostgres(config: Pick<Config, 'DATABASE_URL'>): Promi
   }
 }
 
-/** Resolves when Redis answers PING. */
-export async function checkRedis(config: Pick<Config, 'REDIS_URL'>): Promise<void> {
-  const redis = new Redis(config.REDIS_URL, {
-    lazyConnect: true,
-    connectTimeout: 5_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
+/** Resolves when Redis answers PING; a cluster, when it is up and serves every slot. */
+export async function checkRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>): Promise<void> {
+  const target = redisTargetOf(config);
+  const redis = createProbeConnection(target);
   try {
     await redis.connect();
     await redis.ping();
+    if (target.clusterNodes !== null) {
+      const info = String(await redis.call('CLUSTER', 'INFO'));
+      if (!info.includes('cluster_state:ok')) throw new Error('the cluster is not serving every slot (cluster_state is not ok)');
+    }
   } catch (error) {
-    throw new ServiceUnreachableError(`Redis is not reachable at ${addressOf(config.REDIS_URL)} (${reason(error)}): ${START_REDIS}`);
+    throw new ServiceUnreachableError(`Redis is not reachable at ${describeTarget(target)} (${reason(error)}): ${START_REDIS}`);
   } finally {
     redis.disconnect();
   }

@@ -8,7 +8,7 @@
  * because of the outage, not because workers died. So after contact returns, the sweeper gives
  * every worker one lease to renew before it judges leases again; the other steps run at once.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queues/redis-connections.js';
 import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import { type EventRelay, startEventRelay } from '../events/event-relay.js';
 import type { Logger } from '../logger.js';
@@ -19,7 +19,7 @@ export interface SweeperOptions extends SweepDeps {
   connectionString: string;
   intervalMs: number;
   /** Where the leader publishes live events. */
-  events: { redis: Redis; prefix: string };
+  events: { redis: RedisClient; prefix: string };
 }
 
 export interface Sweeper {

@@ -19,8 +19,9 @@ import { createJobFlushes } from '../jobs/job-flushes.js';
 import type { Logger } from '../logger.js';
 import { createJobQueues, type QueuedJobData } from '../queues/job-queues.js';
 import { subscribeToCancels } from '../queues/job-signals.js';
-import { type JobKind, KINDS, queueNameOf } from '../queues/kinds.js';
-import { createProducerConnection, workerConnectionOptions } from '../queues/redis-connections.js';
+import { type JobKind, KINDS } from '../queues/kinds.js';
+import { bullPrefixOf, queueLayoutOf, shardNamesOf } from '../queues/queue-layout.js';
+import { createProducerConnection, redisTargetOf, workerConnection } from '../queues/redis-connections.js';
 import { deliveryLockOptions } from './delivery-locks.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createJobProcessor } from './job-processor.js';
@@ -44,6 +45,8 @@ export interface WorkerPoolOptions {
   config: Pick<
     Config,
     | 'REDIS_URL'
+    | 'REDIS_CLUSTER_NODES'
+    | 'QUEUE_SHARDS'
     | 'BULLMQ_PREFIX'
     | 'LEASE_MS'
     | 'HEARTBEAT_MS'
@@ -99,8 +102,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const clock = options.clock ?? systemClock;
   const log = logger.child({ worker: identity.workerId });
   const running = new RunningJobs();
-  const producer = createProducerConnection(config.REDIS_URL, log);
-  const queues = createJobQueues({ connection: producer, prefix: config.BULLMQ_PREFIX, logger: log });
+  const redis = redisTargetOf(config);
+  const producer = createProducerConnection(redis, log);
+  const layout = queueLayoutOf(config);
+  const queues = createJobQueues({ connection: producer, layout, logger: log });
   let givenUp = false;
 
   const queueJobs = (jobs: readonly ClaudeJob[]) => addToQueues({ queues, logger: log }, jobs);
@@ -128,7 +133,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   };
 
   const heartbeat = startHeartbeat({ db, identity, running, intervalMs: config.HEARTBEAT_MS, logger: log });
-  const cancels = await subscribeToCancels(config.REDIS_URL, config.BULLMQ_PREFIX, log, (ids) => {
+  const cancels = await subscribeToCancels(redis, config.BULLMQ_PREFIX, log, (ids) => {
     const aborted = running.abort(ids, 'cancelled');
     if (aborted) log.info({ jobs: ids }, 'cancelled jobs; their agents were aborted');
   });
@@ -174,11 +179,18 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     },
   });
 
-  const workers = options.kinds.map((kind) => {
-    const worker = new Worker<QueuedJobData>(queueNameOf(kind), processor, {
-      connection: workerConnectionOptions(config.REDIS_URL),
-      prefix: config.BULLMQ_PREFIX,
-      concurrency: options.concurrency,
+  // A kind split over several queues is served by one BullMQ Worker per queue, its concurrency
+  // shared out between them (each at least 1), since a Worker's concurrency is its own.
+  const shards = options.kinds.flatMap((kind) => {
+    const names = shardNamesOf(layout, kind);
+    return names.map((name, index) => ({ kind, name, concurrency: shareOf(options.concurrency, names.length, index) }));
+  });
+  const connections = shards.map(() => workerConnection(redis, log));
+  const workers = shards.map(({ kind, name, concurrency }, index) => {
+    const worker = new Worker<QueuedJobData>(name, processor, {
+      connection: connections[index]!.connection,
+      prefix: bullPrefixOf(layout, name),
+      concurrency,
       ...deliveryLockOptions({ leaseMs: config.LEASE_MS, heartbeatMs: config.HEARTBEAT_MS }),
       // Never limits by itself: it makes the workers honour a provider's pause (provider-queues.ts).
       limiter: PAUSABLE_LIMITER,
@@ -186,7 +198,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       // pause was due to end: an admin's resume (or the end of a shortened pause) is felt at once.
       maximumRateLimitDelay: config.HEARTBEAT_MS,
     });
-    worker.on('error', (error) => log.warn({ kind, err: error.message }, 'worker error'));
+    worker.on('error', (error) => log.warn({ kind, queue: name, err: error.message }, 'worker error'));
     worker.on('failed', (job, error) => {
       // An unrecoverable failure is the job's own, already recorded in Postgres (job-processor.ts).
       const fields = { kind, delivery: job?.id, err: error.message };
@@ -230,10 +242,16 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       await cancels.close();
       await deregisterWorker(db, identity).catch((error) => log.warn({ err: (error as Error).message }, 'could not deregister'));
       await queues.close();
+      await Promise.all(connections.map((connection) => connection.close()));
       producer.disconnect();
       log.info('worker stopped');
     },
   };
+}
+
+/** The concurrency of one of a kind's `count` queues: the kind's, shared out evenly, at least 1 each. */
+function shareOf(concurrency: number, count: number, index: number): number {
+  return Math.max(1, Math.floor(concurrency / count) + (index < concurrency % count ? 1 : 0));
 }
 
 async function openWorkspaceSettings(config: WorkerPoolOptions['config'], logger: Logger): Promise<WorkspaceSettings> {

@@ -29,14 +29,14 @@ export interface ApiHarness {
 }
 
 export async function createApiHarness(env: TestEnv, options: { dashboard?: Dashboard; clock?: Clock } = {}): Promise<ApiHarness> {
-  const connection = createProducerConnection(env.redisUrl, env.logger);
+  const connection = createProducerConnection(env.redis, env.logger);
   await new Promise<void>((resolve, reject) => {
     if (connection.status === 'ready') return resolve();
     connection.once('ready', resolve);
     connection.once('error', reject);
   });
-  const queues = createJobQueues({ connection, prefix: env.prefix, logger: env.logger });
-  const events = await createEventHub(env.redisUrl, env.prefix, env.logger);
+  const queues = createJobQueues({ connection, layout: env.layout, logger: env.logger });
+  const events = await createEventHub(env.redis, env.prefix, env.logger);
   const deps = {
     config: env.config,
     db: env.database.db,

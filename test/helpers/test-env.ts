@@ -8,6 +8,8 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import { type QueueLayout, queueLayoutOf } from '../../src/queues/queue-layout.js';
+import { type RedisTarget, redisTargetOf } from '../../src/queues/redis-connections.js';
 import { TEST_REDIS_PREFIX, testRedisUrl, uniqueSuffix } from './names.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
@@ -15,6 +17,9 @@ export interface TestEnv {
   database: TestDatabase;
   prefix: string;
   redisUrl: string;
+  /** Where this file's Redis is (REDIS_URL, or REDIS_CLUSTER_NODES when set) and how its queues lie there. */
+  redis: RedisTarget;
+  layout: QueueLayout;
   /** Environment variables for a jobfleet process (child or in-process config). */
   env: Record<string, string>;
   config: Config;
@@ -52,6 +57,8 @@ export async function createTestEnv(overrides: Record<string, string> = {}, opti
     database,
     prefix,
     redisUrl,
+    redis: redisTargetOf(config),
+    layout: queueLayoutOf(config),
     env,
     config,
     logger: createLogger(config),

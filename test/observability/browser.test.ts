@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/token.repository.js';
 import { KINDS } from '../../src/queues/kinds.js';
-import { workerConnectionOptions } from '../../src/queues/redis-connections.js';
+import { workerConnection } from '../../src/queues/redis-connections.js';
 import { artifact, launchChromium } from '../helpers/browser.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { makeBareRepo, removeTempDirs } from '../helpers/git-repos.js';
@@ -57,7 +57,10 @@ async function failedDelivery(): Promise<string> {
   const db = env.database.db;
   const [idea] = await createIdeas(db, await createProduct(db), 1, 'PLAN_READY');
   const job = await api('POST', `/api/v1/ideas/${idea}/chat`, { message: 'Hello?' });
-  const manual = new Worker(KINDS.PLAN_CHAT.queue, null, { connection: workerConnectionOptions(env.redisUrl), prefix: env.prefix });
+  const manual = new Worker(KINDS.PLAN_CHAT.queue, null, {
+    connection: workerConnection(env.redis, env.logger).connection,
+    prefix: env.prefix,
+  });
   try {
     const delivery = await manual.getNextJob('browser-test');
     expect(delivery?.id).toBe(job.id);
@@ -95,7 +98,7 @@ describe('Bull Board', () => {
     await page.screenshot({ path: artifact('bull-board-retry-confirm.png'), fullPage: true });
     const confirm = page.getByRole('button', { name: /^(Confirm|Retry|Yes)$/ });
     if (await confirm.count()) await confirm.first().click();
-    const queue = new Queue(KINDS.PLAN_CHAT.queue, { connection: workerConnectionOptions(env.redisUrl), prefix: env.prefix });
+    const queue = new Queue(KINDS.PLAN_CHAT.queue, { connection: workerConnection(env.redis, env.logger).connection, prefix: env.prefix });
     try {
       await waitFor('the delivery to wait again', async () => (await queue.getJobState(jobId)) === 'prioritized');
     } finally {

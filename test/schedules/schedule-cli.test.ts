@@ -69,8 +69,8 @@ async function api(path: string) {
 }
 
 const schedulerIds = async () => {
-  const connection = createProducerConnection(env.redisUrl, env.logger);
-  const queues = createJobQueues({ connection, prefix: env.prefix, logger: env.logger });
+  const connection = createProducerConnection(env.redis, env.logger);
+  const queues = createJobQueues({ connection, layout: env.layout, logger: env.logger });
   try {
     return (await queues.schedules.installed()).map((scheduler) => scheduler.id);
   } finally {

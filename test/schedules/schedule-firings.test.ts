@@ -52,8 +52,7 @@ function firingWorker(queues: JobQueues = api.queues): ScheduleFirings {
     db: db(),
     queues,
     logger: env.logger,
-    redisUrl: env.redisUrl,
-    prefix: env.prefix,
+    redis: env.redis,
     defaultDailyUsd: null,
   });
 }
@@ -176,8 +175,8 @@ describe('a schedule firing', () => {
 
   it('enqueues exactly once per firing with two sweepers and two firing workers on one prefix', async () => {
     const idea = await newIdea();
-    const connections = [createProducerConnection(env.redisUrl, env.logger), createProducerConnection(env.redisUrl, env.logger)];
-    const sweepers = connections.map((connection) => createJobQueues({ connection, prefix: env.prefix, logger: env.logger }));
+    const connections = [createProducerConnection(env.redis, env.logger), createProducerConnection(env.redis, env.logger)];
+    const sweepers = connections.map((connection) => createJobQueues({ connection, layout: env.layout, logger: env.logger }));
     const workers = sweepers.map((queues) => firingWorker(queues));
     let sweeping = true;
     const loops = sweepers.map(async (queues) => {

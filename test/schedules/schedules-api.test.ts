@@ -212,7 +212,7 @@ describe('schedules over the API', () => {
   it('keeps a schedule made while Redis is away, and one sweep installs its scheduler', async () => {
     const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
     dead.disconnect();
-    const away = createJobQueues({ connection: dead, prefix: env.prefix, logger: env.logger });
+    const away = createJobQueues({ connection: dead, layout: env.layout, logger: env.logger });
     try {
       const row = await createSchedule(
         { db: env.database.db, queues: away, logger: env.logger },
