@@ -2,7 +2,10 @@
  * A worker's lease: the jobs a worker process holds hang from it. The worker's heartbeat writes
  * its workers row (heartbeat_at) and nothing else, so holding N agents costs a beat per worker,
  * not per job; a job held this way keeps `lease_expires_at` NULL. The lease lapses LEASE_MS after
- * the last beat, or at once when the worker stopped. A job with a lease of its own (pull mode:
+ * the last beat, or at once when the worker stopped; a job's own claim counts as a beat for that
+ * job (a claim is a sign of life, and a claim gave a job a lease of LEASE_MS before worker leases,
+ * so a job claimed between beats is not lost with a beat missed or a sweep racing its claim). A
+ * job with a lease of its own (pull mode:
  * one session holds one job and renews it with job_heartbeat) keeps `lease_expires_at`, and that
  * lease is judged instead.
  */
@@ -23,7 +26,8 @@ export function leaseIsLive({ leaseMs }: WorkerLeaseTiming): RawBuilder<boolean>
     ELSE EXISTS (
       SELECT 1 FROM workers AS w
       WHERE w.id = claude_jobs.claimed_by_worker_id AND w.stopped_at IS NULL
-        AND w.heartbeat_at > now() - ${leaseMs} * interval '1 millisecond'
+        AND (w.heartbeat_at > now() - ${leaseMs} * interval '1 millisecond'
+          OR claude_jobs.claimed_at > now() - ${leaseMs} * interval '1 millisecond')
     ) END`;
 }
 

@@ -78,9 +78,14 @@ export interface SweepOptions {
   judgeLeases?: boolean;
 }
 
-/** What makes a held job's lease lapsed: these workers' leases lapsed; past this age a claim is stale. */
+/**
+ * What makes a held job's lease lapsed: these workers' leases lapsed (LEASE_MS: a claim of its
+ * worker's counts as a beat for that job, as the lease a claim gave a job did); past this age a
+ * claim is stale.
+ */
 interface Lapse {
   workers: readonly string[];
+  leaseMs: number;
   staleClaimMs?: number;
 }
 
@@ -91,11 +96,21 @@ type HeldJobs = ExpressionBuilder<Database, 'claude_jobs'>;
  * (claude_jobs_leased_idx), it hangs from a lapsed worker's (claude_jobs_worker_held_idx), its
  * claim is stale (claude_jobs_claimed_idx).
  */
-function lapses({ workers, staleClaimMs }: Lapse): ((eb: HeldJobs) => Expression<SqlBool>)[] {
+function lapses({ workers, leaseMs, staleClaimMs }: Lapse): ((eb: HeldJobs) => Expression<SqlBool>)[] {
   return [
     (eb) => eb('lease_expires_at', '<', sql<Date>`now()`),
     ...(workers.length > 0
-      ? [(eb: HeldJobs) => eb.and([eb('lease_expires_at', 'is', null), eb('claimed_by_worker_id', 'in', [...workers])])]
+      ? [
+          (eb: HeldJobs) =>
+            eb.and([
+              eb('lease_expires_at', 'is', null),
+              eb('claimed_by_worker_id', 'in', [...workers]),
+              // Judged again as locked: a claim that committed after its worker was judged lapsed
+              // is younger than a lease, and its worker was alive when it claimed.
+              sql<SqlBool>`(claude_jobs.claimed_at <= now() - ${leaseMs} * interval '1 millisecond'
+                OR NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.id = claude_jobs.claimed_by_worker_id AND w.stopped_at IS NULL))`,
+            ]),
+        ]
       : []),
     ...(staleClaimMs !== undefined
       ? [(eb: HeldJobs) => eb('claimed_at', '<', sql<Date>`now() - ${staleClaimMs} * interval '1 millisecond'`)]
@@ -183,7 +198,11 @@ async function settleProviders(deps: SweepDeps, report: SweepReport) {
 async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {
   for (;;) {
     const requeued = await deps.db.transaction().execute(async (trx) => {
-      const stale = await lockLapsed(trx, 'CLAIMED', { workers: await lapsedHolders(trx, deps), staleClaimMs: deps.staleClaimMs });
+      const stale = await lockLapsed(trx, 'CLAIMED', {
+        workers: await lapsedHolders(trx, deps),
+        leaseMs: deps.leaseMs,
+        staleClaimMs: deps.staleClaimMs,
+      });
       const retry = stale.filter((job) => job.requeue_count < deps.maxRetries);
       const give = stale.filter((job) => job.requeue_count >= deps.maxRetries);
       const back = await transitionMany(
@@ -229,7 +248,7 @@ async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {
 async function failLostWorkers(deps: SweepDeps, report: SweepReport) {
   for (;;) {
     const outcome = await deps.db.transaction().execute(async (trx) => {
-      const lost = await lockLapsed(trx, 'RUNNING', { workers: await lapsedHolders(trx, deps) });
+      const lost = await lockLapsed(trx, 'RUNNING', { workers: await lapsedHolders(trx, deps), leaseMs: deps.leaseMs });
       const result = await failLostJobs(trx, lost, {
         trigger: 'worker_lost',
         error: { code: 'worker_lost', message: 'the lease lapsed: its worker stopped renewing it' },

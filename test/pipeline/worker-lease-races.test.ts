@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { Db } from '../../src/db/database.js';
 import { claimJobs } from '../../src/jobs/claim-jobs.js';
 import { insertJobs } from '../../src/jobs/enqueue-jobs.js';
+import { heldJob } from '../../src/jobs/job-holder.js';
 import { sweep } from '../../src/sweeper/sweep.js';
 import { registerWorker, type WorkerIdentity } from '../../src/workers/worker-registry.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
@@ -98,5 +99,24 @@ describe('a worker lease at its edges', () => {
     );
     await sweep(sweepDeps());
     expect(await statuses(ids)).toEqual(['FAILED']);
+  });
+
+  it('counts a claim as a sign of life: a job claimed by a worker whose last beat is a lease old is not lost for a lease', async () => {
+    const late = await registerWorker(db, { kinds: ['IDEA_GRILL'], concurrency: 2, version: 'test' });
+    // Its beats stopped reaching Postgres (a connection hung, say); its claims still do.
+    await sql`UPDATE workers SET heartbeat_at = now() - ${2 * LEASE_MS} * interval '1 millisecond' WHERE id = ${late.workerId}`.execute(db);
+    const [id] = await claimedBy(late, 1);
+    const [row] = await db.selectFrom('claude_jobs').select('claim_epoch').where('id', '=', id!).execute();
+    const principal = { tokenId: '', ownerId: '', scopes: ['agent' as const], job: { id: id!, epoch: row!.claim_epoch } };
+
+    await sweep(sweepDeps());
+    expect(await statuses([id!])).toEqual(['RUNNING']);
+    expect((await heldJob(db, principal, { leaseMs: LEASE_MS })).id).toBe(id);
+
+    // A lease after the claim, with still no beat, the job is lost after all.
+    await sql`UPDATE claude_jobs SET claimed_at = claimed_at - ${2 * LEASE_MS} * interval '1 millisecond' WHERE id = ${id}`.execute(db);
+    await expect(heldJob(db, principal, { leaseMs: LEASE_MS })).rejects.toMatchObject({ code: 'job_token_expired' });
+    await sweep(sweepDeps());
+    expect(await statuses([id!])).toEqual(['FAILED']);
   });
 });

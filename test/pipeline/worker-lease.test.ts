@@ -64,9 +64,16 @@ async function claimed(by: WorkerIdentity, count: number, options: { leaseMs: nu
   return ids;
 }
 
-/** The worker last beat longer ago than its lease lasts (no waiting on the clock: its row says so). */
+/**
+ * The worker last beat, and last claimed, longer ago than its lease lasts (no waiting on the
+ * clock: its rows say so; a claim counts as a beat for its job).
+ */
 async function silence(of: WorkerIdentity) {
   await sql`UPDATE workers SET heartbeat_at = now() - ${2 * LEASE_MS} * interval '1 millisecond' WHERE id = ${of.workerId}`.execute(db);
+  await sql`
+    UPDATE claude_jobs SET claimed_at = claimed_at - ${2 * LEASE_MS} * interval '1 millisecond'
+    WHERE claimed_by_worker_id = ${of.workerId} AND status IN ('CLAIMED', 'RUNNING')
+  `.execute(db);
 }
 
 async function rows(ids: string[]) {
