@@ -93,12 +93,14 @@ type HeldJobs = ExpressionBuilder<Database, 'claude_jobs'>;
 
 /**
  * Each way a held job's lease lapses, one partial index each: its own lease ended
- * (claude_jobs_leased_idx), it hangs from a lapsed worker's (claude_jobs_worker_held_idx), its
- * claim is stale (claude_jobs_claimed_idx).
+ * (claude_jobs_leased_idx), it hangs from a lapsed worker's or from none (claude_jobs_worker_held_idx),
+ * its claim is stale (claude_jobs_claimed_idx).
  */
 function lapses({ workers, leaseMs, staleClaimMs }: Lapse): ((eb: HeldJobs) => Expression<SqlBool>)[] {
   return [
     (eb) => eb('lease_expires_at', '<', sql<Date>`now()`),
+    // Neither a lease of its own nor a worker to hang from: nothing could ever keep it.
+    (eb) => eb.and([eb('lease_expires_at', 'is', null), eb('claimed_by_worker_id', 'is', null)]),
     ...(workers.length > 0
       ? [
           (eb: HeldJobs) =>

@@ -119,4 +119,16 @@ describe('a worker lease at its edges', () => {
     await sweep(sweepDeps());
     expect(await statuses([id!])).toEqual(['FAILED']);
   });
+
+  it('leaves no job held for ever that has neither a lease of its own nor a worker to hang from', async () => {
+    const holder = await registerWorker(db, { kinds: ['IDEA_GRILL'], concurrency: 1, version: 'test' });
+    const ids = await claimedBy(holder, 1);
+    // A row whose holder nobody knows (written before claims named their worker, or by hand).
+    await sql`UPDATE claude_jobs SET claimed_by_worker_id = NULL, claimed_at = claimed_at - ${2 * LEASE_MS} * interval '1 millisecond' WHERE id = ANY(${ids}::uuid[])`.execute(
+      db,
+    );
+    await sweep(sweepDeps());
+    const rows = await db.selectFrom('claude_jobs').select(['status', 'error']).where('id', 'in', ids).execute();
+    expect(rows).toEqual([{ status: 'FAILED', error: expect.objectContaining({ code: 'worker_lost' }) }]);
+  });
 });
