@@ -6,7 +6,9 @@ export interface CoresUsed {
   postgres: number;
   redis: number;
   workers: number;
-  /** Everything the machine ran, these and all else (the sweeper, this script, other work on it). */
+  /** The rest of what the machine ran: the sweeper, this script, the kernel's network, any other work on it. */
+  other: number;
+  /** Everything the machine ran. */
   machine: number;
 }
 
@@ -71,12 +73,24 @@ function tableRows(r: HostsResults): string[][] {
     cores(run.cores.postgres),
     cores(run.cores.redis),
     cores(run.cores.workers),
+    cores(run.cores.other),
     `${cores(run.cores.machine)} / ${r.machine.cores}`,
     run.binds,
   ]);
 }
 
-const HEADER = ['hosts', 'workers x concurrency', 'jobs/s', 'slots allow', 'Postgres', 'Redis', 'workers', 'machine', 'what binds'];
+const HEADER = [
+  'hosts',
+  'workers x concurrency',
+  'jobs/s',
+  'slots allow',
+  'Postgres',
+  'Redis',
+  'workers',
+  'other',
+  'machine',
+  'what binds',
+];
 
 export function printHostsTable(r: HostsResults) {
   const rows = [HEADER, ...tableRows(r)];

@@ -193,7 +193,7 @@ async function main(): Promise<HostsResults> {
     const measured = await hostsRun(db, queues, network, fleetEnv, serverPids, hosts, ideas.slice((hosts - 1) * JOBS, hosts * JOBS));
     results.runs.push(measured);
     log(
-      `${hosts} host(s): ${n(measured.jobs_per_second)} jobs/s (slots allow ${n(measured.ceiling_jobs_per_second)}); cores: Postgres ${measured.cores.postgres}, Redis ${measured.cores.redis}, workers ${measured.cores.workers}, machine ${measured.cores.machine}; binds: ${measured.binds}`,
+      `${hosts} host(s): ${n(measured.jobs_per_second)} jobs/s (slots allow ${n(measured.ceiling_jobs_per_second)}); cores: Postgres ${measured.cores.postgres}, Redis ${measured.cores.redis}, workers ${measured.cores.workers}, other ${measured.cores.other}, machine ${measured.cores.machine}; binds: ${measured.binds}`,
     );
   }
   results.duration_seconds = round((performance.now() - started) / 1000, 1);
@@ -274,7 +274,7 @@ async function hostsRun(
   ).rows[0]!;
   const seconds = (last.getTime() - readyAt.getTime()) / 1000;
   const wall = (after.at - before.at) / 1000;
-  const coresOf = (key: keyof CoresUsed) => round((after[key] - before[key]) / wall, 2);
+  const coresOf = (key: Exclude<keyof CoresUsed, 'other'>) => round((after[key] - before[key]) / wall, 2);
   const measured = {
     hosts,
     worker_processes: workers.length,
@@ -282,7 +282,13 @@ async function hostsRun(
     seconds: round(seconds, 2),
     jobs_per_second: Math.round(Number(jobs) / seconds),
     ceiling_jobs_per_second: Math.round((workers.length * CONCURRENCY * 1000) / Math.max(JOB_DELAY_MS, 1)),
-    cores: { postgres: coresOf('postgres'), redis: coresOf('redis'), workers: coresOf('workers'), machine: coresOf('machine') },
+    cores: {
+      postgres: coresOf('postgres'),
+      redis: coresOf('redis'),
+      workers: coresOf('workers'),
+      other: round(coresOf('machine') - coresOf('postgres') - coresOf('redis') - coresOf('workers'), 2),
+      machine: coresOf('machine'),
+    },
   };
   return { ...measured, binds: whatBinds(measured, os.availableParallelism()) };
 }
