@@ -92,10 +92,18 @@ const HEADER = [
   'what binds',
 ];
 
+/** Each run's throughput against one host's: how far adding hosts carried the fleet. */
+export function scalingLine(r: HostsResults): string {
+  const one = r.runs[0]?.jobs_per_second ?? 0;
+  const steps = r.runs.map((run) => `${n(run.jobs_per_second)} (${one ? (run.jobs_per_second / one).toFixed(2) : '-'} x)`);
+  return `Jobs/s with 1 to ${r.runs.length} hosts: ${steps.join(', ')}; the last run is held by ${r.runs.at(-1)?.binds ?? '-'}.`;
+}
+
 export function printHostsTable(r: HostsResults) {
   const rows = [HEADER, ...tableRows(r)];
   const widths = HEADER.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) process.stderr.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}\n`);
+  process.stderr.write(`${scalingLine(r)}\n`);
 }
 
 const TITLE = '## Workers on many hosts';
@@ -119,6 +127,8 @@ export function writeHostsSection(r: HostsResults, file: string) {
     `| ${HEADER.join(' | ')} |`,
     `|${HEADER.map(() => '---').join('|')}|`,
     ...tableRows(r).map((row) => `| ${row.join(' | ')} |`),
+    '',
+    scalingLine(r),
     '',
     '```json',
     JSON.stringify(r),
