@@ -6,7 +6,9 @@ export interface CoresUsed {
   postgres: number;
   redis: number;
   workers: number;
-  /** The rest of what the machine ran: the sweeper, this script, the kernel's network, any other work on it. */
+  /** Its reconcile reads every queued job older than a few seconds, each sweep: a backlog's cost. */
+  sweeper: number;
+  /** The rest of what the machine ran: this script, the kernel's network, any other work on it. */
   other: number;
   /** Everything the machine ran. */
   machine: number;
@@ -73,6 +75,7 @@ function tableRows(r: HostsResults): string[][] {
     cores(run.cores.postgres),
     cores(run.cores.redis),
     cores(run.cores.workers),
+    cores(run.cores.sweeper),
     cores(run.cores.other),
     `${cores(run.cores.machine)} / ${r.machine.cores}`,
     run.binds,
@@ -120,7 +123,7 @@ export function writeHostsSection(r: HostsResults, file: string) {
     '',
     `Each host is a network namespace joined by a veth pair to a bridge (${s.subnet}); link delay: ${s.link_delay}.`,
     `Redis Cluster of ${s.redis_masters} masters with ${s.redis_replicas_per_master} replica(s) each and a Postgres of the script's own, both listening on the bridge's address;`,
-    `per host ${s.workers_per_host} \`jobfleet worker\` process(es) at concurrency ${s.concurrency}; one sweeper on host 1; PLAN_CHAT split over ${s.queue_shards} queue(s).`,
+    `per host ${s.workers_per_host} \`jobfleet worker\` process(es) at concurrency ${s.concurrency}; one sweeper on host 1 (SWEEP_INTERVAL_MS 10 s); PLAN_CHAT split over ${s.queue_shards} queue(s).`,
     `Each run: ${n(s.jobs)} dry-run jobs that each wait ${s.dry_run_delay_ms} ms, enqueued before its workers start; jobs/s counts the jobs DONE from the moment`,
     'every worker is up to the last one (Postgres `finished_at`). CPU is in cores over that window (1.00 = one core all the time).',
     '',

@@ -9,8 +9,8 @@
  * error, SIGINT, SIGTERM) it removes its namespaces, links, servers and data; a run killed outright
  * leaves them behind, and the next run removes them first (all named `jfhost-`).
  *
- * Options: --hosts H (3), --jobs N per run (20000), --workers-per-host W (1), --concurrency C (10),
- * --job-delay-ms D (25, each dry-run job's wait), --link-delay-ms L (0.2, netem on each end of each
+ * Options: --hosts H (3), --jobs N per run (20000), --workers-per-host W (1), --concurrency C (20),
+ * --job-delay-ms D (50, each dry-run job's wait), --link-delay-ms L (0.2, netem on each end of each
  * link, where the kernel has it), --shards S (3 queues for the kind), --replicas R (1 per master),
  * --subnet A.B.C (10.213.0), --no-write, --benchmarks FILE, --cli FILE (the compiled build's CLI).
  */
@@ -43,8 +43,8 @@ const { values: options } = parseArgs({
     hosts: { type: 'string', default: '3' },
     jobs: { type: 'string', default: '20000' },
     'workers-per-host': { type: 'string', default: '1' },
-    concurrency: { type: 'string', default: '10' },
-    'job-delay-ms': { type: 'string', default: '25' },
+    concurrency: { type: 'string', default: '20' },
+    'job-delay-ms': { type: 'string', default: '50' },
     'link-delay-ms': { type: 'string', default: '0.2' },
     shards: { type: 'string', default: '3' },
     replicas: { type: 'string', default: '1' },
@@ -188,12 +188,12 @@ async function main(): Promise<HostsResults> {
     runs: [],
     duration_seconds: 0,
   };
-  const serverPids = { postgres: postgres.serverPid()!, redis: redis.pids() };
+  const serverPids = { postgres: postgres.serverPid()!, redis: redis.pids(), sweeper: sweeper.pid };
   for (let hosts = 1; hosts <= HOSTS; hosts++) {
     const measured = await hostsRun(db, queues, network, fleetEnv, serverPids, hosts, ideas.slice((hosts - 1) * JOBS, hosts * JOBS));
     results.runs.push(measured);
     log(
-      `${hosts} host(s): ${n(measured.jobs_per_second)} jobs/s (slots allow ${n(measured.ceiling_jobs_per_second)}); cores: Postgres ${measured.cores.postgres}, Redis ${measured.cores.redis}, workers ${measured.cores.workers}, other ${measured.cores.other}, machine ${measured.cores.machine}; binds: ${measured.binds}`,
+      `${hosts} host(s): ${n(measured.jobs_per_second)} jobs/s (slots allow ${n(measured.ceiling_jobs_per_second)}); cores: Postgres ${measured.cores.postgres}, Redis ${measured.cores.redis}, workers ${measured.cores.workers}, sweeper ${measured.cores.sweeper}, other ${measured.cores.other}, machine ${measured.cores.machine}; binds: ${measured.binds}`,
     );
   }
   results.duration_seconds = round((performance.now() - started) / 1000, 1);
@@ -229,7 +229,7 @@ async function hostsRun(
   queues: JobQueues,
   network: HostNetwork,
   env: Record<string, string>,
-  servers: { postgres: number; redis: number[] },
+  servers: { postgres: number; redis: number[]; sweeper: number },
   hosts: number,
   ideas: readonly string[],
 ): Promise<HostsRun> {
@@ -258,6 +258,7 @@ async function hostsRun(
     postgres: cpuSecondsOfTree(servers.postgres),
     redis: cpuSecondsOf(servers.redis),
     workers: cpuSecondsOf(workers.map((worker) => worker.pid)),
+    sweeper: cpuSecondsOf([servers.sweeper]),
     machine: machineCpuSeconds().busy,
   });
   const readyAt = new Date();
@@ -289,7 +290,8 @@ async function hostsRun(
       postgres: coresOf('postgres'),
       redis: coresOf('redis'),
       workers: coresOf('workers'),
-      other: round(coresOf('machine') - coresOf('postgres') - coresOf('redis') - coresOf('workers'), 2),
+      sweeper: coresOf('sweeper'),
+      other: round(coresOf('machine') - coresOf('postgres') - coresOf('redis') - coresOf('workers') - coresOf('sweeper'), 2),
       machine: coresOf('machine'),
     },
   };
