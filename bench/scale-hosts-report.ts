@@ -90,6 +90,7 @@ const HEADER = [
   'Postgres',
   'Redis',
   'workers',
+  'sweeper',
   'other',
   'machine',
   'what binds',
