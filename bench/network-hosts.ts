@@ -153,7 +153,8 @@ export async function createHostNetwork({ prefix, count, subnet, delayMs }: Host
       }
       delay = { ms: delayMs };
     } catch (error) {
-      delay = { ms: null, reason: `tc netem failed: ${stderrOf(error)}` };
+      const why = stderrOf(error);
+      delay = { ms: null, reason: /kind is unknown/.test(why) ? 'this kernel has no netem qdisc' : `tc netem: ${why}` };
     }
   }
   return { bridgeAddress, cidr: `${subnet}.0/24`, hosts, delay };
