@@ -11,11 +11,18 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function spawnChild(script: string, env: Record<string, string>, args: string[] = []): Child {
+export interface ChildOptions {
+  /** A network namespace to run in (`ip netns exec`, which execs node itself: the pid is node's). */
+  netns?: string;
+}
+
+export function spawnChild(script: string, env: Record<string, string>, args: string[] = [], options: ChildOptions = {}): Child {
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   // For profiling a run: BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' npm run bench.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...loader, path.resolve(ROOT, script), ...args], {
+  const command = [process.execPath, ...nodeArgs, ...loader, path.resolve(ROOT, script), ...args];
+  const [file, ...argv] = options.netns === undefined ? command : ['ip', 'netns', 'exec', options.netns, ...command];
+  const child: ChildProcess = spawn(file!, argv, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

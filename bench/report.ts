@@ -1,10 +1,12 @@
 /** The bench's results: their shape, a table for people, and BENCHMARKS.md. */
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { HeldResults } from './held.js';
 
 type Quantiles = { p50: number; p95: number; p99: number };
 type Rounds = { rounds_jobs_per_second: number[] };
 
-export interface BenchResults {
+/** The held phase's figures (`--only held`) sit at the top level, `held_*`. */
+export interface BenchResults extends Partial<HeldResults> {
   date: string;
   command: string;
   machine: { cores: number; cpu: string; memory_gb: number };

@@ -46,6 +46,7 @@ import { percentile, peakRss, round } from './measure.js';
 import { type BenchResults, printTable, writeBenchmarks } from './report.js';
 import { spawnChild, type Child } from './children.js';
 import { createJsonPoster } from './http-client.js';
+import { heldAgents } from './held.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -68,12 +69,20 @@ const { values: options } = parseArgs({
     benchmarks: { type: 'string', default: path.join(import.meta.dirname, '..', 'BENCHMARKS.md') },
     /** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
     cli: { type: 'string', default: 'dist/src/cli/main.js' },
-    /** For profiling: run only these phases (raw, naive, jobfleet, latency, fairness, scaling, http); implies --no-write. */
+    /** For profiling: run only these phases (raw, naive, jobfleet, latency, fairness, scaling, http, held); implies --no-write. */
     only: { type: 'string' },
+    /** The held phase (only with --only held): agents held, over how many worker processes of what concurrency, measured how long. */
+    held: { type: 'string', default: '10000' },
+    'held-processes': { type: 'string', default: '10' },
+    'held-concurrency': { type: 'string', default: '1000' },
+    'held-seconds': { type: 'string', default: '30' },
   },
 });
 const ONLY = options.only ? new Set(options.only.split(',')) : null;
 const runs = (phase: string) => ONLY === null || ONLY.has(phase);
+// Every phase but held runs by default: held takes two minutes and measures no throughput.
+const runsHeld = ONLY?.has('held') ?? false;
+const SHARED_PHASES = ['raw', 'naive', 'jobfleet', 'latency', 'fairness', 'scaling', 'http'];
 const JOBS = Number(options.jobs);
 const ROUNDS = Number(options.rounds);
 const PROCESSES = Number(options.processes);
@@ -85,6 +94,10 @@ const HTTP_SINGLE = Number(options['http-calls']);
 const HTTP_BULK_BATCHES = Number(options['http-batches']);
 const OWNERS = Number(options.owners);
 const OWNER_CAP = Number(options['owner-cap']);
+const HELD = Number(options.held);
+const HELD_PROCESSES = Number(options['held-processes']);
+const HELD_CONCURRENCY = Number(options['held-concurrency']);
+const HELD_SECONDS = Number(options['held-seconds']);
 const numeric = {
   jobs: JOBS,
   rounds: ROUNDS,
@@ -97,10 +110,15 @@ const numeric = {
   'http-batches': HTTP_BULK_BATCHES,
   owners: OWNERS,
   'owner-cap': OWNER_CAP,
+  held: HELD,
+  'held-processes': HELD_PROCESSES,
+  'held-concurrency': HELD_CONCURRENCY,
+  'held-seconds': HELD_SECONDS,
 };
 for (const [name, value] of Object.entries(numeric)) {
   if (value !== null && !(Number.isInteger(value) && value > 0)) throw new Error(`bench: --${name} must be a positive integer`);
 }
+if (HELD > HELD_PROCESSES * HELD_CONCURRENCY) throw new Error('bench: --held must not exceed --held-processes x --held-concurrency');
 // The API process is new when the HTTP phase starts: its first requests run code not yet
 // compiled (a 4,000-request run measured a fifth slower than one of 8,000). Each route is warmed
 // up first, apart from the figures: a quarter as many single calls, a tenth as many batches.
@@ -155,8 +173,9 @@ async function main() {
   });
   try {
     await migrateToLatest(db);
-    const ideas = await setupIdeas(db, Math.max(ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS));
+    const ideas = SHARED_PHASES.some(runs) ? await setupIdeas(db, Math.max(ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS)) : [];
     log(`set up ${ideas.length} ideas`);
+    const heldIdeas = runsHeld ? await setupIdeas(db, HELD) : [];
     const ownersIdeas = runs('fairness') ? await setupIdeas(db, 2 * JOBS, OWNERS) : [];
 
     const results: BenchResults = {
@@ -229,6 +248,12 @@ async function main() {
     if (runs('http')) {
       results.http = await httpEnqueue(ideas.slice(0, HTTP_IDEAS));
       log(`http: single ${results.http.single_jobs_per_second} jobs/s, bulk ${results.http.bulk_jobs_per_second} jobs/s`);
+    }
+    if (runsHeld) {
+      Object.assign(results, await heldPhase(db, queues, heldIdeas));
+      log(
+        `held: ${results.held_agents} agents, ${results.held_row_writes_per_s} row writes/s (${results.held_job_row_writes_per_s} of jobs), ${results.held_wal_bytes_per_s} WAL bytes/s, CPU/s workers ${results.held_worker_cpu_per_s}, postgres ${results.held_postgres_cpu_per_s}`,
+      );
     }
     if (ONLY) {
       process.stdout.write(`${JSON.stringify(results)}\n`);
@@ -403,6 +428,28 @@ async function startWorkers(processes: number, concurrency: number, env: Record<
   );
   await Promise.all(workers.map((worker) => worker.line(/jobfleet worker \S+ running/)));
   return workers;
+}
+
+/** Held agents: see bench/held.ts. Workers and sweeper keep their default timings unless the bench's environment sets them. */
+function heldPhase(db: Db, queues: ReturnType<typeof createJobQueues>, ideas: readonly string[]) {
+  const timings = Object.fromEntries(
+    ['HEARTBEAT_MS', 'LEASE_MS', 'SWEEP_INTERVAL_MS'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])),
+  );
+  return heldAgents(
+    {
+      db,
+      enqueue: { db, queues, logger },
+      startWorkers,
+      async startSweeper(env) {
+        const sweeper = spawnChild(BUILT_CLI, childEnv(env), ['sweeper']);
+        await sweeper.line(/jobfleet sweeper running/);
+        return sweeper;
+      },
+      log,
+    },
+    ideas,
+    { agents: HELD, processes: HELD_PROCESSES, concurrency: HELD_CONCURRENCY, seconds: HELD_SECONDS, timings },
+  );
 }
 
 const requestsFor = (ideas: readonly string[]): EnqueueRequest[] =>

@@ -82,5 +82,45 @@ describe('the bench', () => {
     expect(block).toContain('| jobfleet (1 x 100) |');
     // The analysis around the block is kept.
     expect(written).toContain('## Where the time goes');
+    // The default run leaves the held phase out.
+    expect(results).not.toHaveProperty('held_agents');
+  });
+
+  it('runs the held phase on its own: agents held, then row writes, WAL and CPU per second while they run', {
+    timeout: 180_000,
+  }, async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/run.ts',
+        ...['--only', 'held', '--held', '30', '--held-processes', '2', '--held-concurrency', '15', '--held-seconds', '1'],
+        ...['--cli', 'src/cli/main.ts'],
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: serverUrl(), REDIS_URL: testRedisUrl() },
+        timeout: 170_000,
+        maxBuffer: 16 * 2 ** 20,
+      },
+    );
+    const results = JSON.parse(stdout.trim());
+    const rate = expect.any(Number);
+    expect(results).toMatchObject({
+      held_agents: 30,
+      held_processes: 2,
+      held_concurrency: 15,
+      held_seconds: positive,
+      held_row_writes_per_s: rate,
+      held_hot_updates_per_s: rate,
+      held_job_row_writes_per_s: rate,
+      held_wal_bytes_per_s: rate,
+      held_worker_cpu_per_s: rate,
+      held_sweeper_cpu_per_s: rate,
+      held_postgres_cpu_per_s: rate,
+      held_worker_rss_mb: positive,
+    });
+    expect(results).not.toHaveProperty('jobfleet');
   });
 });

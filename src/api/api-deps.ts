@@ -20,6 +20,7 @@ export interface ApiDeps {
     | 'IDEMPOTENCY_TTL_MS'
     | 'BULLMQ_PREFIX'
     | 'PULL_LEASE_MS'
+    | 'LEASE_MS'
     | 'OWNER_DAILY_BUDGET_USD'
     | 'OWNER_MAX_RUNNING'
   >;

@@ -1,6 +1,8 @@
 /**
  * The claim: QUEUED -> CLAIMED in one guarded statement for a whole batch, binding each job to
- * the worker's token and a new claim epoch, with a lease the worker then keeps renewing. When
+ * the worker's token and a new claim epoch, under a lease: the worker's own (a worker process's
+ * heartbeat keeps it for every job it runs: src/jobs/worker-lease.ts), or one of the job's own
+ * that its holder renews (pull mode). When
  * nothing lies between claiming and starting (every kind today), the same statement also takes
  * CLAIMED -> RUNNING: two history rows, one round trip.
  */
@@ -19,12 +21,16 @@ export interface WorkerIdentity {
 }
 
 export interface ClaimOptions {
-  leaseMs: number;
+  /**
+   * The job's own lease, renewed by its holder (pull mode's job_heartbeat); null: the job hangs
+   * from its worker's lease, and its lease_expires_at stays NULL.
+   */
+  leaseMs: number | null;
   /** Start the jobs in the same statement (QUEUED -> CLAIMED -> RUNNING). */
   start: boolean;
 }
 
-const leaseUntil = (leaseMs: number) => sql`now() + ${leaseMs} * interval '1 millisecond'`;
+const leaseUntil = (leaseMs: number | null) => (leaseMs === null ? sql`NULL` : sql`now() + ${leaseMs} * interval '1 millisecond'`);
 
 /** Claims what it can; ids whose row is not QUEUED (a second delivery) come back in `refused`. */
 export async function claimJobs(trx: Trx, ids: readonly string[], worker: WorkerIdentity, options: ClaimOptions) {

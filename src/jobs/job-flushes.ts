@@ -44,7 +44,6 @@ export interface CapRule {
 export interface JobFlushDeps {
   db: Db;
   identity: WorkerIdentity;
-  leaseMs: number;
   maxRetries: number;
   /** Adds committed QUEUED jobs to their queues; called after each commit, never inside it. */
   queueJobs(jobs: readonly ClaudeJob[]): Promise<void>;
@@ -70,6 +69,9 @@ export interface JobFlushes {
   drain(): Promise<void>;
 }
 
+/** A worker process's claims hang from its own lease (src/jobs/worker-lease.ts) and start at once. */
+const WORKER_CLAIM: ClaimOptions = { leaseMs: null, start: true };
+
 /** Claims and outcomes batch up to this many rows per statement. */
 const MAX_BATCH = 250;
 
@@ -87,8 +89,8 @@ export function createJobFlushes(deps: JobFlushDeps): JobFlushes {
       db.transaction().execute(async (trx) => {
         const rule = deps.capRule();
         const { claimed, unseen, capped } = rule
-          ? await claimWithinCaps(trx, ids, identity, { leaseMs: deps.leaseMs, start: true }, rule)
-          : { ...(await claimDeliveries(trx, ids, identity, { leaseMs: deps.leaseMs, start: true })), capped: NONE_CAPPED };
+          ? await claimWithinCaps(trx, ids, identity, WORKER_CLAIM, rule)
+          : { ...(await claimDeliveries(trx, ids, identity, WORKER_CLAIM)), capped: NONE_CAPPED };
         const prompts = new Map<string, ClaimedJob>();
         const budget = claimed.length > 0 ? deps.budgetDay() : null;
         const owners = budget

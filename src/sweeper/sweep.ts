@@ -4,7 +4,10 @@
  * 1. stale claims: CLAIMED for longer than STALE_CLAIM_MS (or whose lease lapsed) go back to
  *    QUEUED and onto their queue, counting a requeue; past the retry cap they are FAILED;
  * 2. lost workers: RUNNING jobs whose lease lapsed are FAILED (`worker_lost`), with the failure's
- *    side effects, and per kind retried as a new job;
+ *    side effects, and per kind retried as a new job.
+ *    A job's lease is its worker's (src/jobs/worker-lease.ts: lapsed LEASE_MS after the worker's
+ *    last beat, or when it stopped) unless it has one of its own (pull mode: lease_expires_at);
+ *    both steps find the two kinds through indexes of their own, never by reading every held job;
  * 3. superseded: a QUEUED job with a newer QUEUED job of the same kind and subject is SKIPPED;
  * 4. providers: timed pauses whose time has passed end (PAUSED -> ACTIVE), and the pauses still in
  *    force are put on their queues again, in case Redis lost them;
@@ -16,11 +19,12 @@
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
-import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import type { Database, Db, Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { addToQueues } from '../jobs/enqueue-jobs.js';
 import { failLostJobs } from '../jobs/retry-jobs.js';
+import { lapsedHolders } from '../jobs/worker-lease.js';
 import type { Logger } from '../logger.js';
 import { claudeJobMachine } from '../machines/index.js';
 import type { JobQueues } from '../queues/job-queues.js';
@@ -35,6 +39,8 @@ export interface SweepDeps {
   db: Db;
   queues: JobQueues;
   logger: Logger;
+  /** LEASE_MS: a worker process not heard from for this long has lost the jobs it held. */
+  leaseMs: number;
   staleClaimMs: number;
   maxRetries: number;
   /** QUEUED rows younger than this are left to their enqueuer's own add. */
@@ -70,6 +76,74 @@ export interface SweepOptions {
    * @defaultValue true
    */
   judgeLeases?: boolean;
+}
+
+/**
+ * What makes a held job's lease lapsed: these workers' leases lapsed (LEASE_MS: a claim of its
+ * worker's counts as a beat for that job, as the lease a claim gave a job did); past this age a
+ * claim is stale.
+ */
+interface Lapse {
+  workers: readonly string[];
+  leaseMs: number;
+  staleClaimMs?: number;
+}
+
+type HeldJobs = ExpressionBuilder<Database, 'claude_jobs'>;
+
+/**
+ * Each way a held job's lease lapses, one partial index each: its own lease ended
+ * (claude_jobs_leased_idx), it hangs from a lapsed worker's or from none (claude_jobs_worker_held_idx),
+ * its claim is stale (claude_jobs_claimed_idx).
+ */
+function lapses({ workers, leaseMs, staleClaimMs }: Lapse): ((eb: HeldJobs) => Expression<SqlBool>)[] {
+  return [
+    (eb) => eb('lease_expires_at', '<', sql<Date>`now()`),
+    // Neither a lease of its own nor a worker to hang from: nothing could ever keep it.
+    (eb) => eb.and([eb('lease_expires_at', 'is', null), eb('claimed_by_worker_id', 'is', null)]),
+    ...(workers.length > 0
+      ? [
+          (eb: HeldJobs) =>
+            eb.and([
+              eb('lease_expires_at', 'is', null),
+              eb('claimed_by_worker_id', 'in', [...workers]),
+              // Judged again as locked: a claim that committed after its worker was judged lapsed
+              // is younger than a lease, and its worker was alive when it claimed.
+              sql<SqlBool>`(claude_jobs.claimed_at <= now() - ${leaseMs} * interval '1 millisecond'
+                OR NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.id = claude_jobs.claimed_by_worker_id AND w.stopped_at IS NULL))`,
+            ]),
+        ]
+      : []),
+    ...(staleClaimMs !== undefined
+      ? [(eb: HeldJobs) => eb('claimed_at', '<', sql<Date>`now() - ${staleClaimMs} * interval '1 millisecond'`)]
+      : []),
+  ];
+}
+
+/**
+ * A page of `status` jobs whose lease lapsed, locked (those another transaction holds are left to
+ * the next sweep). Their ids are found first, each way of lapsing by its own index, so that no
+ * sweep reads every held job; the rows are then locked by primary key and judged again as locked.
+ */
+async function lockLapsed(trx: Trx, status: 'CLAIMED' | 'RUNNING', lapse: Lapse): Promise<ClaudeJob[]> {
+  const [first, ...rest] = lapses(lapse).map((lapsed) =>
+    trx.selectFrom('claude_jobs').select('id').where('status', '=', status).where(lapsed),
+  );
+  const found = await rest
+    .reduce((query, arm) => query.unionAll(arm), first!)
+    .limit(PAGE)
+    .execute();
+  if (found.length === 0) return [];
+  return trx
+    .selectFrom('claude_jobs')
+    .selectAll()
+    .where('id', 'in', [...new Set(found.map((row) => row.id))])
+    .where('status', '=', status)
+    .where((eb) => eb.or(lapses(lapse).map((lapsed) => lapsed(eb))))
+    .orderBy('claimed_at')
+    .forUpdate()
+    .skipLocked()
+    .execute();
 }
 
 export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
@@ -126,21 +200,11 @@ async function settleProviders(deps: SweepDeps, report: SweepReport) {
 async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {
   for (;;) {
     const requeued = await deps.db.transaction().execute(async (trx) => {
-      const stale = await trx
-        .selectFrom('claude_jobs')
-        .selectAll()
-        .where('status', '=', 'CLAIMED')
-        .where((eb) =>
-          eb.or([
-            eb('claimed_at', '<', sql<Date>`now() - ${deps.staleClaimMs} * interval '1 millisecond'`),
-            eb('lease_expires_at', '<', sql<Date>`now()`),
-          ]),
-        )
-        .orderBy('claimed_at')
-        .limit(PAGE)
-        .forUpdate()
-        .skipLocked()
-        .execute();
+      const stale = await lockLapsed(trx, 'CLAIMED', {
+        workers: await lapsedHolders(trx, deps),
+        leaseMs: deps.leaseMs,
+        staleClaimMs: deps.staleClaimMs,
+      });
       const retry = stale.filter((job) => job.requeue_count < deps.maxRetries);
       const give = stale.filter((job) => job.requeue_count >= deps.maxRetries);
       const back = await transitionMany(
@@ -186,16 +250,7 @@ async function requeueStaleClaims(deps: SweepDeps, report: SweepReport) {
 async function failLostWorkers(deps: SweepDeps, report: SweepReport) {
   for (;;) {
     const outcome = await deps.db.transaction().execute(async (trx) => {
-      const lost = await trx
-        .selectFrom('claude_jobs')
-        .selectAll()
-        .where('status', '=', 'RUNNING')
-        .where('lease_expires_at', '<', sql<Date>`now()`)
-        .orderBy('lease_expires_at')
-        .limit(PAGE)
-        .forUpdate()
-        .skipLocked()
-        .execute();
+      const lost = await lockLapsed(trx, 'RUNNING', { workers: await lapsedHolders(trx, deps), leaseMs: deps.leaseMs });
       const result = await failLostJobs(trx, lost, {
         trigger: 'worker_lost',
         error: { code: 'worker_lost', message: 'the lease lapsed: its worker stopped renewing it' },

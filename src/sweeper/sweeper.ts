@@ -18,8 +18,6 @@ import { sweep, type SweepDeps } from './sweep.js';
 export interface SweeperOptions extends SweepDeps {
   connectionString: string;
   intervalMs: number;
-  /** The workers' LEASE_MS: how long a worker may go without renewing before its jobs are lost. */
-  leaseMs: number;
   /** Where the leader publishes live events. */
   events: { redis: RedisClient; prefix: string };
 }

@@ -1,7 +1,12 @@
 /**
- * Every HEARTBEAT_MS a worker tells the fleet it is alive and extends the lease of every job it
- * runs, in one round trip. A job whose lease could not be extended is no longer this worker's
- * (cancelled, or failed by the sweeper): its agent is aborted.
+ * Every HEARTBEAT_MS a worker tells the fleet it is alive: it writes its own workers row, the
+ * lease every job it runs hangs from (src/jobs/worker-lease.ts), and only reads those jobs, by
+ * primary key under their claim epoch and token, in the same round trip. A job no longer held
+ * that way (cancelled, requeued, failed by the sweeper) has its agent aborted: cancel reaches
+ * the agent within a beat even when its Redis signal was missed.
+ *
+ * A beat writes one row however many jobs it runs, and takes no lock on them: it neither waits
+ * for the worker's own batches of claims and outcomes nor makes them wait.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
@@ -14,7 +19,6 @@ export interface HeartbeatOptions {
   identity: WorkerIdentity;
   running: RunningJobs;
   intervalMs: number;
-  leaseMs: number;
   logger: Logger;
 }
 
@@ -31,35 +35,25 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const beat = async () => {
     const leases = running.leases();
     try {
-      // The rows are locked in id order, as every batch of claims and outcomes locks them
-      // (src/transitions/transition.ts): in the order of the join's plan (the list's, or the
-      // table's), a beat and the worker's own batch of outcomes deadlocked, and Postgres ended
-      // one of them after its deadlock timeout, a second in which no lease was renewed.
-      const renewed = await sql<{ id: string }>`
+      // The select's snapshot is taken before the update runs: a job it sees held was held at
+      // the beat, and one that ends after it is caught by the next.
+      const held = await sql<{ id: string }>`
         WITH alive AS (
           UPDATE workers SET heartbeat_at = now() WHERE id = ${identity.workerId}
-        ),
-        held AS (
-          SELECT t.id FROM claude_jobs AS t
-          JOIN unnest(${leases.map((l) => l.jobId)}::uuid[], ${leases.map((l) => l.epoch)}::int[]) AS l(id, epoch)
-            ON t.id = l.id AND t.claim_epoch = l.epoch
-          WHERE t.claimed_by_token_id = ${identity.tokenId} AND t.status IN ('CLAIMED', 'RUNNING')
-          ORDER BY t.id
-          FOR UPDATE OF t
         )
-        UPDATE claude_jobs AS t SET lease_expires_at = now() + ${options.leaseMs} * interval '1 millisecond'
-        FROM held
-        WHERE t.id = held.id
-        RETURNING t.id
+        SELECT t.id FROM claude_jobs AS t
+        JOIN unnest(${leases.map((l) => l.jobId)}::uuid[], ${leases.map((l) => l.epoch)}::int[]) AS l(id, epoch)
+          ON t.id = l.id AND t.claim_epoch = l.epoch
+        WHERE t.claimed_by_token_id = ${identity.tokenId} AND t.status IN ('CLAIMED', 'RUNNING')
       `.execute(db);
-      const kept = new Set(renewed.rows.map((row) => row.id));
+      const kept = new Set(held.rows.map((row) => row.id));
       const lost = leases.filter((lease) => !kept.has(lease.jobId)).map((lease) => lease.jobId);
-      // A job that finished between reading the leases and renewing them is not lost: abort
+      // A job that finished between reading the leases and reading its row is not lost: abort
       // skips what no longer runs here.
       const aborted = running.abort(lost, 'lease_lost');
       if (aborted > 0) logger.info({ jobs: lost }, 'jobs no longer held by this worker; their agents were aborted');
     } catch (error) {
-      logger.warn({ err: (error as Error).message }, 'heartbeat failed; leases were not renewed');
+      logger.warn({ err: (error as Error).message }, 'heartbeat failed; the worker lease was not renewed');
     }
   };
 

@@ -119,7 +119,6 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const flushes = createJobFlushes({
     db,
     identity,
-    leaseMs: config.LEASE_MS,
     maxRetries: config.JOB_MAX_RETRIES,
     queueJobs,
     clock,
@@ -133,7 +132,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     backoffMaxMs: config.PROVIDER_BACKOFF_MAX_MS,
   };
 
-  const heartbeat = startHeartbeat({ db, identity, running, intervalMs: config.HEARTBEAT_MS, leaseMs: config.LEASE_MS, logger: log });
+  const heartbeat = startHeartbeat({ db, identity, running, intervalMs: config.HEARTBEAT_MS, logger: log });
   const cancels = await subscribeToCancels(redis, config.BULLMQ_PREFIX, log, (ids) => {
     const aborted = running.abort(ids, 'cancelled');
     if (aborted) log.info({ jobs: ids }, 'cancelled jobs; their agents were aborted');

@@ -4,6 +4,7 @@
  * shutdown marks it stopped and revokes the token.
  */
 import os from 'node:os';
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { generateTokenSecret } from '../auth/token-secret.js';
 import type { WorkerIdentity } from '../jobs/claim-jobs.js';
@@ -44,7 +45,9 @@ export async function registerWorker(db: Db, registration: Registration): Promis
         token_id: tokenId,
         version: registration.version,
         provider: registration.provider ?? null,
-        heartbeat_at: new Date(),
+        // Postgres's clock, which judges the lease (src/jobs/worker-lease.ts), not this process's:
+        // the jobs it claims before its first beat hang from this time.
+        heartbeat_at: sql<Date>`now()`,
       })
       .returning('id')
       .executeTakeFirstOrThrow();

@@ -271,7 +271,15 @@ describe('assignTurns', () => {
     await world.env.deleteKeys();
     expect(await priorities()).toEqual(ids.map(() => undefined));
     await sweep(
-      { db: world.db, queues: world.api.queues, logger: world.env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 },
+      {
+        db: world.db,
+        queues: world.api.queues,
+        logger: world.env.logger,
+        leaseMs: 60_000,
+        staleClaimMs: 60_000,
+        maxRetries: 2,
+        reconcileGraceMs: 0,
+      },
       { judgeLeases: false },
     );
     expect(await priorities()).toEqual([1, 2, 3, 1, 2]);

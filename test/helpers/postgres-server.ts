@@ -5,9 +5,12 @@
  * The data directory lives in a temporary folder owned by the `postgres` OS user (initdb refuses
  * to run as root), listens on a free port of 127.0.0.1 with trust authentication, and keeps its
  * socket in the same folder. `remove()` stops the server and deletes everything.
+ *
+ * A script that reaches it from other network namespaces (bench/scale-hosts.ts) gives it another
+ * address to listen on and the network its clients come from, which is trusted like loopback.
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -23,8 +26,22 @@ const BIN = ['17', '16', '15', '14']
 
 export type ShutdownMode = 'fast' | 'immediate';
 
+export interface PrivatePostgresOptions {
+  /** The address it listens on and its URLs name. @defaultValue '127.0.0.1' */
+  host?: string;
+  /** A network (CIDR) whose clients are trusted like loopback's, e.g. `10.0.0.0/24`. */
+  trustedNetwork?: string;
+  /** The folder its own temporary folder is made in. @defaultValue the OS's temporary folder */
+  parentDir?: string;
+  /** @defaultValue 100 */
+  maxConnections?: number;
+}
+
 export interface PrivatePostgres {
   port: number;
+  host: string;
+  /** The postmaster's process id while it runs, else null. */
+  serverPid(): number | null;
   /** Whether the server was started and not stopped since. */
   readonly running: boolean;
   /** A connection string to `database` on this server. */
@@ -48,25 +65,32 @@ async function asPostgres(binary: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-pg-'));
+export async function startPrivatePostgres(settings: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
+  const host = settings.host ?? '127.0.0.1';
+  const root = mkdtempSync(path.join(settings.parentDir ?? os.tmpdir(), 'jobfleet-pg-'));
   const dataDir = path.join(root, 'data');
   const port = await freePort();
+  // The postgres user must reach its folder through a parent of ours (mkdtemp makes it 0700).
+  if (settings.parentDir !== undefined && process.getuid?.() === 0) chmodSync(settings.parentDir, 0o755);
   if (process.getuid?.() === 0) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: group } = await run('id', ['-g', 'postgres']);
     chownSync(root, Number(stdout.trim()), Number(group.trim()));
   }
   await asPostgres('initdb', ['-D', dataDir, '-U', 'root', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  if (settings.trustedNetwork !== undefined) {
+    // initdb trusts loopback only. Appending keeps the file the postgres user's.
+    appendFileSync(path.join(dataDir, 'pg_hba.conf'), `host all all ${settings.trustedNetwork} trust\n`);
+  }
   const options = [
     `-p ${port}`,
-    '-c listen_addresses=127.0.0.1',
+    `-c listen_addresses=${host}`,
     `-c unix_socket_directories=${root}`,
     '-c fsync=off',
-    '-c max_connections=100',
+    `-c max_connections=${settings.maxConnections ?? 100}`,
   ];
 
-  const url = (database = 'postgres') => `postgres://root@127.0.0.1:${port}/${database}`;
+  const url = (database = 'postgres') => `postgres://root@${host}:${port}/${database}`;
   const accepting = async () => {
     const client = new pg.Client({ connectionString: url(), connectionTimeoutMillis: 1_000 });
     client.on('error', () => {});
@@ -84,6 +108,14 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   let running = false;
   const handle: PrivatePostgres = {
     port,
+    host,
+    serverPid() {
+      try {
+        return Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+      } catch {
+        return null;
+      }
+    },
     url,
     get running() {
       return running;

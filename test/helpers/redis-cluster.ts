@@ -30,6 +30,8 @@ export interface RedisClusterHandle {
   nodes: readonly ClusterNode[];
   /** REDIS_CLUSTER_NODES for this cluster: every node, comma-separated. */
   nodesSetting: string;
+  /** The process ids of the nodes running now (to measure their CPU). */
+  pids(): number[];
   /** A cluster client the handle closes when the cluster stops. */
   client(): Cluster;
   /** The node (host:port) that serves a key's slot as master right now. */
@@ -62,13 +64,15 @@ export interface RedisClusterOptions {
   host?: string;
   /** How long a master may be silent before its replica takes over. */
   nodeTimeoutMs?: number;
+  /** The folder the nodes' data folder is made in. @defaultValue the OS's temporary folder */
+  parentDir?: string;
 }
 
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
   const host = options.host ?? '127.0.0.1';
   const masterCount = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 1;
-  const dataRoot = mkdtempSync(path.join(os.tmpdir(), 'jobfleet-redis-cluster-'));
+  const dataRoot = mkdtempSync(path.join(options.parentDir ?? os.tmpdir(), 'jobfleet-redis-cluster-'));
   const children = new Map<number, ChildProcess>();
   const clients: (Redis | Cluster)[] = [];
   const nodes: ClusterNode[] = [];
@@ -92,6 +96,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         String(options.nodeTimeoutMs ?? 2_000),
         '--cluster-announce-ip',
         host,
+        // Protected mode turns away every client not on loopback when there is no password, which
+        // would shut out hosts reaching a bridge address; the node listens on `host` alone.
+        '--protected-mode',
+        'no',
         '--dir',
         dir,
         '--save',
@@ -213,6 +221,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     host,
     nodes,
     nodesSetting: nodes.map((node) => node.address).join(','),
+    pids() {
+      return alive().map((node) => children.get(node.port)!.pid!);
+    },
     client() {
       const cluster = new Cluster(
         nodes.map((node) => ({ host, port: node.port })),

@@ -39,6 +39,7 @@ const sweepDeps = (overrides: Partial<Parameters<typeof sweep>[0]> = {}) => ({
   db: db(),
   queues: api.queues,
   logger: env.logger,
+  leaseMs: 60_000,
   staleClaimMs: 60_000,
   maxRetries: 2,
   reconcileGraceMs: 60_000,

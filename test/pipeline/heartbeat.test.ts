@@ -1,82 +1,131 @@
 /**
- * The heartbeat renews every lease of a worker in one statement, while the worker's own batches
- * (claims, outcomes, each one transaction for many jobs) move the same rows. Batches lock their
- * rows in id order (src/transitions/transition.ts); a heartbeat that locked them in any other
- * order could deadlock with one, and Postgres would end either the batch or the heartbeat after
- * its deadlock timeout: a lost batch of outcomes, or a second without renewed leases.
+ * The heartbeat writes the worker's own row, the lease its jobs hang from, and only reads the
+ * jobs: holding many agents costs one row version a beat, not one per job. Reading them is how a
+ * worker learns that a job is no longer its own (cancelled, requeued, failed by the sweeper) when
+ * no signal told it, and it does so without a lock, so a beat neither waits for the worker's own
+ * batches of claims and outcomes nor makes them wait.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/database.js';
+import { cancelJob } from '../../src/jobs/cancel-job.js';
 import { claimJobs, leaseOf } from '../../src/jobs/claim-jobs.js';
 import { insertJobs } from '../../src/jobs/enqueue-jobs.js';
-import { startHeartbeat } from '../../src/workers/heartbeat.js';
+import { type Heartbeat, startHeartbeat } from '../../src/workers/heartbeat.js';
 import { RunningJobs } from '../../src/workers/running-jobs.js';
-import { registerWorker } from '../../src/workers/worker-registry.js';
+import { registerWorker, type WorkerIdentity } from '../../src/workers/worker-registry.js';
+import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
-import { waitFor } from '../helpers/wait-for.js';
 
 let env: TestEnv;
+let api: ApiHarness;
+let db: Db;
+let product: string;
 beforeAll(async () => {
   env = await createTestEnv();
+  api = await createApiHarness(env);
+  db = env.database.db;
+  product = await createProduct(db);
 });
 afterAll(async () => {
+  await api.close();
   await env.teardown();
 });
 
-/** The first and the last id there can be: the order every batch locks these two jobs in. */
-const LOW = '00000000-0000-4000-8000-000000000001';
-const HIGH = 'ffffffff-ffff-4fff-bfff-fffffffffffe';
+/** A worker holding `count` running grill jobs on its own lease, as a worker process claims them. */
+async function holding(count: number): Promise<{
+  worker: WorkerIdentity;
+  ids: string[];
+  agents: Map<string, AbortController>;
+  heartbeat: Heartbeat;
+}> {
+  const ideas = await createIdeas(db, product, count, 'DRAFT');
+  const worker = await registerWorker(db, { kinds: ['IDEA_GRILL'], concurrency: count, version: 'test' });
+  const jobs = await db.transaction().execute((trx) =>
+    insertJobs(
+      trx,
+      ideas.map((idea) => ({ kind: 'IDEA_GRILL' as const, subjectId: idea })),
+      { actorTokenId: null },
+    ),
+  );
+  const ids = jobs.created.map((job) => job.id);
+  const { claimed } = await db.transaction().execute((trx) => claimJobs(trx, ids, worker, { leaseMs: null, start: true }));
+  expect(claimed).toHaveLength(count);
+  const running = new RunningJobs();
+  const agents = new Map(claimed.map((job) => [job.id, running.add(leaseOf(job)).controller]));
+  // Beats only when told to.
+  const heartbeat = startHeartbeat({ db, identity: worker, running, intervalMs: 3_600_000, logger: env.logger });
+  return { worker, ids, agents, heartbeat };
+}
+
+/** Each row's version: a new one for every write. */
+async function versions(table: 'claude_jobs' | 'workers', ids: string[]): Promise<Map<string, string>> {
+  const { rows } = await sql<{ id: string; xmin: string }>`
+    SELECT id, xmin::text AS xmin FROM ${sql.table(table)} WHERE id = ANY(${ids}::uuid[])
+  `.execute(db);
+  return new Map(rows.map((row) => [row.id, row.xmin]));
+}
 
 describe('the heartbeat', () => {
-  it('renews its leases in id order, so a batch moving the same jobs waits for it or it for the batch, and neither is ended as a deadlock', async () => {
-    const db = env.database.db;
-    const product = await createProduct(db);
-    const [first, second] = await createIdeas(db, product, 2, 'DRAFT');
-    const worker = await registerWorker(db, { kinds: ['IDEA_GRILL'], concurrency: 2, version: 'test' });
-    // HIGH comes first everywhere but in id order: inserted and claimed first (so it lies first
-    // in the table) and running first (so it comes first in the heartbeat's list of leases).
-    const running = new RunningJobs();
-    for (const [id, idea] of [
-      [HIGH, first!],
-      [LOW, second!],
-    ] as const) {
-      await db.transaction().execute((trx) => insertJobs(trx, [{ id, kind: 'IDEA_GRILL', subjectId: idea }], { actorTokenId: null }));
-    }
-    for (const id of [HIGH, LOW]) {
-      const { claimed } = await db.transaction().execute((trx) => claimJobs(trx, [id], worker, { leaseMs: 60_000, start: true }));
-      running.add(leaseOf(claimed[0]!));
-    }
-    // Beats only when told to, with leases far longer than the claims gave.
-    const heartbeat = startHeartbeat({ db, identity: worker, running, intervalMs: 3_600_000, leaseMs: 600_000, logger: env.logger });
-
+  it('writes one row a beat however many jobs the worker runs: the jobs keep their row versions, the worker gets a new one', async () => {
+    const { worker, ids, agents, heartbeat } = await holding(40);
     try {
-      // A batch that moves both jobs, as every batch does: LOW, then HIGH. The heartbeat beats
-      // between the two, and must wait for LOW without holding HIGH.
-      await db.transaction().execute(async (trx) => {
-        await trx.updateTable('claude_jobs').set({ updated_at: new Date() }).where('id', '=', LOW).execute();
-        void heartbeat.beat();
-        await waitFor('the heartbeat to wait for the batch', async () => {
-          const { rows } = await sql<{ waiting: number }>`
-            SELECT count(*)::int AS waiting FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%lease_expires_at%'
-          `.execute(db);
-          return rows[0]!.waiting > 0;
-        });
-        await trx.updateTable('claude_jobs').set({ updated_at: new Date() }).where('id', '=', HIGH).execute();
-      });
+      const jobsBefore = await versions('claude_jobs', ids);
+      const workerBefore = await versions('workers', [worker.workerId]);
+      await heartbeat.beat();
+      await heartbeat.beat();
+      expect(await versions('claude_jobs', ids)).toEqual(jobsBefore);
+      expect((await versions('workers', [worker.workerId])).get(worker.workerId)).not.toBe(workerBefore.get(worker.workerId));
+      const rows = await db.selectFrom('claude_jobs').select(['status', 'lease_expires_at']).where('id', 'in', ids).execute();
+      expect(rows.every((row) => row.status === 'RUNNING' && row.lease_expires_at === null)).toBe(true);
+      expect([...agents.values()].some((agent) => agent.signal.aborted)).toBe(false);
+    } finally {
       await heartbeat.stop();
+    }
+  });
 
-      const leases = await db
-        .selectFrom('claude_jobs')
-        .select(['id', 'status', sql<boolean>`lease_expires_at > now() + interval '5 minutes'`.as('renewed')])
-        .where('id', 'in', [LOW, HIGH])
-        .orderBy('id')
-        .execute();
-      expect(leases).toEqual([
-        { id: LOW, status: 'RUNNING', renewed: true },
-        { id: HIGH, status: 'RUNNING', renewed: true },
-      ]);
+  it('takes no lock on its jobs: it beats while a batch holds their rows locked', async () => {
+    const { ids, heartbeat } = await holding(2);
+    try {
+      const beatAt = await db.transaction().execute(async (trx) => {
+        await sql`SELECT id FROM claude_jobs WHERE id = ANY(${ids}::uuid[]) FOR UPDATE`.execute(trx);
+        // Were the beat to wait for these rows, it would wait for this transaction, which waits for it.
+        await heartbeat.beat();
+        const { rows } = await sql<{ at: Date }>`SELECT now() AS at`.execute(trx);
+        return rows[0]!.at;
+      });
+      expect(beatAt).toBeInstanceOf(Date);
+    } finally {
+      await heartbeat.stop();
+    }
+  });
+
+  it('aborts, at its next beat, the agent of a job cancelled while it ran, though no cancel signal reached the worker', async () => {
+    const { ids, agents: controllers, heartbeat } = await holding(3);
+    const [cancelled, kept] = ids;
+    try {
+      // The signal is lost on the way (Redis down, the worker resubscribing): only the beat can tell.
+      await cancelJob({ db, queues: api.queues, signals: { publishCancel: async () => {} } }, cancelled!, { actorTokenId: null });
+      expect(controllers.get(cancelled!)!.signal.aborted).toBe(false);
+      await heartbeat.beat();
+      expect(controllers.get(cancelled!)!.signal.aborted).toBe(true);
+      expect(controllers.get(cancelled!)!.signal.reason).toBe('lease_lost');
+      expect(controllers.get(kept!)!.signal.aborted).toBe(false);
+    } finally {
+      await heartbeat.stop();
+    }
+  });
+
+  it('aborts the agent of a job claimed again under a newer epoch, and leaves its other jobs running', async () => {
+    const { ids, agents: controllers, heartbeat } = await holding(2);
+    const [taken, kept] = ids;
+    try {
+      // The sweeper requeued the job and another worker holds it now.
+      await sql`UPDATE claude_jobs SET claim_epoch = claim_epoch + 1 WHERE id = ${taken}`.execute(db);
+      await heartbeat.beat();
+      expect(controllers.get(taken!)!.signal.aborted).toBe(true);
+      expect(controllers.get(kept!)!.signal.aborted).toBe(false);
     } finally {
       await heartbeat.stop();
     }

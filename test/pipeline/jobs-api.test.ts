@@ -981,7 +981,15 @@ describe('durable before acknowledged', () => {
     // The restarted server lost everything: only the sweep can put the job on its queue.
     expect(await api.queues.queue('IDEA_GRILL').getJob(id)).toBeUndefined();
 
-    const report = await sweep({ db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 });
+    const report = await sweep({
+      db,
+      queues: api.queues,
+      logger: env.logger,
+      leaseMs: 60_000,
+      staleClaimMs: 60_000,
+      maxRetries: 2,
+      reconcileGraceMs: 0,
+    });
     expect(report.readded).toBe(1);
     const entry = await api.queues.queue('IDEA_GRILL').getJob(id);
     expect(entry?.data).toEqual({ id });
@@ -989,7 +997,17 @@ describe('durable before acknowledged', () => {
 
     // A second sweep finds nothing more to add.
     expect(
-      (await sweep({ db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 })).readded,
+      (
+        await sweep({
+          db,
+          queues: api.queues,
+          logger: env.logger,
+          leaseMs: 60_000,
+          staleClaimMs: 60_000,
+          maxRetries: 2,
+          reconcileGraceMs: 0,
+        })
+      ).readded,
     ).toBe(0);
   });
 });

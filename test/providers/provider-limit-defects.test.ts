@@ -56,7 +56,10 @@ afterAll(async () => {
 });
 
 const sweepOnce = () =>
-  sweep({ db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 }, { judgeLeases: false });
+  sweep(
+    { db, queues: api.queues, logger: env.logger, leaseMs: 60_000, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 },
+    { judgeLeases: false },
+  );
 
 async function grill(): Promise<string> {
   const [idea] = await createIdeas(db, product, 1, 'DRAFT');

@@ -89,6 +89,7 @@ const sweepDeps = (queues: JobQueues) => ({
   db: db(),
   queues,
   logger: env.logger,
+  leaseMs: 60_000,
   staleClaimMs: 60_000,
   maxRetries: 2,
   reconcileGraceMs: 0,

@@ -221,7 +221,15 @@ describe('schedules over the API', () => {
       );
       expect(await scheduler(row.id)).toBeUndefined();
       const sweepOnce = () =>
-        sweep({ db: env.database.db, queues: api.queues, logger: env.logger, staleClaimMs: 60_000, maxRetries: 2, reconcileGraceMs: 0 });
+        sweep({
+          db: env.database.db,
+          queues: api.queues,
+          logger: env.logger,
+          leaseMs: 60_000,
+          staleClaimMs: 60_000,
+          maxRetries: 2,
+          reconcileGraceMs: 0,
+        });
       const report = await sweepOnce();
       expect(report.schedulesInstalled).toBe(1);
       expect(await scheduler(row.id)).toMatchObject({ revision: 1, everyMs: 600_000 });

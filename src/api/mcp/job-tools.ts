@@ -44,13 +44,15 @@ function jobIdArg(context: McpContext) {
 export function registerJobTools(server: McpServer, context: McpContext): void {
   const { deps } = context;
   const { db, logger } = deps;
-  const held = (jobId: string | undefined) => heldJob(db, context.principal, { jobId });
+  const held = (jobId: string | undefined) => heldJob(db, context.principal, { jobId, leaseMs: deps.config.LEASE_MS });
   /**
    * A write on the job's behalf, in one transaction with the job's row locked and checked as held:
    * checked first and written after, a write could land on a job that ended in between.
    */
   const whileHeld = <T>(jobId: string | undefined, work: (trx: Trx, job: ClaudeJob) => Promise<T>) =>
-    db.transaction().execute(async (trx) => work(trx, await heldJob(trx, context.principal, { jobId, lock: true })));
+    db
+      .transaction()
+      .execute(async (trx) => work(trx, await heldJob(trx, context.principal, { jobId, lock: true, leaseMs: deps.config.LEASE_MS })));
   const notify = async (job: ClaudeJob, notices: Parameters<typeof publishJobNotices>[2]) => {
     await publishJobNotices(deps.redis, deps.config.BULLMQ_PREFIX, notices).catch((error: Error) =>
       logger.warn({ err: error.message, job: job.id }, 'could not publish a live notice'),

@@ -34,7 +34,13 @@ export function mcpRoutes(deps: ApiDeps) {
     if (bearer && isJobToken(bearer)) {
       const claim = (await jobTokens()).verify(bearer);
       if (!claim) throw new AppError('unauthorized', 'the job token is not one this fleet signed');
-      const job = await heldJob(deps.db, { tokenId: '', ownerId: '', scopes: ['agent'], job: { id: claim.jobId, epoch: claim.epoch } }, {});
+      const job = await heldJob(
+        deps.db,
+        { tokenId: '', ownerId: '', scopes: ['agent'], job: { id: claim.jobId, epoch: claim.epoch } },
+        {
+          leaseMs: deps.config.LEASE_MS,
+        },
+      );
       const owner = await deps.db.selectFrom('products').select('owner_id').where('id', '=', job.product_id).executeTakeFirstOrThrow();
       const principal: Principal = {
         tokenId: job.claimed_by_token_id!,

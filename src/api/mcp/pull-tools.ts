@@ -115,7 +115,7 @@ export function registerPullTools(server: McpServer, context: McpContext): void 
     },
     ({ job_id, claim_epoch, status, summary, error, usage }) =>
       answerWith(logger, 'update_job_status', async () => {
-        const job = await heldJob(db, principal, { jobId: job_id, epoch: claim_epoch });
+        const job = await heldJob(db, principal, { jobId: job_id, epoch: claim_epoch, leaseMs: deps.config.LEASE_MS });
         const lease = { jobId: job.id, epoch: job.claim_epoch, tokenId: principal.tokenId };
         const { job: finished, enqueued } = await finishPulled(db, job, lease, { status, summary, error, usage }, 'mcp:pull');
         await addToQueues({ queues: deps.queues, logger }, enqueued);

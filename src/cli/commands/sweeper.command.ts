@@ -21,6 +21,7 @@ export const sweeperCommand = defineCommand({
           db,
           queues: producer.queues,
           logger,
+          leaseMs: config.LEASE_MS,
           staleClaimMs: config.STALE_CLAIM_MS,
           maxRetries: config.JOB_MAX_RETRIES,
           reconcileGraceMs: config.RECONCILE_GRACE_MS,
