@@ -198,9 +198,9 @@ async function runClaimed(deps: ProcessorDeps, delivery: Job<QueuedJobData>, cla
         return finished;
       }
       // Someone else already moved the row: a user cancelled it, or the sweeper failed it. A
-      // heartbeat can find a cancelled row before the cancel signal arrives (the beat waits on the
-      // cancel's row lock and reads the row once it commits, while the signal still travels
-      // through Redis, across a node on a cluster), so the row says which of the two it was.
+      // heartbeat can read a cancelled row before the cancel signal arrives (the signal goes out
+      // after the commit and still travels through Redis, across a node on a cluster), so the row
+      // says which of the two it was.
       if (cause === 'cancelled' || (cause === 'lease_lost' && (await statusNow(deps.db, job.id)) === 'CANCELLED')) {
         return { status: 'FAILED', reason: 'cancelled: the job was cancelled while its agent ran' };
       }
