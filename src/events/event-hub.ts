@@ -3,6 +3,7 @@
  * stream (SSE or WebSocket) of this process.
  */
 import type { Logger } from '../logger.js';
+import { listenOn } from '../queues/fleet-channels.js';
 import { createSubscriberConnection, type RedisTarget } from '../queues/redis-connections.js';
 import { eventsChannel } from './events-channel.js';
 import type { OwnedEvent } from './fleet-event.js';
@@ -21,7 +22,7 @@ export async function createEventHub(redis: RedisTarget, prefix: string, logger:
   const subscriber = createSubscriberConnection(redis, logger, 'event-hub');
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
-  subscriber.on('message', (_channel: string, message: string) => {
+  await listenOn(subscriber, eventsChannel(prefix), (message) => {
     let events: OwnedEvent[];
     try {
       events = JSON.parse(message) as OwnedEvent[];
@@ -31,7 +32,6 @@ export async function createEventHub(redis: RedisTarget, prefix: string, logger:
     }
     for (const listener of listeners) listener(events);
   });
-  await subscriber.subscribe(eventsChannel(prefix));
   return {
     subscribe(listener) {
       listeners.add(listener);

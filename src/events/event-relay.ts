@@ -5,6 +5,7 @@
  * hold rows of other transactions too: rows published once are not published again.
  */
 import pg from 'pg';
+import { publishOn } from '../queues/fleet-channels.js';
 import type { RedisClient } from '../queues/redis-connections.js';
 import { withDefaultUser } from '../db/connection-string.js';
 import type { Db } from '../db/database.js';
@@ -58,7 +59,7 @@ export async function startEventRelay(options: {
       logger.warn({ err: error.message }, 'event relay could not read the questions ended jobs closed');
       return [];
     });
-    await redis.publish(eventsChannel(options.prefix), JSON.stringify([...events, ...notices])).catch((error: Error) => {
+    await publishOn(redis, eventsChannel(options.prefix), JSON.stringify([...events, ...notices])).catch((error: Error) => {
       logger.warn({ err: error.message, events: events.length }, 'event relay could not publish; clients replay from history on reconnect');
     });
   };

@@ -9,6 +9,7 @@
  * reconnect, and what they report is kept elsewhere (the job's `progress`, the question's row).
  * A notice is published once, by whoever made the change, after it committed.
  */
+import { publishOn } from '../queues/fleet-channels.js';
 import type { RedisClient } from '../queues/redis-connections.js';
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
@@ -111,5 +112,5 @@ export async function closedQuestionNotices(db: Executor, events: readonly Owned
  */
 export async function publishJobNotices(redis: RedisClient, prefix: string, notices: OwnedEvent[]): Promise<void> {
   if (notices.length === 0) return;
-  await redis.publish(eventsChannel(prefix), JSON.stringify(notices));
+  await publishOn(redis, eventsChannel(prefix), JSON.stringify(notices));
 }

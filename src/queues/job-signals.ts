@@ -4,6 +4,7 @@
  * lost) still learns at its next lease renewal that its job is no longer RUNNING.
  */
 import type { Logger } from '../logger.js';
+import { listenOn, publishOn } from './fleet-channels.js';
 import { createSubscriberConnection, type RedisClient, type RedisTarget } from './redis-connections.js';
 
 export interface CancelPublisher {
@@ -19,7 +20,7 @@ export function createCancelPublisher(connection: RedisClient, prefix: string, l
     async publishCancel(jobIds) {
       if (jobIds.length === 0) return;
       try {
-        await connection.publish(cancelChannel(prefix), JSON.stringify(jobIds));
+        await publishOn(connection, cancelChannel(prefix), JSON.stringify(jobIds));
       } catch (error) {
         logger.warn({ err: (error as Error).message, jobIds }, 'cancel signal not published; workers will notice at lease renewal');
       }
@@ -38,7 +39,7 @@ export async function subscribeToCancels(
   onCancel: (jobIds: string[]) => void,
 ): Promise<CancelSubscription> {
   const subscriber = createSubscriberConnection(redis, logger, 'cancel-subscriber');
-  subscriber.on('message', (_channel: string, message: string) => {
+  await listenOn(subscriber, cancelChannel(prefix), (message) => {
     try {
       const ids = JSON.parse(message) as unknown;
       if (Array.isArray(ids)) onCancel(ids.filter((id): id is string => typeof id === 'string'));
@@ -46,7 +47,6 @@ export async function subscribeToCancels(
       logger.warn({ message }, 'ignored a malformed cancel signal');
     }
   });
-  await subscriber.subscribe(cancelChannel(prefix));
   return {
     async close() {
       subscriber.disconnect();

@@ -96,7 +96,8 @@ export function createSubscriberConnection(target: RedisTarget, logger: Logger, 
   const redis =
     target.clusterNodes === null
       ? new Redis({ ...serverOptions(target.url), ...WAIT_FOR_EVER, connectionName })
-      : clusterOf(target, { ...WAIT_FOR_EVER, connectionName });
+      : // Its channels are sharded (fleet-channels.ts): one subscriber per shard that holds one.
+        clusterOf(target, { ...WAIT_FOR_EVER, connectionName }, { shardedSubscribers: true });
   watch(redis, logger, name);
   return redis;
 }

@@ -8,6 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDryRunExecutor } from '../../src/executors/dry-run.executor.js';
 import { enqueueJobs } from '../../src/jobs/enqueue-jobs.js';
+import { listenOn, publishOn } from '../../src/queues/fleet-channels.js';
+import { createProducerConnection, createSubscriberConnection } from '../../src/queues/redis-connections.js';
 import { startWorkerPool } from '../../src/workers/worker-pool.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { createDryRunGate } from '../helpers/dry-run-gate.js';
@@ -89,7 +91,7 @@ describe('a cancel on a cluster fleet', () => {
       const listening = await waitFor('the node the worker listens for cancels on', async () => {
         for (const node of cluster.nodes) {
           const clients = String(await cluster.command(node, 'CLIENT', 'LIST'));
-          if (clients.split('\n').some((line) => line.includes('jobfleet-cancel-subscriber') && / sub=[1-9]/.test(line))) return node;
+          if (clients.split('\n').some((line) => line.includes('jobfleet-cancel-subscriber') && / s?sub=[1-9]/.test(line))) return node;
         }
         return undefined;
       });
@@ -101,6 +103,32 @@ describe('a cancel on a cluster fleet', () => {
       await ownApi.close();
       await own.teardown();
       await cluster.stop();
+    }
+  });
+});
+
+describe('a channel of the fleet on a cluster', () => {
+  it("carries one publisher's messages in the order they were sent", async () => {
+    const channel = `${env.prefix}:signals:order`;
+    const subscriber = createSubscriberConnection(env.redis, env.logger, 'order-test');
+    const publisher = createProducerConnection(env.redis, env.logger);
+    try {
+      const received: number[] = [];
+      await listenOn(subscriber, channel, (message) => received.push(Number(message)));
+      // A first message over the publisher's connection to the channel's node, as a fleet's
+      // publishers have long made by the time order matters.
+      await waitFor('the publisher to connect', () => publisher.status === 'ready');
+      await publishOn(publisher, channel, '-1');
+      await waitFor('the first message to arrive', () => received.length === 1);
+      received.length = 0;
+      // Sent back to back, as the event relay sends batch after batch.
+      const sent = Array.from({ length: 500 }, (_, n) => n);
+      await Promise.all(sent.map((n) => publishOn(publisher, channel, String(n))));
+      await waitFor('every message to arrive', () => received.length === sent.length);
+      expect(received).toEqual(sent);
+    } finally {
+      subscriber.disconnect();
+      publisher.disconnect();
     }
   });
 });
