@@ -183,14 +183,26 @@ export function writeBenchmarks(r: BenchResults, file: string) {
     '```',
     END,
   ].join('\n');
+  writeMarkedSection(file, { begin: BEGIN, end: END, block });
+}
+
+/**
+ * Puts a block (which starts with `begin` and ends with `end`) into BENCHMARKS.md in place of
+ * the one between the same markers, or at the end (after `title`, when given) the first time.
+ */
+export function writeMarkedSection(file: string, section: { begin: string; end: string; block: string; title?: string }) {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    text = `# Benchmarks\n\n${BEGIN}\n${END}\n`;
+    text = '# Benchmarks\n';
   }
-  const start = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  text = start === -1 || end === -1 ? `${text.trimEnd()}\n\n${block}\n` : `${text.slice(0, start)}${block}${text.slice(end + END.length)}`;
+  const start = text.indexOf(section.begin);
+  const end = text.indexOf(section.end);
+  const appended = section.title ? `${section.title}\n\n${section.block}` : section.block;
+  text =
+    start === -1 || end === -1
+      ? `${text.trimEnd()}\n\n${appended}\n`
+      : `${text.slice(0, start)}${section.block}${text.slice(end + section.end.length)}`;
   writeFileSync(file, text);
 }

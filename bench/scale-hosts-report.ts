@@ -1,5 +1,5 @@
 /** `npm run scale:hosts`'s results: their shape, what binds each run, a table, and its section of BENCHMARKS.md. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeMarkedSection } from './report.js';
 
 /** CPU used during a run's measured window, in cores (1 = one core busy all the time). */
 export interface CoresUsed {
@@ -139,17 +139,5 @@ export function writeHostsSection(r: HostsResults, file: string) {
     '```',
     END,
   ].join('\n');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    text = '# Benchmarks\n';
-  }
-  const start = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  text =
-    start === -1 || end === -1
-      ? `${text.trimEnd()}\n\n${TITLE}\n\n${block}\n`
-      : `${text.slice(0, start)}${block}${text.slice(end + END.length)}`;
-  writeFileSync(file, text);
+  writeMarkedSection(file, { begin: BEGIN, end: END, block, title: TITLE });
 }

@@ -10,6 +10,7 @@ import { AppError } from '../errors/app-error.js';
 import type { ApiDeps, ApiEnv } from './api-deps.js';
 import { CHALLENGE } from './auth.middleware.js';
 import { RETRY_AFTER_SECONDS } from './http-errors.js';
+import { assertServing } from '../queues/redis-connections.js';
 
 export function opsRoutes(deps: ApiDeps) {
   const app = new Hono<ApiEnv>();
@@ -26,7 +27,7 @@ export function opsRoutes(deps: ApiDeps) {
       }
     };
     const checks = Object.fromEntries(
-      await Promise.all([check('postgres', () => sql`SELECT 1`.execute(deps.db)), check('redis', () => deps.redis.ping())]),
+      await Promise.all([check('postgres', () => sql`SELECT 1`.execute(deps.db)), check('redis', () => assertServing(deps.redis))]),
     );
     const ready = Object.values(checks).every((value) => value === 'ok');
     if (!ready) c.header('Retry-After', String(RETRY_AFTER_SECONDS));

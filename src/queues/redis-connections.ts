@@ -134,6 +134,15 @@ export function serverConnection(redis: RedisClient): Redis {
   throw new Error('this works on one Redis server, not on a cluster');
 }
 
+/** Resolves when Redis answers PING; a cluster, when it also serves every slot (`cluster_state:ok`). */
+export async function assertServing(redis: RedisClient): Promise<void> {
+  await redis.ping();
+  if (redis instanceof Cluster) {
+    const info = String(await redis.call('CLUSTER', 'INFO'));
+    if (!info.includes('cluster_state:ok')) throw new Error('the cluster is not serving every slot (cluster_state is not ok)');
+  }
+}
+
 /** A one-off connection that tries once (readiness checks at start). */
 export function createProbeConnection(target: RedisTarget): RedisClient {
   const probe: RedisOptions = { connectTimeout: 5_000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null };

@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { addressOf, withDefaultUser } from '../db/connection-string.js';
 import { databaseName } from '../db/ensure-database.js';
-import { createProbeConnection, describeTarget, redisTargetOf } from '../queues/redis-connections.js';
+import { assertServing, createProbeConnection, describeTarget, redisTargetOf } from '../queues/redis-connections.js';
 
 export class ServiceUnreachableError extends Error {
   override readonly name = 'ServiceUnreachableError';
@@ -50,11 +50,7 @@ export async function checkRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUST
   const redis = createProbeConnection(target);
   try {
     await redis.connect();
-    await redis.ping();
-    if (target.clusterNodes !== null) {
-      const info = String(await redis.call('CLUSTER', 'INFO'));
-      if (!info.includes('cluster_state:ok')) throw new Error('the cluster is not serving every slot (cluster_state is not ok)');
-    }
+    await assertServing(redis);
   } catch (error) {
     throw new ServiceUnreachableError(`Redis is not reachable at ${describeTarget(target)} (${reason(error)}): ${START_REDIS}`);
   } finally {

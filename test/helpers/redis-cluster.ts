@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { answersPing } from './redis-server.js';
 import { waitFor } from './wait-for.js';
 
 const run = promisify(execFile);
@@ -110,7 +111,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       { stdio: 'ignore' },
     );
     children.set(port, child);
-    await waitFor(`redis cluster node on ${host}:${port}`, () => ping(host, port), { timeoutMs: 10_000 });
+    await waitFor(`redis cluster node on ${host}:${port}`, () => answersPing(host, port), { timeoutMs: 10_000 });
   };
 
   const stop = async () => {
@@ -283,19 +284,6 @@ function portFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-}
-
-async function ping(host: string, port: number): Promise<boolean> {
-  const probe = new Redis(port, host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
 }
 
 async function killChild(child: ChildProcess): Promise<void> {

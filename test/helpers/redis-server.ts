@@ -15,24 +15,27 @@ export interface PrivateRedis {
   start(): Promise<void>;
 }
 
+/** Whether a Redis server answers PING at this address now (one try, no retries). */
+export async function answersPing(host: string, port: number): Promise<boolean> {
+  const probe = new Redis(port, host, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   const clients: Redis[] = [];
 
-  const ping = async () => {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
-  };
+  const ping = () => answersPing('127.0.0.1', port);
 
   const handle: PrivateRedis = {
     url,
