@@ -49,3 +49,9 @@ export function spawnChild(script: string, env: Record<string, string>, args: st
     },
   };
 }
+
+/** The `done <epoch ms> <peak rss bytes>` line the bench's measured workers print after their last job. */
+export async function waitForDone(child: Child): Promise<{ at: number; rss: number }> {
+  const [, at, rss] = await child.line(/^done (\d+) (\d+)$/m, 300_000);
+  return { at: Number(at), rss: Number(rss) };
+}

@@ -1,6 +1,7 @@
 /** The bench's results: their shape, a table for people, and BENCHMARKS.md. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { HeldResults } from './held.js';
+import type { GraphileConfig, PeerRun, PgBossConfig } from './peers.js';
 
 type Quantiles = { p50: number; p95: number; p99: number };
 type Rounds = { rounds_jobs_per_second: number[] };
@@ -10,7 +11,7 @@ export interface BenchResults extends Partial<HeldResults> {
   date: string;
   command: string;
   machine: { cores: number; cpu: string; memory_gb: number };
-  versions: { node: string; postgres: string; redis: string; bullmq: string };
+  versions: { node: string; postgres: string; redis: string; bullmq: string; graphile_worker: string; pg_boss: string };
   options: { jobs: number; rounds: number; processes: number; concurrency: number; scaling_jobs: number; latency_rate: number | null };
   /** Each throughput measure is the run of median throughput; rounds_jobs_per_second holds every round. */
   raw_bullmq: Rounds & {
@@ -33,6 +34,12 @@ export interface BenchResults extends Partial<HeldResults> {
     enqueue_to_done_ms: Quantiles;
     worker_peak_rss_mb: number;
   };
+  /** The durable peers on no-op jobs (bench/peers.ts): each run's `config` says how it was set up. */
+  graphile_worker: Rounds & PeerRun;
+  graphile_worker_batched: Rounds & PeerRun;
+  pg_boss: Rounds & PeerRun;
+  /** Time-boxed: `jobs` are those done within `seconds` of the first enqueue, of `jobs_enqueued`. */
+  pg_boss_default: Rounds & PeerRun;
   latency_at_half_load: {
     offered_jobs_per_second: number;
     jobs: number;
@@ -66,7 +73,14 @@ export interface BenchResults extends Partial<HeldResults> {
     bulk_jobs_per_second: number;
   };
   /** Medians of the per-round ratios (each round's runs were made one after the other). */
-  ratios: { jobfleet_vs_raw_bullmq: number; jobfleet_vs_naive: number; rounds: { raw: number; naive: number }[] };
+  ratios: {
+    jobfleet_vs_raw_bullmq: number;
+    jobfleet_vs_naive: number;
+    jobfleet_vs_graphile_worker: number;
+    jobfleet_vs_graphile_worker_batched: number;
+    jobfleet_vs_pg_boss: number;
+    rounds: { raw: number; naive: number; graphile_worker: number; graphile_worker_batched: number; pg_boss: number }[];
+  };
   targets: Record<string, boolean>;
   duration_seconds: number;
 }
@@ -88,6 +102,7 @@ export function summaryRows(r: BenchResults): [string, string, string][] {
       `${n(r.jobfleet.jobs_per_second)} jobs/s`,
       `${r.ratios.jobfleet_vs_raw_bullmq} x raw (target 0.5: ${mark(r.targets.throughput_half_of_raw)}), ${r.ratios.jobfleet_vs_naive} x naive (target 3: ${mark(r.targets.throughput_3x_naive)})${rounds(r.jobfleet)}`,
     ],
+    ...peerRows(r),
     [
       'enqueue -> running at saturation',
       `p50 ${r.jobfleet.enqueue_to_running_ms.p50} / p95 ${r.jobfleet.enqueue_to_running_ms.p95} / p99 ${r.jobfleet.enqueue_to_running_ms.p99} ms`,
@@ -114,6 +129,41 @@ export function summaryRows(r: BenchResults): [string, string, string][] {
       `concurrency ${r.jobfleet.concurrency}; target < 200 MB: ${mark(r.targets.worker_rss_under_200mb)}`,
     ],
     ...fairShareRows(r),
+  ];
+}
+
+/** A peer's run, named by what it was set up with, in the peer's own option names. */
+function describe(label: string, config: PeerRun['config']): string {
+  if ('concurrent_jobs' in config) {
+    const c: GraphileConfig = config;
+    const batching =
+      c.local_queue_size > 0
+        ? `localQueue.size ${c.local_queue_size}, completeJobBatchDelay ${c.complete_job_batch_delay}, failJobBatchDelay ${c.fail_job_batch_delay}`
+        : 'no local queue, completions one by one';
+    return `${config.peer} ${config.version} ${label} (concurrentJobs ${c.concurrent_jobs}, maxPoolSize ${c.max_pool_size}, ${batching})`;
+  }
+  const c: PgBossConfig = config;
+  return `${config.peer} ${config.version} ${label} (${c.work_loops} work() x batchSize ${c.batch_size ?? 1}, polling ${c.polling_interval_seconds ?? 2} s)`;
+}
+
+function peerRows(r: BenchResults): [string, string, string][] {
+  const vs = (ratio: number, target?: { x: number; met: boolean | undefined }) =>
+    `jobfleet ${ratio} x this${target ? ` (target ${target.x}: ${mark(target.met)})` : ''}`;
+  const row = (label: string, run: Rounds & PeerRun, notes: string): [string, string, string] => [
+    describe(label, run.config),
+    `${n(run.jobs_per_second)} jobs/s`,
+    `${notes}; worker peak RSS ${run.worker_peak_rss_mb} MB${rounds(run)}`,
+  ];
+  const boxed = r.pg_boss_default;
+  return [
+    row('defaults', r.graphile_worker, vs(r.ratios.jobfleet_vs_graphile_worker)),
+    row(
+      'batched',
+      r.graphile_worker_batched,
+      vs(r.ratios.jobfleet_vs_graphile_worker_batched, { x: 1, met: r.targets.throughput_vs_graphile_worker_batched_1x }),
+    ),
+    row('best', r.pg_boss, vs(r.ratios.jobfleet_vs_pg_boss, { x: 1.5, met: r.targets.throughput_vs_pg_boss_1_5x })),
+    row('defaults', boxed, `${n(boxed.jobs)} of ${n(boxed.jobs_enqueued)} jobs done in the first ${boxed.seconds} s (1 job per poll)`),
   ];
 }
 

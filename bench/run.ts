@@ -1,21 +1,23 @@
 /**
- * `npm run bench`: jobfleet's throughput and latency, side by side with two baselines measured in
- * the same run on the same machine:
+ * `npm run bench`: jobfleet's throughput and latency, side by side with two baselines and two
+ * durable peers measured in the same run on the same machine:
  * - raw BullMQ: a no-op worker (what jobfleet adds its durability to);
- * - naive: BullMQ plus three guarded single-row Postgres updates per job.
+ * - naive: BullMQ plus three guarded single-row Postgres updates per job;
+ * - graphile-worker and pg-boss, queues on Postgres alone, on no-op jobs, each in its defaults
+ *   and in its documented high-throughput configuration (bench/peers.ts).
  * jobfleet runs PLAN_CHAT jobs through real `jobfleet worker` processes with the dry-run agent
  * (which answers at once), every transition and history row written. Prints one JSON line and a
  * table, and writes BENCHMARKS.md (unless --no-write).
  *
- * The three throughput runs are repeated (--rounds, 3 by default), raw, naive and jobfleet in turn,
- * and each figure is the median of its rounds: this machine's speed drifts by a third within
+ * The throughput runs are repeated (--rounds, 3 by default), raw, naive, jobfleet and the peers in
+ * turn, and each figure is the median of its rounds: this machine's speed drifts by a third within
  * minutes, so a ratio is taken between runs made one after the other.
  *
  * Options: --jobs N (20000), --rounds R (3), --processes P (1), --concurrency C (100),
  * --scaling-jobs N (4000), --latency-rate R (half the measured throughput), --latency-seconds S
  * (8), --http-calls N (8000 single calls), --http-batches N (20 calls of 1,000 jobs), --no-scaling,
- * --owners N (100), --owner-cap C (2), --no-write, --benchmarks FILE (BENCHMARKS.md), --cli FILE
- * (the compiled build's CLI).
+ * --owners N (100), --owner-cap C (2), --pgboss-default-seconds S (10), --no-write, --benchmarks
+ * FILE (BENCHMARKS.md), --cli FILE (the compiled build's CLI).
  *
  * The fair-shares phase runs three jobfleet runs back to back: one owner (as above), then the same
  * number of jobs spread over --owners owners (each owner's jobs take turns in the queue), then the
@@ -44,9 +46,10 @@ import { MACHINES } from '../src/machines/index.js';
 import { createEntities } from '../src/transitions/index.js';
 import { percentile, peakRss, round } from './measure.js';
 import { type BenchResults, printTable, writeBenchmarks } from './report.js';
-import { spawnChild, type Child } from './children.js';
+import { spawnChild, type Child, waitForDone } from './children.js';
 import { createJsonPoster } from './http-client.js';
 import { heldAgents } from './held.js';
+import { makeGraphilePeer, makePgBossPeer, type PeerDeps, type PeerRun, peerVersions } from './peers.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -64,12 +67,14 @@ const { values: options } = parseArgs({
     /** Owners in the fair-shares phase (their jobs enqueued interleaved), and its OWNER_MAX_RUNNING run's cap. */
     owners: { type: 'string', default: '100' },
     'owner-cap': { type: 'string', default: '2' },
+    /** pg-boss's defaults take 1 job every 2 seconds: that run counts the jobs done in this many seconds. */
+    'pgboss-default-seconds': { type: 'string', default: '10' },
     'no-write': { type: 'boolean', default: false },
     /** Where the results go (its results block is replaced). */
     benchmarks: { type: 'string', default: path.join(import.meta.dirname, '..', 'BENCHMARKS.md') },
     /** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
     cli: { type: 'string', default: 'dist/src/cli/main.js' },
-    /** For profiling: run only these phases (raw, naive, jobfleet, latency, fairness, scaling, http, held); implies --no-write. */
+    /** For profiling: run only these phases (raw, naive, jobfleet, graphile, pgboss, latency, fairness, scaling, http, held); implies --no-write. */
     only: { type: 'string' },
     /** The held phase (only with --only held): agents held, over how many worker processes of what concurrency, measured how long. */
     held: { type: 'string', default: '10000' },
@@ -94,6 +99,7 @@ const HTTP_SINGLE = Number(options['http-calls']);
 const HTTP_BULK_BATCHES = Number(options['http-batches']);
 const OWNERS = Number(options.owners);
 const OWNER_CAP = Number(options['owner-cap']);
+const PGBOSS_DEFAULT_SECONDS = Number(options['pgboss-default-seconds']);
 const HELD = Number(options.held);
 const HELD_PROCESSES = Number(options['held-processes']);
 const HELD_CONCURRENCY = Number(options['held-concurrency']);
@@ -110,6 +116,7 @@ const numeric = {
   'http-batches': HTTP_BULK_BATCHES,
   owners: OWNERS,
   'owner-cap': OWNER_CAP,
+  'pgboss-default-seconds': PGBOSS_DEFAULT_SECONDS,
   held: HELD,
   'held-processes': HELD_PROCESSES,
   'held-concurrency': HELD_CONCURRENCY,
@@ -131,11 +138,12 @@ const serverUrl = process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgre
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const runId = `${process.pid}`;
 const dbName = `jobfleet_bench_${runId}`;
-const dbUrl = (() => {
+const urlOf = (name: string) => {
   const url = new URL(withDefaultUser(serverUrl));
-  url.pathname = `/${dbName}`;
+  url.pathname = `/${name}`;
   return url.toString();
-})();
+};
+const dbUrl = urlOf(dbName);
 const prefix = `jfbench-${runId}`;
 const logger = createLogger({ LOG_LEVEL: 'warn' });
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -162,6 +170,19 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 async function main() {
   const started = performance.now();
   await admin((client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(dbName)}`));
+  // Each peer's database of its own, dropped with the bench's.
+  const peerDatabases: string[] = [];
+  const peerDeps: PeerDeps = {
+    jobs: JOBS,
+    pgBossDefaultSeconds: PGBOSS_DEFAULT_SECONDS,
+    async createDatabase(suffix) {
+      const name = `${dbName}_${suffix}`;
+      await admin((client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`));
+      peerDatabases.push(name);
+      return urlOf(name);
+    },
+  };
+  const peers: { close(): Promise<void> }[] = [];
   const db = createDatabase({ connectionString: dbUrl, poolMax: 10, applicationName: 'jobfleet-bench' });
   // The bench measures one Redis server (the layout of REDIS_URL alone).
   const producer = serverConnection(createProducerConnection({ url: redisUrl, clusterNodes: null }, logger));
@@ -193,9 +214,22 @@ async function main() {
       },
     } as BenchResults;
 
-    // Raw, naive and jobfleet in turn, round after round: the figures are medians of the rounds.
-    const rounds: { raw?: RawRun; naive?: NaiveRun; jobfleet?: JobfleetRun }[] = [];
-    const throughputRounds = runs('raw') || runs('naive') || runs('jobfleet') ? ROUNDS : 0;
+    const graphile = runs('graphile') ? await makeGraphilePeer(peerDeps) : null;
+    if (graphile) peers.push(graphile);
+    const pgBoss = runs('pgboss') ? await makePgBossPeer(peerDeps) : null;
+    if (pgBoss) peers.push(pgBoss);
+
+    // Raw, naive, jobfleet and the peers in turn, round after round: the figures are medians of the rounds.
+    const rounds: {
+      raw?: RawRun;
+      naive?: NaiveRun;
+      jobfleet?: JobfleetRun;
+      graphile_worker?: PeerRun;
+      graphile_worker_batched?: PeerRun;
+      pg_boss?: PeerRun;
+      pg_boss_default?: PeerRun;
+    }[] = [];
+    const throughputRounds = ['raw', 'naive', 'jobfleet', 'graphile', 'pgboss'].some(runs) ? ROUNDS : 0;
     for (let round = 1; round <= throughputRounds; round += 1) {
       const measured: (typeof rounds)[number] = {};
       if (runs('raw')) measured.raw = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never, round);
@@ -203,6 +237,14 @@ async function main() {
       // Ideas of its own each round: the chat of an idea grows with every job, and so its prompt.
       if (runs('jobfleet'))
         measured.jobfleet = await jobfleetRun(db, queues, ideas.slice((round - 1) * JOBS, round * JOBS), PROCESSES, CONCURRENCY);
+      if (graphile) {
+        measured.graphile_worker = await graphile.run('graphile_worker', round);
+        measured.graphile_worker_batched = await graphile.run('graphile_worker_batched', round);
+      }
+      if (pgBoss) {
+        measured.pg_boss = await pgBoss.run('pg_boss', round);
+        measured.pg_boss_default = await pgBoss.run('pg_boss_default', round);
+      }
       rounds.push(measured);
       log(
         `round ${round}: ${[
@@ -210,6 +252,10 @@ async function main() {
           measured.naive && `naive ${measured.naive.jobs_per_second}`,
           measured.jobfleet &&
             `jobfleet ${measured.jobfleet.jobs_per_second} (p99 enqueue->running ${measured.jobfleet.enqueue_to_running_ms.p99} ms, rss ${measured.jobfleet.worker_peak_rss_mb} MB)`,
+          measured.graphile_worker && `graphile-worker ${measured.graphile_worker.jobs_per_second}`,
+          measured.graphile_worker_batched && `graphile-worker batched ${measured.graphile_worker_batched.jobs_per_second}`,
+          measured.pg_boss && `pg-boss ${measured.pg_boss.jobs_per_second}`,
+          measured.pg_boss_default && `pg-boss defaults ${measured.pg_boss_default.jobs_per_second}`,
         ]
           .filter(Boolean)
           .join(', ')} jobs/s`,
@@ -218,6 +264,14 @@ async function main() {
     if (runs('raw')) results.raw_bullmq = medianRun(rounds.map((r) => r.raw!));
     if (runs('naive')) results.naive = medianRun(rounds.map((r) => r.naive!));
     if (runs('jobfleet')) results.jobfleet = medianRun(rounds.map((r) => r.jobfleet!));
+    if (graphile) {
+      results.graphile_worker = medianRun(rounds.map((r) => r.graphile_worker!));
+      results.graphile_worker_batched = medianRun(rounds.map((r) => r.graphile_worker_batched!));
+    }
+    if (pgBoss) {
+      results.pg_boss = medianRun(rounds.map((r) => r.pg_boss!));
+      results.pg_boss_default = medianRun(rounds.map((r) => r.pg_boss_default!));
+    }
     if (runs('latency')) {
       const rate = LATENCY_RATE ?? Math.max(50, Math.round((results.jobfleet?.jobs_per_second ?? 2000) / 2));
       results.latency_at_half_load = await pacedRun(db, queues, ideas, rate);
@@ -261,15 +315,27 @@ async function main() {
     }
 
     // Each round's ratio is between runs made minutes apart at most; the figure is their median.
-    const perRound = (other: 'raw' | 'naive') => rounds.map((r) => r.jobfleet!.jobs_per_second / r[other]!.jobs_per_second);
+    const perRound = (other: 'raw' | 'naive' | 'graphile_worker' | 'graphile_worker_batched' | 'pg_boss') =>
+      rounds.map((r) => r.jobfleet!.jobs_per_second / r[other]!.jobs_per_second);
     results.ratios = {
       jobfleet_vs_raw_bullmq: round(median(perRound('raw')), 3),
       jobfleet_vs_naive: round(median(perRound('naive')), 2),
-      rounds: rounds.map((_r, i) => ({ raw: round(perRound('raw')[i]!, 3), naive: round(perRound('naive')[i]!, 2) })),
+      jobfleet_vs_graphile_worker: round(median(perRound('graphile_worker')), 3),
+      jobfleet_vs_graphile_worker_batched: round(median(perRound('graphile_worker_batched')), 3),
+      jobfleet_vs_pg_boss: round(median(perRound('pg_boss')), 3),
+      rounds: rounds.map((_r, i) => ({
+        raw: round(perRound('raw')[i]!, 3),
+        naive: round(perRound('naive')[i]!, 2),
+        graphile_worker: round(perRound('graphile_worker')[i]!, 3),
+        graphile_worker_batched: round(perRound('graphile_worker_batched')[i]!, 3),
+        pg_boss: round(perRound('pg_boss')[i]!, 3),
+      })),
     };
     results.targets = {
       throughput_half_of_raw: results.ratios.jobfleet_vs_raw_bullmq >= 0.5,
       throughput_3x_naive: results.ratios.jobfleet_vs_naive >= 3,
+      throughput_vs_graphile_worker_batched_1x: results.ratios.jobfleet_vs_graphile_worker_batched >= 1,
+      throughput_vs_pg_boss_1_5x: results.ratios.jobfleet_vs_pg_boss >= 1.5,
       running_p99_under_50ms_at_half_load: results.latency_at_half_load.enqueue_to_running_ms.p99 <= 50,
       http_single_2000_per_s: results.http.single_jobs_per_second >= 2_000,
       http_bulk_15000_per_s: results.http.bulk_jobs_per_second >= 15_000,
@@ -284,11 +350,14 @@ async function main() {
       log(`wrote ${path.relative(process.cwd(), options.benchmarks) || options.benchmarks}`);
     }
   } finally {
+    for (const peer of peers) await peer.close();
     await queues.close();
     await deleteKeys(producer);
     producer.disconnect();
     await db.destroy();
-    await admin((client) => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`));
+    for (const name of [dbName, ...peerDatabases]) {
+      await admin((client) => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`));
+    }
   }
 }
 
@@ -334,11 +403,6 @@ async function addInBatches(queue: Queue, ids: readonly string[]) {
   for (let start = 0; start < ids.length; start += 1_000) {
     await queue.addBulk(ids.slice(start, start + 1_000).map((id) => ({ name: 'job', data: { id }, opts: { jobId: id } })));
   }
-}
-
-async function waitForDone(child: Child): Promise<{ at: number; rss: number }> {
-  const [, at, rss] = await child.line(/^done (\d+) (\d+)$/m, 300_000);
-  return { at: Number(at), rss: Number(rss) };
 }
 
 type RawRun = Awaited<ReturnType<typeof rawBullmq>>;
@@ -703,7 +767,13 @@ async function versions(db: Db) {
   const info = await redis.info('server');
   redis.disconnect();
   const { default: bullmq } = await import('bullmq/package.json', { with: { type: 'json' } });
-  return { node: process.version, postgres, redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown', bullmq: bullmq.version };
+  return {
+    node: process.version,
+    postgres,
+    redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+    bullmq: bullmq.version,
+    ...(await peerVersions()),
+  };
 }
 
 async function deleteKeys(redis: Redis) {

@@ -17,6 +17,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const positive = expect.any(Number);
 const quantiles = { p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number) };
+/** A peer's run of every one of `jobs`, with the configuration it ran in. */
+const peer = (jobs: number, name: string, config: Record<string, unknown>) => ({
+  jobs,
+  jobs_enqueued: jobs,
+  jobs_per_second: positive,
+  worker_peak_rss_mb: positive,
+  rounds_jobs_per_second: [positive],
+  config: { peer: name, version: expect.any(String), ...config },
+});
 
 describe('the bench', () => {
   it('runs every phase, prints one JSON line with every figure, and rewrites the results block', { timeout: 300_000 }, async () => {
@@ -30,7 +39,8 @@ describe('the bench', () => {
         'tsx',
         'bench/run.ts',
         ...['--jobs', String(jobs), '--rounds', '1', '--scaling-jobs', '60', '--latency-rate', '100', '--latency-seconds', '1'],
-        ...['--http-calls', '80', '--http-batches', '1', '--cli', 'src/cli/main.ts', '--benchmarks', benchmarks],
+        ...['--http-calls', '80', '--http-batches', '1', '--pgboss-default-seconds', '1'],
+        ...['--cli', 'src/cli/main.ts', '--benchmarks', benchmarks],
       ],
       {
         cwd: ROOT,
@@ -57,9 +67,28 @@ describe('the bench', () => {
         enqueue_to_done_ms: quantiles,
         worker_peak_rss_mb: positive,
       },
+      graphile_worker: peer(jobs, 'graphile-worker', { concurrent_jobs: 20, local_queue_size: -1 }),
+      graphile_worker_batched: peer(jobs, 'graphile-worker', { concurrent_jobs: 20, local_queue_size: 500, complete_job_batch_delay: 0 }),
+      pg_boss: peer(jobs, 'pg-boss', { work_loops: 4, batch_size: 250 }),
+      // Time-boxed to a second: pg-boss's defaults poll once every 2 seconds, so it may have done none.
+      pg_boss_default: {
+        jobs: expect.any(Number),
+        jobs_enqueued: jobs,
+        seconds: 1,
+        jobs_per_second: expect.any(Number),
+        config: { peer: 'pg-boss', work_loops: 1, batch_size: null, time_box_seconds: 1 },
+      },
       latency_at_half_load: { offered_jobs_per_second: 100, jobs: 100, enqueue_to_running_ms: quantiles, enqueue_to_done_ms: quantiles },
       http: { single_requests: 80, single_jobs_per_second: positive, bulk_jobs: 1_000, bulk_jobs_per_second: positive },
-      ratios: { jobfleet_vs_raw_bullmq: positive, jobfleet_vs_naive: positive },
+      ratios: {
+        jobfleet_vs_raw_bullmq: positive,
+        jobfleet_vs_naive: positive,
+        jobfleet_vs_graphile_worker: positive,
+        jobfleet_vs_graphile_worker_batched: positive,
+        jobfleet_vs_pg_boss: positive,
+        rounds: [{ raw: positive, naive: positive, graphile_worker: positive, graphile_worker_batched: positive, pg_boss: positive }],
+      },
+      versions: { graphile_worker: expect.any(String), pg_boss: expect.any(String) },
     });
     expect(results.scaling.map((s: { processes: number; concurrency: number }) => `${s.processes}x${s.concurrency}`)).toEqual([
       '1x10',
@@ -74,12 +103,18 @@ describe('the bench', () => {
     ]);
     for (const run of results.scaling) expect(run).toMatchObject({ jobs: 60, jobs_per_second: positive, peak_rss_mb: positive });
     expect(results.ratios.jobfleet_vs_raw_bullmq).toBeCloseTo(results.jobfleet.jobs_per_second / results.raw_bullmq.jobs_per_second, 2);
-    expect(Object.values(results.targets)).toHaveLength(6);
+    expect(results.ratios.jobfleet_vs_pg_boss).toBeCloseTo(results.jobfleet.jobs_per_second / results.pg_boss.jobs_per_second, 2);
+    expect(Object.keys(results.targets)).toEqual(
+      expect.arrayContaining(['throughput_vs_graphile_worker_batched_1x', 'throughput_vs_pg_boss_1_5x']),
+    );
+    expect(Object.values(results.targets)).toHaveLength(8);
 
     const written = readFileSync(benchmarks, 'utf8');
     const block = written.slice(written.indexOf('<!-- bench:results:begin -->'), written.indexOf('<!-- bench:results:end -->'));
     expect(block).toContain(`"date":"${results.date}"`);
     expect(block).toContain('| jobfleet (1 x 100) |');
+    expect(block).toMatch(/\| graphile-worker \S+ batched \(concurrentJobs 20, maxPoolSize 21, localQueue.size 500/);
+    expect(block).toMatch(/\| pg-boss \S+ best \(4 work\(\) x batchSize 250, polling 0.5 s\) \|/);
     // The analysis around the block is kept.
     expect(written).toContain('## Where the time goes');
     // The default run leaves the held phase out.
