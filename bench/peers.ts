@@ -79,6 +79,8 @@ export interface PeerRun {
   jobs_enqueued: number;
   seconds: number;
   jobs_per_second: number;
+  /** Jobs enqueued per second, from the first call to the last one's return. */
+  enqueue_jobs_per_second: number;
   worker_peak_rss_mb: number;
   config: (GraphileConfig | PgBossConfig) & { peer: string; version: string };
 }
@@ -120,9 +122,10 @@ export async function makeGraphilePeer(deps: PeerDeps) {
         const count = Math.min(1_000, deps.jobs - offset);
         await utils.addJobs(Array.from({ length: count }, (_, i) => ({ identifier: task, payload: { i: offset + i } })));
       }
+      const clock = { start, enqueued: Date.now() };
       const done = await waitForDone(worker);
       await worker.stop();
-      return finished(deps.jobs, start, done, { peer: 'graphile-worker', version, ...config });
+      return finished(deps.jobs, clock, done, { peer: 'graphile-worker', version, ...config });
     },
     close: async () => {
       await utils.release();
@@ -156,24 +159,31 @@ export async function makePgBossPeer(deps: PeerDeps) {
         const count = Math.min(1_000, deps.jobs - offset);
         await boss.insert(Array.from({ length: count }, (_, i) => ({ name: queue, data: { i: offset + i } })));
       }
+      const clock = { start, enqueued: Date.now() };
       const described = { peer: 'pg-boss', version, ...config };
       // The queue and its rows stay (pg-boss keeps each queue's jobs in a partition of their own).
-      if (config.time_box_seconds !== null) return timeBoxed(boss, queue, worker, start, config.time_box_seconds, deps.jobs, described);
+      if (config.time_box_seconds !== null) return timeBoxed(boss, queue, worker, clock, config.time_box_seconds, deps.jobs, described);
       const done = await waitForDone(worker);
       await worker.stop();
-      return finished(deps.jobs, start, done, described);
+      return finished(deps.jobs, clock, done, described);
     },
     close: () => boss.stop({ graceful: false, wait: true }),
   };
 }
 
-function finished(jobs: number, start: number, done: { at: number; rss: number }, config: PeerRun['config']): PeerRun {
-  const seconds = (done.at - start) / 1000;
+/** When the first enqueue call started and the last one returned (epoch ms). */
+type Clock = { start: number; enqueued: number };
+
+const enqueueRate = (jobs: number, { start, enqueued }: Clock) => Math.round(jobs / ((enqueued - start) / 1000));
+
+function finished(jobs: number, clock: Clock, done: { at: number; rss: number }, config: PeerRun['config']): PeerRun {
+  const seconds = (done.at - clock.start) / 1000;
   return {
     jobs,
     jobs_enqueued: jobs,
     seconds: round(seconds, 2),
     jobs_per_second: Math.round(jobs / seconds),
+    enqueue_jobs_per_second: enqueueRate(jobs, clock),
     worker_peak_rss_mb: round(done.rss / 2 ** 20),
     config,
   };
@@ -184,12 +194,12 @@ async function timeBoxed(
   boss: PgBoss,
   queue: string,
   worker: Child,
-  start: number,
+  clock: Clock,
   seconds: number,
   enqueued: number,
   config: PeerRun['config'],
 ) {
-  const wait = start + seconds * 1000 - Date.now();
+  const wait = clock.start + seconds * 1000 - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   const rss = peakRss(worker.pid);
   await worker.stop();
@@ -197,7 +207,7 @@ async function timeBoxed(
     .getDb()
     .executeSql(
       "SELECT count(*) AS jobs FROM pgboss.job WHERE name = $1 AND state = 'completed' AND completed_on <= to_timestamp($2 / 1000.0)",
-      [queue, start + seconds * 1000],
+      [queue, clock.start + seconds * 1000],
     );
   const jobs = Number(rows[0].jobs);
   return {
@@ -205,6 +215,7 @@ async function timeBoxed(
     jobs_enqueued: enqueued,
     seconds,
     jobs_per_second: round(jobs / seconds, 2),
+    enqueue_jobs_per_second: enqueueRate(enqueued, clock),
     worker_peak_rss_mb: round(rss / 2 ** 20),
     config,
   };

@@ -152,7 +152,7 @@ function peerRows(r: BenchResults): [string, string, string][] {
   const row = (label: string, run: Rounds & PeerRun, notes: string): [string, string, string] => [
     describe(label, run.config),
     `${n(run.jobs_per_second)} jobs/s`,
-    `${notes}; worker peak RSS ${run.worker_peak_rss_mb} MB${rounds(run)}`,
+    `${notes}; ${run.config.peer === 'pg-boss' ? 'insert' : 'addJobs'} ${n(run.enqueue_jobs_per_second)} jobs/s; worker peak RSS ${run.worker_peak_rss_mb} MB${rounds(run)}`,
   ];
   const boxed = r.pg_boss_default;
   return [

@@ -22,6 +22,7 @@ const peer = (jobs: number, name: string, config: Record<string, unknown>) => ({
   jobs,
   jobs_enqueued: jobs,
   jobs_per_second: positive,
+  enqueue_jobs_per_second: positive,
   worker_peak_rss_mb: positive,
   rounds_jobs_per_second: [positive],
   config: { peer: name, version: expect.any(String), ...config },
