@@ -61,10 +61,11 @@ export interface PgBossConfig {
 }
 
 export const PG_BOSS_CONFIGS = {
-  // Its best documented configuration: concurrency comes from several work() loops, each fetching
-  // a batch, polling at the shortest interval it accepts (0.5 s; a loop sleeps out the rest of
-  // its interval after each fetch, jobs or not).
-  pg_boss: { work_loops: 4, batch_size: 250, polling_interval_seconds: 0.5, time_box_seconds: null },
+  // The best setup found for it: concurrency comes from several work() loops, each fetching a
+  // batch, polling at the shortest interval it accepts (0.5 s; a loop sleeps out the rest of its
+  // interval after each fetch, jobs or not, so loops x batch / 0.5 s is a ceiling: 4 x 250 sat at
+  // 2,000 jobs/s, 4 x 1,000 measured 3,048 to 3,864).
+  pg_boss: { work_loops: 4, batch_size: 1000, polling_interval_seconds: 0.5, time_box_seconds: null },
   // Its defaults: one work() loop takes 1 job every 2 seconds (documented), so 20,000 jobs would
   // take 11 hours; the run is time-boxed (see --pgboss-default-seconds).
   pg_boss_default: { work_loops: 1, batch_size: null, polling_interval_seconds: null, time_box_seconds: 10 },

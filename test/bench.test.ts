@@ -70,7 +70,7 @@ describe('the bench', () => {
       },
       graphile_worker: peer(jobs, 'graphile-worker', { concurrent_jobs: 20, local_queue_size: -1 }),
       graphile_worker_batched: peer(jobs, 'graphile-worker', { concurrent_jobs: 20, local_queue_size: 500, complete_job_batch_delay: 0 }),
-      pg_boss: peer(jobs, 'pg-boss', { work_loops: 4, batch_size: 250 }),
+      pg_boss: peer(jobs, 'pg-boss', { work_loops: 4, batch_size: 1000 }),
       // Time-boxed to a second: pg-boss's defaults poll once every 2 seconds, so it may have done none.
       pg_boss_default: {
         jobs: expect.any(Number),
@@ -115,7 +115,7 @@ describe('the bench', () => {
     expect(block).toContain(`"date":"${results.date}"`);
     expect(block).toContain('| jobfleet (1 x 100) |');
     expect(block).toMatch(/\| graphile-worker \S+ batched \(concurrentJobs 20, maxPoolSize 21, localQueue.size 500/);
-    expect(block).toMatch(/\| pg-boss \S+ best \(4 work\(\) x batchSize 250, polling 0.5 s\) \|/);
+    expect(block).toMatch(/\| pg-boss \S+ best \(4 work\(\) x batchSize 1000, polling 0.5 s\) \|/);
     // The analysis around the block is kept.
     expect(written).toContain('## Where the time goes');
     // The default run leaves the held phase out.
