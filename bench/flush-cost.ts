@@ -93,6 +93,8 @@ try {
     ideas.push(...(await db.transaction().execute((trx) => createEntities(trx, MACHINES.IDEA, values))).map((c) => c.row.id));
   }
   const queued: string[] = [];
+  const enqueuePid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db)).rows[0]!.pid;
+  const enqueueFrom = { cpu: backendCpu(enqueuePid), wal: await walLsn(), statements };
   for (let start = 0; start < JOBS; start += 1_000) {
     const requests = ideas
       .slice(start, start + 1_000)
@@ -100,6 +102,11 @@ try {
     const { created } = await db.transaction().execute((trx) => insertJobs(trx, requests, { actorTokenId: null }));
     queued.push(...created.map((job) => job.id));
   }
+  const enqueueCost = {
+    cpu: backendCpu(enqueuePid) - enqueueFrom.cpu,
+    wal: (await walLsn()) - enqueueFrom.wal,
+    statements: statements - enqueueFrom.statements,
+  };
   // FLUSH_COST_SQL='a; b': statements run before the flushes (what an index costs: DROP INDEX x).
   for (const statement of (process.env.FLUSH_COST_SQL ?? '').split(';').filter((s) => s.trim())) await sql.raw(statement).execute(db);
   await sql`VACUUM ANALYZE`.execute(db);
@@ -201,6 +208,9 @@ try {
   }
   const done = Number((await sql<{ n: string }>`SELECT count(*) AS n FROM claude_jobs WHERE status = 'DONE'`.execute(db)).rows[0]!.n);
   const flushes = Math.ceil(JOBS / BATCH);
+  process.stdout.write(
+    `enqueue (1,000 per call): Postgres CPU ${Math.round((enqueueCost.cpu / JOBS) * 1e6)} µs/job, ${((enqueueCost.statements * 1000) / JOBS).toFixed(2)} statements/call, WAL ${Math.round(Number(enqueueCost.wal) / JOBS)} B/job\n`,
+  );
   for (const phase of ['claim', 'finish'] as const) {
     const t = totals[phase];
     process.stdout.write(
