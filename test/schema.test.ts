@@ -67,6 +67,21 @@ describe('schema', () => {
     expect(definitions).toContain('(entity_type, entity_id, id)');
     expect(definitions).toContain('(created_at)');
   });
+
+  it("indexes an idea's log once, in the order it is read (0014)", async () => {
+    const { rows } = await sql<{ indexdef: string }>`
+      SELECT indexdef FROM pg_indexes WHERE tablename = 'idea_logs' ORDER BY indexname
+    `.execute(test.db);
+    // A chat job writes two log rows: every index here is two entries per job.
+    expect(rows.map((row) => row.indexdef.replace(/^.* USING /, ''))).toEqual(['btree (idea_id, created_at, id)']);
+  });
+
+  it("leaves room on claude_jobs' pages for the new versions of their rows (0014)", async () => {
+    const { rows } = await sql<{
+      options: string[] | null;
+    }>`SELECT reloptions AS options FROM pg_class WHERE oid = 'claude_jobs'::regclass`.execute(test.db);
+    expect(rows[0]!.options).toContain('fillfactor=60');
+  });
 });
 
 describe('migrations', () => {
