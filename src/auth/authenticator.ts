@@ -82,6 +82,11 @@ export function createAuthenticator(db: Db, dashboard: Dashboard | null = null):
       .catch(() => undefined);
   };
 
+  // Lookups in flight, by hash: when a busy token's cache entry expires, every request that
+  // arrives before the lookup answers waits for that one lookup (64 concurrent callers each
+  // queried, and each took a pool connection from the enqueues, every CACHE_MS).
+  const lookups = new Map<string, Promise<Principal | null>>();
+
   const authenticate = async (secret: string): Promise<Principal | null> => {
     if (!secret || secret.length > 200) return null;
     const hash = hashTokenSecret(secret);
@@ -90,6 +95,15 @@ export function createAuthenticator(db: Db, dashboard: Dashboard | null = null):
       touch(cached.principal.tokenId);
       return cached.principal;
     }
+    let lookup = lookups.get(hash);
+    if (!lookup) {
+      lookup = lookUp(hash).finally(() => lookups.delete(hash));
+      lookups.set(hash, lookup);
+    }
+    return lookup;
+  };
+
+  const lookUp = async (hash: string): Promise<Principal | null> => {
     const token = await db
       .selectFrom('api_tokens')
       .selectAll()

@@ -3,7 +3,7 @@
  * right here (unlike for passwords): the secret has 256 bits of entropy, so there is nothing to
  * brute-force, and every request checks one.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 export const TOKEN_PREFIX = 'jf_';
 
@@ -20,6 +20,7 @@ export function generateTokenSecret(): TokenSecret {
   return { secret, hash: hashTokenSecret(secret), prefix: secret.slice(0, 10) };
 }
 
+// The one-shot hash: a Hash object per request (createHash) was a tenth of the auth middleware's CPU.
 export function hashTokenSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return hash('sha256', secret, 'hex');
 }

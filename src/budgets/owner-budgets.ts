@@ -36,14 +36,15 @@ export function budgetDay(at: Date, defaultDailyUsd: number | null | undefined):
   return { day: utcDay(at), defaultDailyUsd: defaultDailyUsd ?? null };
 }
 
-interface DayRow {
+/** An owner's budget and spend as read from owner_budgets and owner_daily_spend. */
+export interface DayRow {
   owner_id: string;
   has_own: string | null;
   daily_usd: string | null;
   cost_usd: string | null;
 }
 
-function dayOf(row: DayRow, { day, defaultDailyUsd }: BudgetDay): OwnerDay {
+export function dayOf(row: DayRow, { day, defaultDailyUsd }: BudgetDay): OwnerDay {
   const own = row.has_own !== null;
   const dailyUsd = own ? (row.daily_usd === null ? null : Number(row.daily_usd)) : defaultDailyUsd;
   const source = own ? 'owner' : defaultDailyUsd === null ? 'none' : 'default';
@@ -79,7 +80,12 @@ export async function productOwnerDays(db: Executor, productIds: readonly string
 
 /** Refuses an enqueue for products whose owner has spent the day's budget (409 budget_exhausted). */
 export async function refuseSpentOwners(db: Executor, productIds: readonly string[], budget: BudgetDay): Promise<void> {
-  for (const owner of new Set((await productOwnerDays(db, productIds, budget)).values())) {
+  refuseSpent((await productOwnerDays(db, productIds, budget)).values());
+}
+
+/** Refuses (409 budget_exhausted) the first of these owners' days that is spent. */
+export function refuseSpent(owners: Iterable<OwnerDay>): void {
+  for (const owner of owners) {
     if (!isSpent(owner)) continue;
     throw new AppError(
       'budget_exhausted',

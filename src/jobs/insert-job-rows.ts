@@ -5,7 +5,7 @@
  * subject superseded (SKIPPED).
  */
 import { sql } from 'kysely';
-import { nounOf, ownershipOf } from '../backlog/ownership.js';
+import { ownershipOf } from '../backlog/ownership.js';
 import type { Trx } from '../db/database.js';
 import type { ClaudeJob, NewClaudeJob } from '../db/tables/claude-job.table.js';
 import { AppError } from '../errors/app-error.js';
@@ -13,10 +13,10 @@ import { claudeJobMachine } from '../machines/index.js';
 import { type JobKind, KINDS } from '../queues/kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 import { createEntities, transitionMany } from '../transitions/index.js';
-import { groupBy } from '../util/group-by.js';
 import type { JobBudget } from '../job-budget.js';
-import { type BudgetDay, refuseSpentOwners } from '../budgets/owner-budgets.js';
+import type { BudgetDay } from '../budgets/owner-budgets.js';
 import { assignTurns } from '../fairness/turns.js';
+import { lockSubjectOwners } from './enqueue-subjects.js';
 
 export interface EnqueueRequest {
   /** The new job's id, when the caller must name it before the insert (a history row points at it). */
@@ -69,9 +69,7 @@ export async function insertJobRows(
   if (requests.length > MAX_BATCH) {
     throw new AppError('validation_failed', `at most ${MAX_BATCH} jobs per call, got ${requests.length}`, { max: MAX_BATCH });
   }
-  await lockSubjects(trx, requests);
-  const owners = await subjectOwners(trx, requests, context.ownerId ?? null);
-  if (context.budgetDay) await refuseSpentOwners(trx, [...new Set([...owners.values()].map((o) => o.productId))], context.budgetDay);
+  const owners = await lockSubjectOwners(trx, requests, context.ownerId ?? null, context.budgetDay);
   await checkNamedRuns(trx, requests, context.ownerId ?? null);
   const turns = await assignTurns(
     trx,
@@ -182,51 +180,6 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
 }
 
 /**
- * Enqueues for one subject take turns: each locks its subjects first, in one global order
- * (subject table, then id), before anything else touches them. Without it two requests for one
- * idea both took the foreign key's share lock on insert and then both waited to upgrade it in
- * the idea's FOR UPDATE (a deadlock); and two requests for one task each superseded only what
- * was committed before them, leaving two live jobs. Waiting here, the later request sees the
- * earlier one's job and supersedes it. Subjects that do not exist lock nothing and are refused
- * just after.
- */
-async function lockSubjects(trx: Trx, requests: readonly EnqueueRequest[]): Promise<void> {
-  const bySubject = groupBy(requests, (request) => KINDS[request.kind].subject);
-  for (const subject of [...bySubject.keys()].sort()) {
-    const ids = [...new Set(bySubject.get(subject)!.map((request) => request.subjectId))].sort();
-    await sql`
-      SELECT id FROM ${sql.table(SUBJECT_TABLE[subject])} WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE
-    `.execute(trx);
-  }
-}
-
-const SUBJECT_TABLE = { idea_id: 'ideas', task_id: 'tasks', sprint_run_id: 'sprint_runs' } as const;
-
-/**
- * The product and owner of every subject, read in one query per kind of subject. A subject that
- * does not exist, or belongs to another owner, is not_found, naming it.
- */
-async function subjectOwners(
-  trx: Trx,
-  requests: readonly EnqueueRequest[],
-  ownerId: string | null,
-): Promise<Map<string, { productId: string; ownerId: string }>> {
-  const products = new Map<string, { productId: string; ownerId: string }>();
-  for (const [subject, group] of groupBy(requests, (request) => KINDS[request.kind].subject)) {
-    const entity = SUBJECT_ENTITY[subject];
-    const found = await ownershipOf(trx, entity, [...new Set(group.map((request) => request.subjectId))]);
-    for (const request of group) {
-      const ownership = found.get(request.subjectId);
-      if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
-        throw new AppError('not_found', `${nounOf(entity)} ${request.subjectId} does not exist`, { [subject]: request.subjectId });
-      }
-      products.set(request.subjectId, { productId: ownership.productId, ownerId: ownership.ownerId });
-    }
-  }
-  return products;
-}
-
-/**
  * A task job may name the sprint run it works for. The run must be one the caller may see (404
  * otherwise, like any foreign id, so another owner's run ids do not leak) and the task must be
  * in that run's sprint (422, naming the field): the job's start moves the task inside the run,
@@ -257,8 +210,6 @@ async function checkNamedRuns(trx: Trx, requests: readonly EnqueueRequest[], own
   if (issues.length)
     throw new AppError('validation_failed', `invalid job: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { issues });
 }
-
-const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRINT_RUN' } as const;
 
 /** A foreign-key violation on insert means a subject that does not exist: 404, naming it. */
 function missingSubject(error: unknown): AppError | null {

@@ -4,6 +4,7 @@
  * never a 500 from a deadlock, and every subject ends with one live job.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bullJobId } from '../../src/queues/job-queues.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { createIdeas, createProduct, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -67,5 +68,33 @@ describe('concurrent enqueues for the same subjects', () => {
     expect(answers.filter((answer) => answer.status !== 202 && answer.status !== 409).map((answer) => answer.body)).toEqual([]);
     const live = await liveJobs(tasks);
     expect(live.map((job) => job.subject_id).sort()).toEqual([...tasks].sort());
+  });
+
+  it('answers waves of single enqueues for the same ideas, coalesced into successive batches: one queued job per idea, and only it in Redis', async () => {
+    const ideas = await createIdeas(env.database.db, productId, 8);
+    const chat = (idea_id: string) => api.call('POST', '/api/v1/jobs', { kind: 'plan_chat', idea_id, payload: { message: 'hi' } }, auth);
+    // Each wave is sent while the one before is still being written, so later batches supersede
+    // jobs of earlier ones whose adds to Redis may still be under way.
+    const waves: Promise<{ status: number; body: unknown }>[] = [];
+    for (let wave = 0; wave < 5; wave += 1) {
+      waves.push(...ideas.flatMap((id) => [chat(id), chat(id)]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const answers = await Promise.all(waves);
+
+    expect(answers.filter((answer) => answer.status !== 202).map((answer) => answer.body)).toEqual([]);
+    const rows = await env.database.db
+      .selectFrom('claude_jobs')
+      .select(['id', 'kind', 'status', 'requeue_count', 'subject_id'])
+      .where('subject_id', 'in', ideas)
+      .execute();
+    expect(rows).toHaveLength(ideas.length * 10);
+    const queued = rows.filter((row) => row.status === 'QUEUED');
+    expect(queued.map((row) => row.subject_id).sort()).toEqual([...ideas].sort());
+    expect(rows.filter((row) => row.status !== 'QUEUED').every((row) => row.status === 'SKIPPED')).toBe(true);
+    const inRedis = await Promise.all(
+      rows.map(async (row) => ((await api.queues.queueOf(row).getJob(bullJobId(row))) ? row.status : null)),
+    );
+    expect(inRedis.filter((status) => status !== null).sort()).toEqual(queued.map(() => 'QUEUED'));
   });
 });
