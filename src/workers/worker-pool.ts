@@ -185,7 +185,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     const names = shardNamesOf(layout, kind);
     return names.map((name, index) => ({ kind, name, concurrency: shareOf(options.concurrency, names.length, index) }));
   });
-  const connections = shards.map(() => workerConnection(redis, log));
+  // Auto-pipelined: the deliveries a completion flush ends all go back to BullMQ at once, and
+  // their scripts (each also fetching the next delivery) then share one write and one read.
+  const connections = shards.map(() => workerConnection(redis, log, 'worker', { autoPipelining: true }));
   const workers = shards.map(({ kind, name, concurrency }, index) => {
     const worker = new Worker<QueuedJobData>(name, processor, {
       connection: connections[index]!.connection,
