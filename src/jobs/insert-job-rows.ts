@@ -148,21 +148,13 @@ async function supersede(trx: Trx, rows: readonly ClaudeJob[], context: EnqueueC
   const newest = new Map<string, ClaudeJob>();
   for (const row of rows) newest.set(`${row.kind}:${row.subject_id}`, row);
   const survivors = [...newest.values()];
-  // One probe of the queued index per kind and subject. As a plain join, a table that grew
-  // faster than its statistics (a backlog being enqueued) got a hash join over every QUEUED row
-  // instead: 1 ms per call at 10,000 queued. OFFSET 0 keeps the subquery from being flattened;
-  // the ORDER BY names the queued index's own order, or stale statistics picked the kind's turns
-  // index and filtered every QUEUED job of the kind per probe (0.5 s per 1,000 jobs at 4,000 queued).
+  // One probe of the queued index per kind and subject, in order of creation. The function
+  // (migration 0015) plans it with sorting disabled: with stale or absent statistics every
+  // QUEUED partial index looked like one row, and a turns index plus a sort filtered every QUEUED
+  // job of the kind per probe (seconds per call of 1,000 on a fresh fleet receiving a backlog).
   const older = await sql<{ id: string; survivor: string }>`
-    SELECT j.id, s.survivor
-    FROM unnest(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
-      AS s(kind, subject_id, survivor)
-    CROSS JOIN LATERAL (
-      SELECT q.id FROM claude_jobs q
-      WHERE q.kind = s.kind AND q.subject_id = s.subject_id AND q.status = 'QUEUED' AND q.id <> s.survivor
-      ORDER BY q.created_at
-      OFFSET 0
-    ) AS j
+    SELECT older_id AS id, newest_id AS survivor
+    FROM jobfleet_queued_older(${survivors.map((r) => r.kind)}::text[], ${survivors.map((r) => r.subject_id)}::uuid[], ${survivors.map((r) => r.id)}::uuid[])
   `.execute(trx);
   if (older.rows.length === 0) return [];
   const { applied } = await transitionMany(
