@@ -18,12 +18,14 @@ import { type Kysely, sql } from 'kysely';
  * migrate at a quiet time.
  */
 export async function up(db: Kysely<any>): Promise<void> {
+  // claude_jobs first: its lock may wait for a vacuum, and it must not wait while idea_logs is
+  // already held against every read and write.
+  await sql`ALTER TABLE claude_jobs SET (fillfactor = 60)`.execute(db);
   await sql`CREATE UNIQUE INDEX idea_logs_log_idx ON idea_logs (idea_id, created_at, id)`.execute(db);
   await sql`
     ALTER TABLE idea_logs DROP CONSTRAINT idea_logs_pkey, ADD CONSTRAINT idea_logs_pkey PRIMARY KEY USING INDEX idea_logs_log_idx
   `.execute(db);
   await sql`DROP INDEX idea_logs_idea_idx`.execute(db);
-  await sql`ALTER TABLE claude_jobs SET (fillfactor = 60)`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -10,11 +10,13 @@
  * and the first had been superseded before anyone looked.
  *
  * One transaction at a time, and a flush ends at its commit: the batch's bulk add to Redis runs
- * while the next batch's transaction does. A flush's round trips (seven statements) cost the API
- * and Postgres more CPU than the jobs' own rows, so the fewer and larger the batches, the more
- * jobs a second: with two transactions in flight, 64 callers made batches of about 19 jobs. The
- * adds and removals still reach Redis in the order the batches committed (each waits for the one
- * before), so a job superseded by a later batch is never added after its removal.
+ * while the next batch's transaction does (and no further ahead: the transaction after that one
+ * waits for it). A flush's round trips (seven statements) cost the API and Postgres more CPU than
+ * the jobs' own rows, so the fewer and larger the batches, the more jobs a second: with two
+ * transactions in flight, 64 callers made batches of about 19 jobs. The adds and removals still
+ * reach Redis in the order the batches committed (each waits for the one before), so a job one
+ * batch supersedes from another is never added after its removal. (Other enqueue paths queue
+ * outside this chain; an entry one of them leaves for a superseded job is dropped at its claim.)
  */
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { createGroupCommit, type FlushResult } from '../util/group-commit.js';
@@ -39,8 +41,13 @@ export function createEnqueueBatcher(deps: EnqueueDeps, options: { maxBatch?: nu
   // leaves them to the sweeper (queueInserted logs it); nothing that fails here fails a caller,
   // whose job is committed, nor breaks the chain for the groups after it.
   let queuing: Promise<void> = Promise.resolve();
+  // The chain as it stood before the last commit: a new transaction waits for it, so at most one
+  // batch's queue work lags behind the commits, and a Redis that answers slowly holds new commits
+  // back instead of piling up committed jobs whose callers wait unanswered.
+  let queuedBeforeLast: Promise<void> = Promise.resolve();
   /** One caller's group in one transaction; its queue work starts once the one before is done. */
   const commit = async (group: readonly Pending[]): Promise<Committed[]> => {
+    await queuedBeforeLast;
     const inserted = await deps.db.transaction().execute((trx) =>
       insertJobs(
         trx,
@@ -48,6 +55,7 @@ export function createEnqueueBatcher(deps: EnqueueDeps, options: { maxBatch?: nu
         group[0]!.context,
       ),
     );
+    queuedBeforeLast = queuing;
     queuing = queuing
       .then(() => queueInserted(deps, inserted))
       .catch((error: unknown) =>

@@ -58,13 +58,13 @@ export async function lockSubjectOwners(
       ORDER BY x.id
       FOR UPDATE OF x
     `.execute(trx);
-    for (const row of rows) found.set(row.id, { ...row, productId: row.product_id, ownerId: row.owner_id });
+    for (const row of rows) found.set(`${subject}:${row.id}`, { ...row, productId: row.product_id, ownerId: row.owner_id });
   }
 
   const owners = new Map<string, SubjectOwner & Partial<DayRow>>();
   for (const [subject, group] of bySubject) {
     for (const request of group) {
-      const ownership = found.get(request.subjectId);
+      const ownership = found.get(`${subject}:${request.subjectId}`);
       if (!ownership || (ownerId !== null && ownership.ownerId !== ownerId)) {
         throw new AppError('not_found', `${nounOf(SUBJECT_ENTITY[subject])} ${request.subjectId} does not exist`, {
           [subject]: request.subjectId,

@@ -142,13 +142,19 @@ export function createJobQueues({ connection, layout, logger, timeoutMs = 3_000 
 
     async remove(jobs) {
       if (jobs.length === 0 || connection.status !== 'ready') return;
-      await Promise.all(
-        jobs.map((job) =>
-          queueOf(job)
-            .remove(bullJobId(job))
-            .catch(() => 0),
+      // Best effort under a deadline: a removal that never returns must not hold up whoever
+      // waits behind it (the enqueue batcher chains its batches' queue work in commit order); an
+      // entry left behind is dropped at its claim.
+      await withTimeout(
+        'a removal',
+        Promise.all(
+          jobs.map((job) =>
+            queueOf(job)
+              .remove(bullJobId(job))
+              .catch(() => 0),
+          ),
         ),
-      );
+      ).catch(() => undefined);
     },
 
     async missing(jobs) {
