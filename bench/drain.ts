@@ -18,13 +18,12 @@ import { migrateToLatest } from '../src/db/migrator.js';
 import { enqueueJobs } from '../src/jobs/enqueue-jobs.js';
 import '../src/kinds/index.js'; // installs the kind handlers and cascades that enqueue and the door use
 import { createLogger } from '../src/logger.js';
-import { MACHINES } from '../src/machines/index.js';
 import { createJobQueues } from '../src/queues/job-queues.js';
 import { createProducerConnection, serverConnection } from '../src/queues/redis-connections.js';
 import { queueLayoutOf } from '../src/queues/queue-layout.js';
 import { loadConfig } from '../src/config.js';
-import { createEntities } from '../src/transitions/index.js';
 import { spawnChild } from './children.js';
+import { createIdeas } from './ideas.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -96,15 +95,7 @@ try {
     .values({ owner_id: 'bench', name: 'Drain' })
     .returning('id')
     .executeTakeFirstOrThrow();
-  const ideas: string[] = [];
-  for (let start = 0; start < JOBS; start += 1_000) {
-    const values = Array.from({ length: Math.min(1_000, JOBS - start) }, (_, i) => ({
-      product_id: product,
-      title: `Idea ${start + i}`,
-      prompt_text: 'Drain.',
-    }));
-    ideas.push(...(await db.transaction().execute((trx) => createEntities(trx, MACHINES.IDEA, values))).map((c) => c.row.id));
-  }
+  const ideas = await createIdeas(db, product, JOBS, 'Drain.');
 
   const enqueue = { node: process.cpuUsage(), postgres: cpuSeconds('postgres'), at: performance.now() };
   for (let start = 0; start < JOBS; start += 1_000) {

@@ -27,9 +27,8 @@ import { claimDeliveries } from '../src/jobs/claim-jobs.js';
 import { finishJobs, type Completion } from '../src/jobs/finish-jobs.js';
 import { installedHandlerOf } from '../src/jobs/installed-kinds.js';
 import '../src/kinds/index.js';
-import { MACHINES } from '../src/machines/index.js';
-import { createEntities } from '../src/transitions/index.js';
 import type { ClaudeJob } from '../src/db/tables/claude-job.table.js';
+import { createIdeas } from './ideas.js';
 
 class RollBack extends Error {}
 
@@ -83,15 +82,7 @@ try {
     .values({ name: 'worker', owner_id: 'bench', scopes: ['worker'], token_hash: 'x'.repeat(64), token_prefix: 'x' } as never)
     .returning('id')
     .executeTakeFirstOrThrow();
-  const ideas: string[] = [];
-  for (let start = 0; start < JOBS; start += 1_000) {
-    const values = Array.from({ length: Math.min(1_000, JOBS - start) }, (_, i) => ({
-      product_id: product,
-      title: `Idea ${start + i}`,
-      prompt_text: 'Flush.',
-    }));
-    ideas.push(...(await db.transaction().execute((trx) => createEntities(trx, MACHINES.IDEA, values))).map((c) => c.row.id));
-  }
+  const ideas = await createIdeas(db, product, JOBS, 'Flush.');
   const queued: string[] = [];
   const enqueuePid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db)).rows[0]!.pid;
   const enqueueFrom = { cpu: backendCpu(enqueuePid), wal: await walLsn(), statements };

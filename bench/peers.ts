@@ -119,10 +119,9 @@ export async function makeGraphilePeer(deps: PeerDeps) {
       });
       await worker.line(/^ready$/m);
       const start = Date.now();
-      for (let offset = 0; offset < deps.jobs; offset += 1_000) {
-        const count = Math.min(1_000, deps.jobs - offset);
-        await utils.addJobs(Array.from({ length: count }, (_, i) => ({ identifier: task, payload: { i: offset + i } })));
-      }
+      await inThousands(deps.jobs, (count, offset) =>
+        utils.addJobs(Array.from({ length: count }, (_, i) => ({ identifier: task, payload: { i: offset + i } }))),
+      );
       const clock = { start, enqueued: Date.now() };
       const done = await waitForDone(worker);
       await worker.stop();
@@ -156,10 +155,9 @@ export async function makePgBossPeer(deps: PeerDeps) {
       });
       await worker.line(/^ready$/m);
       const start = Date.now();
-      for (let offset = 0; offset < deps.jobs; offset += 1_000) {
-        const count = Math.min(1_000, deps.jobs - offset);
-        await boss.insert(Array.from({ length: count }, (_, i) => ({ name: queue, data: { i: offset + i } })));
-      }
+      await inThousands(deps.jobs, (count, offset) =>
+        boss.insert(Array.from({ length: count }, (_, i) => ({ name: queue, data: { i: offset + i } }))),
+      );
       const clock = { start, enqueued: Date.now() };
       const described = { peer: 'pg-boss', version, ...config };
       // The queue and its rows stay (pg-boss keeps each queue's jobs in a partition of their own).
@@ -220,4 +218,9 @@ async function timeBoxed(
     worker_peak_rss_mb: round(rss / 2 ** 20),
     config,
   };
+}
+
+/** Enqueues `total` jobs 1,000 per call, as jobfleet's runs do, one call after another. */
+async function inThousands(total: number, add: (count: number, offset: number) => Promise<unknown>): Promise<void> {
+  for (let offset = 0; offset < total; offset += 1_000) await add(Math.min(1_000, total - offset), offset);
 }
