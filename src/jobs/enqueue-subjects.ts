@@ -20,9 +20,9 @@ import { nounOf, ownershipChain } from '../backlog/ownership.js';
 import { type BudgetDay, type DayRow, dayOf, refuseSpent } from '../budgets/owner-budgets.js';
 import type { Trx } from '../db/database.js';
 import { AppError } from '../errors/app-error.js';
+import type { JobKind } from '../job-kinds.js';
 import { KINDS } from '../queues/kinds.js';
 import { groupBy } from '../util/group-by.js';
-import type { EnqueueRequest } from './insert-job-rows.js';
 
 export interface SubjectOwner {
   productId: string;
@@ -38,7 +38,7 @@ const SUBJECT_ENTITY = { idea_id: 'IDEA', task_id: 'TASK', sprint_run_id: 'SPRIN
  */
 export async function lockSubjectOwners(
   trx: Trx,
-  requests: readonly Pick<EnqueueRequest, 'kind' | 'subjectId'>[],
+  requests: readonly { kind: JobKind; subjectId: string }[],
   ownerId: string | null,
   budgetDay: BudgetDay | undefined,
 ): Promise<Map<string, SubjectOwner>> {
