@@ -30,7 +30,9 @@ describe('the supersede probe', () => {
     // One idea with three QUEUED jobs of its kind, created in turn.
     const idea = (await sql<{ id: string }>`SELECT idea_id AS id FROM claude_jobs LIMIT 1`.execute(test.db)).rows[0]!.id;
     for (let i = 0; i < 2; i += 1) {
-      await sql`INSERT INTO claude_jobs (kind, idea_id, product_id, owner_id) VALUES ('PLAN_CHAT', ${idea}, ${product}, 'owner-a')`.execute(test.db);
+      await sql`INSERT INTO claude_jobs (kind, idea_id, product_id, owner_id) VALUES ('PLAN_CHAT', ${idea}, ${product}, 'owner-a')`.execute(
+        test.db,
+      );
     }
     const jobs = await sql<{ id: string }>`SELECT id FROM claude_jobs WHERE idea_id = ${idea} ORDER BY created_at`.execute(test.db);
     repeated = { idea, jobs: jobs.rows.map((row) => row.id) };
@@ -39,7 +41,7 @@ describe('the supersede probe', () => {
     await test.drop();
   });
 
-  it("returns the older QUEUED jobs of each pair, in order of creation, and never the newest", async () => {
+  it('returns the older QUEUED jobs of each pair, in order of creation, and never the newest', async () => {
     const newest = repeated.jobs.at(-1)!;
     const { rows } = await sql<{ older_id: string; newest_id: string }>`
       SELECT * FROM jobfleet_queued_older(${['PLAN_CHAT', 'IDEA_GRILL']}::text[], ${[repeated.idea, repeated.idea]}::uuid[], ${[newest, randomUUID()]}::uuid[])
