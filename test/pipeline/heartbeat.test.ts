@@ -9,13 +9,13 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { cancelJob } from '../../src/jobs/cancel-job.js';
-import { claimJobs, leaseOf } from '../../src/jobs/claim-jobs.js';
-import { insertJobs } from '../../src/jobs/enqueue-jobs.js';
+import { leaseOf } from '../../src/jobs/claim-jobs.js';
 import { type Heartbeat, startHeartbeat } from '../../src/workers/heartbeat.js';
 import { RunningJobs } from '../../src/workers/running-jobs.js';
 import { registerWorker, type WorkerIdentity } from '../../src/workers/worker-registry.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { createIdeas, createProduct } from '../helpers/subjects.js';
+import { claimedGrillJobs } from '../helpers/leased-jobs.js';
+import { createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
 let env: TestEnv;
@@ -40,18 +40,9 @@ async function holding(count: number): Promise<{
   agents: Map<string, AbortController>;
   heartbeat: Heartbeat;
 }> {
-  const ideas = await createIdeas(db, product, count, 'DRAFT');
   const worker = await registerWorker(db, { kinds: ['IDEA_GRILL'], concurrency: count, version: 'test' });
-  const jobs = await db.transaction().execute((trx) =>
-    insertJobs(
-      trx,
-      ideas.map((idea) => ({ kind: 'IDEA_GRILL' as const, subjectId: idea })),
-      { actorTokenId: null },
-    ),
-  );
-  const ids = jobs.created.map((job) => job.id);
-  const { claimed } = await db.transaction().execute((trx) => claimJobs(trx, ids, worker, { leaseMs: null, start: true }));
-  expect(claimed).toHaveLength(count);
+  const claimed = await claimedGrillJobs(db, product, worker, count);
+  const ids = claimed.map((job) => job.id);
   const running = new RunningJobs();
   const agents = new Map(claimed.map((job) => [job.id, running.add(leaseOf(job)).controller]));
   // Beats only when told to.

@@ -7,13 +7,12 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/database.js';
-import { claimJobs } from '../../src/jobs/claim-jobs.js';
-import { insertJobs } from '../../src/jobs/enqueue-jobs.js';
 import { heldJob } from '../../src/jobs/job-holder.js';
 import { sweep } from '../../src/sweeper/sweep.js';
 import { registerWorker, type WorkerIdentity } from '../../src/workers/worker-registry.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
-import { createIdeas, createProduct } from '../helpers/subjects.js';
+import { claimedGrillJobs, leaseSweepDeps } from '../helpers/leased-jobs.js';
+import { createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
 let env: TestEnv;
@@ -35,30 +34,11 @@ afterAll(async () => {
 });
 
 const LEASE_MS = 60_000;
-const sweepDeps = () => ({
-  db,
-  queues: api.queues,
-  logger: env.logger,
-  leaseMs: LEASE_MS,
-  staleClaimMs: 3_600_000,
-  maxRetries: 2,
-  reconcileGraceMs: 3_600_000,
-});
+const sweepDeps = () => leaseSweepDeps({ db, queues: api.queues, logger: env.logger }, LEASE_MS);
 
 /** `count` grill jobs claimed and started by `by` on its worker lease, as a worker process claims them. */
 async function claimedBy(by: WorkerIdentity, count: number): Promise<string[]> {
-  const ideas = await createIdeas(db, product, count, 'DRAFT');
-  const jobs = await db.transaction().execute((trx) =>
-    insertJobs(
-      trx,
-      ideas.map((idea) => ({ kind: 'IDEA_GRILL' as const, subjectId: idea })),
-      { actorTokenId: null },
-    ),
-  );
-  const ids = jobs.created.map((job) => job.id);
-  const { claimed } = await db.transaction().execute((trx) => claimJobs(trx, ids, by, { leaseMs: null, start: true }));
-  expect(claimed).toHaveLength(count);
-  return ids;
+  return (await claimedGrillJobs(db, product, by, count)).map((job) => job.id);
 }
 
 async function statuses(ids: string[]) {

@@ -17,6 +17,7 @@ import { startHeartbeat } from '../../src/workers/heartbeat.js';
 import { RunningJobs } from '../../src/workers/running-jobs.js';
 import { deregisterWorker, registerWorker, type WorkerIdentity } from '../../src/workers/worker-registry.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { leaseSweepDeps } from '../helpers/leased-jobs.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
@@ -36,15 +37,7 @@ afterAll(async () => {
 });
 
 const LEASE_MS = 60_000;
-const sweepDeps = () => ({
-  db,
-  queues: api.queues,
-  logger: env.logger,
-  leaseMs: LEASE_MS,
-  staleClaimMs: 3_600_000,
-  maxRetries: 2,
-  reconcileGraceMs: 3_600_000,
-});
+const sweepDeps = () => leaseSweepDeps({ db, queues: api.queues, logger: env.logger }, LEASE_MS);
 
 async function worker(): Promise<WorkerIdentity> {
   return registerWorker(db, { kinds: ['IDEA_GRILL'], concurrency: 10, version: 'test' });
