@@ -99,6 +99,12 @@ export interface EventFilter {
   idea_id?: string | undefined;
   sprint_run_id?: string | undefined;
   product_id?: string | undefined;
+  /** Job kinds in API spelling: only job events (status changes and notices) carry a kind, so only they match. */
+  kind?: readonly string[] | undefined;
+  /** The event's `to` status in API spelling (a notice's `to` is its job's status when it was sent). */
+  status?: readonly string[] | undefined;
+  /** One owner's events; the fleet's own (a provider's) belong to no owner, so they never match. */
+  owner_id?: string | undefined;
 }
 
 /** Which events a subscriber may see, whatever it filters on. */
@@ -132,5 +138,8 @@ export function matches(owned: OwnedEvent, filter: EventFilter, audience: EventA
   if (filter.idea_id && event.idea_id !== filter.idea_id) return false;
   if (filter.sprint_run_id && event.sprint_run_id !== filter.sprint_run_id) return false;
   if (filter.product_id && event.product_id !== filter.product_id) return false;
+  if (filter.kind && !(event.job !== null && filter.kind.includes(event.job.kind))) return false;
+  if (filter.status && !filter.status.includes(event.to)) return false;
+  if (filter.owner_id && owned.ownerId !== filter.owner_id) return false;
   return true;
 }

@@ -1,6 +1,7 @@
 /**
  * GET /api/v1/events: the fleet's status changes, and the job notices (progress, questions), as
- * Server-Sent Events, filterable by job, idea, sprint run or product, scoped to what the token may
+ * Server-Sent Events, filterable by job, idea, sprint run, product, job kind, status reached and
+ * owner, scoped to what the token may
  * see (src/events/fleet-event.ts audienceOf). A client reconnecting with Last-Event-ID (the header,
  * or ?last_event_id=) first gets every status change it missed (notices are not replayed); a new
  * one may ask for the most recent events first (?replay=N), as a page does to fill its feed. The
@@ -15,7 +16,39 @@ import { MAX_RECENT_EVENTS } from '../../events/recent-events.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
+import { jobKind, STATUS_SPELLING } from '../../spelling/api-spelling.js';
 import { Uuid } from '../schemas/common.schemas.js';
+
+/** Every status any entity's event may go `to`, in API spelling (a job's `done`, an idea's `grilled`, ...). */
+const EVENT_STATUSES = [...new Set(Object.values(STATUS_SPELLING).flatMap((spelling) => spelling.apiValues))].sort();
+
+/**
+ * A comma-separated list of API values, kept in API spelling: the events carry them so (a job's
+ * kind, the status an event went to), and matching compares the two as they are.
+ */
+function apiValueList(values: readonly string[], what: string) {
+  const allowed = values.join(', ');
+  return z
+    .string()
+    .transform((value, ctx) => {
+      const parts = [
+        ...new Set(
+          value
+            .split(',')
+            .map((part) => part.trim())
+            .filter(Boolean),
+        ),
+      ];
+      const bad = parts.filter((part) => !values.includes(part));
+      if (bad.length || parts.length === 0) {
+        const said = bad.length ? `${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not` : 'name at least one';
+        ctx.addIssue({ code: 'custom', message: `${said} ${what}; allowed: ${allowed}` });
+        return z.NEVER;
+      }
+      return parts;
+    })
+    .openapi({ type: 'string', description: `comma-separated; any of ${allowed}` });
+}
 
 const REPLAY_RANGE = `must be a whole number from 1 to ${MAX_RECENT_EVENTS}`;
 
@@ -24,6 +57,22 @@ export const EventQuery = z.object({
   idea_id: Uuid.optional(),
   sprint_run_id: Uuid.optional(),
   product_id: Uuid.optional(),
+  kind: apiValueList(jobKind.apiValues, 'a job kind')
+    .optional()
+    .openapi({ description: 'comma-separated job kinds: only job events (status changes and notices) of those kinds' }),
+  status: apiValueList(EVENT_STATUSES, 'a status')
+    .optional()
+    .openapi({ description: "comma-separated statuses: only events whose `to` is one of them (a notice's `to` is its job's status)" }),
+  owner_id: z
+    .string()
+    .trim()
+    .min(1, { error: 'must name an owner' })
+    .max(200, { error: 'must be at most 200 characters' })
+    .optional()
+    .openapi({
+      description:
+        "one owner's events only (admins and worker tokens; a read token sees only its own owner's anyway). Provider events belong to no owner: they never match",
+    }),
   last_event_id: z.string().optional().openapi({ description: 'like the Last-Event-ID header' }),
   replay: z.coerce
     .number({ error: REPLAY_RANGE })
@@ -50,6 +99,7 @@ export function eventRoutes(deps: ApiDeps) {
         'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed, provider_paused, provider_resumed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns; a provider event has data.provider (name, reason, message, until). ' +
         "Job notices come on the same stream without an `id` (they are not replayed): `progress` (data.progress: the agent's message and percent), `question_asked`, `question_answered`, `question_closed` (data.question) and `budget_exceeded` (data.budget: ceiling, limit, used). " +
         "A read token gets its owner's events; a worker token every owner's job events and nothing else of the backlog; both get the providers' events, which belong to no owner. " +
+        "Filters narrow both the replay (`replay`, Last-Event-ID) and the live events, and combine (an event must pass each given): `job_id`, `idea_id`, `sprint_run_id`, `product_id`; `kind` (job kinds, comma-separated: only job events, status changes and notices, carry one); `status` (the event's `to`, comma-separated, API spelling); `owner_id` (one owner's events; a provider's belong to no owner). An unknown kind or status is refused with 400 validation_failed. " +
         'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
       responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } } },
@@ -62,7 +112,15 @@ export function eventRoutes(deps: ApiDeps) {
           issues: [{ path: 'last_event_id', message: 'not an event id' }],
         });
       }
-      const filter = { job_id: query.job_id, idea_id: query.idea_id, sprint_run_id: query.sprint_run_id, product_id: query.product_id };
+      const filter = {
+        job_id: query.job_id,
+        idea_id: query.idea_id,
+        sprint_run_id: query.sprint_run_id,
+        product_id: query.product_id,
+        kind: query.kind,
+        status: query.status,
+        owner_id: query.owner_id,
+      };
       const principal = c.get('principal');
       return streamSSE(c, async (stream) => {
         let revoked = false;
