@@ -58,3 +58,8 @@ export const STATUS_SPELLING = {
   STEP: stepStatus,
   PROVIDER: providerStatus,
 } as const satisfies Record<EntityType, Spelling<string, string>>;
+
+/** Every status an event may go `to`, in API spelling, once each (a job's `done`, an idea's `grilled`, ...). */
+export const EVENT_STATUSES: readonly string[] = Object.freeze(
+  [...new Set(Object.values(STATUS_SPELLING).flatMap((spelling) => spelling.apiValues))].sort(),
+);

@@ -1,30 +1,45 @@
 /**
  * The fleet page at /: static files read once from the package's source folder (so it works from
- * any working directory, and from the compiled build, which holds only code). Its data comes
- * from the API, so the page asks for a login like the API does: browsers use HTTP Basic auth.
+ * any working directory, and from the compiled build, which holds only code), and its charting
+ * library (uPlot) read from wherever npm put the package, so users need no build step. Its data
+ * comes from the API, so the page asks for a login like the API does: browsers use HTTP Basic auth.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { hasScope, isAdmin } from '../../auth/principal.js';
 import { AppError } from '../../errors/app-error.js';
+import { claudeJobStatus, EVENT_STATUSES, jobKind } from '../../spelling/api-spelling.js';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
 import { PACKAGE_ROOT } from '../../package-root.js';
 
 const PUBLIC = path.join(PACKAGE_ROOT, 'src', 'api', 'dashboard', 'public');
+/** uPlot's dist folder, found as Node finds the package (its main file lives there). */
+const UPLOT = path.dirname(createRequire(import.meta.url).resolve('uplot'));
+const JS = 'text/javascript; charset=utf-8';
+const CSS = 'text/css; charset=utf-8';
 const FILES = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/fleet.js': { file: 'fleet.js', type: 'text/javascript; charset=utf-8' },
-  '/fleet-shares.js': { file: 'fleet-shares.js', type: 'text/javascript; charset=utf-8' },
-  '/fleet-dom.js': { file: 'fleet-dom.js', type: 'text/javascript; charset=utf-8' },
-  '/fleet.css': { file: 'fleet.css', type: 'text/css; charset=utf-8' },
+  '/': { file: path.join(PUBLIC, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/fleet.js': { file: path.join(PUBLIC, 'fleet.js'), type: JS },
+  '/fleet-shares.js': { file: path.join(PUBLIC, 'fleet-shares.js'), type: JS },
+  '/fleet-dom.js': { file: path.join(PUBLIC, 'fleet-dom.js'), type: JS },
+  '/fleet-plots.js': { file: path.join(PUBLIC, 'fleet-plots.js'), type: JS },
+  '/fleet-feed-filters.js': { file: path.join(PUBLIC, 'fleet-feed-filters.js'), type: JS },
+  '/fleet.css': { file: path.join(PUBLIC, 'fleet.css'), type: CSS },
+  '/vendor/uPlot.iife.min.js': { file: path.join(UPLOT, 'uPlot.iife.min.js'), type: JS },
+  '/vendor/uPlot.min.css': { file: path.join(UPLOT, 'uPlot.min.css'), type: CSS },
 } as const;
 const ADMIN_MARK = 'data-admin="false"';
+/** What the feed's filters offer, in API spelling: the kinds, and the statuses an event may go to (a job's first). */
+const CHOICES_MARK = 'data-kinds="" data-job-statuses="" data-statuses=""';
+const CHOICES = `data-kinds="${jobKind.apiValues.join(',')}" data-job-statuses="${claudeJobStatus.apiValues.join(',')}" data-statuses="${EVENT_STATUSES.join(',')}"`;
 
 export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   for (const [route, { file, type }] of Object.entries(FILES)) {
-    const body = readFileSync(path.join(PUBLIC, file), 'utf8');
+    let body = readFileSync(file, 'utf8');
+    if (route === '/') body = body.replace(CHOICES_MARK, CHOICES);
     app.get(route, async (c) => {
       const principal = await deps.auth.fromHeader(c.req.header('authorization'));
       if (!principal) {
@@ -32,8 +47,8 @@ export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
         throw new AppError('unauthorized', 'log in to see the fleet (HTTP Basic auth, or a bearer token)');
       }
       if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the fleet page needs the read, worker or admin scope');
-      // The page offers admins what only they may do (resume a provider); the API checks it again.
-      const page = file === 'index.html' && isAdmin(principal) ? body.replace(ADMIN_MARK, 'data-admin="true"') : body;
+      // The page offers admins what only they may do (resume a provider, filter by owner); the API checks it again.
+      const page = route === '/' && isAdmin(principal) ? body.replace(ADMIN_MARK, 'data-admin="true"') : body;
       return c.body(page, 200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
     });
   }

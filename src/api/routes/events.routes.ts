@@ -16,11 +16,8 @@ import { MAX_RECENT_EVENTS } from '../../events/recent-events.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
-import { jobKind, STATUS_SPELLING } from '../../spelling/api-spelling.js';
+import { EVENT_STATUSES, jobKind } from '../../spelling/api-spelling.js';
 import { Uuid } from '../schemas/common.schemas.js';
-
-/** Every status any entity's event may go `to`, in API spelling (a job's `done`, an idea's `grilled`, ...). */
-const EVENT_STATUSES = [...new Set(Object.values(STATUS_SPELLING).flatMap((spelling) => spelling.apiValues))].sort();
 
 /**
  * A comma-separated list of API values, kept in API spelling: the events carry them so (a job's

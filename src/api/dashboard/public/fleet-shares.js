@@ -2,7 +2,8 @@
 // and the schedules with their next and last firing. Both are read from the API with the page's own
 // login and nothing more: the API answers a non-admin with its own owner's row and schedules only,
 // so the page never names an owner in what it asks.
-import { $, cell } from './fleet-dom.js';
+import { offerOwners } from './fleet-feed-filters.js';
+import { $, cell, jobHref, link } from './fleet-dom.js';
 
 const timeText = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
 
@@ -34,6 +35,7 @@ export async function refreshOwners() {
   }
   const { owners } = await response.json();
   $('#owners tbody').replaceChildren(...owners.map(ownerRow));
+  offerOwners(owners.map((owner) => owner.owner_id));
   const atCap = owners.filter((owner) => owner.max_running !== null && owner.running >= owner.max_running).length;
   $('#owners-at-cap').textContent = atCap ? `${atCap} at their cap` : '';
   note.textContent = 'No owner has jobs running or queued, or a cap of their own.';
@@ -52,7 +54,7 @@ function timingText(schedule) {
   return `every ${Number(schedule.every_ms) / 1000} s`;
 }
 
-// The last firing: when, and the job it made (linked to the API's view of it) or why it made none.
+// The last firing: when, and the job it made (linked to its page) or why it made none.
 function lastFiring(schedule) {
   const td = cell('', 'last');
   if (!schedule.last_fired_at) {
@@ -61,10 +63,7 @@ function lastFiring(schedule) {
   }
   td.append(`${timeText(schedule.last_fired_at)} · `);
   if (schedule.last_job_id) {
-    const link = document.createElement('a');
-    link.href = `/api/v1/jobs/${encodeURIComponent(schedule.last_job_id)}`;
-    link.textContent = `job ${schedule.last_job_id.slice(0, 8)}`;
-    td.append(link);
+    td.append(link(jobHref(schedule.last_job_id), `job ${schedule.last_job_id.slice(0, 8)}`, 'job-link'));
   } else {
     td.append(`${schedule.last_outcome ?? 'no job'}${schedule.last_reason ? `: ${schedule.last_reason}` : ''}`);
   }

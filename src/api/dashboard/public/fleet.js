@@ -6,9 +6,13 @@
 // the questions and running jobs are read from the API again whenever the stream (re)connects.
 // Providers (whose limits the agents run under) are read from the API, and again on each of their
 // pause and resume events; admins get a button to resume a paused one. Owners' running and queued
-// jobs with their caps, and the schedules, come from fleet-shares.js.
+// jobs with their caps, and the schedules, come from fleet-shares.js; the plots over time from
+// fleet-plots.js; the feed's filters (kind, status, owner) from fleet-feed-filters.js. Every job
+// the page names links to its page (/jobs/<id>), every sprint run to /sprint-runs/<id>.
+import { setUpFilters, filterQuery } from './fleet-feed-filters.js';
+import { startPlots } from './fleet-plots.js';
 import { refreshOwners, refreshSchedules } from './fleet-shares.js';
-import { $, cell } from './fleet-dom.js';
+import { $, cell, jobLink, link, nodesCell, sprintRunHref } from './fleet-dom.js';
 
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
@@ -33,7 +37,11 @@ async function refreshWorkers() {
         cell(worker.mode === 'pull' ? 'pull' : String(worker.pid), 'number'),
         cell(worker.kinds.join(', ')),
         cell(String(worker.concurrency), 'number'),
-        cell(worker.current_jobs.length ? worker.current_jobs.map((job) => `${job.kind} ${job.id.slice(0, 8)}`).join(', ') : '—'),
+        nodesCell(
+          worker.current_jobs.length
+            ? worker.current_jobs.flatMap((job, at) => [at ? `, ${job.kind} ` : `${job.kind} `, jobLink(job.id)])
+            : ['—'],
+        ),
         cell(new Date(worker.last_heartbeat_at).toLocaleTimeString()),
         cell(worker.alive ? 'alive' : worker.stopped_at ? 'stopped' : 'gone', worker.alive ? 'state-alive' : 'state-gone'),
       );
@@ -172,7 +180,7 @@ async function refreshWork() {
       row.dataset.jobId = job.id;
       const branch = branchOf(job);
       row.append(
-        cell(job.id.slice(0, 8)),
+        nodesCell(job.sprint_run_id ? [jobLink(job.id), ' · run ', runLink(job.sprint_run_id)] : [jobLink(job.id)]),
         cell(job.kind),
         cell(job.status),
         cell(branch ? branch.label : (job.error?.code ?? '—'), 'branch'),
@@ -214,7 +222,7 @@ async function refreshRunning() {
       const row = document.createElement('tr');
       row.dataset.jobId = job.id;
       row.append(
-        cell(job.id.slice(0, 8)),
+        nodesCell([jobLink(job.id)]),
         cell(job.kind),
         cell(job.status),
         cell(job.started_at ? new Date(job.started_at).toLocaleTimeString() : '—'),
@@ -309,7 +317,7 @@ function questionItem(question, kind) {
   item.dataset.jobId = question.job_id;
   const about = document.createElement('div');
   about.className = 'about';
-  about.textContent = `${kind ?? 'job'} ${question.job_id.slice(0, 8)} · asked ${new Date(question.created_at).toLocaleTimeString()}`;
+  about.append(`${kind ?? 'job'} `, jobLink(question.job_id), ` · asked ${new Date(question.created_at).toLocaleTimeString()}`);
   const text = document.createElement('p');
   text.className = 'text';
   text.textContent = question.question;
@@ -373,12 +381,24 @@ function describeProvider(event) {
   return `provider ${provider.name}  PAUSED (${whyText(provider)}) ${until}`;
 }
 
+const runLink = (id) => link(sprintRunHref(id), id.slice(0, 8), 'run-link');
+
+// The entity's short id, linked where it has a page: a job's own, a sprint run's, and a step's
+// (its sprint run's page shows it).
+function entityNode(event) {
+  if (event.entity === 'job') return jobLink(event.entity_id);
+  if (event.entity === 'sprint_run') return runLink(event.entity_id);
+  if (event.step) return link(sprintRunHref(event.step.sprint_run_id), event.entity_id.slice(0, 8), 'run-link');
+  return event.entity_id.slice(0, 8);
+}
+
+/** An event as the feed shows it: text with its entity's id linked. */
 function describe(event) {
   const at = new Date(event.at).toLocaleTimeString();
-  if (event.entity === 'provider') return `${at}  ${describeProvider(event)}`;
+  if (event.entity === 'provider') return [`${at}  ${describeProvider(event)}`];
   const subject = event.job ? `${event.job.kind} job` : event.step ? `step ${event.step.position} (${event.step.name})` : event.entity;
   const what = event.id === null ? describeNotice(event) : `${event.from ?? '∅'} → ${event.to}  [${event.trigger}]`;
-  return `${at}  ${subject} ${event.entity_id.slice(0, 8)}  ${what}`;
+  return [`${at}  ${subject} `, entityNode(event), `  ${what}`];
 }
 
 const NOTICES = ['progress', 'question_asked', 'question_answered', 'question_closed', 'budget_exceeded'];
@@ -394,9 +414,22 @@ const STATUS_EVENTS = [
   'transition',
 ];
 
-function listen() {
-  const source = new EventSource(`/api/v1/events?replay=${REPLAYED}`);
+// The stream the feed shows; a change of filters closes it and opens another, which replays the
+// recent events that pass them, so the feed keeps its past under the new filters too.
+let source = null;
+
+function listen(filters) {
+  source?.close();
+  source = new EventSource(`/api/v1/events?replay=${REPLAYED}${filterQuery(filters)}`);
   const feed = $('#feed');
+  feed.replaceChildren();
+  const filtered = Object.keys(filters).length > 0;
+  $('#feed-shown').textContent = filtered
+    ? `only ${Object.entries(filters)
+        .map(([name, value]) => `${name} ${value}`)
+        .join(', ')}`
+    : '';
+  feed.dataset.filters = new URLSearchParams(filters).toString();
   const connection = $('#connection');
   const onEvent = (message) => {
     const event = JSON.parse(message.data);
@@ -407,7 +440,7 @@ function listen() {
     // A notice changed no status: it is marked by its type, so a status lookup never finds it.
     if (notice) item.dataset.notice = event.type;
     else item.dataset.to = event.to;
-    item.textContent = describe(event);
+    item.append(...describe(event));
     feed.prepend(item);
     while (feed.children.length > FEED_LENGTH) feed.lastElementChild.remove();
     if (event.type === 'progress') showProgress(event);
@@ -416,7 +449,9 @@ function listen() {
     else if (event.entity === 'job') scheduleJobsRefresh();
   };
   for (const type of [...STATUS_EVENTS, ...NOTICES]) source.addEventListener(type, onEvent);
+  const opened = source;
   source.addEventListener('connected', () => {
+    if (opened !== source) return;
     connection.dataset.state = 'live';
     connection.textContent = 'live';
     // Notices missed while the stream was away are not replayed: read what they changed again.
@@ -426,6 +461,7 @@ function listen() {
     refreshOwners().catch(() => {});
   });
   source.onerror = () => {
+    if (opened !== source) return;
     connection.dataset.state = 'lost';
     connection.textContent = 'reconnecting…';
   };
@@ -443,7 +479,8 @@ function scheduleJobsRefresh() {
   }, 500);
 }
 
-listen();
+listen(setUpFilters(listen));
+startPlots();
 refreshWorkers().catch(() => {});
 refreshJobs().catch(() => {});
 refreshWork().catch(() => {});
@@ -460,3 +497,5 @@ setInterval(() => refreshProviders().catch(() => {}), 10000);
 // A firing, a cap changed by an admin: neither is an event the page hears, so both are polled.
 setInterval(() => refreshOwners().catch(() => {}), 10000);
 setInterval(() => refreshSchedules().catch(() => {}), 10000);
+// A filtered feed hears only some jobs' changes and progress: the running jobs are read now and then too.
+setInterval(() => refreshRunning().catch(() => {}), 10000);
