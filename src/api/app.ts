@@ -27,6 +27,7 @@ import { scheduleRoutes } from './routes/schedules.routes.js';
 import { jobQuestionRoutes } from './routes/job-questions.routes.js';
 import { eventRoutes } from './routes/events.routes.js';
 import { fleetRoutes } from './routes/fleet.routes.js';
+import { seriesRoutes } from './routes/series.routes.js';
 import { opsRoutes } from './ops.routes.js';
 import { fleetPageRoutes } from './dashboard/fleet-page.js';
 import { bullBoardRoutes } from './dashboard/bull-board.js';
@@ -81,6 +82,7 @@ export function createApp(deps: ApiDeps) {
     scheduleRoutes(deps),
     eventRoutes(deps),
     fleetRoutes(deps),
+    seriesRoutes(deps),
   ];
   for (const routes of v1) app.route('/api/v1', routes);
 

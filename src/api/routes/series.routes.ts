@@ -1,0 +1,96 @@
+/**
+ * GET /api/v1/stats/series: the fleet's recent past as time series, for the fleet page's plots
+ * (src/metrics/history-series.ts computes them from the history table).
+ *
+ * Answers are kept for a few seconds per (range, owner scope): every open fleet page polls, and
+ * without it N pages would cost N statements per interval; with it they cost one. Concurrent
+ * calls for the same key share one statement in flight. The figures are at most SERIES_CACHE_MS
+ * old, well under the smallest bucket (a minute).
+ */
+import { z } from '@hono/zod-openapi';
+import { callerOf } from '../../auth/caller.js';
+import { isAdmin } from '../../auth/principal.js';
+import { type HistorySeries, loadHistorySeries, SERIES_RANGE_NAMES, type SeriesQuery } from '../../metrics/history-series.js';
+import { systemClock } from '../../util/clock.js';
+import type { ApiDeps } from '../api-deps.js';
+import { authedRoute } from '../auth.middleware.js';
+import { createRouter } from '../router.js';
+import { json } from '../schemas/common.schemas.js';
+
+export const SERIES_CACHE_MS = 5_000;
+
+const PerBucket = z.array(z.number());
+const PerBucketOrNull = z.array(z.number().nullable());
+const Percentiles = z.object({ p50: PerBucketOrNull, p95: PerBucketOrNull, p99: PerBucketOrNull });
+const Usage = z.object({ cost_usd: PerBucket, input_tokens: PerBucket, output_tokens: PerBucket });
+
+const Series = z
+  .object({
+    range: z.enum(SERIES_RANGE_NAMES),
+    bucket_seconds: z.number().int().openapi({ description: '60 (1h), 600 (24h), 3600 (7d)' }),
+    from: z.string().openapi({ description: 'the start of the first bucket' }),
+    to: z.string().openapi({ description: 'now; the last bucket holds it' }),
+    buckets: z
+      .array(z.string())
+      .openapi({ description: "each bucket's start, epoch-aligned (UTC); every per-bucket array is indexed like this one" }),
+    throughput: z
+      .record(z.string(), z.object({ done: PerBucket, failed: PerBucket }))
+      .openapi({ description: 'kind -> jobs that reached done / failed in each bucket (a rate per minute: n / (bucket_seconds / 60))' }),
+    queue_depth: z.record(z.string(), PerBucket).openapi({ description: "kind -> jobs queued at each bucket's end (the last: now)" }),
+    wait_ms: Percentiles.openapi({
+      description: 'enqueue to running, in ms, of the jobs that started running in each bucket (interpolated percentiles); null: none',
+    }),
+    run_ms: Percentiles.openapi({ description: 'running to done or failed, in ms, of the jobs that finished in each bucket; null: none' }),
+    workers_alive: PerBucket.openapi({ description: "worker processes and pull-mode sessions alive at each bucket's end, fleet-wide" }),
+    days: z.array(z.string()).openapi({ description: 'the UTC days (YYYY-MM-DD) the range touches, oldest first' }),
+    cost_per_day: z.object({
+      by_kind: z.record(z.string(), Usage).openapi({
+        description: 'kind -> cost and tokens of the jobs that finished (done, failed, cancelled) on each day, the whole UTC day',
+      }),
+      by_owner: z.record(z.string(), Usage).optional().openapi({ description: 'owner -> the same; for admins only' }),
+    }),
+  })
+  .openapi('FleetSeries');
+
+export function seriesRoutes(deps: ApiDeps) {
+  const app = createRouter();
+  const clock = deps.clock ?? systemClock;
+  const answers = new Map<string, { at: number; answer: Promise<HistorySeries> }>();
+
+  function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
+    const key = `${query.range}|${query.ownerId ?? '*'}|${query.byOwner}`;
+    const at = performance.now();
+    const kept = answers.get(key);
+    if (kept && at - kept.at < SERIES_CACHE_MS) return kept.answer;
+    const answer = loadHistorySeries(deps.db, {
+      ...query,
+      now: clock(),
+      aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS },
+    });
+    answers.set(key, { at, answer });
+    // A failed statement is not kept: the next call tries again.
+    answer.catch(() => answers.get(key)?.answer === answer && answers.delete(key));
+    return answer;
+  }
+
+  app.openapi(
+    authedRoute(['read', 'worker'], {
+      method: 'get',
+      path: '/stats/series',
+      tags: ['fleet'],
+      summary: "The fleet's recent past as time series: throughput, queue depth, wait and run percentiles, workers alive, cost per day",
+      description:
+        'Computed from the history of job transitions over the range: 1h (60 buckets of 60 s), 24h (144 of 600 s), 7d (168 of ' +
+        '3600 s). A read token sees its own owner’s jobs only; admin and worker tokens every owner’s; cost per owner is for admins. ' +
+        `Answers are at most ${SERIES_CACHE_MS / 1000} s old. Kinds with no data in the range may be missing from each map: read them as zeros.`,
+      request: { query: z.object({ range: z.enum(SERIES_RANGE_NAMES, { error: 'must be one of 1h, 24h, 7d' }).default('1h') }) },
+      responses: { 200: json(Series, 'The series') },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const series = await seriesFor({ range: c.req.valid('query').range, ownerId: callerOf(c).ownerId, byOwner: isAdmin(principal) });
+      return c.json(series, 200);
+    },
+  );
+  return app;
+}

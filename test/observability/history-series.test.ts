@@ -1,0 +1,422 @@
+/**
+ * GET /api/v1/stats/series against a history this file writes row by row, with explicit times
+ * (jobs, their transitions, workers), and the API's clock fixed at NOW: every figure is known in
+ * advance, and checked exactly, per bucket. The 1h range's buckets start at 11:31:00 (bucket i
+ * holds [11:31 + i min, 11:32 + i min)); its last, bucket 59, holds NOW.
+ */
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../src/auth/token.repository.js';
+import type { JobKind } from '../../src/job-kinds.js';
+import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
+import { createIdeas, createProduct, createTasks } from '../helpers/subjects.js';
+import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+
+const NOW = new Date('2026-03-10T12:30:30Z');
+const at = (time: string, day = '2026-03-10') => `${day}T${time}Z`;
+/** The 1h range's bucket holding a time of day on NOW's day. */
+const bucket = (time: string) => Math.floor((Date.parse(at(time)) - Date.parse(at('11:31:00'))) / 60_000);
+
+let env: TestEnv;
+let api: ApiHarness;
+let aliceRead: string;
+let bobRead: string;
+let workerToken: string;
+
+interface Step {
+  from: string | null;
+  to: string;
+  at: string;
+}
+interface JobHistory {
+  owner: 'alice' | 'bob';
+  kind: JobKind;
+  status: string;
+  steps: Step[];
+  usage?: { cost: string; input: number; output: number };
+}
+
+/**
+ * The history, by job. Created, claimed 10 s later unless said otherwise, running, finished.
+ * Queue entries (+) and exits (-) per kind are what the queue depths below follow from.
+ */
+const JOBS: Record<string, JobHistory> = {
+  // grill +1 -1 in bucket 9; runs 11:40:20 (wait 20 s, bucket 9) to 11:41:20 (60 s, bucket 10)
+  j1: {
+    owner: 'alice',
+    kind: 'IDEA_GRILL',
+    status: 'DONE',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('11:40:00') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('11:40:10') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('11:40:20') },
+      { from: 'RUNNING', to: 'DONE', at: at('11:41:20') },
+    ],
+    usage: { cost: '0.5', input: 100, output: 10 },
+  },
+  // grill +1 -1 in bucket 9; runs 11:40:45 (wait 40 s, bucket 9) to 11:41:50, failed (65 s, bucket 10)
+  j2: {
+    owner: 'alice',
+    kind: 'IDEA_GRILL',
+    status: 'FAILED',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('11:40:05') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('11:40:15') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('11:40:45') },
+      { from: 'RUNNING', to: 'FAILED', at: at('11:41:50') },
+    ],
+    usage: { cost: '0.25', input: 200, output: 20 },
+  },
+  // task +1 -1 in bucket 9; runs 11:41:00 (wait 30 s, bucket 10) to 11:42:00 (60 s, bucket 11)
+  j3: {
+    owner: 'bob',
+    kind: 'TASK_IMPLEMENTATION',
+    status: 'DONE',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('11:40:30') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('11:40:50') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('11:41:00') },
+      { from: 'RUNNING', to: 'DONE', at: at('11:42:00') },
+    ],
+    usage: { cost: '1', input: 1000, output: 100 },
+  },
+  // plan chat +1 in bucket 29, still queued
+  j4: { owner: 'alice', kind: 'PLAN_CHAT', status: 'QUEUED', steps: [{ from: null, to: 'QUEUED', at: at('12:00:00') }] },
+  // grill +1 in bucket 39, still queued
+  j5: { owner: 'bob', kind: 'IDEA_GRILL', status: 'QUEUED', steps: [{ from: null, to: 'QUEUED', at: at('12:10:00') }] },
+  // grill: queued before the range, -1 in bucket 4; running since 11:35:10 (wait 35 min 10 s, bucket 4)
+  j6: {
+    owner: 'alice',
+    kind: 'IDEA_GRILL',
+    status: 'RUNNING',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('11:00:00') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('11:35:00') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('11:35:10') },
+    ],
+  },
+  // make plan +1 -1 in bucket 49; runs 12:20:30 (wait 30 s, bucket 49); cancelled at 12:25 (no run time: not done or failed)
+  j7: {
+    owner: 'alice',
+    kind: 'IDEA_MAKE_PLAN',
+    status: 'CANCELLED',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('12:20:00') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('12:20:10') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('12:20:30') },
+      { from: 'RUNNING', to: 'CANCELLED', at: at('12:25:00') },
+    ],
+    usage: { cost: '0.125', input: 50, output: 5 },
+  },
+  // grill: all of it this morning, before the range: only in the day's cost
+  j8: {
+    owner: 'bob',
+    kind: 'IDEA_GRILL',
+    status: 'DONE',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('07:59:00') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('07:59:10') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('07:59:30') },
+      { from: 'RUNNING', to: 'DONE', at: at('08:00:00') },
+    ],
+    usage: { cost: '2', input: 10, output: 1 },
+  },
+  // task: done yesterday at 23:00 UTC: in the 24h range's first day only
+  j9: {
+    owner: 'alice',
+    kind: 'TASK_IMPLEMENTATION',
+    status: 'DONE',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('22:00:00', '2026-03-09') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('22:00:10', '2026-03-09') },
+      { from: 'CLAIMED', to: 'RUNNING', at: at('22:00:20', '2026-03-09') },
+      { from: 'RUNNING', to: 'DONE', at: at('23:00:00', '2026-03-09') },
+    ],
+    usage: { cost: '3', input: 3000, output: 300 },
+  },
+  // grill: +1 in bucket 19, -1 in bucket 20 (claimed), +1 in bucket 24 (its claim went stale), still queued
+  j10: {
+    owner: 'alice',
+    kind: 'IDEA_GRILL',
+    status: 'QUEUED',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('11:50:00') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('11:51:00') },
+      { from: 'CLAIMED', to: 'QUEUED', at: at('11:55:00') },
+    ],
+  },
+  // grill +1 in bucket 49, claimed at 12:31, after NOW (a claim committed between the clock's read and
+  // the statement): queued at every bucket's end from 49, the last (NOW) too
+  j11: {
+    owner: 'alice',
+    kind: 'IDEA_GRILL',
+    status: 'CLAIMED',
+    steps: [
+      { from: null, to: 'QUEUED', at: at('12:20:00') },
+      { from: 'QUEUED', to: 'CLAIMED', at: at('12:31:00') },
+    ],
+  },
+};
+
+async function writeHistory(): Promise<void> {
+  const db = env.database.db;
+  const products = { alice: await createProduct(db, 'alice'), bob: await createProduct(db, 'bob') };
+  for (const history of Object.values(JOBS)) {
+    const product = products[history.owner];
+    const subject =
+      history.kind === 'TASK_IMPLEMENTATION'
+        ? { task_id: (await createTasks(db, product, 1))[0]! }
+        : { idea_id: (await createIdeas(db, product, 1))[0]! };
+    const created = history.steps[0]!.at;
+    const started = history.steps.find((step) => step.to === 'RUNNING')?.at ?? null;
+    const finished = history.steps.find((step) => ['DONE', 'FAILED', 'CANCELLED'].includes(step.to))?.at ?? null;
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO claude_jobs (kind, status, idea_id, task_id, product_id, owner_id, created_at, started_at, finished_at,
+        cost_usd, input_tokens, output_tokens)
+      VALUES (${history.kind}, ${history.status}, ${subject.idea_id ?? null}, ${subject.task_id ?? null}, ${product}, ${history.owner},
+        ${created}::timestamptz, ${started}::timestamptz, ${finished}::timestamptz,
+        ${history.usage?.cost ?? null}::numeric, ${history.usage?.input ?? null}::int, ${history.usage?.output ?? null}::int)
+      RETURNING id
+    `.execute(db);
+    for (const step of history.steps) {
+      await sql`
+        INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, created_at)
+        VALUES ('CLAUDE_JOB', ${rows[0]!.id}, ${step.from}, ${step.to}, 'test', ${step.at}::timestamptz)
+      `.execute(db);
+    }
+  }
+}
+
+/**
+ * Workers (heartbeats every 200 ms, so a process is alive 600 ms after its last; a pull-mode
+ * session PULL_LEASE_MS = 60 s after):
+ * - a process from 11:00 that stopped at 12:00: alive at the ends of buckets 0 to 28 (12:00:00);
+ * - a process from 11:45:30 beating now: buckets 14 to 59;
+ * - a process from 12:05 whose heartbeats stopped at 12:10 (crashed): buckets 33 (ends 12:05:00) to 38;
+ * - a pull-mode session from 12:20 that last beat at 12:29: alive to 12:30:00, buckets 48 to 58.
+ */
+async function writeWorkers(): Promise<void> {
+  const db = env.database.db;
+  const { id: tokenId } = (await createToken(db, { name: 'workers', ownerId: 'fleet', scopes: ['worker'] })).token;
+  const workers = [
+    { mode: 'process', started: at('11:00:00'), beat: at('12:00:00'), stopped: at('12:00:00') },
+    { mode: 'process', started: at('11:45:30'), beat: new Date(NOW.getTime() - 100).toISOString(), stopped: null },
+    { mode: 'process', started: at('12:05:00'), beat: at('12:10:00'), stopped: null },
+    { mode: 'pull', started: at('12:20:00'), beat: at('12:29:00'), stopped: null },
+  ];
+  for (const worker of workers) {
+    await sql`
+      INSERT INTO workers (host, pid, kinds, concurrency, token_id, version, mode, started_at, heartbeat_at, stopped_at)
+      VALUES ('host', 1, ARRAY['IDEA_GRILL'], 1, ${tokenId}, 'test', ${worker.mode}, ${worker.started}::timestamptz,
+        ${worker.beat}::timestamptz, ${worker.stopped}::timestamptz)
+    `.execute(db);
+  }
+}
+
+beforeAll(async () => {
+  env = await createTestEnv({ PULL_LEASE_MS: '60000' });
+  await writeHistory();
+  await writeWorkers();
+  api = await createApiHarness(env, { clock: () => NOW });
+  aliceRead = await api.token(['read'], 'alice');
+  bobRead = await api.token(['read'], 'bob');
+  workerToken = await api.token(['worker'], 'fleet');
+});
+afterAll(async () => {
+  await api?.close();
+  await env?.teardown();
+});
+
+async function series(range: string | null, secret = api.adminSecret) {
+  const response = await api.call('GET', `/api/v1/stats/series${range === null ? '' : `?range=${range}`}`, undefined, {
+    authorization: `Bearer ${secret}`,
+  });
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  return response.body;
+}
+
+/** A per-bucket array of 60 with these values at these buckets, `fill` elsewhere. */
+function perBucket(values: Record<number, number | null>, fill: number | null = 0, length = 60): (number | null)[] {
+  return Array.from({ length }, (_, i) => (i in values ? values[i]! : fill));
+}
+/** Buckets first..last (inclusive) at 1. */
+function span(first: number, last: number): Record<number, number> {
+  return Object.fromEntries(Array.from({ length: last - first + 1 }, (_, k) => [first + k, 1]));
+}
+function sum(...arrays: (number | null)[][]): number[] {
+  return arrays[0]!.map((_, i) => arrays.reduce((total, array) => total + (array[i] ?? 0), 0));
+}
+/** A kind missing from a map reads as zeros (the contract lets the endpoint leave it out). */
+function orZeros<T>(map: Record<string, T>, kind: string, zeros: T): T {
+  return map[kind] ?? zeros;
+}
+
+describe('GET /api/v1/stats/series over a known history', () => {
+  it('frames the 1h range in 60 epoch-aligned buckets of 60 s, the last holding now (the default range)', async () => {
+    const body = await series(null);
+    expect(body.range).toBe('1h');
+    expect(body.bucket_seconds).toBe(60);
+    expect(body.from).toBe(at('11:31:00.000'));
+    expect(body.to).toBe(NOW.toISOString());
+    expect(body.buckets).toHaveLength(60);
+    expect(body.buckets[0]).toBe(at('11:31:00.000'));
+    expect(body.buckets[59]).toBe(at('12:30:00.000'));
+    expect(body.days).toEqual(['2026-03-10']);
+  });
+
+  it('counts jobs done and failed per bucket and kind', async () => {
+    const body = await series('1h');
+    expect(body.throughput.idea_grill).toEqual({
+      done: perBucket({ [bucket('11:41:20')]: 1 }),
+      failed: perBucket({ [bucket('11:41:50')]: 1 }),
+    });
+    expect(body.throughput.task_implementation).toEqual({ done: perBucket({ [bucket('11:42:00')]: 1 }), failed: perBucket({}) });
+    for (const kind of ['plan_chat', 'idea_make_plan', 'sprint_implementation']) {
+      expect(orZeros(body.throughput, kind, { done: perBucket({}), failed: perBucket({}) })).toEqual({
+        done: perBucket({}),
+        failed: perBucket({}),
+      });
+    }
+  });
+
+  it("follows each kind's queue depth back from what is queued now", async () => {
+    const body = await series('1h');
+    // j6 queued until bucket 4; j10 queued in bucket 19 only, and again from 24; j5 from 39; j11 from 49.
+    expect(body.queue_depth.idea_grill).toEqual(
+      sum(perBucket(span(0, 3)), perBucket(span(19, 19)), perBucket(span(24, 59)), perBucket(span(39, 59)), perBucket(span(49, 59))),
+    );
+    expect(body.queue_depth.plan_chat).toEqual(perBucket(span(29, 59)));
+    // Jobs that entered and left the queue within one bucket leave no depth at any bucket's end.
+    expect(orZeros(body.queue_depth, 'task_implementation', perBucket({}))).toEqual(perBucket({}));
+    expect(orZeros(body.queue_depth, 'idea_make_plan', perBucket({}))).toEqual(perBucket({}));
+  });
+
+  it('gives the p50, p95 and p99 of enqueue-to-running and of run time per bucket, null where no job started or ended', async () => {
+    const body = await series('1h');
+    // Bucket 9 started j1 (20 s) and j2 (40 s): interpolated, p95 = 20 s + 0.95 * 20 s.
+    expect(body.wait_ms).toEqual({
+      p50: perBucket({ 4: 2_110_000, 9: 30_000, 10: 30_000, 49: 30_000 }, null),
+      p95: perBucket({ 4: 2_110_000, 9: 39_000, 10: 30_000, 49: 30_000 }, null),
+      p99: perBucket({ 4: 2_110_000, 9: 39_800, 10: 30_000, 49: 30_000 }, null),
+    });
+    // Bucket 10 ended j1 (60 s) and j2 (65 s); bucket 11 j3 (60 s). j7 was cancelled: no run time.
+    expect(body.run_ms).toEqual({
+      p50: perBucket({ 10: 62_500, 11: 60_000 }, null),
+      p95: perBucket({ 10: 64_750, 11: 60_000 }, null),
+      p99: perBucket({ 10: 64_950, 11: 60_000 }, null),
+    });
+  });
+
+  it("counts the workers alive at each bucket's end: stopped, crashed, beating and pull-mode alike", async () => {
+    const body = await series('1h');
+    expect(body.workers_alive).toEqual(
+      sum(perBucket(span(0, 28)), perBucket(span(14, 59)), perBucket(span(33, 38)), perBucket(span(48, 58))),
+    );
+  });
+
+  it("adds up each UTC day's cost and tokens by kind and, for an admin, by owner: the whole day, also before the range", async () => {
+    const body = await series('1h');
+    expect(body.cost_per_day.by_kind).toEqual({
+      // j1 + j2 + j8 (this morning)
+      idea_grill: { cost_usd: [2.75], input_tokens: [310], output_tokens: [31] },
+      task_implementation: { cost_usd: [1], input_tokens: [1000], output_tokens: [100] },
+      // j7, cancelled while running
+      idea_make_plan: { cost_usd: [0.125], input_tokens: [50], output_tokens: [5] },
+    });
+    expect(body.cost_per_day.by_owner).toEqual({
+      alice: { cost_usd: [0.875], input_tokens: [350], output_tokens: [35] },
+      bob: { cost_usd: [3], input_tokens: [1010], output_tokens: [101] },
+    });
+  });
+
+  it('frames 24h in 144 buckets of 600 s and 7d in 168 of 3600 s, each day of the range in the costs', async () => {
+    const day = await series('24h');
+    expect(day.bucket_seconds).toBe(600);
+    expect(day.buckets).toHaveLength(144);
+    expect(day.from).toBe(at('12:40:00.000', '2026-03-09'));
+    expect(day.buckets[143]).toBe(at('12:30:00.000'));
+    expect(day.days).toEqual(['2026-03-09', '2026-03-10']);
+    expect(day.cost_per_day.by_kind.task_implementation).toEqual({
+      cost_usd: [3, 1],
+      input_tokens: [3000, 1000],
+      output_tokens: [300, 100],
+    });
+    expect(day.cost_per_day.by_owner.alice).toEqual({ cost_usd: [3, 0.875], input_tokens: [3000, 350], output_tokens: [300, 35] });
+    // Bucket 138 is 11:40 to 11:50: j1 done, j2 failed. Bucket 134 (11:00) queued j6, 137 claimed it,
+    // 139 queued j10 (then claimed and requeued it), 141 (from 12:10:00) queued j5, 142 j11.
+    expect(day.throughput.idea_grill.done[138]).toBe(1);
+    expect(day.throughput.idea_grill.failed[138]).toBe(1);
+    expect(day.queue_depth.idea_grill.slice(133)).toEqual([0, 1, 1, 1, 0, 0, 1, 1, 2, 3, 3]);
+
+    const week = await series('7d');
+    expect(week.bucket_seconds).toBe(3600);
+    expect(week.buckets).toHaveLength(168);
+    expect(week.from).toBe('2026-03-03T13:00:00.000Z');
+    expect(week.buckets[167]).toBe(at('12:00:00.000'));
+    expect(week.days).toEqual([
+      '2026-03-03',
+      '2026-03-04',
+      '2026-03-05',
+      '2026-03-06',
+      '2026-03-07',
+      '2026-03-08',
+      '2026-03-09',
+      '2026-03-10',
+    ]);
+    // Bucket 166 (11:00) ended j1 and j2, bucket 163 (08:00) j8.
+    expect(week.throughput.idea_grill.done.slice(163)).toEqual([1, 0, 0, 1, 0]);
+    expect(week.cost_per_day.by_kind.idea_grill.cost_usd).toEqual([0, 0, 0, 0, 0, 0, 0, 2.75]);
+  });
+});
+
+describe('who sees what', () => {
+  it("shows a read token its own owner's jobs only, and no costs by owner", async () => {
+    const alice = await series('1h', aliceRead);
+    expect(alice.throughput.idea_grill).toEqual({ done: perBucket({ 10: 1 }), failed: perBucket({ 10: 1 }) });
+    expect(alice.throughput.task_implementation).toBeUndefined();
+    // Bob's j5 is not in alice's queue.
+    expect(alice.queue_depth.idea_grill).toEqual(
+      sum(perBucket(span(0, 3)), perBucket(span(19, 19)), perBucket(span(24, 59)), perBucket(span(49, 59))),
+    );
+    expect(alice.wait_ms.p50).toEqual(perBucket({ 4: 2_110_000, 9: 30_000, 49: 30_000 }, null));
+    expect(alice.run_ms.p50).toEqual(perBucket({ 10: 62_500 }, null));
+    expect(alice.cost_per_day).toEqual({
+      by_kind: {
+        idea_grill: { cost_usd: [0.75], input_tokens: [300], output_tokens: [30] },
+        idea_make_plan: { cost_usd: [0.125], input_tokens: [50], output_tokens: [5] },
+      },
+    });
+    // Workers belong to the fleet: every owner sees them all.
+    expect(alice.workers_alive).toEqual((await series('1h')).workers_alive);
+
+    const bob = await series('1h', bobRead);
+    expect(bob.throughput.idea_grill).toBeUndefined();
+    expect(bob.queue_depth.idea_grill).toEqual(perBucket(span(39, 59)));
+    expect(bob.queue_depth.plan_chat).toBeUndefined();
+    expect(bob.cost_per_day.by_kind.idea_grill).toEqual({ cost_usd: [2], input_tokens: [10], output_tokens: [1] });
+    expect(bob.cost_per_day.by_owner).toBeUndefined();
+  });
+
+  it("shows a worker token every owner's jobs, without costs by owner (those are for admins)", async () => {
+    const worker = await series('1h', workerToken);
+    const admin = await series('1h');
+    expect(worker.throughput).toEqual(admin.throughput);
+    expect(worker.queue_depth).toEqual(admin.queue_depth);
+    expect(worker.cost_per_day.by_kind).toEqual(admin.cost_per_day.by_kind);
+    expect(worker.cost_per_day.by_owner).toBeUndefined();
+  });
+
+  it('refuses a range it does not know with validation_failed, and a call without a token', async () => {
+    const bad = await api.call('GET', '/api/v1/stats/series?range=2h');
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.code).toBe('validation_failed');
+    expect(JSON.stringify(bad.body.error)).toContain('range');
+    const anonymous = await api.call('GET', '/api/v1/stats/series', undefined, { authorization: '' });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('is documented in the OpenAPI document', async () => {
+    const doc = await api.call('GET', '/api/v1/openapi.json');
+    expect(doc.body.paths['/api/v1/stats/series'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['range']);
+  });
+});
