@@ -37,7 +37,8 @@ const kindColor = (kind) => KIND_COLORS[kind] ?? paletteColor(kind);
 
 // How values read on axes and in legends.
 const trim = (x, digits) => String(Number(x.toFixed(digits)));
-const rate = (x) => `${trim(x, x < 10 ? 2 : 1)}/min`;
+// A week's rates per minute are small: two significant digits keep them readable.
+const rate = (x) => `${x === 0 ? 0 : x < 1 ? Number(x.toPrecision(2)) : trim(x, 1)}/min`;
 const whole = (x) => trim(x, x < 10 ? 1 : 0);
 const usd = (x) => `$${trim(x, x < 1 ? 4 : 2)}`;
 function tokens(x) {
@@ -66,7 +67,7 @@ function percentiles(figures) {
 const PLOTS = {
   throughput: {
     title: 'Throughput: jobs done and failed per minute, by kind',
-    empty: 'No job finished in this range.',
+    empty: 'No job finished',
     format: rate,
     series: (data) =>
       keysOf(data.throughput).flatMap((kind) => {
@@ -79,33 +80,35 @@ const PLOTS = {
   },
   queue_depth: {
     title: 'Queue depth: jobs queued, by kind',
-    empty: 'No job waited in a queue in this range.',
+    empty: 'No job waited in a queue',
     format: whole,
+    counts: true,
     stepped: true,
     series: (data) => keysOf(data.queue_depth).map((kind) => ({ label: kind, stroke: kindColor(kind), values: data.queue_depth[kind] })),
   },
   wait: {
     title: 'Enqueue to running: p50, p95, p99',
-    empty: 'No job started running in this range.',
+    empty: 'No job started running',
     format: duration,
     series: (data) => percentiles(data.wait_ms),
   },
   run: {
     title: 'Run time: p50, p95, p99',
-    empty: 'No job finished in this range.',
+    empty: 'No job finished',
     format: duration,
     series: (data) => percentiles(data.run_ms),
   },
   workers: {
     title: 'Workers alive',
-    empty: 'No worker was alive in this range.',
+    empty: 'No worker was alive',
     format: whole,
+    counts: true,
     stepped: true,
     series: (data) => [{ label: 'workers alive', stroke: '#137a3c', fill: 'rgba(19, 122, 60, 0.08)', values: data.workers_alive }],
   },
   cost_by_kind: {
     title: 'Cost per day (UTC), by kind',
-    empty: 'No job cost anything in this range.',
+    empty: 'No job cost anything',
     format: usd,
     days: true,
     series: (data) => {
@@ -115,8 +118,9 @@ const PLOTS = {
   },
   tokens_by_kind: {
     title: 'Tokens per day (UTC), by kind: input and output',
-    empty: 'No job used tokens in this range.',
+    empty: 'No job used tokens',
     format: tokens,
+    counts: true,
     days: true,
     series: (data) => {
       const byKind = data.cost_per_day?.by_kind;
@@ -128,7 +132,7 @@ const PLOTS = {
   },
   cost_by_owner: {
     title: 'Cost per day (UTC), by owner',
-    empty: 'No owner spent anything in this range.',
+    empty: 'No owner spent anything',
     format: usd,
     days: true,
     // Only admins get the owners' figures: without them the plot is not shown at all.
@@ -143,6 +147,12 @@ const PLOTS = {
 const DAY = 86_400;
 const epochSeconds = (iso) => Date.parse(iso) / 1000;
 const isoDay = (seconds) => new Date(seconds * 1000).toISOString().slice(0, 10);
+/** A day on the axis: month and day (a week of full dates would run into each other); the legend says the year. */
+const shortDay = (seconds) => isoDay(seconds).slice(5);
+/** Whole things (jobs, workers, tokens) have whole ticks. */
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+/** An axis as wide as its longest label (about 7 px a character), so none is cut off. */
+const axisWidth = (_u, values) => 16 + 7 * Math.max(3, ...(values ?? []).map((value) => String(value ?? '').length));
 
 /** How many values a plot draws: non-null and non-zero (a zero lies on the axis, where nothing happened). */
 const pointsOf = (series) => series.reduce((sum, one) => sum + one.values.filter((value) => value !== null && value !== 0).length, 0);
@@ -185,7 +195,7 @@ function chartOptions(key, plot, series, state, width) {
   const x = plot.days
     ? {
         scale: { time: false, range: () => state.xRange },
-        axis: { splits: () => state.x, values: (_u, splits) => splits.map(isoDay) },
+        axis: { splits: () => state.x, values: (_u, splits) => splits.map(shortDay) },
         series: { label: 'day', value: (_u, value) => (value === null || value === undefined ? '—' : isoDay(value)) },
       }
     : { scale: { time: true, range: () => state.xRange }, axis: {}, series: {} };
@@ -200,7 +210,7 @@ function chartOptions(key, plot, series, state, width) {
       // From zero up, with room above the highest value; an all-zero plot still has an axis.
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
-    axes: [x.axis, { size: 64, values: (_u, splits) => splits.map(plot.format) }],
+    axes: [x.axis, { size: axisWidth, values: (_u, splits) => splits.map(plot.format), ...(plot.counts ? { incrs: WHOLE_STEPS } : {}) }],
     legend: { show: true },
   };
 }
@@ -225,7 +235,7 @@ function draw(key, data) {
   const rows = [state.x, ...series.map((one) => one.values.map((value) => value ?? null))];
   const points = pointsOf(series);
   figure.dataset.points = String(points);
-  empty.querySelector('.note').textContent = `${plot.empty} (${RANGES[data.range]?.label ?? data.range})`;
+  empty.querySelector('.note').textContent = `${plot.empty} in the ${RANGES[data.range]?.label ?? data.range}.`;
   empty.hidden = points > 0;
   chart.hidden = points === 0;
 

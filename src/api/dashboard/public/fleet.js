@@ -417,6 +417,7 @@ const STATUS_EVENTS = [
 // The stream the feed shows; a change of filters closes it and opens another, which replays the
 // recent events that pass them, so the feed keeps its past under the new filters too.
 let source = null;
+const FILTER_NAMES = { kind: 'kind', status: 'status', owner_id: 'owner' };
 
 function listen(filters) {
   source?.close();
@@ -426,11 +427,13 @@ function listen(filters) {
   const filtered = Object.keys(filters).length > 0;
   $('#feed-shown').textContent = filtered
     ? `only ${Object.entries(filters)
-        .map(([name, value]) => `${name} ${value}`)
+        .map(([name, value]) => `${FILTER_NAMES[name]} ${value}`)
         .join(', ')}`
     : '';
   feed.dataset.filters = new URLSearchParams(filters).toString();
   const connection = $('#connection');
+  connection.dataset.state = 'connecting';
+  connection.textContent = 'connecting…';
   const onEvent = (message) => {
     const event = JSON.parse(message.data);
     const notice = NOTICES.includes(event.type);
