@@ -52,6 +52,10 @@ describe('the compiled build', () => {
     const page = await fetch(`${base}/`, { headers: auth });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<html');
+    // The page's charting library comes from its npm package, found from the build too.
+    const charts = await fetch(`${base}/vendor/uPlot.iife.min.js`, { headers: auth });
+    expect(charts.status).toBe(200);
+    expect(await charts.text()).toContain('uPlot');
 
     const db = createDatabase({ connectionString: withDatabaseName(name), poolMax: 1 });
     try {

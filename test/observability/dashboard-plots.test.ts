@@ -143,6 +143,10 @@ async function expectEveryPlotDrawn(page: Page, range: keyof typeof BUCKETS) {
 
 describe('the fleet page plots', () => {
   it('draws every plot with points, for each range the page offers, and re-fetches on a range change', async () => {
+    // The page's scripts, uPlot's too, ask for the page's login.
+    for (const file of ['/fleet-plots.js', '/fleet-feed-filters.js', '/vendor/uPlot.iife.min.js', '/vendor/uPlot.min.css']) {
+      expect((await fetch(`${base}${file}`)).status, file).toBe(401);
+    }
     const { context, page } = await fleetPage();
     await expectEveryPlotDrawn(page, '1h');
     expect(await page.locator('#range button[data-range="1h"]').getAttribute('aria-pressed')).toBe('true');
