@@ -39,7 +39,11 @@ export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   for (const [route, { file, type }] of Object.entries(FILES)) {
     let body = readFileSync(file, 'utf8');
-    if (route === '/') body = body.replace(CHOICES_MARK, CHOICES);
+    if (route === '/') {
+      // A page that lost its marks would offer no filters and no admin controls: fail at start instead.
+      if (!body.includes(CHOICES_MARK) || !body.includes(ADMIN_MARK)) throw new Error(`fleet page: ${file} lacks its <body> marks`);
+      body = body.replace(CHOICES_MARK, CHOICES);
+    }
     app.get(route, async (c) => {
       const principal = await deps.auth.fromHeader(c.req.header('authorization'));
       if (!principal) {
