@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/token.repository.js';
 import { artifact, launchChromium } from '../helpers/browser.js';
+import { makeBareRepo, removeTempDirs } from '../helpers/git-repos.js';
 import { killAll, spawnJobfleet } from '../helpers/processes.js';
 import { createIdeas, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -43,6 +44,7 @@ afterAll(async () => {
   await browser?.close();
   await killAll();
   await env.teardown();
+  removeTempDirs();
 });
 
 async function api(method: string, path_: string, body?: unknown) {
@@ -154,6 +156,30 @@ describe('the job page', () => {
     expect(await page.locator('#problem').textContent()).toContain('No such job');
     const anonymous = await fetch(`${base}/jobs/${job.id}`);
     expect(anonymous.status).toBe(401);
+    await context.close();
+  });
+});
+
+describe("an implementation job's page", () => {
+  it('shows the branch it pushed, its diff stats and its check', async () => {
+    const repo = makeBareRepo();
+    const product = await api('POST', '/api/v1/products', {
+      name: 'In a repository',
+      owner_id: 'owner-a',
+      repository_url: repo.dir,
+      check_command: 'test -f NOTES.md',
+    });
+    const [taskId] = await createTasks(env.database.db, product.id, 1);
+    const job = await api('POST', '/api/v1/jobs', { kind: 'task_implementation', task_id: taskId });
+    const { context, page } = await open(`/jobs/${job.id}`);
+    await page.locator('#job-status [data-status="done"]').waitFor();
+    expect(await page.locator('[data-fact="branch"]').textContent()).toBe(`jobfleet/task-${taskId}`);
+    expect(await page.locator('[data-fact="diff"]').textContent()).toBe('1 file, +1 −0');
+    expect(await page.locator('#changed-files li').allTextContents()).toEqual(['NOTES.md']);
+    expect(await page.locator('[data-fact="check-command"]').textContent()).toBe('test -f NOTES.md');
+    expect(await page.locator('[data-fact="check"]').textContent()).toMatch(/^passed, attempt 1\/\d+$/);
+    await page.locator('#log li[data-source="worker"]', { hasText: 'check passed' }).waitFor();
+    await page.screenshot({ path: artifact('job-page-workspace.png'), fullPage: true });
     await context.close();
   });
 });

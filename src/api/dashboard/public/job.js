@@ -181,7 +181,7 @@ function showWorkspace(job) {
         'branch',
       ],
       ['commits', `${workspace.base_sha.slice(0, 10)} → ${workspace.head_sha.slice(0, 10)}`, 'commits'],
-      ['diff', `${workspace.changed_files.length} files, +${workspace.insertions} −${workspace.deletions}`, 'diff'],
+      ['diff', `${plural(workspace.changed_files.length, 'file')}, +${workspace.insertions} −${workspace.deletions}`, 'diff'],
     );
   }
   const output = $('#check-output');
@@ -197,6 +197,8 @@ function showWorkspace(job) {
   fillFacts($('#workspace'), facts);
   $('#changed-files').replaceChildren(...(workspace?.changed_files ?? []).map((file) => el('li', file)));
 }
+
+const plural = (count, noun) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 async function refreshHistory() {
   const answer = await getJson(`/api/v1/jobs/${id}/history`);
