@@ -207,7 +207,9 @@ async function refreshHistory() {
 }
 
 // The log, read on from where the last read stopped: only new lines are appended.
+const LOG_LINES_SHOWN = 5000;
 let after = null;
+let read = 0;
 const readLog = serialized(async () => {
   for (;;) {
     const answer = await getJson(`/api/v1/jobs/${id}/logs${after ? `?after=${encodeURIComponent(after)}` : ''}`);
@@ -225,9 +227,12 @@ const readLog = serialized(async () => {
       );
       log.append(item);
     }
+    // A long run's log keeps its latest lines on the page; the API has them all.
+    while (log.children.length > LOG_LINES_SHOWN) log.firstElementChild.remove();
     after = answer.body.next_after;
     $('#log-note').hidden = log.children.length > 0;
-    $('#log-count').textContent = log.children.length ? `${log.children.length} lines` : '';
+    read += answer.body.items.length;
+    $('#log-count').textContent = read ? `${read} lines` : '';
     if (!answer.body.more) return;
   }
 });
