@@ -142,7 +142,15 @@ describe('the job and sprint-run pages', () => {
       expect(missing.status).toBe(404);
       expect(missing.body).toContain('No such');
     }
-    for (const asset of ['/job.js', '/sprint-run.js', '/detail-api.js', '/timeline.js', '/questions.js', '/detail.css']) {
+    for (const asset of [
+      '/job.js',
+      '/job-sections.js',
+      '/sprint-run.js',
+      '/detail-api.js',
+      '/timeline.js',
+      '/questions.js',
+      '/detail.css',
+    ]) {
       expect((await api.call('GET', asset)).status, asset).toBe(200);
     }
     // The fleet page's answer forms come from the shared module.

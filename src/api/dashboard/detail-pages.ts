@@ -28,6 +28,7 @@ const PAGES = {
 /** Their scripts and styles; questions.js is shared with the fleet page (its answer forms). */
 const ASSETS = {
   '/job.js': { file: 'job.js', type: JS },
+  '/job-sections.js': { file: 'job-sections.js', type: JS },
   '/sprint-run.js': { file: 'sprint-run.js', type: JS },
   '/detail-api.js': { file: 'detail-api.js', type: JS },
   '/timeline.js': { file: 'timeline.js', type: JS },
