@@ -30,6 +30,7 @@ import { fleetRoutes } from './routes/fleet.routes.js';
 import { seriesRoutes } from './routes/series.routes.js';
 import { opsRoutes } from './ops.routes.js';
 import { fleetPageRoutes } from './dashboard/fleet-page.js';
+import { detailPageRoutes } from './dashboard/detail-pages.js';
 import { bullBoardRoutes } from './dashboard/bull-board.js';
 import { taskDependencyRoutes } from './routes/task-dependencies.routes.js';
 import { mcpRoutes } from './mcp/mcp.routes.js';
@@ -62,6 +63,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route('/', opsRoutes(deps));
   app.route('/', fleetPageRoutes(deps));
+  app.route('/', detailPageRoutes(deps));
   app.route('/', bullBoardRoutes(deps));
   app.route('/', mcpRoutes(deps));
 

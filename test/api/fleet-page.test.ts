@@ -32,7 +32,11 @@ describe('the fleet page', () => {
     const script = await api.call('GET', '/fleet.js');
     expect(script.status).toBe(200);
     expect(script.body).toContain('/api/v1/questions?status=open');
-    expect(script.body).toContain('/api/v1/jobs/${question.job_id}/questions/${question.id}/answer');
+    // Its answer forms are the module it shares with the job page.
+    expect(script.body).toContain("from './questions.js'");
+    const forms = await api.call('GET', '/questions.js');
+    expect(forms.status).toBe(200);
+    expect(forms.body).toContain('/api/v1/jobs/${question.job_id}/questions/${question.id}/answer');
     for (const notice of ['progress', 'question_asked', 'question_answered', 'question_closed'])
       expect(script.body).toContain(`'${notice}'`);
     // The routes it calls are served.

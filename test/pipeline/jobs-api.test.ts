@@ -111,6 +111,8 @@ describe('the jobs API', () => {
         idea_id: ideaId,
         task_id: null,
         sprint_run_id: null,
+        product_id: expect.stringMatching(UUID),
+        owner_id: 'owner-a',
         payload: { answers: 'Small teams first.' },
         result: null,
         error: null,

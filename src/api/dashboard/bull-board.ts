@@ -11,6 +11,7 @@
  */
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import type { ExternalJobUrl, QueueJobJson } from '@bull-board/api/typings/app';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
@@ -23,12 +24,29 @@ import { assertSameOrigin, isBrowserCredential, isWrite, requestOrigin } from '.
 export const BOARD_PATH = '/admin/queues';
 const BROWSER_CHALLENGE = 'Basic realm="jobfleet", charset="UTF-8"';
 
+/**
+ * Each delivery's data is the jobfleet job's id ({ id }, src/queues/job-queues.ts): the board links
+ * a job to its page from that, when it shows it, so no URL is ever stored with the job in Redis.
+ */
+function jobPage(job: QueueJobJson): ExternalJobUrl {
+  const id = (job.data as { id?: unknown } | null)?.id;
+  // Every delivery has its id; were one without it, the link leads to the fleet page instead.
+  return typeof id === 'string'
+    ? { displayText: 'Job page', href: `/jobs/${encodeURIComponent(id)}` }
+    : { displayText: 'Fleet page', href: '/' };
+}
+
 function board(queues: JobQueues, readOnlyMode: boolean): Hono {
   const adapter = new HonoAdapter(serveStatic).setBasePath(BOARD_PATH);
   createBullBoard({
-    queues: queues.all().map((queue) => new BullMQAdapter(queue, { readOnlyMode })),
+    queues: queues.all().map((queue) => new BullMQAdapter(queue, { readOnlyMode, externalJobUrl: jobPage })),
     serverAdapter: adapter,
-    options: { uiConfig: { boardTitle: readOnlyMode ? 'jobfleet (read-only)' : 'jobfleet' } },
+    options: {
+      uiConfig: {
+        boardTitle: readOnlyMode ? 'jobfleet (read-only)' : 'jobfleet',
+        miscLinks: [{ text: 'Fleet page', url: '/' }],
+      },
+    },
   });
   return new Hono().route(BOARD_PATH, adapter.registerPlugin());
 }

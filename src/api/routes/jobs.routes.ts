@@ -13,6 +13,7 @@ import { type EnqueueRequest, enqueueJobs, insertJobs, queueInserted } from '../
 import { claudeJobMachine } from '../../machines/index.js';
 import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
 import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
+import { readJobLogs } from '../../jobs/job-logs.js';
 import { listHistory } from '../../transitions/index.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
@@ -21,6 +22,7 @@ import { answerOnce, IdempotencyHeaders } from '../idempotent-answer.js';
 import { createRouter } from '../router.js';
 import { errorResponses, IdParam, json, nextCursor, pageAfter } from '../schemas/common.schemas.js';
 import { History, toApiHistory } from '../schemas/history.schemas.js';
+import { encodeLogPosition, JobLogPage, JobLogQuery, logPositionOf, toApiLogLine } from '../schemas/job-log.schemas.js';
 import { CancelBody, Job, JobList, JobQuery, NewJob, NewJobBatch, toApiJob } from '../schemas/job.schemas.js';
 import { ValidTransitions, validTransitions } from '../schemas/transition.schemas.js';
 
@@ -188,6 +190,27 @@ export function jobsRoutes(deps: ApiDeps) {
     async (c) => {
       const job = await visibleJob(c.req.valid('param').id, callerOf(c));
       return c.json({ items: (await listHistory(deps.db, 'CLAUDE_JOB', job.id)).map(toApiHistory) }, 200);
+    },
+  );
+
+  app.openapi(
+    authedRoute(READ, {
+      method: 'get',
+      path: '/jobs/{id}/logs',
+      tags,
+      summary: "A job's log lines, oldest first; with ?after= only those written since",
+      description:
+        "The worker's lines (the agent's output, its progress reports, the workspace and its check) live in Redis with the job's delivery and go with it (an hour after it is done, a day after it failed); an idea job's rows of its idea's log stay. " +
+        'Poll with next_after to follow a running job: each read returns only what is new.',
+      request: { params: IdParam, query: JobLogQuery },
+      responses: { 200: json(JobLogPage, 'The lines, and where to read on'), ...errorResponses(404, 422) },
+    }),
+    async (c) => {
+      const query = c.req.valid('query');
+      const after = logPositionOf(query.after);
+      const job = await visibleJob(c.req.valid('param').id, callerOf(c));
+      const read = await readJobLogs(deps, job, after, query.limit);
+      return c.json({ items: read.lines.map(toApiLogLine), next_after: encodeLogPosition(read.next), more: read.more }, 200);
     },
   );
 

@@ -68,6 +68,8 @@ export const Job = z
     idea_id: z.uuid().nullable(),
     task_id: z.uuid().nullable(),
     sprint_run_id: z.uuid().nullable(),
+    product_id: z.uuid().openapi({ description: "the subject's product" }),
+    owner_id: z.string().openapi({ description: "the product's owner" }),
     payload: z.unknown(),
     result: JobResult,
     error: z.unknown().openapi({
@@ -153,6 +155,8 @@ export function toApiJob(job: ClaudeJob): ApiJob {
     idea_id: job.idea_id,
     task_id: job.task_id,
     sprint_run_id: job.sprint_run_id,
+    product_id: job.product_id,
+    owner_id: job.owner_id,
     payload: job.payload,
     // Written only by resultOf (src/jobs/kind-handler.ts): an object, or null before the job ends.
     result: job.result as ApiJob['result'],

@@ -13,6 +13,7 @@ import { setUpFilters, filterQuery } from './fleet-feed-filters.js';
 import { startPlots } from './fleet-plots.js';
 import { refreshOwners, refreshSchedules } from './fleet-shares.js';
 import { $, cell, jobLink, link, nodesCell, sprintRunHref } from './fleet-dom.js';
+import { answerForm } from './questions.js';
 
 const STATUSES = ['queued', 'claimed', 'running', 'done', 'failed', 'cancelled', 'skipped'];
 const FEED_LENGTH = 200;
@@ -249,67 +250,6 @@ function questionsChanged() {
   $('#questions-note').hidden = questions.size > 0;
 }
 
-function answerForm(question) {
-  const form = document.createElement('form');
-  form.className = 'answer';
-  if (question.options) {
-    const choices = document.createElement('fieldset');
-    const legend = document.createElement('legend');
-    legend.textContent = 'options';
-    choices.append(legend);
-    for (const option of question.options) {
-      const label = document.createElement('label');
-      const input = document.createElement('input');
-      input.type = 'radio';
-      input.name = 'answer';
-      input.value = option;
-      input.required = true;
-      label.append(input, ` ${option}`);
-      choices.append(label);
-    }
-    form.append(choices);
-  } else {
-    const text = document.createElement('textarea');
-    text.name = 'answer';
-    text.required = true;
-    text.maxLength = 10000;
-    text.rows = 2;
-    text.setAttribute('aria-label', 'answer');
-    form.append(text);
-  }
-  const button = document.createElement('button');
-  button.type = 'submit';
-  button.textContent = 'Answer';
-  const outcome = document.createElement('span');
-  outcome.className = 'outcome';
-  outcome.setAttribute('role', 'status');
-  form.append(button, outcome);
-  form.addEventListener('submit', async (submitted) => {
-    submitted.preventDefault();
-    const answer = new FormData(form).get('answer');
-    // Kept on the page a while, whatever a refresh says, so that the person sees what became of it.
-    form.dataset.sentAt = String(Date.now());
-    button.disabled = true;
-    outcome.textContent = 'sending…';
-    try {
-      const response = await fetch(`/api/v1/jobs/${question.job_id}/questions/${question.id}/answer`, {
-        method: 'POST',
-        headers: { accept: 'application/json', 'content-type': 'application/json' },
-        body: JSON.stringify({ answer }),
-      });
-      const body = await response.json().catch(() => null);
-      if (response.ok) return dropQuestion(question.id);
-      outcome.textContent = body?.error?.message ?? `refused (${response.status})`;
-      // Answered by someone else, or its job ended: nothing left to answer here.
-      button.disabled = response.status === 409;
-    } catch {
-      outcome.textContent = 'could not reach the server; try again';
-      button.disabled = false;
-    }
-  });
-  return form;
-}
-
 function questionItem(question, kind) {
   const item = document.createElement('li');
   item.className = 'question';
@@ -321,7 +261,7 @@ function questionItem(question, kind) {
   const text = document.createElement('p');
   text.className = 'text';
   text.textContent = question.question;
-  item.append(about, text, answerForm(question));
+  item.append(about, text, answerForm(question, { onAnswered: () => dropQuestion(question.id) }));
   return item;
 }
 
