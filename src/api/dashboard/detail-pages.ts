@@ -8,16 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Context, Hono } from 'hono';
-import { hasScope } from '../../auth/principal.js';
-import { AppError } from '../../errors/app-error.js';
-import { PACKAGE_ROOT } from '../../package-root.js';
+import { Hono } from 'hono';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
 import { isUuid } from '../schemas/common.schemas.js';
-
-const PUBLIC = path.join(PACKAGE_ROOT, 'src', 'api', 'dashboard', 'public');
-const JS = 'text/javascript; charset=utf-8';
-const HTML = 'text/html; charset=utf-8';
+import { CSS, HTML, JS, PUBLIC, pageLogin } from './page-login.js';
 
 /** The pages, by the entity they show; the id in their path is read by the page's script. */
 const PAGES = {
@@ -33,33 +27,25 @@ const ASSETS = {
   '/detail-api.js': { file: 'detail-api.js', type: JS },
   '/timeline.js': { file: 'timeline.js', type: JS },
   '/questions.js': { file: 'questions.js', type: JS },
-  '/detail.css': { file: 'detail.css', type: 'text/css; charset=utf-8' },
+  '/detail.css': { file: 'detail.css', type: CSS },
 } as const;
 
 const read = (file: string) => readFileSync(path.join(PUBLIC, file), 'utf8');
 
 export function detailPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  const login = async (c: Context<ApiEnv>) => {
-    const principal = await deps.auth.fromHeader(c.req.header('authorization'));
-    if (!principal) {
-      c.header('WWW-Authenticate', 'Basic realm="jobfleet", charset="UTF-8"');
-      throw new AppError('unauthorized', 'log in to see the fleet (HTTP Basic auth, or a bearer token)');
-    }
-    if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the fleet pages need the read, worker or admin scope');
-  };
 
   for (const [route, { file, type }] of Object.entries(ASSETS)) {
     const body = read(file);
     app.get(route, async (c) => {
-      await login(c);
+      await pageLogin(deps, c);
       return c.body(body, 200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
     });
   }
   for (const [route, { file, noun }] of Object.entries(PAGES)) {
     const body = read(file);
     app.get(route, async (c) => {
-      await login(c);
+      await pageLogin(deps, c);
       const id = c.req.param('id') ?? '';
       if (!isUuid(id)) return c.body(notFoundPage(noun), 404, { 'Content-Type': HTML, 'Cache-Control': 'no-store' });
       return c.body(body, 200, { 'Content-Type': HTML, 'Cache-Control': 'no-store' });

@@ -8,19 +8,15 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { hasScope, isAdmin } from '../../auth/principal.js';
-import { AppError } from '../../errors/app-error.js';
+import { isAdmin } from '../../auth/principal.js';
 import { claudeJobStatus, EVENT_STATUSES, jobKind } from '../../spelling/api-spelling.js';
 import type { ApiDeps, ApiEnv } from '../api-deps.js';
-import { PACKAGE_ROOT } from '../../package-root.js';
+import { CSS, HTML, JS, PUBLIC, pageLogin } from './page-login.js';
 
-const PUBLIC = path.join(PACKAGE_ROOT, 'src', 'api', 'dashboard', 'public');
 /** uPlot's dist folder, found as Node finds the package (its main file lives there). */
 const UPLOT = path.dirname(createRequire(import.meta.url).resolve('uplot'));
-const JS = 'text/javascript; charset=utf-8';
-const CSS = 'text/css; charset=utf-8';
 const FILES = {
-  '/': { file: path.join(PUBLIC, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/': { file: path.join(PUBLIC, 'index.html'), type: HTML },
   '/fleet.js': { file: path.join(PUBLIC, 'fleet.js'), type: JS },
   '/fleet-shares.js': { file: path.join(PUBLIC, 'fleet-shares.js'), type: JS },
   '/fleet-dom.js': { file: path.join(PUBLIC, 'fleet-dom.js'), type: JS },
@@ -45,12 +41,7 @@ export function fleetPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
       body = body.replace(CHOICES_MARK, CHOICES);
     }
     app.get(route, async (c) => {
-      const principal = await deps.auth.fromHeader(c.req.header('authorization'));
-      if (!principal) {
-        c.header('WWW-Authenticate', 'Basic realm="jobfleet", charset="UTF-8"');
-        throw new AppError('unauthorized', 'log in to see the fleet (HTTP Basic auth, or a bearer token)');
-      }
-      if (!hasScope(principal, ['read', 'worker'])) throw new AppError('forbidden', 'the fleet page needs the read, worker or admin scope');
+      const principal = await pageLogin(deps, c);
       // The page offers admins what only they may do (resume a provider, filter by owner); the API checks it again.
       const page = route === '/' && isAdmin(principal) ? body.replace(ADMIN_MARK, 'data-admin="true"') : body;
       return c.body(page, 200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
