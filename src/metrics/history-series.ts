@@ -16,10 +16,16 @@ import type { Db } from '../db/database.js';
 import { isJobKind, type JobKind } from '../job-kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 
+/**
+ * keepMs: how long an answer may be served again (src/api/routes/series.routes.ts). A small
+ * fraction of a bucket, so a plot is never more than that behind, and long enough that open pages
+ * cost the wider ranges' statements (BENCHMARKS.md: seconds for 7d at a million history rows)
+ * rarely: 1/12, 1/40 and 1/60 of a bucket.
+ */
 export const SERIES_RANGES = {
-  '1h': { buckets: 60, bucketSeconds: 60 },
-  '24h': { buckets: 144, bucketSeconds: 600 },
-  '7d': { buckets: 168, bucketSeconds: 3600 },
+  '1h': { buckets: 60, bucketSeconds: 60, keepMs: 5_000 },
+  '24h': { buckets: 144, bucketSeconds: 600, keepMs: 15_000 },
+  '7d': { buckets: 168, bucketSeconds: 3600, keepMs: 60_000 },
 } as const;
 
 export type SeriesRange = keyof typeof SERIES_RANGES;
@@ -89,7 +95,12 @@ export function seriesFrame(range: SeriesRange, now: Date) {
 export async function loadHistorySeries(db: Db, query: SeriesQuery): Promise<HistorySeries> {
   const frame = seriesFrame(query.range, query.now);
   const n = frame.buckets;
-  const rows = await sql<SeriesRow>`${seriesStatement(query, frame)}`.execute(db);
+  // A week's history is a million rows: its join and its percentiles' sorts spill to disk under the
+  // default work_mem. More memory for this statement alone (SET LOCAL ends with the transaction).
+  const rows = await db.transaction().execute(async (trx) => {
+    await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
+    return sql<SeriesRow>`${seriesStatement(query, frame)}`.execute(trx);
+  });
 
   const zeros = () => new Array<number>(n).fill(0);
   const nulls = () => new Array<number | null>(n).fill(null);
@@ -199,8 +210,9 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
   const width = sql`${frame.bucketSeconds}::int`;
   const owner = query.ownerId === null ? sql`` : sql`AND j.owner_id = ${query.ownerId}`;
   const queuedOwner = query.ownerId === null ? sql`` : sql`AND owner_id = ${query.ownerId}`;
+  // date_part, not extract: extract answers numeric, whose arithmetic was a fifth of a 7d call.
   const ms = (later: ReturnType<typeof sql.ref>, earlier: ReturnType<typeof sql.ref>) =>
-    sql`(extract(epoch FROM ${later} - ${earlier}) * 1000)::float8`;
+    sql`(date_part('epoch', ${later} - ${earlier}) * 1000)`;
   const costOwner = query.byOwner
     ? sql`
       UNION ALL
@@ -212,7 +224,7 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
       SELECT j.kind, t.from_status, t.to_status,
         -- After now (committed since the clock was read): past the last bucket, whatever its end.
         CASE WHEN t.created_at > ${now} THEN ${frame.buckets}::int
-          ELSE floor(extract(epoch FROM t.created_at - ${from}) / ${width})::int END AS i,
+          ELSE floor(date_part('epoch', t.created_at - ${from}) / ${width})::int END AS i,
         CASE WHEN t.to_status = 'RUNNING' THEN ${ms(sql.ref('t.created_at'), sql.ref('j.created_at'))} END AS wait_ms,
         CASE WHEN t.from_status = 'RUNNING' AND t.to_status IN ('DONE', 'FAILED')
           THEN ${ms(sql.ref('t.created_at'), sql.ref('j.started_at'))} END AS run_ms
