@@ -200,9 +200,11 @@ export async function loadHistorySeries(db: Db, query: SeriesQuery): Promise<His
 /**
  * The statement. `ev` holds the range's job transitions (from the first bucket's start on, with
  * no upper bound: the queue depth subtracts whatever happened after each bucket's end, also after
- * `now`), each with its bucket (those after `now` in one past the last); `fin` the terminal transitions from the first day's 00:00 UTC on
- * (a day's cost is the whole day's, also before the range starts). Percentiles are interpolated
- * (percentile_cont) in milliseconds.
+ * `now`), each with its bucket (those after `now` in one past the last), and the terminal ones
+ * from the first day's 00:00 UTC on (bucket -1 before the range): a day's cost is the whole day's,
+ * also before the range starts. One scan and one join for both: the join reads the jobs table
+ * whole for any but the smallest ranges, and was the larger part of a call when done twice.
+ * Percentiles are interpolated (percentile_cont) in milliseconds.
  */
 function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFrame>) {
   const from = sql`${frame.from.toISOString()}::timestamptz`;
@@ -221,26 +223,23 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
     : sql``;
   return sql`
     WITH ev AS MATERIALIZED (
-      SELECT j.kind, t.from_status, t.to_status,
+      SELECT j.kind, j.owner_id, t.from_status, t.to_status,
         -- After now (committed since the clock was read): past the last bucket, whatever its end.
-        CASE WHEN t.created_at > ${now} THEN ${frame.buckets}::int
+        CASE WHEN t.created_at > ${now} THEN ${frame.buckets}::int WHEN t.created_at < ${from} THEN -1
           ELSE floor(date_part('epoch', t.created_at - ${from}) / ${width})::int END AS i,
+        CASE WHEN t.to_status IN ('DONE', 'FAILED', 'CANCELLED') AND t.created_at <= ${now}
+          THEN ((t.created_at AT TIME ZONE 'UTC')::date - ${frame.days[0]}::date) END AS d,
         CASE WHEN t.to_status = 'RUNNING' THEN ${ms(sql.ref('t.created_at'), sql.ref('j.created_at'))} END AS wait_ms,
         CASE WHEN t.from_status = 'RUNNING' AND t.to_status IN ('DONE', 'FAILED')
-          THEN ${ms(sql.ref('t.created_at'), sql.ref('j.started_at'))} END AS run_ms
-      FROM transitions t
-      JOIN claude_jobs j ON j.id = t.entity_id
-      WHERE t.created_at >= ${from} AND t.entity_type = 'CLAUDE_JOB'
-        AND (t.to_status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED') OR t.from_status = 'QUEUED') ${owner}
-    ),
-    fin AS (
-      SELECT j.kind, j.owner_id, ((t.created_at AT TIME ZONE 'UTC')::date - ${frame.days[0]}::date) AS d,
+          THEN ${ms(sql.ref('t.created_at'), sql.ref('j.started_at'))} END AS run_ms,
         j.cost_usd, j.input_tokens, j.output_tokens
       FROM transitions t
       JOIN claude_jobs j ON j.id = t.entity_id
-      WHERE t.created_at >= ${frame.firstDay.toISOString()}::timestamptz AND t.created_at <= ${now} AND t.entity_type = 'CLAUDE_JOB'
-        AND t.to_status IN ('DONE', 'FAILED', 'CANCELLED') ${owner}
+      WHERE t.created_at >= ${frame.firstDay.toISOString()}::timestamptz AND t.entity_type = 'CLAUDE_JOB'
+        AND (t.to_status IN ('DONE', 'FAILED', 'CANCELLED')
+          OR (t.created_at >= ${from} AND (t.to_status IN ('QUEUED', 'RUNNING') OR t.from_status = 'QUEUED'))) ${owner}
     ),
+    fin AS (SELECT * FROM ev WHERE d IS NOT NULL),
     alive AS (
       SELECT started_at, coalesce(stopped_at, heartbeat_at + CASE WHEN mode = 'pull' THEN ${query.aliveWithin.pullMs}::int
         ELSE ${query.aliveWithin.processMs}::int END * interval '1 millisecond') AS until
@@ -248,23 +247,23 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
     )
     SELECT 'done_failed' AS part, kind AS key, i,
       (count(*) FILTER (WHERE to_status = 'DONE'))::float8 AS a, (count(*) FILTER (WHERE to_status = 'FAILED'))::float8 AS b, NULL::float8 AS c
-    FROM ev WHERE to_status IN ('DONE', 'FAILED') GROUP BY kind, i
+    FROM ev WHERE to_status IN ('DONE', 'FAILED') AND i >= 0 GROUP BY kind, i
     UNION ALL
     SELECT 'queued_net', kind, i,
       (count(*) FILTER (WHERE to_status = 'QUEUED') - count(*) FILTER (WHERE from_status = 'QUEUED'))::float8, NULL, NULL
-    FROM ev WHERE to_status = 'QUEUED' OR from_status = 'QUEUED' GROUP BY kind, i
+    FROM ev WHERE (to_status = 'QUEUED' OR from_status = 'QUEUED') AND i >= 0 GROUP BY kind, i
     UNION ALL
     SELECT 'queued_now', kind, NULL, count(*)::float8, NULL, NULL
     FROM claude_jobs WHERE status = 'QUEUED' ${queuedOwner} GROUP BY kind
     UNION ALL
     SELECT 'wait', NULL, i, p[1], p[2], p[3] FROM (
       SELECT i, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p
-      FROM ev WHERE wait_ms IS NOT NULL GROUP BY i
+      FROM ev WHERE wait_ms IS NOT NULL AND i >= 0 GROUP BY i
     ) AS w
     UNION ALL
     SELECT 'run', NULL, i, p[1], p[2], p[3] FROM (
       SELECT i, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY run_ms) AS p
-      FROM ev WHERE run_ms IS NOT NULL GROUP BY i
+      FROM ev WHERE run_ms IS NOT NULL AND i >= 0 GROUP BY i
     ) AS r
     UNION ALL
     SELECT 'workers', NULL, g.i, count(alive.started_at)::float8, NULL, NULL
