@@ -57,6 +57,8 @@ const Series = z
   })
   .openapi('FleetSeries');
 
+const LONGEST_KEEP_MS = Math.max(...Object.values(SERIES_RANGES).map((range) => range.keepMs));
+
 export function seriesRoutes(deps: ApiDeps) {
   const app = createRouter();
   const clock = deps.clock ?? systemClock;
@@ -65,6 +67,8 @@ export function seriesRoutes(deps: ApiDeps) {
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
     const key = `${query.range}|${query.ownerId ?? '*'}|${query.byOwner}`;
     const at = performance.now();
+    // Owners come and go: answers past every range's keep time are dropped, not left to pile up.
+    for (const [old, entry] of answers) if (at - entry.at >= LONGEST_KEEP_MS) answers.delete(old);
     const kept = answers.get(key);
     if (kept && at - kept.at < SERIES_RANGES[query.range].keepMs) return kept.answer;
     const answer = loadHistorySeries(deps.db, {
