@@ -16,10 +16,16 @@ import type { Db } from '../db/database.js';
 import { isJobKind, type JobKind } from '../job-kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
 
+/**
+ * keepMs: how long an answer may be served again (src/api/routes/series.routes.ts). A small
+ * fraction of a bucket, so a plot is never more than that behind, and long enough that open pages
+ * cost the wider ranges' statements (BENCHMARKS.md: seconds for 7d at a million history rows)
+ * rarely: 1/12, 1/40 and 1/60 of a bucket.
+ */
 export const SERIES_RANGES = {
-  '1h': { buckets: 60, bucketSeconds: 60 },
-  '24h': { buckets: 144, bucketSeconds: 600 },
-  '7d': { buckets: 168, bucketSeconds: 3600 },
+  '1h': { buckets: 60, bucketSeconds: 60, keepMs: 5_000 },
+  '24h': { buckets: 144, bucketSeconds: 600, keepMs: 15_000 },
+  '7d': { buckets: 168, bucketSeconds: 3600, keepMs: 60_000 },
 } as const;
 
 export type SeriesRange = keyof typeof SERIES_RANGES;
@@ -89,7 +95,12 @@ export function seriesFrame(range: SeriesRange, now: Date) {
 export async function loadHistorySeries(db: Db, query: SeriesQuery): Promise<HistorySeries> {
   const frame = seriesFrame(query.range, query.now);
   const n = frame.buckets;
-  const rows = await sql<SeriesRow>`${seriesStatement(query, frame)}`.execute(db);
+  // A week's history is a million rows: its join and its percentiles' sorts spill to disk under the
+  // default work_mem. More memory for this statement alone (SET LOCAL ends with the transaction).
+  const rows = await db.transaction().execute(async (trx) => {
+    await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
+    return sql<SeriesRow>`${seriesStatement(query, frame)}`.execute(trx);
+  });
 
   const zeros = () => new Array<number>(n).fill(0);
   const nulls = () => new Array<number | null>(n).fill(null);
@@ -189,9 +200,11 @@ export async function loadHistorySeries(db: Db, query: SeriesQuery): Promise<His
 /**
  * The statement. `ev` holds the range's job transitions (from the first bucket's start on, with
  * no upper bound: the queue depth subtracts whatever happened after each bucket's end, also after
- * `now`), each with its bucket (those after `now` in one past the last); `fin` the terminal transitions from the first day's 00:00 UTC on
- * (a day's cost is the whole day's, also before the range starts). Percentiles are interpolated
- * (percentile_cont) in milliseconds.
+ * `now`), each with its bucket (those after `now` in one past the last), and the terminal ones
+ * from the first day's 00:00 UTC on (bucket -1 before the range): a day's cost is the whole day's,
+ * also before the range starts. One scan and one join for both: the join reads the jobs table
+ * whole for any but the smallest ranges, and was the larger part of a call when done twice.
+ * Percentiles are interpolated (percentile_cont) in milliseconds.
  */
 function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFrame>) {
   const from = sql`${frame.from.toISOString()}::timestamptz`;
@@ -199,8 +212,9 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
   const width = sql`${frame.bucketSeconds}::int`;
   const owner = query.ownerId === null ? sql`` : sql`AND j.owner_id = ${query.ownerId}`;
   const queuedOwner = query.ownerId === null ? sql`` : sql`AND owner_id = ${query.ownerId}`;
+  // date_part, not extract: extract answers numeric, whose arithmetic was a fifth of a 7d call.
   const ms = (later: ReturnType<typeof sql.ref>, earlier: ReturnType<typeof sql.ref>) =>
-    sql`(extract(epoch FROM ${later} - ${earlier}) * 1000)::float8`;
+    sql`(date_part('epoch', ${later} - ${earlier}) * 1000)`;
   const costOwner = query.byOwner
     ? sql`
       UNION ALL
@@ -209,26 +223,23 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
     : sql``;
   return sql`
     WITH ev AS MATERIALIZED (
-      SELECT j.kind, t.from_status, t.to_status,
+      SELECT j.kind, j.owner_id, t.from_status, t.to_status,
         -- After now (committed since the clock was read): past the last bucket, whatever its end.
-        CASE WHEN t.created_at > ${now} THEN ${frame.buckets}::int
-          ELSE floor(extract(epoch FROM t.created_at - ${from}) / ${width})::int END AS i,
+        CASE WHEN t.created_at > ${now} THEN ${frame.buckets}::int WHEN t.created_at < ${from} THEN -1
+          ELSE floor(date_part('epoch', t.created_at - ${from}) / ${width})::int END AS i,
+        CASE WHEN t.to_status IN ('DONE', 'FAILED', 'CANCELLED') AND t.created_at <= ${now}
+          THEN ((t.created_at AT TIME ZONE 'UTC')::date - ${frame.days[0]}::date) END AS d,
         CASE WHEN t.to_status = 'RUNNING' THEN ${ms(sql.ref('t.created_at'), sql.ref('j.created_at'))} END AS wait_ms,
         CASE WHEN t.from_status = 'RUNNING' AND t.to_status IN ('DONE', 'FAILED')
-          THEN ${ms(sql.ref('t.created_at'), sql.ref('j.started_at'))} END AS run_ms
-      FROM transitions t
-      JOIN claude_jobs j ON j.id = t.entity_id
-      WHERE t.created_at >= ${from} AND t.entity_type = 'CLAUDE_JOB'
-        AND (t.to_status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED') OR t.from_status = 'QUEUED') ${owner}
-    ),
-    fin AS (
-      SELECT j.kind, j.owner_id, ((t.created_at AT TIME ZONE 'UTC')::date - ${frame.days[0]}::date) AS d,
+          THEN ${ms(sql.ref('t.created_at'), sql.ref('j.started_at'))} END AS run_ms,
         j.cost_usd, j.input_tokens, j.output_tokens
       FROM transitions t
       JOIN claude_jobs j ON j.id = t.entity_id
-      WHERE t.created_at >= ${frame.firstDay.toISOString()}::timestamptz AND t.created_at <= ${now} AND t.entity_type = 'CLAUDE_JOB'
-        AND t.to_status IN ('DONE', 'FAILED', 'CANCELLED') ${owner}
+      WHERE t.created_at >= ${frame.firstDay.toISOString()}::timestamptz AND t.entity_type = 'CLAUDE_JOB'
+        AND (t.to_status IN ('DONE', 'FAILED', 'CANCELLED')
+          OR (t.created_at >= ${from} AND (t.to_status IN ('QUEUED', 'RUNNING') OR t.from_status = 'QUEUED'))) ${owner}
     ),
+    fin AS (SELECT * FROM ev WHERE d IS NOT NULL),
     alive AS (
       SELECT started_at, coalesce(stopped_at, heartbeat_at + CASE WHEN mode = 'pull' THEN ${query.aliveWithin.pullMs}::int
         ELSE ${query.aliveWithin.processMs}::int END * interval '1 millisecond') AS until
@@ -236,23 +247,23 @@ function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFram
     )
     SELECT 'done_failed' AS part, kind AS key, i,
       (count(*) FILTER (WHERE to_status = 'DONE'))::float8 AS a, (count(*) FILTER (WHERE to_status = 'FAILED'))::float8 AS b, NULL::float8 AS c
-    FROM ev WHERE to_status IN ('DONE', 'FAILED') GROUP BY kind, i
+    FROM ev WHERE to_status IN ('DONE', 'FAILED') AND i >= 0 GROUP BY kind, i
     UNION ALL
     SELECT 'queued_net', kind, i,
       (count(*) FILTER (WHERE to_status = 'QUEUED') - count(*) FILTER (WHERE from_status = 'QUEUED'))::float8, NULL, NULL
-    FROM ev WHERE to_status = 'QUEUED' OR from_status = 'QUEUED' GROUP BY kind, i
+    FROM ev WHERE (to_status = 'QUEUED' OR from_status = 'QUEUED') AND i >= 0 GROUP BY kind, i
     UNION ALL
     SELECT 'queued_now', kind, NULL, count(*)::float8, NULL, NULL
     FROM claude_jobs WHERE status = 'QUEUED' ${queuedOwner} GROUP BY kind
     UNION ALL
     SELECT 'wait', NULL, i, p[1], p[2], p[3] FROM (
       SELECT i, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p
-      FROM ev WHERE wait_ms IS NOT NULL GROUP BY i
+      FROM ev WHERE wait_ms IS NOT NULL AND i >= 0 GROUP BY i
     ) AS w
     UNION ALL
     SELECT 'run', NULL, i, p[1], p[2], p[3] FROM (
       SELECT i, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY run_ms) AS p
-      FROM ev WHERE run_ms IS NOT NULL GROUP BY i
+      FROM ev WHERE run_ms IS NOT NULL AND i >= 0 GROUP BY i
     ) AS r
     UNION ALL
     SELECT 'workers', NULL, g.i, count(alive.started_at)::float8, NULL, NULL

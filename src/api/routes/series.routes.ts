@@ -2,22 +2,27 @@
  * GET /api/v1/stats/series: the fleet's recent past as time series, for the fleet page's plots
  * (src/metrics/history-series.ts computes them from the history table).
  *
- * Answers are kept for a few seconds per (range, owner scope): every open fleet page polls, and
+ * Answers are kept a little while per (range, owner scope): every open fleet page polls, and
  * without it N pages would cost N statements per interval; with it they cost one. Concurrent
- * calls for the same key share one statement in flight. The figures are at most SERIES_CACHE_MS
- * old, well under the smallest bucket (a minute).
+ * calls for the same key share one statement in flight. How long depends on the range
+ * (SERIES_RANGES keepMs: 5 s for 1h, 15 s for 24h, 60 s for 7d): a small part of one bucket, and
+ * the wider ranges cost more (a week is a million history rows on a busy fleet).
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
 import { isAdmin } from '../../auth/principal.js';
-import { type HistorySeries, loadHistorySeries, SERIES_RANGE_NAMES, type SeriesQuery } from '../../metrics/history-series.js';
+import {
+  type HistorySeries,
+  loadHistorySeries,
+  SERIES_RANGE_NAMES,
+  SERIES_RANGES,
+  type SeriesQuery,
+} from '../../metrics/history-series.js';
 import { systemClock } from '../../util/clock.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { json } from '../schemas/common.schemas.js';
-
-export const SERIES_CACHE_MS = 5_000;
 
 const PerBucket = z.array(z.number());
 const PerBucketOrNull = z.array(z.number().nullable());
@@ -52,6 +57,8 @@ const Series = z
   })
   .openapi('FleetSeries');
 
+const LONGEST_KEEP_MS = Math.max(...Object.values(SERIES_RANGES).map((range) => range.keepMs));
+
 export function seriesRoutes(deps: ApiDeps) {
   const app = createRouter();
   const clock = deps.clock ?? systemClock;
@@ -60,8 +67,10 @@ export function seriesRoutes(deps: ApiDeps) {
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
     const key = `${query.range}|${query.ownerId ?? '*'}|${query.byOwner}`;
     const at = performance.now();
+    // Owners come and go: answers past every range's keep time are dropped, not left to pile up.
+    for (const [old, entry] of answers) if (at - entry.at >= LONGEST_KEEP_MS) answers.delete(old);
     const kept = answers.get(key);
-    if (kept && at - kept.at < SERIES_CACHE_MS) return kept.answer;
+    if (kept && at - kept.at < SERIES_RANGES[query.range].keepMs) return kept.answer;
     const answer = loadHistorySeries(deps.db, {
       ...query,
       now: clock(),
@@ -82,7 +91,7 @@ export function seriesRoutes(deps: ApiDeps) {
       description:
         'Computed from the history of job transitions over the range: 1h (60 buckets of 60 s), 24h (144 of 600 s), 7d (168 of ' +
         '3600 s). A read token sees its own owner’s jobs only; admin and worker tokens every owner’s; cost per owner is for admins. ' +
-        `Answers are at most ${SERIES_CACHE_MS / 1000} s old. Kinds with no data in the range may be missing from each map: read them as zeros.`,
+        'Answers are kept 5 s (1h), 15 s (24h) or 60 s (7d). Kinds with no data in the range may be missing from each map: read them as zeros.',
       request: { query: z.object({ range: z.enum(SERIES_RANGE_NAMES, { error: 'must be one of 1h, 24h, 7d' }).default('1h') }) },
       responses: { 200: json(Series, 'The series') },
     }),
