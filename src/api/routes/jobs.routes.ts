@@ -14,6 +14,7 @@ import { claudeJobMachine } from '../../machines/index.js';
 import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
 import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
 import { listHistory } from '../../transitions/index.js';
+import { noteEnqueued } from '../../telemetry/job-spans.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { enqueuerOf } from '../enqueuer.js';
@@ -89,6 +90,7 @@ export function jobsRoutes(deps: ApiDeps) {
         });
       }
       const job = await enqueueOne(toEnqueueRequest(body), enqueuerOf(c, deps));
+      noteEnqueued([job]);
       return c.json(toApiJob(job), 202);
     },
   );
@@ -116,6 +118,7 @@ export function jobsRoutes(deps: ApiDeps) {
         });
       }
       const jobs = await enqueueJobs(deps, requests, enqueuerOf(c, deps));
+      noteEnqueued(jobs);
       return c.json({ jobs: jobs.map(toApiJob) }, 202);
     },
   );
