@@ -29,11 +29,11 @@ export interface OtlpReceiver {
 type OtlpValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean };
 type OtlpAttribute = { key: string; value: OtlpValue };
 
-const valueOf = (value: OtlpValue): string | number | boolean =>
+const attributeValue = (value: OtlpValue): string | number | boolean =>
   value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : (value.doubleValue ?? value.boolValue ?? ''));
 
 const attributesOf = (list: readonly OtlpAttribute[] | undefined) =>
-  Object.fromEntries((list ?? []).map((attribute) => [attribute.key, valueOf(attribute.value)]));
+  Object.fromEntries((list ?? []).map((attribute) => [attribute.key, attributeValue(attribute.value)]));
 
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const receiver = { spans: [] as ReceivedSpan[], posts: 0 };
