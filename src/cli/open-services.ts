@@ -16,8 +16,13 @@ import type { Closers } from './lifecycle.js';
  * (agents drained, outcomes written) are flushed too. `serviceName` is the default when the
  * operator names none (OTEL_SERVICE_NAME).
  */
-export async function openTracing(config: Config, closers: Closers, serviceName: string): Promise<void> {
-  const stop = await startTracing(config.tracing, serviceName);
+export async function openTracing(
+  config: Config,
+  closers: Closers,
+  serviceName: string,
+  options: { carriesContext?: boolean } = {},
+): Promise<void> {
+  const stop = await startTracing(config.tracing, serviceName, options);
   if (stop) closers.add('traces', stop);
 }
 

@@ -7,7 +7,17 @@
  * helper here returns at its first line, so the enqueue and the worker's hot path pay nothing
  * (BENCHMARKS.md, "Tracing off and on").
  */
-import { type Attributes, type Context, context, propagation, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  type ContextManager,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { VERSION } from '../version.js';
 import type { TracingSwitch } from './tracing-switch.js';
 
@@ -27,12 +37,20 @@ export function tracingOn(): boolean {
  * Starts the SDK when the switch says so, naming the service after the role unless the operator
  * named it; answers its closer (flush, then shut down), or null when tracing is off.
  */
-export async function startTracing(settings: TracingSwitch | undefined, role: string): Promise<(() => Promise<void>) | null> {
+export async function startTracing(
+  settings: TracingSwitch | undefined,
+  role: string,
+  options: { carriesContext?: boolean } = {},
+): Promise<(() => Promise<void>) | null> {
   if (!settings?.enabled) return null;
   // Loaded only now: a process that does not trace never loads the SDK.
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
   const sdk = new NodeSDK({
     ...(settings.serviceNamed ? {} : { serviceName: role }),
+    // A worker process names every span's parent itself (the job's stored context): it needs no
+    // active context carried across its awaits, which on Node 20 (AsyncLocalStorage on async
+    // hooks) taxes every promise of the process.
+    ...(options.carriesContext === false ? { contextManager: new NoContextCarried() } : {}),
     // Traces only: jobfleet's metrics are Prometheus's (/metrics) and its logs are pino's lines.
     // Left to the environment, the SDK would post empty metrics and logs to the collector too.
     metricReaders: [],
@@ -85,6 +103,44 @@ export async function settled<T>(span: Span, work: () => Promise<T>): Promise<T>
   } finally {
     span.end();
   }
+}
+
+/**
+ * The root context as the only active one: spans start where their parent is given, and nothing
+ * follows a promise chain (the API's ContextManager interface, without AsyncLocalStorage).
+ */
+class NoContextCarried implements ContextManager {
+  active(): Context {
+    return ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    _context: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return fn.call(thisArg, ...args);
+  }
+  bind<T>(_context: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    return this;
+  }
+}
+
+/**
+ * A new root span, ended at once, whose context jobs enqueued outside any request carry (a
+ * sprint run's next steps): their trace starts there. Null when tracing is off.
+ */
+export function rootTraceContext(name: string, attributes: Attributes): string | null {
+  if (!on) return null;
+  const span = tracer.startSpan(name, { root: true, attributes });
+  span.end();
+  return serialize(trace.setSpan(ROOT_CONTEXT, span));
 }
 
 function serialize(ctx: Context): string | null {

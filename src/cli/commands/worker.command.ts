@@ -16,7 +16,8 @@ export const workerCommand = defineCommand({
     const logger = createLogger(config, { process: 'worker' });
     const closers = new Closers();
     try {
-      await openTracing(config, closers, 'jobfleet-worker');
+      // Its spans name their parents (the jobs' contexts): no active context to carry.
+      await openTracing(config, closers, 'jobfleet-worker', { carriesContext: false });
       const db = await openDatabase(config, closers, 'jobfleet-worker');
       const pool = await runWorkers(config, db, closers, logger, { kinds, concurrency });
       process.stdout.write(`jobfleet worker ${pool.identity.workerId} running ${kinds.join(', ')} at concurrency ${concurrency}\n`);
