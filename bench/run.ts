@@ -15,10 +15,10 @@
  *
  * With --tracing, each round's jobfleet run is made twice, tracing off and on (alternating which
  * goes first, so drift shows): on, the workers export their spans over OTLP/HTTP (http/json) to
- * a sink in the bench process, which enqueues each call of 1,000 inside a span of its own as the
- * API would inside a request, so every row carries a trace context. The bench process starts its
- * SDK before the first round and keeps it; its off runs enqueue outside any span, so their rows
- * carry none (`npm run bench -- --only jobfleet --tracing`).
+ * a sink in the bench process, which enqueues each call of 1,000 under a span of its own as the
+ * API would under a request's, so every row carries a trace context. The bench process starts its
+ * SDK before the first round and keeps it (carrying no active context, like a worker); its off
+ * runs' rows carry none (`npm run bench -- --only jobfleet --tracing`).
  *
  * Options: --jobs N (20000), --rounds R (3), --processes P (1), --concurrency C (100),
  * --scaling-jobs N (4000), --latency-rate R (half the measured throughput), --latency-seconds S
@@ -58,7 +58,7 @@ import { createJsonPoster } from './http-client.js';
 import { heldAgents } from './held.js';
 import { makeGraphilePeer, makePgBossPeer, type PeerDeps, type PeerRun, peerVersions } from './peers.js';
 import { startOtlpSink } from './otlp-sink.js';
-import { startTracing, tracingSwitchOf, withRootSpan } from '../src/telemetry/tracing.js';
+import { rootTraceContext, startTracing, tracingSwitchOf } from '../src/telemetry/tracing.js';
 
 /** The bench process's own SDK (with --tracing): it enqueues the traced runs' jobs inside spans. */
 let closeTracing: (() => Promise<void>) | null = null;
@@ -236,7 +236,8 @@ async function main() {
       // The bench's own spans go to the sink too; its SDK reads these as a jobfleet process would.
       process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url;
       process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json';
-      closeTracing = await startTracing(tracingSwitchOf(process.env), 'jobfleet-bench');
+      // Like a worker, it names its spans' parents itself: no active context to carry (and tax).
+      closeTracing = await startTracing(tracingSwitchOf(process.env), 'jobfleet-bench', { carriesContext: false });
       // Closed with the peers, at the end: the SDK flushes, then the sink stops.
       peers.push({
         async close() {
@@ -588,11 +589,12 @@ async function jobfleetRun(
   const deps = { db, queues, logger };
   const { since } = (await sql<{ since: Date }>`SELECT clock_timestamp() AS since`.execute(db)).rows[0]!;
   const start = Date.now();
-  // A traced run's enqueues, as the API's inside a request: each call of 1,000 in a span of its own.
+  // A traced run's enqueues, as the API's inside a request: each call of 1,000 under a span of its own.
   const traced = env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined;
   for (let offset = 0; offset < ideas.length; offset += 1_000) {
-    const enqueue = () => enqueueJobs(deps, requestsFor(ideas.slice(offset, offset + 1_000)), { actorTokenId: null });
-    await (traced ? withRootSpan('bench enqueue', { 'jobfleet.job.count': Math.min(1_000, ideas.length - offset) }, enqueue) : enqueue());
+    const requests = requestsFor(ideas.slice(offset, offset + 1_000));
+    const trace = traced ? rootTraceContext('bench enqueue', { 'jobfleet.job.count': requests.length }) : null;
+    await enqueueJobs(deps, trace ? requests.map((request) => ({ ...request, trace })) : requests, { actorTokenId: null });
   }
   const enqueued = Date.now();
   await untilSettled(db, since);
