@@ -33,6 +33,7 @@ export interface BenchResults extends Partial<HeldResults> {
     enqueue_to_running_ms: Quantiles;
     enqueue_to_done_ms: Quantiles;
     worker_peak_rss_mb: number;
+    traced_jobs: number;
   };
   /** The durable peers on no-op jobs (bench/peers.ts): each run's `config` says how it was set up. */
   graphile_worker: Rounds & PeerRun;
@@ -83,6 +84,27 @@ export interface BenchResults extends Partial<HeldResults> {
   };
   targets: Record<string, boolean>;
   duration_seconds: number;
+  /** With --tracing: each jobfleet round run with tracing off and on (bench/run.ts tracingFigures). */
+  tracing?: {
+    jobs: number;
+    processes: number;
+    concurrency: number;
+    off_jobs_per_second: number;
+    on_jobs_per_second: number;
+    on_vs_off: number;
+    rounds: { first: 'off' | 'on'; off: TracingSide; on: TracingSide; on_vs_off: number }[];
+  };
+}
+
+/** One side of a tracing round: the jobfleet run's figures, and what its trace carried. */
+export interface TracingSide {
+  jobs_per_second: number;
+  enqueue_jobs_per_second: number;
+  enqueue_to_running_p99_ms: number;
+  enqueue_to_done_p99_ms: number;
+  worker_peak_rss_mb: number;
+  traced_jobs: number;
+  spans_received: number;
 }
 
 const n = (value: number) => value.toLocaleString('en');

@@ -13,6 +13,13 @@
  * turn, and each figure is the median of its rounds: this machine's speed drifts by a third within
  * minutes, so a ratio is taken between runs made one after the other.
  *
+ * With --tracing, each round's jobfleet run is made twice, tracing off and on (alternating which
+ * goes first, so drift shows): on, the workers export their spans over OTLP/HTTP (http/json) to
+ * a sink in the bench process, which enqueues each call of 1,000 under a span of its own as the
+ * API would under a request's, so every row carries a trace context. The bench process starts its
+ * SDK before the first round and keeps it (carrying no active context, like a worker); its off
+ * runs' rows carry none (`npm run bench -- --only jobfleet --tracing`).
+ *
  * Options: --jobs N (20000), --rounds R (3), --processes P (1), --concurrency C (100),
  * --scaling-jobs N (4000), --latency-rate R (half the measured throughput), --latency-seconds S
  * (8), --http-calls N (8000 single calls), --http-batches N (20 calls of 1,000 jobs), --no-scaling,
@@ -50,6 +57,11 @@ import { spawnChild, type Child, waitForDone } from './children.js';
 import { createJsonPoster } from './http-client.js';
 import { heldAgents } from './held.js';
 import { makeGraphilePeer, makePgBossPeer, type PeerDeps, type PeerRun, peerVersions } from './peers.js';
+import { startOtlpSink } from './otlp-sink.js';
+import { rootTraceContext, startTracing, tracingSwitchOf } from '../src/telemetry/tracing.js';
+
+/** The bench process's own SDK (with --tracing): it enqueues the traced runs' jobs inside spans. */
+let closeTracing: (() => Promise<void>) | null = null;
 
 const { values: options } = parseArgs({
   options: {
@@ -70,6 +82,8 @@ const { values: options } = parseArgs({
     /** pg-boss's defaults take 1 job every 2 seconds: that run counts the jobs done in this many seconds. */
     'pgboss-default-seconds': { type: 'string', default: '10' },
     'no-write': { type: 'boolean', default: false },
+    /** Each jobfleet round twice: tracing off and on (see above). */
+    tracing: { type: 'boolean', default: false },
     /** Where the results go (its results block is replaced). */
     benchmarks: { type: 'string', default: path.join(import.meta.dirname, '..', 'BENCHMARKS.md') },
     /** jobfleet's processes run the compiled build, as in production (`npm run bench` builds it first). */
@@ -133,6 +147,9 @@ const HTTP_SINGLE_WARMUP = Math.ceil(HTTP_SINGLE / 4);
 const HTTP_BULK_WARMUP_BATCHES = Math.ceil(HTTP_BULK_BATCHES / 10);
 const HTTP_IDEAS = HTTP_SINGLE_WARMUP + HTTP_SINGLE + (HTTP_BULK_WARMUP_BATCHES + HTTP_BULK_BATCHES) * 1_000;
 const BUILT_CLI = options.cli;
+const TRACING = options.tracing;
+// A traced round needs ideas of its own beside the untraced one's.
+const RUNS_PER_ROUND = TRACING ? 2 : 1;
 
 const serverUrl = process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -194,7 +211,7 @@ async function main() {
   });
   try {
     await migrateToLatest(db);
-    const ideas = SHARED_PHASES.some(runs) ? await setupIdeas(db, Math.max(ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS)) : [];
+    const ideas = SHARED_PHASES.some(runs) ? await setupIdeas(db, Math.max(RUNS_PER_ROUND * ROUNDS * JOBS, SCALING_JOBS, HTTP_IDEAS)) : [];
     log(`set up ${ideas.length} ideas`);
     const heldIdeas = runsHeld ? await setupIdeas(db, HELD) : [];
     const ownersIdeas = runs('fairness') ? await setupIdeas(db, 2 * JOBS, OWNERS) : [];
@@ -214,6 +231,21 @@ async function main() {
       },
     } as BenchResults;
 
+    const sink = TRACING ? await startOtlpSink() : null;
+    if (sink) {
+      // The bench's own spans go to the sink too; its SDK reads these as a jobfleet process would.
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url;
+      process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json';
+      // Like a worker, it names its spans' parents itself: no active context to carry (and tax).
+      closeTracing = await startTracing(tracingSwitchOf(process.env), 'jobfleet-bench', { carriesContext: false });
+      // Closed with the peers, at the end: the SDK flushes, then the sink stops.
+      peers.push({
+        async close() {
+          await closeTracing?.();
+          await sink.close();
+        },
+      });
+    }
     const graphile = runs('graphile') ? await makeGraphilePeer(peerDeps) : null;
     if (graphile) peers.push(graphile);
     const pgBoss = runs('pgboss') ? await makePgBossPeer(peerDeps) : null;
@@ -224,6 +256,7 @@ async function main() {
       raw?: RawRun;
       naive?: NaiveRun;
       jobfleet?: JobfleetRun;
+      jobfleet_traced?: JobfleetRun;
       graphile_worker?: PeerRun;
       graphile_worker_batched?: PeerRun;
       pg_boss?: PeerRun;
@@ -235,8 +268,29 @@ async function main() {
       if (runs('raw')) measured.raw = await rawBullmq(queues.queue('PLAN_CHAT').opts.connection as never, round);
       if (runs('naive')) measured.naive = await naiveBaseline(db, round);
       // Ideas of its own each round: the chat of an idea grows with every job, and so its prompt.
-      if (runs('jobfleet'))
-        measured.jobfleet = await jobfleetRun(db, queues, ideas.slice((round - 1) * JOBS, round * JOBS), PROCESSES, CONCURRENCY);
+      if (runs('jobfleet')) {
+        const first = (round - 1) * RUNS_PER_ROUND * JOBS;
+        const untraced = () => jobfleetRun(db, queues, ideas.slice(first, first + JOBS), PROCESSES, CONCURRENCY);
+        if (!sink) measured.jobfleet = await untraced();
+        else {
+          const traced = async () => {
+            const before = sink.spans();
+            const run = await jobfleetRun(db, queues, ideas.slice(first + JOBS, first + 2 * JOBS), PROCESSES, CONCURRENCY, {
+              OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+              OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+            });
+            // The workers flushed their spans at their graceful stop: every span is in.
+            return { ...run, spans_received: sink.spans() - before };
+          };
+          if (round % 2 === 1) {
+            measured.jobfleet = await untraced();
+            measured.jobfleet_traced = await traced();
+          } else {
+            measured.jobfleet_traced = await traced();
+            measured.jobfleet = await untraced();
+          }
+        }
+      }
       if (graphile) {
         measured.graphile_worker = await graphile.run('graphile_worker', round);
         measured.graphile_worker_batched = await graphile.run('graphile_worker_batched', round);
@@ -252,6 +306,8 @@ async function main() {
           measured.naive && `naive ${measured.naive.jobs_per_second}`,
           measured.jobfleet &&
             `jobfleet ${measured.jobfleet.jobs_per_second} (p99 enqueue->running ${measured.jobfleet.enqueue_to_running_ms.p99} ms, rss ${measured.jobfleet.worker_peak_rss_mb} MB)`,
+          measured.jobfleet_traced &&
+            `jobfleet traced ${measured.jobfleet_traced.jobs_per_second} (p99 enqueue->running ${measured.jobfleet_traced.enqueue_to_running_ms.p99} ms, rss ${measured.jobfleet_traced.worker_peak_rss_mb} MB)`,
           measured.graphile_worker && `graphile-worker ${measured.graphile_worker.jobs_per_second}`,
           measured.graphile_worker_batched && `graphile-worker batched ${measured.graphile_worker_batched.jobs_per_second}`,
           measured.pg_boss && `pg-boss ${measured.pg_boss.jobs_per_second}`,
@@ -262,6 +318,7 @@ async function main() {
       );
     }
     if (runs('raw')) results.raw_bullmq = medianRun(rounds.map((r) => r.raw!));
+    if (runs('jobfleet') && TRACING) results.tracing = tracingFigures(rounds.map((r) => ({ off: r.jobfleet!, on: r.jobfleet_traced! })));
     if (runs('naive')) results.naive = medianRun(rounds.map((r) => r.naive!));
     if (runs('jobfleet')) results.jobfleet = medianRun(rounds.map((r) => r.jobfleet!));
     if (graphile) {
@@ -532,8 +589,12 @@ async function jobfleetRun(
   const deps = { db, queues, logger };
   const { since } = (await sql<{ since: Date }>`SELECT clock_timestamp() AS since`.execute(db)).rows[0]!;
   const start = Date.now();
+  // A traced run's enqueues, as the API's inside a request: each call of 1,000 under a span of its own.
+  const traced = env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined;
   for (let offset = 0; offset < ideas.length; offset += 1_000) {
-    await enqueueJobs(deps, requestsFor(ideas.slice(offset, offset + 1_000)), { actorTokenId: null });
+    const requests = requestsFor(ideas.slice(offset, offset + 1_000));
+    const trace = traced ? rootTraceContext('bench enqueue', { 'jobfleet.job.count': requests.length }) : null;
+    await enqueueJobs(deps, trace ? requests.map((request) => ({ ...request, trace })) : requests, { actorTokenId: null });
   }
   const enqueued = Date.now();
   await untilSettled(db, since);
@@ -544,6 +605,11 @@ async function jobfleetRun(
         percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at) * 1000) AS done
       FROM claude_jobs WHERE created_at >= ${since}
     `.execute(db)
+  ).rows[0]!;
+  const { traced: tracedRows } = (
+    await sql<{
+      traced: string;
+    }>`SELECT count(*) AS traced FROM claude_jobs WHERE created_at >= ${since} AND trace_context IS NOT NULL`.execute(db)
   ).rows[0]!;
   const history = (
     await sql<{
@@ -564,6 +630,36 @@ async function jobfleetRun(
     enqueue_to_running_ms: quantiles(stats.running),
     enqueue_to_done_ms: quantiles(stats.done),
     worker_peak_rss_mb: round(rss / 2 ** 20),
+    /** Rows that carry a trace context: all of a traced run's, none of an untraced one's. */
+    traced_jobs: Number(tracedRows),
+  };
+}
+
+/** Tracing off and on, round by round, and the medians of each and of their ratios. */
+function tracingFigures(pairs: readonly { off: JobfleetRun; on: JobfleetRun & { spans_received?: number } }[]) {
+  const ratios = pairs.map(({ off, on }) => on.jobs_per_second / off.jobs_per_second);
+  const side = (run: JobfleetRun & { spans_received?: number }) => ({
+    jobs_per_second: run.jobs_per_second,
+    enqueue_jobs_per_second: run.enqueue_jobs_per_second,
+    enqueue_to_running_p99_ms: run.enqueue_to_running_ms.p99,
+    enqueue_to_done_p99_ms: run.enqueue_to_done_ms.p99,
+    worker_peak_rss_mb: run.worker_peak_rss_mb,
+    traced_jobs: run.traced_jobs,
+    spans_received: run.spans_received ?? 0,
+  });
+  return {
+    jobs: JOBS,
+    processes: PROCESSES,
+    concurrency: CONCURRENCY,
+    off_jobs_per_second: median(pairs.map((pair) => pair.off.jobs_per_second)),
+    on_jobs_per_second: median(pairs.map((pair) => pair.on.jobs_per_second)),
+    on_vs_off: round(median(ratios), 3),
+    rounds: pairs.map(({ off, on }, index) => ({
+      first: index % 2 === 0 ? ('off' as const) : ('on' as const),
+      off: side(off),
+      on: side(on),
+      on_vs_off: round(ratios[index]!, 3),
+    })),
   };
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { budgetDefaultsSchema } from './job-budget.js';
 import { JOB_KINDS, type JobKind } from './job-kinds.js';
+import { type TracingSwitch, tracingSwitchOf } from './telemetry/tracing-switch.js';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
@@ -216,6 +217,8 @@ export type Config = Readonly<
   Omit<z.infer<typeof schema>, 'WORKER_KINDS' | 'QUEUE_SHARDS'> & {
     WORKER_KINDS: readonly JobKind[];
     QUEUE_SHARDS: Readonly<Record<JobKind, number>>;
+    /** Whether to trace, from the standard OTEL_* variables (the SDK reads the rest itself). */
+    tracing?: TracingSwitch;
   }
 >;
 
@@ -272,5 +275,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...config,
     WORKER_KINDS: Object.freeze([...config.WORKER_KINDS]),
     QUEUE_SHARDS: Object.freeze({ ...config.QUEUE_SHARDS }),
+    tracing: tracingSwitchOf(env),
   });
 }

@@ -159,4 +159,48 @@ describe('the bench', () => {
     });
     expect(results).not.toHaveProperty('jobfleet');
   });
+  it('runs each jobfleet round tracing off and on with --tracing: every traced job carries a trace and sends its spans', {
+    timeout: 180_000,
+  }, async () => {
+    const jobs = 40;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/run.ts',
+        ...['--only', 'jobfleet', '--tracing', '--jobs', String(jobs), '--rounds', '2'],
+        ...['--cli', 'src/cli/main.ts'],
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: serverUrl(), REDIS_URL: testRedisUrl() },
+        timeout: 170_000,
+        maxBuffer: 16 * 2 ** 20,
+      },
+    );
+    const results = JSON.parse(stdout.trim());
+    const side = (traced: boolean) => ({
+      jobs_per_second: positive,
+      enqueue_jobs_per_second: positive,
+      enqueue_to_running_p99_ms: expect.any(Number),
+      enqueue_to_done_p99_ms: expect.any(Number),
+      worker_peak_rss_mb: positive,
+      traced_jobs: traced ? jobs : 0,
+      spans_received: traced ? expect.any(Number) : 0,
+    });
+    expect(results.tracing).toMatchObject({
+      jobs,
+      off_jobs_per_second: positive,
+      on_jobs_per_second: positive,
+      on_vs_off: positive,
+      rounds: [
+        { first: 'off', off: side(false), on: side(true), on_vs_off: positive },
+        { first: 'on', off: side(false), on: side(true), on_vs_off: positive },
+      ],
+    });
+    // Three spans a job from the worker: claim, run, outcome.
+    for (const round of results.tracing.rounds) expect(round.on.spans_received).toBe(3 * jobs);
+    expect(results.jobfleet.traced_jobs).toBe(0);
+  });
 });

@@ -11,6 +11,8 @@ import { authenticate } from './auth.middleware.js';
 import { limitBody } from './body-limit.middleware.js';
 import { errorBody, respondWithError } from './http-errors.js';
 import { createRouter } from './router.js';
+import { requestSpans } from './request-spans.js';
+import { tracingOn } from '../telemetry/tracing.js';
 import { refuseUnstorableInput } from './unstorable-input.middleware.js';
 import { productRoutes } from './routes/products.routes.js';
 import { pbiRoutes } from './routes/pbis.routes.js';
@@ -40,6 +42,8 @@ export const API_VERSION = '0.1.0';
 export function createApp(deps: ApiDeps) {
   const app = createRouter();
 
+  // First, so that a request's span covers its authentication and every other middleware.
+  if (tracingOn()) app.use('*', requestSpans());
   app.use('*', requestId());
   // Who is calling comes first: nothing of an unauthenticated request's body is read.
   app.use('/api/v1/*', authenticate(deps.auth));

@@ -21,6 +21,7 @@
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { createGroupCommit, type FlushResult } from '../util/group-commit.js';
 import { groupBy } from '../util/group-by.js';
+import { activeTraceContext, tracingOn } from '../telemetry/tracing.js';
 import { type EnqueueContext, type EnqueueDeps, type EnqueueRequest, insertJobs, queueInserted } from './enqueue-jobs.js';
 
 interface Pending {
@@ -96,7 +97,9 @@ export function createEnqueueBatcher(deps: EnqueueDeps, options: { maxBatch?: nu
   };
 
   return async (request, context) => {
-    const { job, queued } = await batches.submit({ request, context });
+    // The batch is inserted in whichever caller's context flushes it: each request takes its own.
+    const traced = tracingOn() ? { ...request, trace: request.trace ?? activeTraceContext() } : request;
+    const { job, queued } = await batches.submit({ request: traced, context });
     await queued;
     return job;
   };

@@ -17,6 +17,7 @@ import type { JobBudget } from '../job-budget.js';
 import type { BudgetDay } from '../budgets/owner-budgets.js';
 import { assignTurns } from '../fairness/turns.js';
 import { lockSubjectOwners } from './enqueue-subjects.js';
+import { activeTraceContext, tracingOn } from '../telemetry/tracing.js';
 
 export interface EnqueueRequest {
   /** The new job's id, when the caller must name it before the insert (a history row points at it). */
@@ -36,6 +37,12 @@ export interface EnqueueRequest {
   internal?: Record<string, unknown>;
   /** The job's own ceilings (checked by the caller against jobBudgetSchema). */
   budget?: JobBudget | undefined;
+  /**
+   * The trace context the job continues (src/telemetry/tracing.ts), kept only when tracing is on:
+   * absent, the active one's at the insert; null, none. Set by callers whose insert runs outside
+   * the request's context (the enqueue batcher) or that continue another job's trace (a retry).
+   */
+  trace?: string | null | undefined;
 }
 
 export interface EnqueueContext {
@@ -75,8 +82,11 @@ export async function insertJobRows(
     trx,
     requests.map((request) => ({ kind: request.kind, owner_id: owners.get(request.subjectId)!.ownerId })),
   );
+  // Off, nothing is looked at and the column is left out of the insert.
+  const active = tracingOn() ? activeTraceContext() : null;
   const values = requests.map((request, index) => ({
     ...rowOf(request, index, requests.length > 1),
+    ...traceOf(request, active),
     product_id: owners.get(request.subjectId)!.productId,
     owner_id: owners.get(request.subjectId)!.ownerId,
     turn: turns[index]!,
@@ -97,6 +107,12 @@ export async function insertJobRows(
   const skipped = new Set(superseded.map((job) => job.id));
   const created = rows.map((row) => (skipped.has(row.id) ? { ...row, status: 'SKIPPED' as const } : row));
   return { created, superseded };
+}
+
+function traceOf(request: EnqueueRequest, active: string | null): { trace_context?: string } {
+  if (!tracingOn()) return {};
+  const trace = request.trace === undefined ? active : request.trace;
+  return trace ? { trace_context: trace } : {};
 }
 
 /** The most jobs one call may enqueue (one statement, one transaction, one bulk add). */

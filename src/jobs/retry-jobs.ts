@@ -77,6 +77,8 @@ export async function failLostJobs(trx: Trx, jobs: readonly ClaudeJob[], options
       retry_of_job_id: job.id,
       requeue_count: job.requeue_count + 1,
       created_by_token_id: job.created_by_token_id,
+      // The retry carries on the job's trace; a job enqueued untraced leaves the column out.
+      ...(job.trace_context ? { trace_context: job.trace_context } : {}),
     })),
     { actorTokenId: options.actorTokenId, reason: `retry after ${options.error.code}` },
   );

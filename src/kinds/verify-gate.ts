@@ -100,6 +100,8 @@ export async function reviewTask(trx: Trx, review: TaskReview, context: ResultCo
         subjectId: taskId,
         sprintRunId: runId,
         retryOf: job.id,
+        // The retry carries on the job's trace.
+        trace: job.trace_context,
         payload,
         internal: { verify: { attempt: verify.attempt + 1, command: verify.command, failure: verify.output_tail } },
       },

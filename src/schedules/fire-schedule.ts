@@ -20,6 +20,7 @@ import type { Schedule } from '../db/tables/schedule.table.js';
 import { AppError, isAppError } from '../errors/app-error.js';
 import { addToQueues, type EnqueueDeps, type InsertedJobs, insertJobs, queueInserted } from '../jobs/enqueue-jobs.js';
 import { startSprintRun } from '../sprints/start-sprint-run.js';
+import { withRootSpan } from '../telemetry/tracing.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { runModeOf } from './schedule-subject.js';
 import { isScheduleId } from './schedule.repository.js';
@@ -73,7 +74,9 @@ export async function fireSchedule(deps: FiringDeps, firing: Firing): Promise<Fi
     if (reason === null) {
       await sql`SAVEPOINT schedule_firing`.execute(trx);
       try {
-        made = await enqueueFor(trx, schedule, day);
+        // No request asked for this job: with tracing on, it starts a trace of its own.
+        const attributes = { 'jobfleet.schedule.id': schedule.id, 'jobfleet.owner.id': schedule.owner_id };
+        made = await withRootSpan('jobfleet.schedule.fire', attributes, () => enqueueFor(trx, schedule, day));
         await sql`RELEASE SAVEPOINT schedule_firing`.execute(trx);
       } catch (error) {
         if (!isAppError(error) || RETRIED.includes(error.code)) throw error;

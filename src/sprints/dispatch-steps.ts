@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import type { Trx } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import { insertJobRows } from '../jobs/insert-job-rows.js';
+import { rootTraceContext } from '../telemetry/tracing.js';
 
 /** The jobs dispatched (QUEUED, to be added to their queue after commit). */
 export async function dispatchReadySteps(trx: Trx, runId: string, context: { actorTokenId: string | null }): Promise<ClaudeJob[]> {
@@ -27,9 +28,12 @@ export async function dispatchReadySteps(trx: Trx, runId: string, context: { act
   if (ready.rows.length === 0) return [];
 
   // The run vouches for its steps' tasks, so the kind's own enqueue checks are not needed here.
+  // No request asked for these steps: with tracing on, they start a trace of their own (named
+  // explicitly: a worker process carries no active context).
+  const trace = rootTraceContext('jobfleet.sprint.dispatch', { 'jobfleet.sprint_run.id': runId, 'jobfleet.job.count': ready.rows.length });
   const { created } = await insertJobRows(
     trx,
-    ready.rows.map((step) => ({ kind: 'TASK_IMPLEMENTATION' as const, subjectId: step.task_id, sprintRunId: runId })),
+    ready.rows.map((step) => ({ kind: 'TASK_IMPLEMENTATION' as const, subjectId: step.task_id, sprintRunId: runId, trace })),
     context,
   );
   await sql`

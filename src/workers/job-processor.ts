@@ -37,6 +37,8 @@ import type { ProviderGate } from '../providers/provider-gate.js';
 import type { ProviderHold } from '../providers/provider-states.js';
 import { type Clock, nextUtcDay } from '../util/clock.js';
 import type { GroupCommit } from '../util/group-commit.js';
+import { type JobTrace, traceClaimed } from '../telemetry/job-spans.js';
+import { tracingOn } from '../telemetry/tracing.js';
 import type { AbortCause, RunningJobs } from './running-jobs.js';
 import type { WorkerIdentity } from './worker-registry.js';
 
@@ -119,17 +121,30 @@ function reasonOf(error: JobError): string {
 }
 
 async function runDelivery(deps: ProcessorDeps, delivery: Job<QueuedJobData>): Promise<RunOutcome> {
+  const arrivedAt = tracingOn() ? Date.now() : 0;
   const claimed = await claim(deps, delivery.data.id);
   if (!claimed) return { status: 'dropped', why: 'not queued' };
   if ('capped' in claimed) return waitForSlot(deps, delivery, claimed);
+  // The job's spans continue the trace its enqueue recorded (null when tracing is off).
+  const traced = traceClaimed(claimed.job, arrivedAt, deps.identity.workerId);
   try {
-    return await runClaimed(deps, delivery, claimed);
+    const outcome = await runClaimed(deps, delivery, claimed, traced);
+    traced?.ended(outcome);
+    return outcome;
+  } catch (error) {
+    traced?.ended({ status: 'error', reason: (error as Error)?.message });
+    throw error;
   } finally {
     deps.released(claimed.job.owner_id);
   }
 }
 
-async function runClaimed(deps: ProcessorDeps, delivery: Job<QueuedJobData>, claimed: ClaimedJob): Promise<RunOutcome> {
+async function runClaimed(
+  deps: ProcessorDeps,
+  delivery: Job<QueuedJobData>,
+  claimed: ClaimedJob,
+  traced: JobTrace | null,
+): Promise<RunOutcome> {
   const { logger } = deps;
   const { job, prompt, owner } = claimed;
   const lease = leaseOf(job);
@@ -160,21 +175,23 @@ async function runClaimed(deps: ProcessorDeps, delivery: Job<QueuedJobData>, cla
     try {
       const handler = handlerOf(job.kind);
       const signal = run.controller.signal;
-      output = handler.execute
-        ? await handler.execute({
-            db: deps.db,
-            job,
-            prompt,
-            executor: deps.executor,
-            signal,
-            log,
-            actorTokenId: deps.identity.tokenId,
-            queueJobs: deps.queueJobs,
-            workspaces: deps.workspaces,
-            channel,
-            meter,
-          })
-        : await deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log, channel, meter });
+      const execute = () =>
+        handler.execute
+          ? handler.execute({
+              db: deps.db,
+              job,
+              prompt,
+              executor: deps.executor,
+              signal,
+              log,
+              actorTokenId: deps.identity.tokenId,
+              queueJobs: deps.queueJobs,
+              workspaces: deps.workspaces,
+              channel,
+              meter,
+            })
+          : deps.executor.run({ jobId: job.id, kind: job.kind, prompt, signal, log, channel, meter });
+      output = traced ? await traced.run(execute) : await execute();
       verdict = handler.judge(job, output);
     } catch (thrown) {
       const cause = run.controller.signal.aborted ? (run.controller.signal.reason as AbortCause) : null;

@@ -49,7 +49,7 @@ export function allImports(file: string, source: string): string[] {
  *   providers, budgets and fairness (providers' pauses, owners' daily budgets, owners' caps and turns);
  * - transitions: the door, history, and the cascades that know only machines and rows;
  * - db, queues, machines, spelling, with auth, executors and services (adapters to the outside);
- * - util, errors, config, logger and the leaves that define the job kinds and job budgets.
+ * - util, errors, config, logger, telemetry (tracing) and the leaves that define the job kinds and job budgets.
  * A folder is named by its first segment under src/; a file at the top of src/ by its name.
  */
 export const LAYERS: readonly (readonly string[])[] = [
@@ -59,7 +59,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['jobs', 'backlog', 'providers', 'budgets', 'fairness'],
   ['transitions'],
   ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services', 'workspaces'],
-  ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds', 'job-budget'],
+  ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds', 'job-budget', 'telemetry'],
 ];
 
 export function folderOf(root: string, file: string): string {

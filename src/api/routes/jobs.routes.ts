@@ -15,6 +15,7 @@ import { KINDS, SUBJECT_OF_KIND } from '../../queues/kinds.js';
 import { claudeJobStatus, jobKind } from '../../spelling/api-spelling.js';
 import { readJobLogs } from '../../jobs/job-logs.js';
 import { listHistory } from '../../transitions/index.js';
+import { noteEnqueued } from '../../telemetry/job-spans.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { enqueuerOf } from '../enqueuer.js';
@@ -91,6 +92,7 @@ export function jobsRoutes(deps: ApiDeps) {
         });
       }
       const job = await enqueueOne(toEnqueueRequest(body), enqueuerOf(c, deps));
+      noteEnqueued([job]);
       return c.json(toApiJob(job), 202);
     },
   );
@@ -118,6 +120,7 @@ export function jobsRoutes(deps: ApiDeps) {
         });
       }
       const jobs = await enqueueJobs(deps, requests, enqueuerOf(c, deps));
+      noteEnqueued(jobs);
       return c.json({ jobs: jobs.map(toApiJob) }, 202);
     },
   );

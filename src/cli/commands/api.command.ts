@@ -1,6 +1,6 @@
 import { createLogger } from '../../logger.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
-import { openDatabase } from '../open-services.js';
+import { openDatabase, openTracing } from '../open-services.js';
 import { openProducer } from '../roles.js';
 import { defineCommand } from './command.js';
 
@@ -13,6 +13,7 @@ export const apiCommand = defineCommand({
     const logger = createLogger(config, { process: 'api' });
     const closers = new Closers();
     try {
+      await openTracing(config, closers, 'jobfleet-api');
       const db = await openDatabase(config, closers, 'jobfleet-api');
       // Loaded here, not at the top: other commands (workers above all) never load the HTTP stack.
       const { runApi } = await import('../api-role.js');

@@ -4,6 +4,7 @@ import { migrateToLatest } from '../../db/migrator.js';
 import { createLogger } from '../../logger.js';
 import { checkPostgres, checkRedis } from '../../services/reachability.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
+import { openTracing } from '../open-services.js';
 import { closeDeadline, openProducer, runSweeper, runWorkers } from '../roles.js';
 import { defineCommand } from './command.js';
 import { KIND_OPTIONS, KIND_OPTIONS_HELP, parseKinds, parsePositiveInt } from './kinds-option.js';
@@ -19,6 +20,7 @@ export const startCommand = defineCommand({
     const logger = createLogger(config, { process: 'start' });
     const closers = new Closers();
     try {
+      await openTracing(config, closers, 'jobfleet');
       await checkPostgres({ DATABASE_URL: withDatabase(config.DATABASE_URL, 'postgres') });
       await checkRedis(config);
       if (await ensureDatabase(config.DATABASE_URL)) logger.info('created the database');

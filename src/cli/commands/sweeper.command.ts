@@ -1,7 +1,7 @@
 import { createLogger } from '../../logger.js';
 import { sweep } from '../../sweeper/sweep.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
-import { openDatabase } from '../open-services.js';
+import { openDatabase, openTracing } from '../open-services.js';
 import { openProducer, runSweeper } from '../roles.js';
 import { defineCommand } from './command.js';
 
@@ -14,6 +14,7 @@ export const sweeperCommand = defineCommand({
     const logger = createLogger(config, { process: 'sweeper' });
     const closers = new Closers();
     try {
+      await openTracing(config, closers, 'jobfleet-sweeper');
       const db = await openDatabase(config, closers, 'jobfleet-sweeper');
       const producer = openProducer(config, closers, logger);
       if (values.once) {

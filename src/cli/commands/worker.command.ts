@@ -1,6 +1,6 @@
 import { createLogger } from '../../logger.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
-import { openDatabase } from '../open-services.js';
+import { openDatabase, openTracing } from '../open-services.js';
 import { closeDeadline, runWorkers } from '../roles.js';
 import { defineCommand } from './command.js';
 import { KIND_OPTIONS, KIND_OPTIONS_HELP, parseKinds, parsePositiveInt } from './kinds-option.js';
@@ -16,6 +16,8 @@ export const workerCommand = defineCommand({
     const logger = createLogger(config, { process: 'worker' });
     const closers = new Closers();
     try {
+      // Its spans name their parents (the jobs' contexts): no active context to carry.
+      await openTracing(config, closers, 'jobfleet-worker', { carriesContext: false });
       const db = await openDatabase(config, closers, 'jobfleet-worker');
       const pool = await runWorkers(config, db, closers, logger, { kinds, concurrency });
       process.stdout.write(`jobfleet worker ${pool.identity.workerId} running ${kinds.join(', ')} at concurrency ${concurrency}\n`);

@@ -48,6 +48,8 @@ export interface ClaudeJobTable {
   document: string | null;
   /** The job asked a person through ask_user: its end closes the questions still open. */
   has_questions: Generated<boolean>;
+  /** The W3C trace context the job continues (src/telemetry): JSON text; null when tracing was off at its enqueue. */
+  trace_context: string | null;
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   created_at: CreatedAt;
