@@ -58,7 +58,9 @@ export function seriesRoutes(deps: ApiDeps) {
   const answers = new Map<string, { at: number; answer: Promise<HistorySeries> }>();
 
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
-    const key = `${query.range}|${query.ownerId ?? '*'}|${query.byOwner}`;
+    // An owner id is free text: a separator or a '*' in it must not make it another scope's key
+    // (an owner named '*' would be handed the fleet-wide answer). JSON keeps null apart from any string.
+    const key = JSON.stringify([query.range, query.ownerId, query.byOwner]);
     const at = performance.now();
     const kept = answers.get(key);
     if (kept && at - kept.at < SERIES_CACHE_MS) return kept.answer;
