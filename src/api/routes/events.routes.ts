@@ -133,24 +133,31 @@ export function eventRoutes(deps: ApiDeps) {
             resolve();
           });
         });
-        const stop = await openEventStream({
-          db: deps.db,
-          hub: deps.events,
-          filter,
-          audience: audienceOf(principal),
-          lastEventId,
-          recent: query.replay ?? null,
-          // Nothing more leaves once the token is revoked, even what the hub had in flight. A notice
-          // goes without an id, so the browser's Last-Event-ID stays on the last history row.
-          send: (event) =>
-            revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
-        });
-        await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
-        const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
-        await ended;
-        clearInterval(keepalive);
-        unwatch();
-        stop();
+        // Whatever ends the stream (the client, the token, the hub, a replay that failed), the
+        // revocation watch, the keepalive and the hub's listener are released.
+        let keepalive: NodeJS.Timeout | undefined;
+        let stop = () => {};
+        try {
+          stop = await openEventStream({
+            db: deps.db,
+            hub: deps.events,
+            filter,
+            audience: audienceOf(principal),
+            lastEventId,
+            recent: query.replay ?? null,
+            // Nothing more leaves once the token is revoked, even what the hub had in flight. A notice
+            // goes without an id, so the browser's Last-Event-ID stays on the last history row.
+            send: (event) =>
+              revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
+          });
+          await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
+          keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
+          await ended;
+        } finally {
+          clearInterval(keepalive);
+          unwatch();
+          stop();
+        }
       });
     },
   );
