@@ -158,6 +158,40 @@ describe('the job page', () => {
     expect(anonymous.status).toBe(401);
     await context.close();
   });
+
+  it("says where a read failed, or the worker's lines are away, and reads it again until it is whole", async () => {
+    const [ideaId] = await createIdeas(env.database.db, productId, 1, 'DRAFT');
+    const job = await api('POST', `/api/v1/ideas/${ideaId}/grill`, {});
+    await api('POST', `/api/v1/jobs/${job.id}/cancel`, { reason: 'not now' });
+    const context = await browser.newContext({ httpCredentials: LOGIN });
+    // The API as it answers while a backing service is away: the history refused; the log's first
+    // read without the worker's lines (Redis away), the next ones whole.
+    const unavailable = { error: { code: 'service_unavailable', message: 'a backing service is unavailable; try again shortly' } };
+    await context.route(`${base}/api/v1/jobs/${job.id}/history`, (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(unavailable) }),
+    );
+    let logReads = 0;
+    await context.route(`${base}/api/v1/jobs/${job.id}/logs**`, (route) => {
+      logReads += 1;
+      if (logReads > 1) return route.continue();
+      const start = Buffer.from(JSON.stringify({ delivery: 0, line: 0, ideaLog: null })).toString('base64url');
+      const body = { items: [], next_after: start, more: false, worker_unavailable: true };
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    });
+    const page = await context.newPage();
+    await page.goto(`${base}/jobs/${job.id}`);
+
+    await page.locator('#timeline-problem', { hasText: 'the timeline could not be read: a backing service is unavailable' }).waitFor();
+    await page.locator('#log-problem', { hasText: "the worker's lines are unavailable" }).waitFor();
+    await page.screenshot({ path: artifact('job-page-read-problems.png'), fullPage: true });
+    // The job has ended, yet what could not be read is read again, and the notes go once it is.
+    await context.unroute(`${base}/api/v1/jobs/${job.id}/history`);
+    await page.locator('#timeline li[data-to="cancelled"]').waitFor();
+    await page.locator('#timeline-problem').waitFor({ state: 'hidden' });
+    await page.locator('#log-problem').waitFor({ state: 'hidden' });
+    expect(logReads).toBeGreaterThan(1);
+    await context.close();
+  });
 });
 
 describe("an implementation job's page", () => {
