@@ -245,6 +245,7 @@ describe('Bull Board', () => {
 });
 
 describe('the sprint-run page', () => {
+  let runId: string;
   it('shows the run, its timeline and its steps, each linked to the job that ran it', async () => {
     const sprint = await api('POST', '/api/v1/sprints', { product_id: productId, name: 'Sprint' });
     const pbi = await api('POST', '/api/v1/pbis', { product_id: productId, title: 'PBI' });
@@ -254,7 +255,7 @@ describe('the sprint-run page', () => {
       await api('POST', '/api/v1/tasks', { story_id: story.id, title, implementation_plan: `Implement ${title}.` });
     }
     const started = await api('POST', `/api/v1/sprints/${sprint.id}/runs`, { mode: 'per_task' });
-    const runId = started.run.id;
+    runId = started.run.id;
 
     const { context, page } = await open(`/sprint-runs/${runId}`);
     await page.locator('#connection[data-state="live"]').waitFor();
@@ -277,6 +278,30 @@ describe('the sprint-run page', () => {
     expect(await page.locator('#job-id').textContent()).toBe(steps[0].job_id);
     await page.locator(`[data-subject="sprint run"] a[href="/sprint-runs/${runId}"]`).waitFor();
     await expectInert(page);
+    await context.close();
+  });
+
+  it('says in each section whose read failed that it did, and reads it again until it is whole', async () => {
+    const context = await browser.newContext({ httpCredentials: LOGIN });
+    const steps = `${base}/api/v1/sprint-runs/${runId}/steps`;
+    const jobs = `${base}/api/v1/jobs?sprint_run_id=${runId}**`;
+    const unavailable = { error: { code: 'service_unavailable', message: 'a backing service is unavailable; try again shortly' } };
+    await context.route(steps, (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(unavailable) }),
+    );
+    await context.route(jobs, (route) => route.abort('connectionrefused'));
+    const page = await context.newPage();
+    await page.goto(`${base}/sprint-runs/${runId}`);
+    await page.locator('#steps-problem', { hasText: 'the steps could not be read: a backing service is unavailable' }).waitFor();
+    await page.locator('#jobs-problem', { hasText: 'the jobs could not be read: the API did not answer' }).waitFor();
+    expect(await page.locator('#timeline-problem').isHidden()).toBe(true);
+    await context.unroute(steps);
+    await context.unroute(jobs);
+    // The run has ended: no event will come, the page's own tick reads the sections again.
+    await page.locator('#steps-problem').waitFor({ state: 'hidden' });
+    await page.locator('#jobs-problem').waitFor({ state: 'hidden' });
+    expect(await page.locator('#steps tbody tr').count()).toBe(2);
+    expect(await page.locator('#jobs tbody tr').count()).toBeGreaterThan(0);
     await context.close();
   });
 });
