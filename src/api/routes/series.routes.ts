@@ -12,6 +12,7 @@ import { callerOf } from '../../auth/caller.js';
 import { isAdmin } from '../../auth/principal.js';
 import { type HistorySeries, loadHistorySeries, SERIES_RANGE_NAMES, type SeriesQuery } from '../../metrics/history-series.js';
 import { systemClock } from '../../util/clock.js';
+import { createKeptAnswers } from '../../util/kept-answers.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
@@ -55,24 +56,19 @@ const Series = z
 export function seriesRoutes(deps: ApiDeps) {
   const app = createRouter();
   const clock = deps.clock ?? systemClock;
-  const answers = new Map<string, { at: number; answer: Promise<HistorySeries> }>();
+  const answers = createKeptAnswers<HistorySeries>(SERIES_CACHE_MS);
 
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
     // An owner id is free text: a separator or a '*' in it must not make it another scope's key
     // (an owner named '*' would be handed the fleet-wide answer). JSON keeps null apart from any string.
     const key = JSON.stringify([query.range, query.ownerId, query.byOwner]);
-    const at = performance.now();
-    const kept = answers.get(key);
-    if (kept && at - kept.at < SERIES_CACHE_MS) return kept.answer;
-    const answer = loadHistorySeries(deps.db, {
-      ...query,
-      now: clock(),
-      aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS },
-    });
-    answers.set(key, { at, answer });
-    // A failed statement is not kept: the next call tries again.
-    answer.catch(() => answers.get(key)?.answer === answer && answers.delete(key));
-    return answer;
+    return answers.get(key, () =>
+      loadHistorySeries(deps.db, {
+        ...query,
+        now: clock(),
+        aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS },
+      }),
+    );
   }
 
   app.openapi(
