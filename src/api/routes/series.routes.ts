@@ -17,8 +17,10 @@ import {
   SERIES_RANGE_NAMES,
   SERIES_RANGES,
   type SeriesQuery,
+  type SeriesRange,
 } from '../../metrics/history-series.js';
 import { systemClock } from '../../util/clock.js';
+import { createKeptAnswers, type KeptAnswers } from '../../util/kept-answers.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
@@ -57,29 +59,25 @@ const Series = z
   })
   .openapi('FleetSeries');
 
-const LONGEST_KEEP_MS = Math.max(...Object.values(SERIES_RANGES).map((range) => range.keepMs));
-
 export function seriesRoutes(deps: ApiDeps) {
   const app = createRouter();
   const clock = deps.clock ?? systemClock;
-  const answers = new Map<string, { at: number; answer: Promise<HistorySeries> }>();
+  // One store per range, each keeping its answers as long as its range allows.
+  const answers = Object.fromEntries(
+    SERIES_RANGE_NAMES.map((range) => [range, createKeptAnswers<HistorySeries>(SERIES_RANGES[range].keepMs)]),
+  ) as Record<SeriesRange, KeptAnswers<HistorySeries>>;
 
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
-    const key = `${query.range}|${query.ownerId ?? '*'}|${query.byOwner}`;
-    const at = performance.now();
-    // Owners come and go: answers past every range's keep time are dropped, not left to pile up.
-    for (const [old, entry] of answers) if (at - entry.at >= LONGEST_KEEP_MS) answers.delete(old);
-    const kept = answers.get(key);
-    if (kept && at - kept.at < SERIES_RANGES[query.range].keepMs) return kept.answer;
-    const answer = loadHistorySeries(deps.db, {
-      ...query,
-      now: clock(),
-      aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS },
-    });
-    answers.set(key, { at, answer });
-    // A failed statement is not kept: the next call tries again.
-    answer.catch(() => answers.get(key)?.answer === answer && answers.delete(key));
-    return answer;
+    // An owner id is free text: a separator or a '*' in it must not make it another scope's key
+    // (an owner named '*' would be handed the fleet-wide answer). JSON keeps null apart from any string.
+    const key = JSON.stringify([query.ownerId, query.byOwner]);
+    return answers[query.range].get(key, () =>
+      loadHistorySeries(deps.db, {
+        ...query,
+        now: clock(),
+        aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS },
+      }),
+    );
   }
 
   app.openapi(
