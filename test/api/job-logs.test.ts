@@ -199,6 +199,7 @@ describe('the job and sprint-run pages', () => {
       '/detail-api.js',
       '/timeline.js',
       '/questions.js',
+      '/questions.css',
       '/detail.css',
     ]) {
       expect((await api.call('GET', asset)).status, asset).toBe(200);

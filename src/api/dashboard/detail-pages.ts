@@ -19,14 +19,13 @@ const PAGES = {
   '/sprint-runs/:id': { file: 'sprint-run.html', noun: 'sprint run' },
 } as const;
 
-/** Their scripts and styles; questions.js is shared with the fleet page (its answer forms). */
+/** Their scripts and styles (a question's answer form comes with the fleet page's files: fleet-page.ts). */
 const ASSETS = {
   '/job.js': { file: 'job.js', type: JS },
   '/job-sections.js': { file: 'job-sections.js', type: JS },
   '/sprint-run.js': { file: 'sprint-run.js', type: JS },
   '/detail-api.js': { file: 'detail-api.js', type: JS },
   '/timeline.js': { file: 'timeline.js', type: JS },
-  '/questions.js': { file: 'questions.js', type: JS },
   '/detail.css': { file: 'detail.css', type: CSS },
 } as const;
 

@@ -23,6 +23,9 @@ const FILES = {
   '/fleet-plots.js': { file: path.join(PUBLIC, 'fleet-plots.js'), type: JS },
   '/fleet-feed-filters.js': { file: path.join(PUBLIC, 'fleet-feed-filters.js'), type: JS },
   '/fleet.css': { file: path.join(PUBLIC, 'fleet.css'), type: CSS },
+  // An agent's question with its answer form: shared with a job's page (detail-pages.ts).
+  '/questions.js': { file: path.join(PUBLIC, 'questions.js'), type: JS },
+  '/questions.css': { file: path.join(PUBLIC, 'questions.css'), type: CSS },
   '/vendor/uPlot.iife.min.js': { file: path.join(UPLOT, 'uPlot.iife.min.js'), type: JS },
   '/vendor/uPlot.min.css': { file: path.join(UPLOT, 'uPlot.min.css'), type: CSS },
 } as const;
