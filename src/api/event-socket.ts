@@ -26,6 +26,8 @@ import { crossSiteReason, upgradeOrigin } from './same-origin.js';
 export const SOCKET_PATH = '/api/v1/ws';
 /** Close code of a stream whose token was revoked: 1008, policy violation (RFC 6455). */
 export const REVOKED_CODE = 1008;
+/** Close code of a stream that could not start (its replay could not be read): 1013, try again later. */
+export const TRY_AGAIN_CODE = 1013;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EventSocket {
@@ -114,15 +116,24 @@ export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
       unwatch();
       stop();
     });
-    stop = await openEventStream({
-      db: deps.db,
-      hub: deps.events,
-      filter,
-      audience: audienceOf(principal),
-      lastEventId,
-      // Nothing more leaves once the token is revoked, even what the hub had in flight.
-      send: (event) => (revoked ? undefined : sendJson(event)),
-    });
+    try {
+      stop = await openEventStream({
+        db: deps.db,
+        hub: deps.events,
+        filter,
+        audience: audienceOf(principal),
+        lastEventId,
+        // Nothing more leaves once the token is revoked, even what the hub had in flight.
+        send: (event) => (revoked ? undefined : sendJson(event)),
+      });
+    } catch (error) {
+      // The replay could not be read (Postgres away). `serve` runs detached from any request: a
+      // rejection here would be unhandled and end the process. The client is told to come back.
+      deps.logger.error({ err: error }, 'a WebSocket event stream could not replay its history');
+      unwatch();
+      ws.close(TRY_AGAIN_CODE, 'the event history is unavailable; reconnect shortly');
+      return;
+    }
     if (closed) stop();
     void deps.events.closed.then(() => ws.close(1001, 'server shutting down'));
     await sendJson({ type: 'connected', filter });

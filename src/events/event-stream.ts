@@ -49,15 +49,23 @@ export async function openEventStream(options: EventStreamOptions): Promise<() =
   });
 
   if (held) {
-    let after = lastEventId!;
-    for (;;) {
-      const page = await eventsAfter(db, after, REPLAY_PAGE);
-      for (const owned of page) {
-        after = owned.event.id;
-        replayed.add(owned.event.id);
-        if (matches(owned, filter, audience)) await send(owned.event);
+    try {
+      let after = lastEventId!;
+      for (;;) {
+        const page = await eventsAfter(db, after, REPLAY_PAGE);
+        for (const owned of page) {
+          after = owned.event.id;
+          replayed.add(owned.event.id);
+          if (matches(owned, filter, audience)) await send(owned.event);
+        }
+        if (page.length < REPLAY_PAGE) break;
       }
-      if (page.length < REPLAY_PAGE) break;
+    } catch (error) {
+      // A replay that fails (Postgres away, the client gone) hands no stopper back: release the
+      // hub's listener here, or it would stay subscribed, holding every later event, for good.
+      unsubscribe();
+      held = null;
+      throw error;
     }
     const pending = held;
     held = null;

@@ -8,12 +8,18 @@
  *   failure), in Postgres for good.
  * A reader polls with the position it was handed and gets only what was written since: the
  * position holds where it stopped in each source, so one read never repeats or skips a line.
+ *
+ * Reading needs only Postgres, as every other read of a job does: when Redis is down or does not
+ * answer within WORKER_LINES_DEADLINE_MS, a read gives the idea's rows, says the worker's lines
+ * are unavailable, and keeps its worker position, so a later read picks them up where it stopped.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
 import type { IdeaLogType } from '../db/tables/idea.table.js';
+import { AppError } from '../errors/app-error.js';
 import { bullJobId, type JobQueues } from '../queues/job-queues.js';
+import { redisDeadline } from '../queues/redis-deadline.js';
 
 export interface JobLogPosition {
   /** The delivery (requeue count) whose worker lines were read last, and how many of its lines. */
@@ -32,9 +38,15 @@ export interface JobLogRead {
   next: JobLogPosition;
   /** More lines were already written than this read returned. */
   more: boolean;
+  /** Redis was down or did not answer: the worker's lines (past `next`) are missing from this read. */
+  workerUnavailable: boolean;
 }
 
 export const START: JobLogPosition = { delivery: 0, line: 0, ideaLog: null };
+
+/** How long a read waits for Redis before it answers without the worker's lines. */
+export const WORKER_LINES_DEADLINE_MS = 2_000;
+const withinDeadline = redisDeadline(WORKER_LINES_DEADLINE_MS);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -66,6 +78,7 @@ export async function readJobLogs(
     lines: [...ideas.lines, ...worker.lines],
     next: { delivery: worker.delivery, line: worker.line, ideaLog: ideas.last },
     more: ideas.more || worker.more,
+    workerUnavailable: worker.unavailable,
   };
 }
 
@@ -100,14 +113,28 @@ async function workerLines(queues: JobQueues, job: Pick<ClaudeJob, 'id' | 'kind'
   const lines: JobLogLine[] = [];
   let { delivery, line } = after;
   const queue = queues.queueOf(job);
+  const stopped = (more: boolean, unavailable = false) => ({ lines, delivery, line, more, unavailable });
   // Earlier deliveries were removed at their requeue (with their lines): each is read to its end.
   for (; delivery <= job.requeue_count; delivery += 1, line = 0) {
-    if (room <= lines.length) return { lines, delivery, line, more: true };
+    if (room <= lines.length) return stopped(true);
+    // Known down: no command is sent (the producer connection would refuse it anyway).
+    if (queues.connection.status !== 'ready') return stopped(false, true);
     const id = bullJobId({ id: job.id, requeue_count: delivery });
-    const { logs, count } = await queue.getJobLogs(id, line, line + (room - lines.length) - 1, true);
-    for (const text of logs) lines.push({ source: 'worker', delivery, line: line++, text });
-    if (line < count) return { lines, delivery, line, more: true };
+    let read: { logs: string[]; count: number };
+    try {
+      read = await withinDeadline('a log read', queue.getJobLogs(id, line, line + (room - lines.length) - 1, true));
+    } catch (error) {
+      if (!isRedisAway(error, queues)) throw error;
+      return stopped(false, true);
+    }
+    for (const text of read.logs) lines.push({ source: 'worker', delivery, line: line++, text });
+    if (line < read.count) return stopped(true);
     if (delivery === job.requeue_count) break;
   }
-  return { lines, delivery, line, more: false };
+  return stopped(false);
+}
+
+/** The deadline passed, or the connection went away under the read: Redis is away, not the read wrong. */
+function isRedisAway(error: unknown, queues: JobQueues): boolean {
+  return (error instanceof AppError && error.code === 'service_unavailable') || queues.connection.status !== 'ready';
 }

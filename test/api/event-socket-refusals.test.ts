@@ -6,6 +6,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { attachEventSocket, type EventSocket } from '../../src/api/event-socket.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -101,5 +102,37 @@ describe('refused WebSocket handshakes', () => {
     expect(reply.status).toBe(401);
     expectErrorBody(reply, 'unauthorized');
     expect(reply.headers['www-authenticate']).toContain('Bearer');
+  });
+});
+
+describe('a WebSocket stream whose replay cannot be read', () => {
+  it('is closed with 1013 (try again later), and the API process lives on', async () => {
+    // Postgres away for the replay only: the token is still checked against the real database.
+    const away = new Proxy(
+      {},
+      {
+        get() {
+          throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+        },
+      },
+    ) as typeof api.deps.db;
+    const own = createServer((_request, response) => response.end());
+    const ownSocket = attachEventSocket(own, { ...api.deps, db: away });
+    await new Promise<void>((resolve) => own.listen(0, '127.0.0.1', resolve));
+    const port = (own.address() as AddressInfo).port;
+    try {
+      const client = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws?last_event_id=1`, {
+        headers: { authorization: `Bearer ${api.adminSecret}` },
+      });
+      const [code, reason] = await new Promise<[number, string]>((resolve, reject) => {
+        client.on('close', (closeCode, closeReason) => resolve([closeCode, closeReason.toString()]));
+        client.on('error', reject);
+      });
+      expect(code).toBe(1013);
+      expect(reason).toContain('reconnect');
+    } finally {
+      await ownSocket.close();
+      await new Promise<void>((resolve) => own.close(() => resolve()));
+    }
   });
 });

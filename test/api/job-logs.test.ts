@@ -8,8 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullJobId } from '../../src/queues/job-queues.js';
 import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
+import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-server.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let env: TestEnv;
 let api: ApiHarness;
@@ -120,6 +122,54 @@ describe('GET /api/v1/jobs/{id}/logs', () => {
     const forged = await logs(job.id, `?after=${Buffer.from('{"delivery":-1}').toString('base64url')}`);
     expect(forged.status).toBe(422);
     expect((await logs(job.id, '?limit=0')).status).toBe(422);
+  });
+});
+
+describe('GET /api/v1/jobs/{id}/logs while Redis is down', () => {
+  // A Redis of its own: this test stops it.
+  let redis: PrivateRedis;
+  let ownEnv: TestEnv;
+  let ownApi: ApiHarness;
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    ownEnv = await createTestEnv({}, { redisUrl: redis.url });
+    ownApi = await createApiHarness(ownEnv);
+  });
+  afterAll(async () => {
+    await ownApi?.close();
+    await ownEnv?.teardown();
+    await redis?.stop();
+  });
+
+  it("answers with the idea's rows and says the worker's lines are unavailable; they follow once Redis is back", async () => {
+    const db = ownEnv.database.db;
+    const [ideaId] = await createIdeas(db, await createProduct(db, 'owner-a'), 1, 'PLAN_READY');
+    const reply = await ownApi.call('POST', `/api/v1/ideas/${ideaId}/chat`, { message: 'Still there?' });
+    expect(reply.status).toBe(202);
+    const job = reply.body as { id: string };
+    const queue = ownApi.queues.queueOf({ id: job.id, kind: 'PLAN_CHAT' });
+    await queue.addJobLog(bullJobId({ id: job.id, requeue_count: 0 }), 'agent: before the outage');
+
+    await redis.stop();
+    await waitFor('the producer connection to notice Redis is gone', async () => ownApi.queues.connection.status !== 'ready', {
+      timeoutMs: 10_000,
+    });
+    const during = await ownApi.call('GET', `/api/v1/jobs/${job.id}/logs`);
+    expect(during.status, JSON.stringify(during.body)).toBe(200);
+    expect(during.body.items.map((line: any) => [line.source, line.text])).toEqual([['idea_log', 'Still there?']]);
+    expect(during.body.worker_unavailable).toBe(true);
+    expect(during.body.more).toBe(false);
+
+    await redis.start();
+    await waitFor('the producer connection to come back', async () => ownApi.queues.connection.status === 'ready', { timeoutMs: 15_000 });
+    // The private server saves nothing: it comes back empty; the sweep queues the job again, and a worker writes on.
+    await queue.add('PLAN_CHAT', { id: job.id }, { jobId: job.id });
+    await queue.addJobLog(bullJobId({ id: job.id, requeue_count: 0 }), 'agent: after the outage');
+    const after = await ownApi.call('GET', `/api/v1/jobs/${job.id}/logs?after=${during.body.next_after}`);
+    expect(after.body.worker_unavailable).toBe(false);
+    // Only the worker's lines: the idea's row was read already.
+    expect(after.body.items.every((line: any) => line.source === 'worker')).toBe(true);
+    expect(after.body.items.at(-1).text).toBe('agent: after the outage');
   });
 });
 

@@ -185,6 +185,21 @@ describe('the fleet page plots', () => {
     await page.locator('#plots').screenshot({ path: artifact('dashboard-plots-empty.png') });
     await context.close();
   });
+
+  it('says so when the API does not answer, keeps asking, and draws again once it does', async () => {
+    const context = await browser.newContext({ httpCredentials: LOGIN, viewport: { width: 1400, height: 1000 } });
+    const series = `${base}/api/v1/stats/series**`;
+    await context.route(series, (route) => route.abort('connectionrefused'));
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    await page.locator('#plots[data-state="unavailable"]').waitFor();
+    await page.locator('#plots-note', { hasText: 'Plots unavailable: the API did not answer; trying again.' }).waitFor();
+    await context.unroute(series);
+    // The next poll (every 10 s for 1 h) finds the API back.
+    await loaded(page, '1h');
+    expect(await page.locator('#plots-note').isHidden()).toBe(true);
+    await context.close();
+  });
 });
 
 describe('the fleet page feed', () => {

@@ -162,5 +162,10 @@ describe('event filters', () => {
     const document = (await call('GET', '/api/v1/openapi.json', undefined, ADMIN)).body;
     const parameters = document.paths['/api/v1/events'].get.parameters.map((parameter: { name: string }) => parameter.name);
     expect(parameters).toEqual(expect.arrayContaining(['kind', 'status', 'owner_id', 'replay']));
+    // The refusal it documents is the one it gives (above): 422, not 400.
+    const events = document.paths['/api/v1/events'].get;
+    expect(events.description).toContain('422 validation_failed');
+    expect(events.description).not.toMatch(/\b400\b/);
+    expect(Object.keys(events.responses)).toEqual(expect.arrayContaining(['200', '422']));
   });
 });

@@ -407,6 +407,17 @@ describe('who sees what', () => {
     expect(worker.cost_per_day.by_owner).toBeUndefined();
   });
 
+  it("never hands one scope's kept answer to another: an owner named '*' is not the fleet-wide scope", async () => {
+    // Owner ids are free text; the kept answers must be keyed so that no owner id spells another scope.
+    const starRead = await api.token(['read'], '*');
+    const worker = await series('24h', workerToken);
+    expect(Object.keys(worker.throughput).length).toBeGreaterThan(0);
+    const star = await series('24h', starRead);
+    expect(star.throughput).toEqual({});
+    expect(star.queue_depth).toEqual({});
+    expect(star.cost_per_day).toEqual({ by_kind: {} });
+  });
+
   it('refuses a range it does not know with validation_failed, and a call without a token', async () => {
     const bad = await api.call('GET', '/api/v1/stats/series?range=2h');
     expect(bad.status).toBe(422);

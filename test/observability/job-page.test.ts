@@ -158,6 +158,40 @@ describe('the job page', () => {
     expect(anonymous.status).toBe(401);
     await context.close();
   });
+
+  it("says where a read failed, or the worker's lines are away, and reads it again until it is whole", async () => {
+    const [ideaId] = await createIdeas(env.database.db, productId, 1, 'DRAFT');
+    const job = await api('POST', `/api/v1/ideas/${ideaId}/grill`, {});
+    await api('POST', `/api/v1/jobs/${job.id}/cancel`, { reason: 'not now' });
+    const context = await browser.newContext({ httpCredentials: LOGIN });
+    // The API as it answers while a backing service is away: the history refused; the log's first
+    // read without the worker's lines (Redis away), the next ones whole.
+    const unavailable = { error: { code: 'service_unavailable', message: 'a backing service is unavailable; try again shortly' } };
+    await context.route(`${base}/api/v1/jobs/${job.id}/history`, (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(unavailable) }),
+    );
+    let logReads = 0;
+    await context.route(`${base}/api/v1/jobs/${job.id}/logs**`, (route) => {
+      logReads += 1;
+      if (logReads > 1) return route.continue();
+      const start = Buffer.from(JSON.stringify({ delivery: 0, line: 0, ideaLog: null })).toString('base64url');
+      const body = { items: [], next_after: start, more: false, worker_unavailable: true };
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    });
+    const page = await context.newPage();
+    await page.goto(`${base}/jobs/${job.id}`);
+
+    await page.locator('#timeline-problem', { hasText: 'the timeline could not be read: a backing service is unavailable' }).waitFor();
+    await page.locator('#log-problem', { hasText: "the worker's lines are unavailable" }).waitFor();
+    await page.screenshot({ path: artifact('job-page-read-problems.png'), fullPage: true });
+    // The job has ended, yet what could not be read is read again, and the notes go once it is.
+    await context.unroute(`${base}/api/v1/jobs/${job.id}/history`);
+    await page.locator('#timeline li[data-to="cancelled"]').waitFor();
+    await page.locator('#timeline-problem').waitFor({ state: 'hidden' });
+    await page.locator('#log-problem').waitFor({ state: 'hidden' });
+    expect(logReads).toBeGreaterThan(1);
+    await context.close();
+  });
 });
 
 describe("an implementation job's page", () => {
@@ -211,6 +245,7 @@ describe('Bull Board', () => {
 });
 
 describe('the sprint-run page', () => {
+  let runId: string;
   it('shows the run, its timeline and its steps, each linked to the job that ran it', async () => {
     const sprint = await api('POST', '/api/v1/sprints', { product_id: productId, name: 'Sprint' });
     const pbi = await api('POST', '/api/v1/pbis', { product_id: productId, title: 'PBI' });
@@ -220,7 +255,7 @@ describe('the sprint-run page', () => {
       await api('POST', '/api/v1/tasks', { story_id: story.id, title, implementation_plan: `Implement ${title}.` });
     }
     const started = await api('POST', `/api/v1/sprints/${sprint.id}/runs`, { mode: 'per_task' });
-    const runId = started.run.id;
+    runId = started.run.id;
 
     const { context, page } = await open(`/sprint-runs/${runId}`);
     await page.locator('#connection[data-state="live"]').waitFor();
@@ -243,6 +278,30 @@ describe('the sprint-run page', () => {
     expect(await page.locator('#job-id').textContent()).toBe(steps[0].job_id);
     await page.locator(`[data-subject="sprint run"] a[href="/sprint-runs/${runId}"]`).waitFor();
     await expectInert(page);
+    await context.close();
+  });
+
+  it('says in each section whose read failed that it did, and reads it again until it is whole', async () => {
+    const context = await browser.newContext({ httpCredentials: LOGIN });
+    const steps = `${base}/api/v1/sprint-runs/${runId}/steps`;
+    const jobs = `${base}/api/v1/jobs?sprint_run_id=${runId}**`;
+    const unavailable = { error: { code: 'service_unavailable', message: 'a backing service is unavailable; try again shortly' } };
+    await context.route(steps, (route) =>
+      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify(unavailable) }),
+    );
+    await context.route(jobs, (route) => route.abort('connectionrefused'));
+    const page = await context.newPage();
+    await page.goto(`${base}/sprint-runs/${runId}`);
+    await page.locator('#steps-problem', { hasText: 'the steps could not be read: a backing service is unavailable' }).waitFor();
+    await page.locator('#jobs-problem', { hasText: 'the jobs could not be read: the API did not answer' }).waitFor();
+    expect(await page.locator('#timeline-problem').isHidden()).toBe(true);
+    await context.unroute(steps);
+    await context.unroute(jobs);
+    // The run has ended: no event will come, the page's own tick reads the sections again.
+    await page.locator('#steps-problem').waitFor({ state: 'hidden' });
+    await page.locator('#jobs-problem').waitFor({ state: 'hidden' });
+    expect(await page.locator('#steps tbody tr').count()).toBe(2);
+    expect(await page.locator('#jobs tbody tr').count()).toBeGreaterThan(0);
     await context.close();
   });
 });

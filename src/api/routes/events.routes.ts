@@ -17,7 +17,7 @@ import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
 import { EVENT_STATUSES, jobKind } from '../../spelling/api-spelling.js';
-import { Uuid } from '../schemas/common.schemas.js';
+import { errorResponses, Uuid } from '../schemas/common.schemas.js';
 
 /**
  * A comma-separated list of API values, kept in API spelling: the events carry them so (a job's
@@ -96,10 +96,13 @@ export function eventRoutes(deps: ApiDeps) {
         'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed, provider_paused, provider_resumed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns; a provider event has data.provider (name, reason, message, until). ' +
         "Job notices come on the same stream without an `id` (they are not replayed): `progress` (data.progress: the agent's message and percent), `question_asked`, `question_answered`, `question_closed` (data.question) and `budget_exceeded` (data.budget: ceiling, limit, used). " +
         "A read token gets its owner's events; a worker token every owner's job events and nothing else of the backlog; both get the providers' events, which belong to no owner. " +
-        "Filters narrow both the replay (`replay`, Last-Event-ID) and the live events, and combine (an event must pass each given): `job_id`, `idea_id`, `sprint_run_id`, `product_id`; `kind` (job kinds, comma-separated: only job events, status changes and notices, carry one); `status` (the event's `to`, comma-separated, API spelling); `owner_id` (one owner's events; a provider's belong to no owner). An unknown kind or status is refused with 400 validation_failed. " +
+        "Filters narrow both the replay (`replay`, Last-Event-ID) and the live events, and combine (an event must pass each given): `job_id`, `idea_id`, `sprint_run_id`, `product_id`; `kind` (job kinds, comma-separated: only job events, status changes and notices, carry one); `status` (the event's `to`, comma-separated, API spelling); `owner_id` (one owner's events; a provider's belong to no owner). An unknown kind or status, an empty owner_id or a malformed Last-Event-ID is refused with 422 validation_failed. " +
         'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
-      responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } } },
+      responses: {
+        200: { description: 'An event stream', content: { 'text/event-stream': { schema: z.string() } } },
+        ...errorResponses(401, 403, 422),
+      },
     }),
     (c) => {
       const query = c.req.valid('query');
@@ -130,24 +133,31 @@ export function eventRoutes(deps: ApiDeps) {
             resolve();
           });
         });
-        const stop = await openEventStream({
-          db: deps.db,
-          hub: deps.events,
-          filter,
-          audience: audienceOf(principal),
-          lastEventId,
-          recent: query.replay ?? null,
-          // Nothing more leaves once the token is revoked, even what the hub had in flight. A notice
-          // goes without an id, so the browser's Last-Event-ID stays on the last history row.
-          send: (event) =>
-            revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
-        });
-        await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
-        const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
-        await ended;
-        clearInterval(keepalive);
-        unwatch();
-        stop();
+        // Whatever ends the stream (the client, the token, the hub, a replay that failed), the
+        // revocation watch, the keepalive and the hub's listener are released.
+        let keepalive: NodeJS.Timeout | undefined;
+        let stop = () => {};
+        try {
+          stop = await openEventStream({
+            db: deps.db,
+            hub: deps.events,
+            filter,
+            audience: audienceOf(principal),
+            lastEventId,
+            recent: query.replay ?? null,
+            // Nothing more leaves once the token is revoked, even what the hub had in flight. A notice
+            // goes without an id, so the browser's Last-Event-ID stays on the last history row.
+            send: (event) =>
+              revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
+          });
+          await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
+          keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
+          await ended;
+        } finally {
+          clearInterval(keepalive);
+          unwatch();
+          stop();
+        }
       });
     },
   );

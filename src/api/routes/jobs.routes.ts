@@ -204,7 +204,8 @@ export function jobsRoutes(deps: ApiDeps) {
       summary: "A job's log lines, oldest first; with ?after= only those written since",
       description:
         "The worker's lines (the agent's output, its progress reports, the workspace and its check) live in Redis with the job's delivery and go with it (an hour after it is done, a day after it failed); an idea job's rows of its idea's log stay. " +
-        'Poll with next_after to follow a running job: each read returns only what is new.',
+        'Poll with next_after to follow a running job: each read returns only what is new. ' +
+        "Reading needs only Postgres: while Redis is down or slow, a read answers with the idea's rows and worker_unavailable, and the worker's lines follow later.",
       request: { params: IdParam, query: JobLogQuery },
       responses: { 200: json(JobLogPage, 'The lines, and where to read on'), ...errorResponses(404, 422) },
     }),
@@ -213,7 +214,15 @@ export function jobsRoutes(deps: ApiDeps) {
       const after = logPositionOf(query.after);
       const job = await visibleJob(c.req.valid('param').id, callerOf(c));
       const read = await readJobLogs(deps, job, after, query.limit);
-      return c.json({ items: read.lines.map(toApiLogLine), next_after: encodeLogPosition(read.next), more: read.more }, 200);
+      return c.json(
+        {
+          items: read.lines.map(toApiLogLine),
+          next_after: encodeLogPosition(read.next),
+          more: read.more,
+          worker_unavailable: read.workerUnavailable,
+        },
+        200,
+      );
     },
   );
 

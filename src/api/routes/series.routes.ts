@@ -20,10 +20,11 @@ import {
   SERIES_RANGE_NAMES,
   SERIES_RANGES,
   type SeriesQuery,
-  seriesMemoKey,
+  type SeriesRange,
 } from '../../metrics/history-series.js';
 import { createSeriesMemo } from '../../metrics/series-memo.js';
 import { systemClock } from '../../util/clock.js';
+import { createKeptAnswers, type KeptAnswers } from '../../util/kept-answers.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
 import { createRouter } from '../router.js';
@@ -62,32 +63,27 @@ const Series = z
   })
   .openapi('FleetSeries');
 
-const LONGEST_KEEP_MS = Math.max(...Object.values(SERIES_RANGES).map((range) => range.keepMs));
-
 export function seriesRoutes(deps: ApiDeps) {
   const app = createRouter();
   const clock = deps.clock ?? systemClock;
-  const answers = new Map<string, { at: number; answer: Promise<HistorySeries> }>();
+  // One store per range, each keeping its answers as long as its range allows.
+  const answers = Object.fromEntries(
+    SERIES_RANGE_NAMES.map((range) => [range, createKeptAnswers<HistorySeries>(SERIES_RANGES[range].keepMs, () => clock().getTime())]),
+  ) as Record<SeriesRange, KeptAnswers<HistorySeries>>;
   const memo = createSeriesMemo();
 
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
-    const key = seriesMemoKey(query);
-    const now = clock();
-    const at = now.getTime();
-    // Owners come and go: answers past every range's keep time are dropped, not left to pile up.
-    // A clock moved back (a test's) makes an age negative: not kept either.
-    const kept = answers.get(key);
-    for (const [old, entry] of answers) if (at - entry.at >= LONGEST_KEEP_MS || at < entry.at) answers.delete(old);
-    if (kept && at >= kept.at && at - kept.at < SERIES_RANGES[query.range].keepMs) return kept.answer;
-    const answer = loadHistorySeries(
-      deps.db,
-      { ...query, now, aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS } },
-      memo,
+    // An owner id is free text: a separator or a '*' in it must not make it another scope's key
+    // (an owner named '*' would be handed the fleet-wide answer). JSON keeps null apart from any string.
+    // The memo's key is the same (range, owner, by-owner) as JSON: its own entry per scope too.
+    const key = JSON.stringify([query.ownerId, query.byOwner]);
+    return answers[query.range].get(key, () =>
+      loadHistorySeries(
+        deps.db,
+        { ...query, now: clock(), aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS } },
+        memo,
+      ),
     );
-    answers.set(key, { at, answer });
-    // A failed statement is not kept: the next call tries again.
-    answer.catch(() => answers.get(key)?.answer === answer && answers.delete(key));
-    return answer;
   }
 
   app.openapi(

@@ -45,6 +45,10 @@ export const JobLogPage = z
     items: z.array(JobLogLineSchema),
     next_after: z.string().openapi({ description: 'pass as ?after= to read on from here; given also when nothing was new' }),
     more: z.boolean().openapi({ description: 'true when this read stopped at its limit: read on at once' }),
+    worker_unavailable: z.boolean().openapi({
+      description:
+        "true when Redis was down or did not answer: this read holds the idea's log rows only, and the worker's lines follow in a later read from next_after (Redis still keeping them)",
+    }),
   })
   .openapi('JobLogPage');
 

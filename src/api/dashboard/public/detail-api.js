@@ -80,6 +80,25 @@ export function showProblem(text) {
   problem.hidden = !text;
 }
 
+/**
+ * A section's own problem (its read was refused, or the API did not answer): said where the
+ * section is, so a stale or empty section never passes for a current one. '' clears it.
+ */
+export function showSectionProblem(id, text) {
+  const problem = document.getElementById(id);
+  problem.textContent = text;
+  problem.hidden = !text;
+}
+
+/** { ok, status, body } as getJson gives it, or a failed one when the API did not answer at all. */
+export async function tryJson(path) {
+  return getJson(path).catch(() => ({ ok: false, status: 0, body: null }));
+}
+
+/** Why a section's read failed, in words: the API's refusal, or that it did not answer. */
+export const readProblem = (what, answer) =>
+  `${what} could not be read: ${answer.status === 0 ? 'the API did not answer' : refusal(answer)}; trying again`;
+
 /** The connection indicator: live, or reconnecting (EventSource reconnects by itself). */
 export function watchConnection(source, onConnected) {
   const connection = document.getElementById('connection');

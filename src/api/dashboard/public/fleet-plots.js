@@ -263,18 +263,24 @@ async function refreshPlots() {
   const mine = ++asked;
   const section = $('#plots');
   section.dataset.state = 'loading';
-  const response = await fetch(`/api/v1/stats/series?range=${range}`, { headers: { accept: 'application/json' } });
+  // No answer at all (the API down, the network gone) is said like a refusal, never left silent
+  // under plots that would then pass for current.
+  const response = await fetch(`/api/v1/stats/series?range=${range}`, { headers: { accept: 'application/json' } }).catch(() => null);
+  const data = response?.ok ? await response.json().catch(() => null) : null;
   // A range chosen meanwhile has its own request: this answer is stale.
   if (mine !== asked) return;
   const note = $('#plots-note');
-  if (!response.ok) {
-    note.textContent = `Plots unavailable (${response.status}).`;
+  if (!data) {
+    const refusal = response && !response.ok ? await response.json().catch(() => null) : null;
+    if (mine !== asked) return;
+    const why = !response
+      ? 'the API did not answer'
+      : (refusal?.error?.message ?? `the API answered ${response.status}${response.ok ? ' without the series' : ''}`);
+    note.textContent = `Plots unavailable: ${why}; trying again.`;
     note.hidden = false;
     section.dataset.state = 'unavailable';
     return;
   }
-  const data = await response.json();
-  if (mine !== asked) return;
   note.hidden = true;
   for (const key of Object.keys(PLOTS)) draw(key, data);
   section.dataset.range = data.range;

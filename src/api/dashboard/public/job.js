@@ -11,11 +11,14 @@ import {
   getJson,
   link,
   pathId,
+  readProblem,
   refusal,
   serialized,
   showProblem,
+  showSectionProblem,
   statusBadge,
   timeText,
+  tryJson,
   watchConnection,
 } from './detail-api.js';
 import { $ } from './fleet-dom.js';
@@ -110,8 +113,12 @@ function productOf(job) {
   return name ? `${name} (${job.product_id.slice(0, 8)})` : job.product_id;
 }
 
+// A section whose last read failed is read again on the next tick, also once the job has ended.
+let historyBehind = false;
 async function refreshHistory() {
-  const answer = await getJson(`/api/v1/jobs/${id}/history`);
+  const answer = await tryJson(`/api/v1/jobs/${id}/history`);
+  historyBehind = !answer.ok;
+  showSectionProblem('timeline-problem', answer.ok ? '' : readProblem('the timeline', answer));
   if (!answer.ok) return;
   renderTimeline($('#timeline'), answer.body.items, { finished: job !== null && ENDED.includes(job.status) });
 }
@@ -120,9 +127,20 @@ async function refreshHistory() {
 const LOG_LINES_SHOWN = 5000;
 let after = null;
 let read = 0;
+let logBehind = false;
 const readLog = serialized(async () => {
   for (;;) {
-    const answer = await getJson(`/api/v1/jobs/${id}/logs${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+    const answer = await tryJson(`/api/v1/jobs/${id}/logs${after ? `?after=${encodeURIComponent(after)}` : ''}`);
+    // Redis away: the idea's rows come, the worker's lines follow once it is back (from `after`).
+    logBehind = !answer.ok || answer.body.worker_unavailable;
+    showSectionProblem(
+      'log-problem',
+      !answer.ok
+        ? readProblem('the log', answer)
+        : answer.body.worker_unavailable
+          ? "the worker's lines are unavailable (Redis did not answer); they follow once it is back"
+          : '',
+    );
     if (!answer.ok) return;
     const log = $('#log');
     for (const line of answer.body.items) {
@@ -210,8 +228,7 @@ refreshAll()
   .catch(() => showProblem('could not reach the API; reload to try again'));
 // The last status's "so far" and a log line no event announced (a worker's line): now and then.
 setInterval(() => {
-  if (job && !ENDED.includes(job.status)) {
-    refreshHistory().catch(() => {});
-    readLog().catch(() => {});
-  }
+  const running = job && !ENDED.includes(job.status);
+  if (running || historyBehind) refreshHistory().catch(() => {});
+  if (running || logBehind) readLog().catch(() => {});
 }, 5000);

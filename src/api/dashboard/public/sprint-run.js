@@ -8,11 +8,14 @@ import {
   getJson,
   link,
   pathId,
+  readProblem,
   refusal,
   serialized,
   showProblem,
+  showSectionProblem,
   statusBadge,
   timeText,
+  tryJson,
   watchConnection,
 } from './detail-api.js';
 import { $, cell } from './fleet-dom.js';
@@ -21,6 +24,16 @@ import { renderTimeline } from './timeline.js';
 const id = pathId();
 const ENDED = ['done', 'failed', 'cancelled'];
 let run = null;
+
+// Sections whose last read failed: each says so where it is, and is read again on the next tick.
+const behind = new Set();
+async function readSection(section, what, path) {
+  const answer = await tryJson(path);
+  if (answer.ok) behind.delete(section);
+  else behind.add(section);
+  showSectionProblem(`${section}-problem`, answer.ok ? '' : readProblem(what, answer));
+  return answer;
+}
 
 async function refreshRun() {
   const answer = await getJson(`/api/v1/sprint-runs/${id}`);
@@ -62,7 +75,7 @@ async function refreshRun() {
 }
 
 async function refreshSteps() {
-  const answer = await getJson(`/api/v1/sprint-runs/${id}/steps`);
+  const answer = await readSection('steps', 'the steps', `/api/v1/sprint-runs/${id}/steps`);
   if (!answer.ok) return;
   const steps = answer.body.items;
   $('#steps-count').textContent = `${steps.length}`;
@@ -93,7 +106,7 @@ async function refreshSteps() {
 }
 
 async function refreshJobs() {
-  const answer = await getJson(`/api/v1/jobs?sprint_run_id=${id}&limit=200`);
+  const answer = await readSection('jobs', 'the jobs', `/api/v1/jobs?sprint_run_id=${id}&limit=200`);
   if (!answer.ok) return;
   $('#jobs tbody').replaceChildren(
     ...answer.body.items.map((job) => {
@@ -110,7 +123,7 @@ async function refreshJobs() {
 }
 
 async function refreshHistory() {
-  const answer = await getJson(`/api/v1/sprint-runs/${id}/history`);
+  const answer = await readSection('timeline', 'the timeline', `/api/v1/sprint-runs/${id}/history`);
   if (!answer.ok) return;
   renderTimeline($('#timeline'), answer.body.items, { finished: run !== null && ENDED.includes(run.status) });
 }
@@ -133,3 +146,7 @@ refreshAll()
     if (document.body.dataset.missing !== 'true') listen();
   })
   .catch(() => showProblem('could not reach the API; reload to try again'));
+const READS = { steps: refreshSteps, jobs: refreshJobs, timeline: refreshHistory };
+setInterval(() => {
+  for (const section of behind) READS[section]().catch(() => {});
+}, 5000);
