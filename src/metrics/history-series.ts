@@ -14,7 +14,9 @@
  * (not something the fleet does: a transition takes its time when its transaction starts, and the
  * margin covers the wait for its commit) would show only in a memo-less computation. A job row's
  * cost, start or creation time changed after its transitions' buckets closed is likewise not
- * seen there.
+ * seen there (the fleet writes a job's cost with its outcome, in the same transaction), and the
+ * workers alive at a closed bucket's end stay as counted when it closed (a worker whose beats
+ * stopped past its lease and came back would otherwise count again, afterwards, as alive then).
  *
  * Queue depth stays exact: what is queued now (read fresh), less the net entries into QUEUED
  * after each bucket's end: the closed buckets' from the memo, the rest from this call's snapshot.

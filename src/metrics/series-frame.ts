@@ -26,7 +26,9 @@ export const SERIES_RANGE_NAMES = Object.keys(SERIES_RANGES) as [SeriesRange, ..
  * commits: a row can appear a little after its own time, into a bucket that already looked
  * finished. The fleet's transactions that write history (claims, outcomes, a batch of enqueues)
  * last milliseconds to seconds; two minutes is far beyond any of them, and still a small part of
- * the 1h range (the figures of the last 2 to 3 buckets are read afresh on every call).
+ * the 1h range (the figures of the last 2 to 3 buckets are read afresh on every call). It also
+ * covers a small skew between the API host's clock (which says when a bucket ended) and
+ * Postgres' (which stamps the rows); a skew beyond it would leave late rows out of closed buckets.
  */
 export const CLOSE_MARGIN_MS = 120_000;
 
