@@ -87,6 +87,9 @@ export async function loadHistorySeries(db: Db, query: SeriesQuery, memo?: Serie
   // default work_mem. More memory for this statement alone (SET LOCAL ends with the transaction).
   const rows = await db.transaction().execute(async (trx) => {
     await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
+    // A read from the first open bucket is a few thousand rows: starting parallel workers for it
+    // took longer than the read itself (BENCHMARKS.md). The whole range's read keeps them.
+    if (base !== undefined) await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx);
     return seriesStatement(query, query.now, frame, window).execute(trx);
   });
   const fresh = readRows(rows.rows, frame, window);
