@@ -3,43 +3,45 @@
  * throughput, queue depth, wait and run percentiles and workers alive per time bucket, and cost
  * and tokens per UTC day.
  *
- * Everything is read from the history table in ONE statement: one round trip, and one snapshot, so
- * the queue depth (today's QUEUED count minus what entered QUEUED since) cannot drift against the
- * transitions it subtracts. The transitions are filtered by created_at first (their BRIN index),
- * so a call costs the range it shows, not the table's whole past; jobs are joined by primary key.
+ * Read from the history table (src/metrics/series-statement.ts). Given a memo (the API keeps one,
+ * src/metrics/series-memo.ts), a call reads only what it has not kept: the transitions from the
+ * first bucket not yet closed on (src/metrics/series-frame.ts CLOSE_MARGIN_MS), and takes the
+ * closed buckets' figures and the days' usage up to there from the memo. So a call costs what
+ * changed since the last one, not the whole range; the first call of a scope and range (and one
+ * after a long pause) still reads the whole range, and without a memo every call does.
  *
- * Bucket boundaries are epoch-aligned (UTC) and half-open: an event at a bucket's start belongs
- * to that bucket, and a bucket's end state is the state just before the next bucket's first event.
+ * What a closed bucket kept is not read again: history written later with an older created_at
+ * (not something the fleet does: a transition takes its time when its transaction starts, and the
+ * margin covers the wait for its commit) would show only in a memo-less computation. A job row's
+ * cost, start or creation time changed after its transitions' buckets closed is likewise not
+ * seen there (the fleet writes a job's cost with its outcome, in the same transaction), and the
+ * workers alive at a closed bucket's end stay as counted when it closed (a worker whose beats
+ * stopped past its lease and came back would otherwise count again, afterwards, as alive then).
+ *
+ * Queue depth stays exact: what is queued now (read fresh), less the net entries into QUEUED
+ * after each bucket's end: the closed buckets' from the memo, the rest from this call's snapshot.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { isJobKind, type JobKind } from '../job-kinds.js';
 import { jobKind } from '../spelling/api-spelling.js';
+import { type SeriesFrame, type SeriesRange, seriesFrame } from './series-frame.js';
+import {
+  addUsage,
+  type BucketFigures,
+  copyDayUsage,
+  type DayUsage,
+  type SeriesMemo,
+  type SeriesMemoState,
+  type UsageSum,
+} from './series-memo.js';
+import { type SeriesQueryScope, type SeriesRow, type SeriesWindow, seriesStatement } from './series-statement.js';
 
-/**
- * keepMs: how long an answer may be served again (src/api/routes/series.routes.ts). A small
- * fraction of a bucket, so a plot is never more than that behind, and long enough that open pages
- * cost the wider ranges' statements (BENCHMARKS.md: seconds for 7d at a million history rows)
- * rarely: 1/12, 1/40 and 1/60 of a bucket.
- */
-export const SERIES_RANGES = {
-  '1h': { buckets: 60, bucketSeconds: 60, keepMs: 5_000 },
-  '24h': { buckets: 144, bucketSeconds: 600, keepMs: 15_000 },
-  '7d': { buckets: 168, bucketSeconds: 3600, keepMs: 60_000 },
-} as const;
+export { SERIES_RANGE_NAMES, SERIES_RANGES, type SeriesRange, seriesFrame } from './series-frame.js';
 
-export type SeriesRange = keyof typeof SERIES_RANGES;
-export const SERIES_RANGE_NAMES = Object.keys(SERIES_RANGES) as [SeriesRange, ...SeriesRange[]];
-
-export interface SeriesQuery {
+export interface SeriesQuery extends SeriesQueryScope {
   range: SeriesRange;
   now: Date;
-  /** Only this owner's jobs; null for every owner's. */
-  ownerId: string | null;
-  /** Whether cost per day is also split by owner (admins only). */
-  byOwner: boolean;
-  /** How long after its last heartbeat a worker still counts as alive: a process, a pull-mode session. */
-  aliveWithin: { processMs: number; pullMs: number };
 }
 
 type Percentiles = { p50: (number | null)[]; p95: (number | null)[]; p99: (number | null)[] };
@@ -60,125 +62,212 @@ export interface HistorySeries {
   cost_per_day: { by_kind: Record<string, Usage>; by_owner?: Record<string, Usage> };
 }
 
-/** One row of the statement's answer: `part` says which series it feeds, the rest is per part. */
-interface SeriesRow {
-  part: 'done_failed' | 'queued_net' | 'queued_now' | 'wait' | 'run' | 'workers' | 'cost_kind' | 'cost_owner';
-  key: string | null;
-  /** The bucket (or, for cost, the day) index; past the last bucket for events after `now`. */
-  i: number | null;
-  a: number | null;
-  b: number | null;
-  c: number | null;
+/** What this call read: the buckets from window.firstBucket on, and the usage it found, closed and open. */
+interface FreshPart {
+  buckets: BucketFigures[];
+  /** Net entries into QUEUED per kind after `now` (committed since the clock was read). */
+  queuedAfterNow: Map<string, number>;
+  queuedNow: Map<string, number>;
+  closedDays: Map<string, DayUsage>;
+  openDays: Map<string, DayUsage>;
 }
 
-const DAY_MS = 86_400_000;
-
-/** The buckets and days a range covers at `now`: the last bucket is the one holding `now`. */
-export function seriesFrame(range: SeriesRange, now: Date) {
-  const { buckets, bucketSeconds } = SERIES_RANGES[range];
-  const width = bucketSeconds * 1000;
-  const lastStart = Math.floor(now.getTime() / width) * width;
-  const from = lastStart - (buckets - 1) * width;
-  const firstDay = Math.floor(from / DAY_MS) * DAY_MS;
-  const days: string[] = [];
-  for (let day = firstDay; day <= now.getTime(); day += DAY_MS) days.push(new Date(day).toISOString().slice(0, 10));
-  return {
-    buckets,
-    bucketSeconds,
-    from: new Date(from),
-    firstDay: new Date(firstDay),
-    starts: Array.from({ length: buckets }, (_, i) => new Date(from + i * width).toISOString()),
-    days,
-  };
+/** One memo entry per (range, owner scope, costs by owner): JSON, so no owner id can spell another scope. */
+export function seriesMemoKey(query: Pick<SeriesQuery, 'range' | 'ownerId' | 'byOwner'>): string {
+  return JSON.stringify([query.range, query.ownerId, query.byOwner]);
 }
 
-export async function loadHistorySeries(db: Db, query: SeriesQuery): Promise<HistorySeries> {
+export async function loadHistorySeries(db: Db, query: SeriesQuery, memo?: SeriesMemo): Promise<HistorySeries> {
   const frame = seriesFrame(query.range, query.now);
-  const n = frame.buckets;
+  const key = seriesMemoKey(query);
+  const kept = memo?.get(key);
+  const base = kept && covers(kept, frame) ? kept : undefined;
+  const window = readWindow(frame, base);
   // A week's history is a million rows: its join and its percentiles' sorts spill to disk under the
   // default work_mem. More memory for this statement alone (SET LOCAL ends with the transaction).
   const rows = await db.transaction().execute(async (trx) => {
     await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
-    return sql<SeriesRow>`${seriesStatement(query, frame)}`.execute(trx);
+    // A read from the first open bucket is a few thousand rows: starting parallel workers for it
+    // took longer than the read itself (BENCHMARKS.md). The whole range's read keeps them.
+    if (base !== undefined) await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx);
+    return seriesStatement(query, query.now, frame, window).execute(trx);
   });
+  const fresh = readRows(rows.rows, frame, window);
+  memo?.replace(key, kept, nextState(frame, window, base, fresh));
+  return assemble(query, frame, window, base, fresh);
+}
 
-  const zeros = () => new Array<number>(n).fill(0);
-  const nulls = () => new Array<number | null>(n).fill(null);
-  const throughput: HistorySeries['throughput'] = {};
-  const queuedNow = new Map<string, number>();
-  const queuedNet = new Map<string, number[]>(); // per kind: net entries into QUEUED per bucket, the last slot for all after `now`'s bucket
-  const wait: Percentiles = { p50: nulls(), p95: nulls(), p99: nulls() };
-  const run: Percentiles = { p50: nulls(), p95: nulls(), p99: nulls() };
-  const workers = zeros();
-  const byKind: Record<string, Usage> = {};
-  const byOwner: Record<string, Usage> = {};
-  const usageOf = (map: Record<string, Usage>, key: string) => {
-    map[key] ??= {
-      cost_usd: new Array(frame.days.length).fill(0),
-      input_tokens: new Array(frame.days.length).fill(0),
-      output_tokens: new Array(frame.days.length).fill(0),
-    };
-    return map[key];
-  };
-  const kindOf = (key: string | null) => {
-    if (key === null || !isJobKind(key)) throw new Error(`history series: no API spelling for kind ${key}`);
-    return jobKind.toApi(key as JobKind);
-  };
+const widthOf = (frame: SeriesFrame) => frame.bucketSeconds * 1000;
 
-  for (const row of rows.rows) {
-    const i = row.i ?? 0;
+/**
+ * Whether a kept state can serve this frame: not ahead of it (a clock moved back: its buckets may
+ * hold what is after `now` here), not older than the first day (nothing of it is of use), and
+ * holding every bucket of the range before where it ends.
+ */
+function covers(state: SeriesMemoState, frame: SeriesFrame): boolean {
+  if (state.closedUntil > frame.closeAt.getTime() || state.closedUntil < frame.firstDay.getTime()) return false;
+  for (let start = frame.from.getTime(); start < state.closedUntil; start += widthOf(frame)) {
+    if (!state.buckets.has(start)) return false;
+  }
+  return true;
+}
+
+function readWindow(frame: SeriesFrame, base: SeriesMemoState | undefined): SeriesWindow {
+  if (base === undefined) return { costFrom: frame.firstDay, readFrom: frame.from, firstBucket: 0 };
+  const readFrom = Math.max(base.closedUntil, frame.from.getTime());
+  return {
+    costFrom: new Date(base.closedUntil),
+    readFrom: new Date(readFrom),
+    firstBucket: (readFrom - frame.from.getTime()) / widthOf(frame),
+  };
+}
+
+const kindOf = (key: string | null) => {
+  if (key === null || !isJobKind(key)) throw new Error(`history series: no API spelling for kind ${key}`);
+  return jobKind.toApi(key as JobKind);
+};
+
+function readRows(rows: SeriesRow[], frame: SeriesFrame, window: SeriesWindow): FreshPart {
+  const n = frame.buckets;
+  const fresh: FreshPart = {
+    buckets: Array.from({ length: n - window.firstBucket }, () => ({
+      throughput: new Map(),
+      queuedNet: new Map(),
+      wait: null,
+      run: null,
+      workers: 0,
+    })),
+    queuedAfterNow: new Map(),
+    queuedNow: new Map(),
+    closedDays: new Map(),
+    openDays: new Map(),
+  };
+  const bucket = (i: number | null) => (i === null || i < window.firstBucket || i >= n ? undefined : fresh.buckets[i - window.firstBucket]);
+  for (const row of rows) {
     switch (row.part) {
-      case 'done_failed': {
-        if (i < 0 || i >= n) break;
-        const series = (throughput[kindOf(row.key)] ??= { done: zeros(), failed: zeros() });
-        series.done[i] = row.a ?? 0;
-        series.failed[i] = row.b ?? 0;
+      case 'done_failed':
+        bucket(row.i)?.throughput.set(kindOf(row.key), { done: row.a ?? 0, failed: row.b ?? 0 });
         break;
-      }
       case 'queued_now':
-        queuedNow.set(kindOf(row.key), row.a ?? 0);
+        fresh.queuedNow.set(kindOf(row.key), row.a ?? 0);
         break;
-      case 'queued_net': {
-        const net = queuedNet.get(kindOf(row.key)) ?? new Array<number>(n + 1).fill(0);
-        net[Math.min(Math.max(i, 0), n)]! += row.a ?? 0;
-        queuedNet.set(kindOf(row.key), net);
+      case 'queued_net':
+        if (row.i === n) fresh.queuedAfterNow.set(kindOf(row.key), row.a ?? 0);
+        else bucket(row.i)?.queuedNet.set(kindOf(row.key), row.a ?? 0);
         break;
-      }
       case 'wait':
       case 'run': {
-        if (i < 0 || i >= n) break;
-        const series = row.part === 'wait' ? wait : run;
-        series.p50[i] = row.a;
-        series.p95[i] = row.b;
-        series.p99[i] = row.c;
+        const figures = bucket(row.i);
+        if (figures) figures[row.part] = [row.a, row.b, row.c];
         break;
       }
-      case 'workers':
-        workers[i] = row.a ?? 0;
+      case 'workers': {
+        const figures = bucket(row.i);
+        if (figures) figures.workers = row.a ?? 0;
         break;
+      }
       case 'cost_kind':
       case 'cost_owner': {
-        if (i < 0 || i >= frame.days.length || row.key === null) break;
-        const usage = row.part === 'cost_kind' ? usageOf(byKind, kindOf(row.key)) : usageOf(byOwner, row.key);
-        usage.cost_usd[i] = row.a ?? 0;
-        usage.input_tokens[i] = row.b ?? 0;
-        usage.output_tokens[i] = row.c ?? 0;
+        const day = row.i === null ? undefined : frame.days[row.i];
+        if (day === undefined || row.key === null) break;
+        const days = row.closed ? fresh.closedDays : fresh.openDays;
+        const usage = days.get(day) ?? { byKind: new Map(), byOwner: new Map() };
+        days.set(day, usage);
+        const sum: UsageSum = { costMicros: row.a ?? 0, input: row.b ?? 0, output: row.c ?? 0 };
+        if (row.part === 'cost_kind') addUsage(usage.byKind, kindOf(row.key), sum);
+        else addUsage(usage.byOwner, row.key, sum);
         break;
       }
     }
   }
+  return fresh;
+}
+
+/** The memo after this call: what it kept still in the range, and the buckets (and usage) that closed since. */
+function nextState(frame: SeriesFrame, window: SeriesWindow, base: SeriesMemoState | undefined, fresh: FreshPart): SeriesMemoState {
+  const from = frame.from.getTime();
+  const width = widthOf(frame);
+  const buckets = new Map([...(base?.buckets ?? [])].filter(([start]) => start >= from));
+  const closeIndex = (frame.closeAt.getTime() - from) / width;
+  for (let i = window.firstBucket; i < closeIndex; i += 1) buckets.set(from + i * width, fresh.buckets[i - window.firstBucket]!);
+  const days = new Map<string, DayUsage>();
+  for (const day of frame.days) {
+    const kept = base?.days.get(day);
+    const closed = fresh.closedDays.get(day);
+    if (closed === undefined) {
+      if (kept !== undefined) days.set(day, kept);
+      continue;
+    }
+    const usage = copyDayUsage(kept);
+    for (const [kind, sum] of closed.byKind) addUsage(usage.byKind, kind, sum);
+    for (const [owner, sum] of closed.byOwner) addUsage(usage.byOwner, owner, sum);
+    days.set(day, usage);
+  }
+  return { closedUntil: frame.closeAt.getTime(), buckets, days };
+}
+
+function assemble(
+  query: SeriesQuery,
+  frame: SeriesFrame,
+  window: SeriesWindow,
+  base: SeriesMemoState | undefined,
+  fresh: FreshPart,
+): HistorySeries {
+  const n = frame.buckets;
+  const from = frame.from.getTime();
+  const width = widthOf(frame);
+  const figures = Array.from({ length: n }, (_, i) =>
+    i < window.firstBucket ? base!.buckets.get(from + i * width)! : fresh.buckets[i - window.firstBucket]!,
+  );
+  const zeros = () => new Array<number>(n).fill(0);
+  const nulls = () => new Array<number | null>(n).fill(null);
+
+  const throughput: HistorySeries['throughput'] = {};
+  const wait: Percentiles = { p50: nulls(), p95: nulls(), p99: nulls() };
+  const run: Percentiles = { p50: nulls(), p95: nulls(), p99: nulls() };
+  const queueKinds = new Set([...fresh.queuedNow.keys(), ...fresh.queuedAfterNow.keys()]);
+  figures.forEach((bucket, i) => {
+    for (const [kind, counts] of bucket.throughput) {
+      const series = (throughput[kind] ??= { done: zeros(), failed: zeros() });
+      series.done[i] = counts.done;
+      series.failed[i] = counts.failed;
+    }
+    for (const kind of bucket.queuedNet.keys()) queueKinds.add(kind);
+    for (const [series, p] of [
+      [wait, bucket.wait],
+      [run, bucket.run],
+    ] as const) {
+      if (p === null) continue;
+      series.p50[i] = p[0];
+      series.p95[i] = p[1];
+      series.p99[i] = p[2];
+    }
+  });
 
   // Depth at a bucket's end: what is queued now, less what entered the queue (net) after that end.
   const queueDepth: Record<string, number[]> = {};
-  for (const kind of new Set([...queuedNow.keys(), ...queuedNet.keys()])) {
-    const net = queuedNet.get(kind) ?? new Array<number>(n + 1).fill(0);
+  for (const kind of queueKinds) {
     const depth = zeros();
-    let level = (queuedNow.get(kind) ?? 0) - net[n]!;
+    let level = (fresh.queuedNow.get(kind) ?? 0) - (fresh.queuedAfterNow.get(kind) ?? 0);
     for (let i = n - 1; i >= 0; i -= 1) {
       depth[i] = level;
-      level -= net[i]!;
+      level -= figures[i]!.queuedNet.get(kind) ?? 0;
     }
     if (depth.some((value) => value !== 0)) queueDepth[kind] = depth;
+  }
+
+  const byKind: Record<string, Usage> = {};
+  const byOwner: Record<string, Usage> = {};
+  frame.days.forEach((day, d) => {
+    for (const part of [base?.days.get(day), fresh.closedDays.get(day), fresh.openDays.get(day)]) {
+      if (part === undefined) continue;
+      for (const [kind, sum] of part.byKind) addDay(byKind, kind, d, sum, frame.days.length);
+      for (const [owner, sum] of part.byOwner) addDay(byOwner, owner, d, sum, frame.days.length);
+    }
+  });
+  for (const usage of [...Object.values(byKind), ...Object.values(byOwner)]) {
+    // Millionths of a dollar, summed exactly, to dollars: the nearest double to the exact sum.
+    usage.cost_usd = usage.cost_usd.map((micros) => micros / 1_000_000);
   }
 
   return {
@@ -191,89 +280,20 @@ export async function loadHistorySeries(db: Db, query: SeriesQuery): Promise<His
     queue_depth: queueDepth,
     wait_ms: wait,
     run_ms: run,
-    workers_alive: workers,
+    workers_alive: figures.map((bucket) => bucket.workers),
     days: frame.days,
     cost_per_day: query.byOwner ? { by_kind: byKind, by_owner: byOwner } : { by_kind: byKind },
   };
 }
 
-/**
- * The statement. `ev` holds the range's job transitions (from the first bucket's start on, with
- * no upper bound: the queue depth subtracts whatever happened after each bucket's end, also after
- * `now`), each with its bucket (those after `now` in one past the last), and the terminal ones
- * from the first day's 00:00 UTC on (bucket -1 before the range): a day's cost is the whole day's,
- * also before the range starts. One scan and one join for both: the join reads the jobs table
- * whole for any but the smallest ranges, and was the larger part of a call when done twice.
- * Percentiles are interpolated (percentile_cont) in milliseconds.
- */
-function seriesStatement(query: SeriesQuery, frame: ReturnType<typeof seriesFrame>) {
-  const from = sql`${frame.from.toISOString()}::timestamptz`;
-  const now = sql`${query.now.toISOString()}::timestamptz`;
-  const width = sql`${frame.bucketSeconds}::int`;
-  const owner = query.ownerId === null ? sql`` : sql`AND j.owner_id = ${query.ownerId}`;
-  const queuedOwner = query.ownerId === null ? sql`` : sql`AND owner_id = ${query.ownerId}`;
-  // date_part, not extract: extract answers numeric, whose arithmetic was a fifth of a 7d call.
-  const ms = (later: ReturnType<typeof sql.ref>, earlier: ReturnType<typeof sql.ref>) =>
-    sql`(date_part('epoch', ${later} - ${earlier}) * 1000)`;
-  const costOwner = query.byOwner
-    ? sql`
-      UNION ALL
-      SELECT 'cost_owner', owner_id, d, sum(cost_usd)::float8, sum(input_tokens)::float8, sum(output_tokens)::float8
-      FROM fin GROUP BY owner_id, d`
-    : sql``;
-  return sql`
-    WITH ev AS MATERIALIZED (
-      SELECT j.kind, j.owner_id, t.from_status, t.to_status,
-        -- After now (committed since the clock was read): past the last bucket, whatever its end.
-        CASE WHEN t.created_at > ${now} THEN ${frame.buckets}::int WHEN t.created_at < ${from} THEN -1
-          ELSE floor(date_part('epoch', t.created_at - ${from}) / ${width})::int END AS i,
-        CASE WHEN t.to_status IN ('DONE', 'FAILED', 'CANCELLED') AND t.created_at <= ${now}
-          THEN ((t.created_at AT TIME ZONE 'UTC')::date - ${frame.days[0]}::date) END AS d,
-        CASE WHEN t.to_status = 'RUNNING' THEN ${ms(sql.ref('t.created_at'), sql.ref('j.created_at'))} END AS wait_ms,
-        CASE WHEN t.from_status = 'RUNNING' AND t.to_status IN ('DONE', 'FAILED')
-          THEN ${ms(sql.ref('t.created_at'), sql.ref('j.started_at'))} END AS run_ms,
-        j.cost_usd, j.input_tokens, j.output_tokens
-      FROM transitions t
-      JOIN claude_jobs j ON j.id = t.entity_id
-      WHERE t.created_at >= ${frame.firstDay.toISOString()}::timestamptz AND t.entity_type = 'CLAUDE_JOB'
-        AND (t.to_status IN ('DONE', 'FAILED', 'CANCELLED')
-          OR (t.created_at >= ${from} AND (t.to_status IN ('QUEUED', 'RUNNING') OR t.from_status = 'QUEUED'))) ${owner}
-    ),
-    fin AS (SELECT * FROM ev WHERE d IS NOT NULL),
-    alive AS (
-      SELECT started_at, coalesce(stopped_at, heartbeat_at + CASE WHEN mode = 'pull' THEN ${query.aliveWithin.pullMs}::int
-        ELSE ${query.aliveWithin.processMs}::int END * interval '1 millisecond') AS until
-      FROM workers WHERE started_at <= ${now}
-    )
-    SELECT 'done_failed' AS part, kind AS key, i,
-      (count(*) FILTER (WHERE to_status = 'DONE'))::float8 AS a, (count(*) FILTER (WHERE to_status = 'FAILED'))::float8 AS b, NULL::float8 AS c
-    FROM ev WHERE to_status IN ('DONE', 'FAILED') AND i >= 0 GROUP BY kind, i
-    UNION ALL
-    SELECT 'queued_net', kind, i,
-      (count(*) FILTER (WHERE to_status = 'QUEUED') - count(*) FILTER (WHERE from_status = 'QUEUED'))::float8, NULL, NULL
-    FROM ev WHERE (to_status = 'QUEUED' OR from_status = 'QUEUED') AND i >= 0 GROUP BY kind, i
-    UNION ALL
-    SELECT 'queued_now', kind, NULL, count(*)::float8, NULL, NULL
-    FROM claude_jobs WHERE status = 'QUEUED' ${queuedOwner} GROUP BY kind
-    UNION ALL
-    SELECT 'wait', NULL, i, p[1], p[2], p[3] FROM (
-      SELECT i, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p
-      FROM ev WHERE wait_ms IS NOT NULL AND i >= 0 GROUP BY i
-    ) AS w
-    UNION ALL
-    SELECT 'run', NULL, i, p[1], p[2], p[3] FROM (
-      SELECT i, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY run_ms) AS p
-      FROM ev WHERE run_ms IS NOT NULL AND i >= 0 GROUP BY i
-    ) AS r
-    UNION ALL
-    SELECT 'workers', NULL, g.i, count(alive.started_at)::float8, NULL, NULL
-    FROM generate_series(0, ${frame.buckets - 1}::int) AS g(i)
-    LEFT JOIN alive ON alive.started_at <= least(${from} + (g.i + 1) * ${width} * interval '1 second', ${now})
-      AND alive.until >= least(${from} + (g.i + 1) * ${width} * interval '1 second', ${now})
-    GROUP BY g.i
-    UNION ALL
-    SELECT 'cost_kind', kind, d, sum(cost_usd)::float8, sum(input_tokens)::float8, sum(output_tokens)::float8
-    FROM fin GROUP BY kind, d
-    ${costOwner}
-  `;
+/** Adds a day's sum to a series (cost still in millionths). */
+function addDay(map: Record<string, Usage>, key: string, d: number, sum: UsageSum, days: number): void {
+  const usage = (map[key] ??= {
+    cost_usd: new Array(days).fill(0),
+    input_tokens: new Array(days).fill(0),
+    output_tokens: new Array(days).fill(0),
+  });
+  usage.cost_usd[d]! += sum.costMicros;
+  usage.input_tokens[d]! += sum.input;
+  usage.output_tokens[d]! += sum.output;
 }

@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/token.repository.js';
 import type { JobKind } from '../../src/job-kinds.js';
+import { loadHistorySeries } from '../../src/metrics/history-series.js';
 import { type ApiHarness, createApiHarness } from '../helpers/api-harness.js';
 import { createIdeas, createProduct, createTasks } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
@@ -429,5 +430,347 @@ describe('who sees what', () => {
   it('is documented in the OpenAPI document', async () => {
     const doc = await api.call('GET', '/api/v1/openapi.json');
     expect(doc.body.paths['/api/v1/stats/series'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['range']);
+  });
+});
+
+/**
+ * The memo of closed buckets (src/metrics/series-memo.ts): a history that arrives as an API clock
+ * moves, 83 s a step, from 23:44:10 UTC across the hour and the day's edge to 00:16, each row
+ * written once its time has come (AHEAD_MS early: a transition committed after the clock was
+ * read; or, for a quarter of the jobs, LATE_MS late: a long transaction whose rows commit well
+ * after the time they carry, within the memo's margin), its job row kept in step. Every answer is compared with the statement run without a memo at
+ * the same clock: a call that reads only what changed must give the same figures.
+ */
+describe('the closed buckets kept between calls', () => {
+  const START = Date.parse('2026-03-20T23:44:10Z');
+  const STEP_MS = 83_000;
+  const STEPS = 24;
+  const AHEAD_MS = 10_000;
+  const LATE_MS = 90_000;
+  const RANGES = ['1h', '24h', '7d'] as const;
+  let now = new Date(START);
+  let moving: ApiHarness;
+  let fleetToken: string;
+  const readTokens: Record<string, string> = {};
+
+  interface SimStep {
+    from: string | null;
+    to: string;
+    at: number;
+  }
+  interface SimJob {
+    owner: string;
+    kind: JobKind;
+    steps: SimStep[];
+    cost: string;
+    input: number;
+    output: number;
+    /** How long after its time a step is written (negative: before). */
+    lag: number;
+    written: number;
+    id?: string;
+  }
+  const KINDS: JobKind[] = ['IDEA_GRILL', 'PLAN_CHAT', 'TASK_IMPLEMENTATION', 'IDEA_MAKE_PLAN'];
+
+  /** Job k's history: a spread of waits (up to 3 min), run times (to 7 min), outcomes, some never claimed, some claims gone stale. */
+  function simJob(k: number, created: number, owner: string): SimJob {
+    const s = 1000;
+    const steps: SimStep[] = [{ from: null, to: 'QUEUED', at: created }];
+    let at = created + (5 + ((k * 13) % 170)) * s;
+    if (k % 7 !== 6) {
+      if (k % 11 === 5) {
+        steps.push({ from: 'QUEUED', to: 'CLAIMED', at }, { from: 'CLAIMED', to: 'QUEUED', at: at + 90 * s });
+        at += 120 * s;
+      }
+      steps.push({ from: 'QUEUED', to: 'CLAIMED', at }, { from: 'CLAIMED', to: 'RUNNING', at: at + 2 * s });
+      const end = k % 5 === 4 ? 'FAILED' : k % 9 === 8 ? 'CANCELLED' : 'DONE';
+      steps.push({ from: 'RUNNING', to: end, at: at + (22 + ((k * 29) % 400)) * s });
+    }
+    return {
+      owner,
+      kind: KINDS[k % 4]!,
+      steps,
+      cost: (0.012345 * ((k % 13) + 1)).toFixed(6),
+      input: 100 * k + 7,
+      output: 10 * k + 3,
+      lag: k % 4 === 1 ? LATE_MS : -AHEAD_MS,
+      written: 0,
+    };
+  }
+  const jobs: SimJob[] = [
+    // Hours and days back: in the 24h and 7d ranges' closed buckets from the first call on.
+    ...Array.from({ length: 8 }, (_, k) => simJob(k, START - (k + 1) * 9_437_000, k % 2 ? 'carol' : 'dave')),
+    // Around now: arriving while the clock moves.
+    ...Array.from({ length: 40 }, (_, k) => simJob(k, START - 15 * 60_000 + k * 67_000 + ((k * 37) % 23) * 1000, k % 3 ? 'carol' : 'dave')),
+  ];
+  const products: Record<string, string> = {};
+
+  /** Writes every step up to `until` not written yet, and the job rows as they stand then. */
+  async function writeUntil(until: number, list = jobs): Promise<void> {
+    const db = env.database.db;
+    for (const job of list) {
+      const due = job.steps.filter((step, i) => i >= job.written && step.at + job.lag <= until);
+      if (due.length === 0) continue;
+      const done = job.steps.slice(0, job.written + due.length);
+      const last = done[done.length - 1]!;
+      const started = done.find((step) => step.to === 'RUNNING')?.at;
+      const finished = ['DONE', 'FAILED', 'CANCELLED'].includes(last.to) ? last.at : undefined;
+      const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+      const usage = finished === undefined ? { cost: null, input: null, output: null } : job;
+      if (job.id === undefined) {
+        products[job.owner] ??= await createProduct(db, job.owner);
+        const subject =
+          job.kind === 'TASK_IMPLEMENTATION'
+            ? { task_id: (await createTasks(db, products[job.owner]!, 1))[0]! }
+            : { idea_id: (await createIdeas(db, products[job.owner]!, 1))[0]! };
+        const { rows } = await sql<{ id: string }>`
+          INSERT INTO claude_jobs (kind, status, idea_id, task_id, product_id, owner_id, created_at)
+          VALUES (${job.kind}, 'QUEUED', ${subject.idea_id ?? null}, ${subject.task_id ?? null}, ${products[job.owner]!}, ${job.owner},
+            ${iso(job.steps[0]!.at)}::timestamptz)
+          RETURNING id
+        `.execute(db);
+        job.id = rows[0]!.id;
+      }
+      await sql`
+        UPDATE claude_jobs SET status = ${last.to}, started_at = ${iso(started)}::timestamptz, finished_at = ${iso(finished)}::timestamptz,
+          cost_usd = ${usage.cost}::numeric, input_tokens = ${usage.input}::int, output_tokens = ${usage.output}::int
+        WHERE id = ${job.id}
+      `.execute(db);
+      for (const step of due) {
+        await sql`
+          INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger, created_at)
+          VALUES ('CLAUDE_JOB', ${job.id}, ${step.from}, ${step.to}, 'test', ${iso(step.at)}::timestamptz)
+        `.execute(db);
+      }
+      job.written += due.length;
+    }
+  }
+
+  /**
+   * Workers as the clock sees them: one beating all along; one stopping at 00:05; a pull-mode
+   * session whose beats end at 23:58 (alive to 23:59, its lease).
+   */
+  const WORKERS = [
+    { mode: 'process', started: Date.parse('2026-03-20T23:00:00Z'), lastBeat: Number.POSITIVE_INFINITY, stops: Number.POSITIVE_INFINITY },
+    {
+      mode: 'process',
+      started: Date.parse('2026-03-20T23:40:00Z'),
+      lastBeat: Number.POSITIVE_INFINITY,
+      stops: Date.parse('2026-03-21T00:05:00Z'),
+    },
+    {
+      mode: 'pull',
+      started: Date.parse('2026-03-20T23:50:00Z'),
+      lastBeat: Date.parse('2026-03-20T23:58:00Z'),
+      stops: Number.POSITIVE_INFINITY,
+    },
+  ];
+  const workerIds: string[] = [];
+  async function beat(at: number): Promise<void> {
+    const db = env.database.db;
+    if (workerIds.length === 0) {
+      const { id: tokenId } = (await createToken(db, { name: 'sim workers', ownerId: 'fleet', scopes: ['worker'] })).token;
+      for (const worker of WORKERS) {
+        const { rows } = await sql<{ id: string }>`
+          INSERT INTO workers (host, pid, kinds, concurrency, token_id, version, mode, started_at, heartbeat_at)
+          VALUES ('sim', 2, ARRAY['IDEA_GRILL'], 1, ${tokenId}, 'test', ${worker.mode}, ${new Date(worker.started).toISOString()}::timestamptz,
+            ${new Date(worker.started).toISOString()}::timestamptz)
+          RETURNING id
+        `.execute(db);
+        workerIds.push(rows[0]!.id);
+      }
+    }
+    for (const [n, worker] of WORKERS.entries()) {
+      if (at < worker.started) continue;
+      const beatAt = Math.min(at - 100, worker.lastBeat, worker.stops);
+      const stopped = at >= worker.stops ? new Date(worker.stops).toISOString() : null;
+      await sql`
+        UPDATE workers SET heartbeat_at = ${new Date(beatAt).toISOString()}::timestamptz, stopped_at = ${stopped}::timestamptz
+        WHERE id = ${workerIds[n]!}
+      `.execute(db);
+    }
+  }
+
+  async function moveTo(at: number): Promise<void> {
+    now = new Date(at);
+    await writeUntil(at);
+    await beat(at);
+  }
+
+  type Scope = { name: string; secret: () => string; ownerId: string | null; byOwner: boolean };
+  const SCOPES: Scope[] = [
+    { name: 'admin', secret: () => moving.adminSecret, ownerId: null, byOwner: true },
+    { name: 'worker', secret: () => fleetToken, ownerId: null, byOwner: false },
+    { name: 'carol', secret: () => readTokens.carol!, ownerId: 'carol', byOwner: false },
+    { name: 'dave', secret: () => readTokens.dave!, ownerId: 'dave', byOwner: false },
+  ];
+  const scope = (name: string) => SCOPES.find((s) => s.name === name)!;
+
+  async function viaApi(harness: ApiHarness, range: string, who: Scope) {
+    const response = await harness.call('GET', `/api/v1/stats/series?range=${range}`, undefined, {
+      authorization: `Bearer ${who === scope('admin') ? harness.adminSecret : who.secret()}`,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    return response.body;
+  }
+  /** The statement without a memo: everything read afresh. */
+  function cold(range: (typeof RANGES)[number], who: Scope) {
+    return loadHistorySeries(env.database.db, {
+      range,
+      now,
+      ownerId: who.ownerId,
+      byOwner: who.byOwner,
+      aliveWithin: { processMs: env.config.HEARTBEAT_MS * 3, pullMs: env.config.PULL_LEASE_MS },
+    });
+  }
+  const newHarness = () => createApiHarness(env, { clock: () => now });
+  const bucketOf = (body: { buckets: string[]; bucket_seconds: number }, at: number) =>
+    body.buckets.findIndex((start) => Date.parse(start) <= at && at < Date.parse(start) + body.bucket_seconds * 1000);
+
+  beforeAll(async () => {
+    await moveTo(START);
+    moving = await newHarness();
+    fleetToken = await moving.token(['worker'], 'fleet');
+    readTokens.carol = await moving.token(['read'], 'carol');
+    readTokens.dave = await moving.token(['read'], 'dave');
+  });
+  afterAll(async () => {
+    await moving?.close();
+  });
+
+  it('answers each call as the statement without a memo does, the clock crossing bucket, hour and day edges, per scope', async () => {
+    const seen = { queued: 0, doneOpen: 0, days: new Set<string>() };
+    for (let step = 0; step < STEPS; step += 1) {
+      await moveTo(START + step * STEP_MS);
+      for (const range of RANGES) {
+        for (const who of SCOPES) {
+          const answer = await viaApi(moving, range, who);
+          expect(answer, `${range} as ${who.name} at ${now.toISOString()}`).toEqual(await cold(range, who));
+          if (range === '1h' && who.name === 'admin') {
+            seen.queued = Math.max(seen.queued, ...Object.values(answer.queue_depth as Record<string, number[]>).flat());
+            seen.doneOpen += answer.throughput.idea_grill?.done.slice(57).reduce((a: number, b: number) => a + b, 0) ?? 0;
+            for (const day of answer.days) seen.days.add(day);
+          }
+        }
+      }
+    }
+    // The history did move through the buckets: jobs queued, done in the buckets still open, two days.
+    expect(seen.queued).toBeGreaterThan(1);
+    expect(seen.doneOpen).toBeGreaterThan(0);
+    expect([...seen.days]).toEqual(['2026-03-20', '2026-03-21']);
+  });
+
+  it('does not read a closed bucket again: a row written into one later shows only without the memo (the accepted staleness), a row in an open bucket shows at once', async () => {
+    const T = START + STEPS * STEP_MS;
+    await moveTo(T);
+    const before = await viaApi(moving, '1h', scope('admin'));
+    // A job done (cost 5) wholly inside a bucket that closed minutes ago, written only now: history
+    // the fleet never writes (a transition takes its time at its transaction's start, at most a
+    // moment before it commits), so the memo rightly does not look back for it.
+    const closedAt = Math.floor((T - 10 * 60_000) / 60_000) * 60_000;
+    const late: SimJob = {
+      owner: 'carol',
+      kind: 'IDEA_GRILL',
+      steps: [
+        { from: null, to: 'QUEUED', at: closedAt + 5_000 },
+        { from: 'QUEUED', to: 'CLAIMED', at: closedAt + 10_000 },
+        { from: 'CLAIMED', to: 'RUNNING', at: closedAt + 15_000 },
+        { from: 'RUNNING', to: 'DONE', at: closedAt + 40_000 },
+      ],
+      cost: '5.000000',
+      input: 5000,
+      output: 500,
+      lag: 0,
+      written: 0,
+    };
+    // One done (cost 7) 20 s ago: its bucket is open, read afresh by every call.
+    const fresh: SimJob = { ...late, cost: '7.000000', steps: late.steps.map((s) => ({ ...s, at: s.at - closedAt + T - 60_000 })) };
+    await writeUntil(T, [late, fresh]);
+    await moveTo(T + 61_000);
+
+    for (const who of [scope('admin'), scope('carol')]) {
+      const kept = await viaApi(moving, '1h', who);
+      const full = await cold('1h', who);
+      const old = bucketOf(kept, late.steps[3]!.at);
+      const open = bucketOf(kept, fresh.steps[3]!.at);
+      expect(old).toBeGreaterThan(0);
+      expect(open).toBeGreaterThan(old);
+      // The closed bucket shows what it showed before the late row.
+      expect(kept.throughput.idea_grill.done[old]).toBe(before.throughput.idea_grill?.done[old + 1] ?? 0);
+      if (who.name === 'admin') expect(kept.throughput.idea_grill.done[old]).toBe(full.throughput.idea_grill!.done[old]! - 1);
+      const expected = structuredClone(full);
+      expected.throughput.idea_grill!.done[old]! -= 1;
+      expected.wait_ms = kept.wait_ms;
+      expected.run_ms = kept.run_ms;
+      expected.cost_per_day.by_kind.idea_grill!.cost_usd[1] = kept.cost_per_day.by_kind.idea_grill.cost_usd[1];
+      expected.cost_per_day.by_kind.idea_grill!.input_tokens[1]! -= 5000;
+      expected.cost_per_day.by_kind.idea_grill!.output_tokens[1]! -= 500;
+      if (expected.cost_per_day.by_owner) {
+        expected.cost_per_day.by_owner.carol!.cost_usd[1] = kept.cost_per_day.by_owner.carol.cost_usd[1];
+        expected.cost_per_day.by_owner.carol!.input_tokens[1]! -= 5000;
+        expected.cost_per_day.by_owner.carol!.output_tokens[1]! -= 500;
+      }
+      // Everything else as a full read: the open bucket's row is in both.
+      expect(kept).toEqual(expected);
+      expect(kept.cost_per_day.by_kind.idea_grill.cost_usd[1]).toBeCloseTo(full.cost_per_day.by_kind.idea_grill!.cost_usd[1]! - 5, 6);
+      expect(kept.throughput.idea_grill.done[open]).toBe(full.throughput.idea_grill!.done[open]);
+      expect(kept.throughput.idea_grill.done[open]).toBeGreaterThan(0);
+    }
+    // On 7d the late row's bucket (this hour) is still open: read afresh, so it shows.
+    expect(await viaApi(moving, '7d', scope('admin'))).toEqual(await cold('7d', scope('admin')));
+    // And an API process with nothing kept yet reads it all.
+    const restarted = await newHarness();
+    try {
+      expect(await viaApi(restarted, '1h', scope('admin'))).toEqual(await cold('1h', scope('admin')));
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it('keeps each owner scope apart: one scope never answers from what another kept', async () => {
+    const T = START + STEPS * STEP_MS + 5 * 60_000;
+    await moveTo(T);
+    const harness = await newHarness();
+    try {
+      // The fleet-wide scopes fill their memo first.
+      const admin = await viaApi(harness, '24h', scope('admin'));
+      expect(admin).toEqual(await cold('24h', scope('admin')));
+      // Then dave's job lands late in a bucket closed for them all (24h: 10 min buckets).
+      const closedAt = Math.floor((T - 40 * 60_000) / 600_000) * 600_000;
+      const late: SimJob = {
+        owner: 'dave',
+        kind: 'PLAN_CHAT',
+        steps: [
+          { from: null, to: 'QUEUED', at: closedAt + 5_000 },
+          { from: 'QUEUED', to: 'CLAIMED', at: closedAt + 6_000 },
+          { from: 'CLAIMED', to: 'RUNNING', at: closedAt + 7_000 },
+          { from: 'RUNNING', to: 'FAILED', at: closedAt + 9_000 },
+        ],
+        cost: '0.500000',
+        input: 1,
+        output: 1,
+        lag: 0,
+        written: 0,
+      };
+      await writeUntil(T, [late]);
+      await moveTo(T + 30_000);
+      const old = bucketOf(admin, late.steps[3]!.at);
+      // Admin answers from its memo: the late failure is not there.
+      const keptAdmin = await viaApi(harness, '24h', scope('admin'));
+      expect(keptAdmin.throughput.plan_chat.failed[old]).toBe((await cold('24h', scope('admin'))).throughput.plan_chat!.failed[old]! - 1);
+      // Dave's first call reads dave's history itself, not admin's kept buckets: the late failure is there,
+      // and so for the worker token's fleet-wide scope (no costs by owner: a memo entry of its own).
+      for (const who of [scope('dave'), scope('worker')]) {
+        const answer = await viaApi(harness, '24h', who);
+        expect(answer, who.name).toEqual(await cold('24h', who));
+        expect(answer.throughput.plan_chat.failed[old]).toBeGreaterThan(0);
+      }
+      // Carol's first call: none of dave's jobs.
+      const carol = await viaApi(harness, '24h', scope('carol'));
+      expect(carol).toEqual(await cold('24h', scope('carol')));
+      expect(carol.cost_per_day.by_kind).toEqual((await cold('24h', scope('carol'))).cost_per_day.by_kind);
+    } finally {
+      await harness.close();
+    }
   });
 });

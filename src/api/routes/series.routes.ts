@@ -2,11 +2,14 @@
  * GET /api/v1/stats/series: the fleet's recent past as time series, for the fleet page's plots
  * (src/metrics/history-series.ts computes them from the history table).
  *
- * Answers are kept a little while per (range, owner scope): every open fleet page polls, and
- * without it N pages would cost N statements per interval; with it they cost one. Concurrent
- * calls for the same key share one statement in flight. How long depends on the range
- * (SERIES_RANGES keepMs: 5 s for 1h, 15 s for 24h, 60 s for 7d): a small part of one bucket, and
- * the wider ranges cost more (a week is a million history rows on a busy fleet).
+ * Two things keep it cheap to poll. The closed buckets' figures are kept per (range, owner scope)
+ * in this process (src/metrics/series-memo.ts), so a call reads only the history from the first
+ * bucket not yet closed on (the first call of a scope reads the whole range). And answers are
+ * kept a little while per (range, owner scope): every open fleet page polls, and without it N
+ * pages would cost N statements per interval; with it they cost one. Concurrent calls for the
+ * same key share one statement in flight. How long depends on the range (SERIES_RANGES keepMs:
+ * 5 s for 1h, 15 s for 24h, 60 s for 7d): a small part of one bucket. Both go by the API's clock
+ * (deps.clock), so a test that moves it is answered afresh.
  */
 import { z } from '@hono/zod-openapi';
 import { callerOf } from '../../auth/caller.js';
@@ -19,6 +22,7 @@ import {
   type SeriesQuery,
   type SeriesRange,
 } from '../../metrics/history-series.js';
+import { createSeriesMemo } from '../../metrics/series-memo.js';
 import { systemClock } from '../../util/clock.js';
 import { createKeptAnswers, type KeptAnswers } from '../../util/kept-answers.js';
 import type { ApiDeps } from '../api-deps.js';
@@ -64,19 +68,21 @@ export function seriesRoutes(deps: ApiDeps) {
   const clock = deps.clock ?? systemClock;
   // One store per range, each keeping its answers as long as its range allows.
   const answers = Object.fromEntries(
-    SERIES_RANGE_NAMES.map((range) => [range, createKeptAnswers<HistorySeries>(SERIES_RANGES[range].keepMs)]),
+    SERIES_RANGE_NAMES.map((range) => [range, createKeptAnswers<HistorySeries>(SERIES_RANGES[range].keepMs, () => clock().getTime())]),
   ) as Record<SeriesRange, KeptAnswers<HistorySeries>>;
+  const memo = createSeriesMemo();
 
   function seriesFor(query: Omit<SeriesQuery, 'now' | 'aliveWithin'>): Promise<HistorySeries> {
     // An owner id is free text: a separator or a '*' in it must not make it another scope's key
     // (an owner named '*' would be handed the fleet-wide answer). JSON keeps null apart from any string.
+    // The memo's key is the same (range, owner, by-owner) as JSON: its own entry per scope too.
     const key = JSON.stringify([query.ownerId, query.byOwner]);
     return answers[query.range].get(key, () =>
-      loadHistorySeries(deps.db, {
-        ...query,
-        now: clock(),
-        aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS },
-      }),
+      loadHistorySeries(
+        deps.db,
+        { ...query, now: clock(), aliveWithin: { processMs: deps.config.HEARTBEAT_MS * 3, pullMs: deps.config.PULL_LEASE_MS } },
+        memo,
+      ),
     );
   }
 
@@ -89,7 +95,9 @@ export function seriesRoutes(deps: ApiDeps) {
       description:
         'Computed from the history of job transitions over the range: 1h (60 buckets of 60 s), 24h (144 of 600 s), 7d (168 of ' +
         '3600 s). A read token sees its own owner’s jobs only; admin and worker tokens every owner’s; cost per owner is for admins. ' +
-        'Answers are kept 5 s (1h), 15 s (24h) or 60 s (7d). Kinds with no data in the range may be missing from each map: read them as zeros.',
+        'Answers are kept 5 s (1h), 15 s (24h) or 60 s (7d). The figures of buckets that ended more than 2 minutes ago are kept ' +
+        'by the API process and not read again: a call reads only the history since the first bucket not yet closed (the first ' +
+        'call for a range and scope reads it whole). Kinds with no data in the range may be missing from each map: read them as zeros.',
       request: { query: z.object({ range: z.enum(SERIES_RANGE_NAMES, { error: 'must be one of 1h, 24h, 7d' }).default('1h') }) },
       responses: { 200: json(Series, 'The series') },
     }),
