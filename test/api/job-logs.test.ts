@@ -200,6 +200,7 @@ describe('the job and sprint-run pages', () => {
       '/timeline.js',
       '/questions.js',
       '/questions.css',
+      '/page.css',
       '/detail.css',
     ]) {
       expect((await api.call('GET', asset)).status, asset).toBe(200);

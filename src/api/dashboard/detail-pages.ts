@@ -56,7 +56,7 @@ export function detailPageRoutes(deps: ApiDeps): Hono<ApiEnv> {
 /** No user text goes into it: the id that was not found is not echoed. */
 function notFoundPage(noun: string): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>No such ${noun} · jobfleet</title><link rel="stylesheet" href="/detail.css"></head>
+<html lang="en"><head><meta charset="utf-8"><title>No such ${noun} · jobfleet</title><link rel="stylesheet" href="/page.css"><link rel="stylesheet" href="/detail.css"></head>
 <body><header><h1><a href="/">jobfleet</a></h1></header>
 <main><p class="problem" id="problem">No such ${noun}: a ${noun}'s id is a UUID.</p></main></body></html>
 `;

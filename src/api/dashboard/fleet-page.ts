@@ -23,6 +23,8 @@ const FILES = {
   '/fleet-plots.js': { file: path.join(PUBLIC, 'fleet-plots.js'), type: JS },
   '/fleet-feed-filters.js': { file: path.join(PUBLIC, 'fleet-feed-filters.js'), type: JS },
   '/fleet.css': { file: path.join(PUBLIC, 'fleet.css'), type: CSS },
+  // Every dashboard page's colours and header bar: a job's and a sprint run's pages load it too.
+  '/page.css': { file: path.join(PUBLIC, 'page.css'), type: CSS },
   // An agent's question with its answer form: shared with a job's page (detail-pages.ts).
   '/questions.js': { file: path.join(PUBLIC, 'questions.js'), type: JS },
   '/questions.css': { file: path.join(PUBLIC, 'questions.css'), type: CSS },
