@@ -22,13 +22,13 @@ import type { ApiDeps } from './api-deps.js';
 import { CHALLENGE } from './auth.middleware.js';
 import { rawErrorResponse } from './http-errors.js';
 import { crossSiteReason, upgradeOrigin } from './same-origin.js';
+import { isUuidShape } from '../util/uuid.js';
 
 export const SOCKET_PATH = '/api/v1/ws';
 /** Close code of a stream whose token was revoked: 1008, policy violation (RFC 6455). */
 export const REVOKED_CODE = 1008;
 /** Close code of a stream that could not start (its replay could not be read): 1013, try again later. */
 export const TRY_AGAIN_CODE = 1013;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EventSocket {
   close(): Promise<void>;
@@ -80,7 +80,7 @@ export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
     const filter = Object.fromEntries(
       ['job_id', 'idea_id', 'sprint_run_id', 'product_id'].map((name) => [name, url.searchParams.get(name) ?? undefined]),
     );
-    const bad = Object.entries(filter).find(([, value]) => value !== undefined && !UUID.test(value));
+    const bad = Object.entries(filter).find(([, value]) => value !== undefined && !isUuidShape(value));
     const lastEventId = url.searchParams.get('last_event_id');
     if (bad || (lastEventId !== null && !isEventId(lastEventId))) {
       const [path, message] = bad ? [bad[0], 'must be a UUID'] : ['last_event_id', 'must be an event id'];

@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
 import { AppError } from '../errors/app-error.js';
 import type { EntityType } from '../machines/index.js';
+import { isUuidShape } from '../util/uuid.js';
 
 /** Every entity but providers, which belong to the fleet rather than to an owner. */
 export type OwnedEntity = Exclude<EntityType, 'PROVIDER'> | 'PRODUCT';
@@ -60,14 +61,12 @@ export async function ownershipOf(db: Executor, entity: OwnedEntity, ids: readon
   return new Map(rows.map((row) => [row.id, { productId: row.product_id, ownerId: row.owner_id }]));
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The ownership of a row the caller may see, or not_found: for a row that does not exist, a
  * malformed id, and another owner's row alike. `ownerId` null means any owner (admin, system).
  */
 export async function visibleOwnership(db: Executor, entity: OwnedEntity, id: string, ownerId: string | null): Promise<Ownership> {
-  const found = UUID.test(id) ? (await ownershipOf(db, entity, [id])).get(id) : undefined;
+  const found = isUuidShape(id) ? (await ownershipOf(db, entity, [id])).get(id) : undefined;
   if (!found || (ownerId !== null && found.ownerId !== ownerId)) {
     throw new AppError('not_found', `${NOUNS[entity]} ${id} does not exist`, { id });
   }

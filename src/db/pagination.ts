@@ -4,6 +4,7 @@
  * same millisecond would otherwise be skipped or repeated across pages.
  */
 import { type SelectQueryBuilder, sql } from 'kysely';
+import { isUuidShape } from '../util/uuid.js';
 
 export interface PagePosition {
   createdMicros: string;
@@ -20,8 +21,6 @@ export interface PageOf<T> {
   next: PagePosition | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** A position this API handed out: microseconds that fit a bigint (and a sane date), and a UUID. */
 export function isPagePosition(value: unknown): value is PagePosition {
   const v = value as PagePosition;
@@ -31,7 +30,7 @@ export function isPagePosition(value: unknown): value is PagePosition {
     typeof v.createdMicros === 'string' &&
     /^\d{1,17}$/.test(v.createdMicros) &&
     typeof v.id === 'string' &&
-    UUID.test(v.id)
+    isUuidShape(v.id)
   );
 }
 

@@ -20,6 +20,7 @@ import type { IdeaLogType } from '../db/tables/idea.table.js';
 import { AppError } from '../errors/app-error.js';
 import { bullJobId, type JobQueues } from '../queues/job-queues.js';
 import { redisDeadline } from '../queues/redis-deadline.js';
+import { isUuidShape } from '../util/uuid.js';
 
 export interface JobLogPosition {
   /** The delivery (requeue count) whose worker lines were read last, and how many of its lines. */
@@ -48,8 +49,6 @@ export const START: JobLogPosition = { delivery: 0, line: 0, ideaLog: null };
 export const WORKER_LINES_DEADLINE_MS = 2_000;
 const withinDeadline = redisDeadline(WORKER_LINES_DEADLINE_MS);
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** A position this API handed out (it travels as an opaque cursor). */
 export function isJobLogPosition(value: unknown): value is JobLogPosition {
   const v = value as JobLogPosition;
@@ -61,7 +60,7 @@ export function isJobLogPosition(value: unknown): value is JobLogPosition {
     typeof v.ideaLog.createdMicros === 'string' &&
     /^\d{1,17}$/.test(v.ideaLog.createdMicros) &&
     typeof v.ideaLog.id === 'string' &&
-    UUID.test(v.ideaLog.id)
+    isUuidShape(v.ideaLog.id)
   );
 }
 

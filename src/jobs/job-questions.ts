@@ -15,6 +15,7 @@ import type { JobQuestion, JobQuestionStatus } from '../db/tables/job-question.t
 import { AppError } from '../errors/app-error.js';
 import type { JobKind } from '../job-kinds.js';
 import { questionStatus } from '../spelling/api-spelling.js';
+import { isUuidShape } from '../util/uuid.js';
 
 /** The longest answer a person may give. */
 export const MAX_ANSWER_LENGTH = 10_000;
@@ -45,8 +46,6 @@ export interface QuestionView {
   answered_at: string | null;
   closed_at: string | null;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function invalid(path: string, message: string, details: Record<string, unknown> = {}): AppError {
   return new AppError('validation_failed', `invalid ${path}: ${message}`, { ...details, issues: [{ path, message }] });
@@ -95,7 +94,7 @@ export async function answerQuestion(
     id: input.questionId,
     job_id: input.jobId,
   });
-  if (!UUID.test(input.jobId) || !UUID.test(input.questionId)) throw notFound;
+  if (!isUuidShape(input.jobId) || !isUuidShape(input.questionId)) throw notFound;
 
   // Ownership goes by the job's product, as for the job itself.
   const found = await db
@@ -143,12 +142,12 @@ export async function closeQuestions(db: Executor, jobIds: readonly string[], re
 
 /** The questions of one job, oldest first. */
 export async function questionsOf(db: Executor, jobId: string): Promise<JobQuestion[]> {
-  if (!UUID.test(jobId)) return [];
+  if (!isUuidShape(jobId)) return [];
   return db.selectFrom('job_questions').selectAll().where('job_id', '=', jobId).orderBy('created_at').orderBy('id').execute();
 }
 
 export async function getQuestion(db: Executor, questionId: string): Promise<JobQuestion | undefined> {
-  if (!UUID.test(questionId)) return undefined;
+  if (!isUuidShape(questionId)) return undefined;
   return db.selectFrom('job_questions').selectAll().where('id', '=', questionId).executeTakeFirst();
 }
 

@@ -9,13 +9,12 @@ import type { Executor } from '../db/database.js';
 import { fetchPage, type Page, type PageOf } from '../db/pagination.js';
 import type { Schedule, ScheduleTable } from '../db/tables/schedule.table.js';
 import { AppError } from '../errors/app-error.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuidShape } from '../util/uuid.js';
 
 const notFound = (id: string) => new AppError('not_found', `schedule ${id} does not exist`, { id });
 
 export function isScheduleId(id: string): boolean {
-  return UUID.test(id);
+  return isUuidShape(id);
 }
 
 export async function insertSchedule(db: Executor, values: Insertable<ScheduleTable>): Promise<Schedule> {

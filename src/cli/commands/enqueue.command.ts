@@ -15,9 +15,9 @@ import { createProgress } from '../progress.js';
 import { openProducer } from '../roles.js';
 import { UsageError } from '../usage-error.js';
 import { defineCommand } from './command.js';
+import { isUuidShape } from '../../util/uuid.js';
 
 const SUBJECT_FLAGS = { idea_id: 'idea', task_id: 'task', sprint_run_id: 'sprint-run' } as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const enqueueCommand = defineCommand({
   summary: 'enqueue a job, or one per subject id of a file (--subjects FILE, - for stdin) with progress',
@@ -58,7 +58,7 @@ export const enqueueCommand = defineCommand({
       throw new UsageError(`--batch ${values.batch}: expected a whole number from 1 to ${MAX_BATCH}`);
 
     const ids = single ? [single] : readIds(values.subjects!);
-    const malformed = ids.find((id) => !UUID.test(id));
+    const malformed = ids.find((id) => !isUuidShape(id));
     if (malformed) throw new UsageError(`"${malformed}" is not ${/^[aeiou]/.test(flag) ? 'an' : 'a'} ${flag} id (a UUID)`);
 
     const logger = createLogger({ LOG_LEVEL: 'warn' });

@@ -20,6 +20,7 @@ import { Closers } from '../lifecycle.js';
 import { openDatabase } from '../open-services.js';
 import { UsageError } from '../usage-error.js';
 import { defineCommand } from './command.js';
+import { isUuidShape } from '../../util/uuid.js';
 
 export const DEFAULT_PRODUCT_OWNER = 'default';
 
@@ -45,7 +46,6 @@ const FLAGS_OF_ACTION: Record<string, readonly Flag[]> = {
   update: ['name', 'description', 'repository', 'default-branch', 'check-command'],
   list: ['owner'],
 };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const productCommand = defineCommand({
   summary: 'create, update or list products and the git repository each works in (JSON lines)',
@@ -107,7 +107,7 @@ function planned(action: string, id: string | undefined, values: Partial<Record<
     return (db) => once(insertProduct(db, { ...product, owner_id: product.owner_id ?? DEFAULT_PRODUCT_OWNER }));
   }
   if (action === 'update') {
-    if (!id || !UUID.test(id)) throw new UsageError(`"${id ?? ''}" is not a product id (a UUID)`);
+    if (!id || !isUuidShape(id)) throw new UsageError(`"${id ?? ''}" is not a product id (a UUID)`);
     if (Object.keys(body).length === 0) throw new UsageError('product update: nothing to change; give at least one option');
     const changes = checked(ProductUpdate, body);
     return (db) =>
