@@ -200,6 +200,7 @@ const schema = z.object({
   JOB_MAX_RETRIES: integer(0, 100).default(2),
   SWEEP_INTERVAL_MS: integer(100).default(10_000),
   RECONCILE_GRACE_MS: integer(0).default(5_000),
+  RECONCILE_FULL_INTERVAL_MS: integer(1_000).default(3_600_000),
   SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
 
   WORKSPACE_ROOT: absolutePath.default(path.join(homedir(), '.cache', 'jobfleet', 'workspaces')),
