@@ -92,8 +92,8 @@ export async function readCheckState(queues: JobQueues, fullIntervalMs: number, 
   if (read.some((mark) => mark.state !== 'checked')) return { full: 'check_unfinished', runIds };
   if (read.some((mark) => mark.runIds.join(',') !== runIds.join(','))) return { full: 'run_id_changed', runIds };
   if (read.some((mark) => now - mark.fullAt >= fullIntervalMs)) return { full: 'due', runIds };
-  const upTo = read.map((mark) => BigInt(mark.upTo)).reduce((low, position) => (position < low ? position : low));
-  return { full: null, runIds, upTo: upTo.toString(), marks: new Map(keys.map((key, index) => [key, values[index]!])) };
+  const [upTo] = read.map((mark) => BigInt(mark.upTo)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { full: null, runIds, upTo: upTo!.toString(), marks: new Map(keys.map((key, index) => [key, values[index]!])) };
 }
 
 /** A full check under way: its marks, written as `checking` when it began. */
