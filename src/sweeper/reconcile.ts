@@ -48,15 +48,18 @@ export interface Reconciled {
   fullCheck: FullCheckReason | null;
 }
 
-export async function reconcile(deps: ReconcileDeps): Promise<Reconciled> {
+/** `force`: a reason to check every QUEUED job that the marks cannot know of. */
+export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | null = null): Promise<Reconciled> {
   const result: Reconciled = { readded: 0, fullCheck: null };
   // Positions stay behind the grace too: a job skipped as too young is seen by a later step.
   const behindMs = Math.max(deps.reconcileGraceMs, deps.reconcileSlackMs ?? DEFAULT_SLACK_MS);
   try {
     const state = await readCheckState(deps.queues, deps.reconcileFullIntervalMs ?? DEFAULT_FULL_INTERVAL_MS);
-    if (state.full !== null) {
-      result.fullCheck = state.full;
+    const full = state.full ?? force;
+    if (full !== null) {
       const check = await beginFullCheck(deps.queues, state.runIds);
+      // Said once the marks say `checking`: from here, a check cut short is taken up by the next sweep.
+      result.fullCheck = full;
       // Taken before the jobs are read: every entry into QUEUED up to it is older than what they show.
       const upTo = await settledPosition(deps.db, '0', behindMs);
       const queued = await deps.db
@@ -67,7 +70,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<Reconciled> {
         .execute();
       await addMissing(deps.queues, queued, result);
       await check.finish(upTo);
-    } else {
+    } else if (state.full === null) {
       const upTo = await settledPosition(deps.db, state.upTo, behindMs);
       await addMissing(deps.queues, await jobsQueuedSince(deps.db, state.upTo, deps.reconcileGraceMs), result);
       await advanceMarks(deps.queues, state.marks, upTo);

@@ -20,8 +20,12 @@ import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { JobQueues } from '../queues/job-queues.js';
 
-/** Why a sweep checks every QUEUED job against Redis rather than the ones new since the last check. */
-export type FullCheckReason = 'mark_missing' | 'run_id_changed' | 'check_unfinished' | 'due';
+/**
+ * Why a sweep checks every QUEUED job against Redis rather than the ones new since the last check.
+ * `postgres_outage` is the sweeper's own (src/sweeper/sweeper.ts): while Postgres was away, claims
+ * failed and BullMQ may have given up on deliveries whose rows stayed QUEUED, which no mark tells.
+ */
+export type FullCheckReason = 'mark_missing' | 'run_id_changed' | 'check_unfinished' | 'due' | 'postgres_outage';
 
 /** A mark's content: the same in every queue's mark after a full check. */
 interface Mark {

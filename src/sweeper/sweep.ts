@@ -93,6 +93,13 @@ export interface SweepOptions {
    * @defaultValue true
    */
   judgeLeases?: boolean;
+  /**
+   * Whether reconcile checks every QUEUED job whatever its marks in Redis say: after an outage of
+   * Postgres, when deliveries whose claims could not reach it may have failed for good in BullMQ
+   * while their rows stayed QUEUED. The report's `fullCheck` says whether it began.
+   * @defaultValue false
+   */
+  afterPostgresOutage?: boolean;
 }
 
 /**
@@ -163,7 +170,7 @@ async function lockLapsed(trx: Trx, status: 'CLAIMED' | 'RUNNING', lapse: Lapse)
     .execute();
 }
 
-export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
+export async function sweep(deps: SweepDeps, { judgeLeases = true, afterPostgresOutage = false }: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = {
     requeued: 0,
     exhausted: 0,
@@ -189,7 +196,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
   // Pauses first: after Redis lost everything, the jobs reconcile puts back must land on queues
   // already held, or a worker could take one before the hold is in place.
   await settleProviders(deps, report);
-  Object.assign(report, await reconcile(deps));
+  Object.assign(report, await reconcile(deps, afterPostgresOutage ? 'postgres_outage' : null));
   await wakeCappedOwners(deps, report);
   const schedules = await reinstallSchedules(deps);
   report.schedulesInstalled = schedules.installed;

@@ -168,6 +168,15 @@ describe('reconcile after Redis may have lost data', () => {
     for (const id of ids) expect(await inRedis(id)).toBe(true);
   });
 
+  it('checks every QUEUED job after an outage of Postgres, when BullMQ may have given up on deliveries', async () => {
+    const [id] = await enqueueGrills(1);
+    await sweep(deps());
+    // As a delivery whose claims failed until its attempts ran out ends: failed in its queue, the row still QUEUED.
+    await grillQueue().remove(id!);
+    expect(await sweep(deps())).toMatchObject({ fullCheck: null, readded: 0 });
+    expect(await sweep(deps(), { afterPostgresOutage: true })).toMatchObject({ fullCheck: 'postgres_outage', readded: 1 });
+  });
+
   it('checks again in full after a full check that did not finish', async () => {
     const [id] = await enqueueGrills(1);
     await sweep(deps());
