@@ -116,6 +116,8 @@ describe('migrations', () => {
     'pbis',
     'products',
     'providers',
+    'retention_cursors',
+    'retention_held_jobs',
     'schedule_firings',
     'schedules',
     'sprint_runs',

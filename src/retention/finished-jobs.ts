@@ -27,10 +27,18 @@ import { FIRST_UUID, readCursor, writeCursor } from './retention-cursors.js';
 const WALK_LAG = sql`interval '1 day'`;
 
 /**
- * A job-event log is written in the transaction that ended its job: within this of finished_at
- * (now() at that transaction's start; the log takes its clock time), and after its creation.
+ * A job-event log is written in the transaction that ended its job: close to its finished_at,
+ * which is that transaction's now() or, on some paths, the clock of the process that ended it.
+ * The window is wide against clock skew and narrow enough to read few rows of a busy idea.
  */
-const LOG_MARGIN = sql`interval '1 day'`;
+const LOG_MARGIN = sql`interval '1 hour'`;
+
+/**
+ * Every statement here reaches its rows through an index, one probe per id: OFFSET 0 keeps the
+ * probes apart, and the rows found are deleted by their ctid. Given a few thousand ids at once,
+ * the planner would otherwise estimate a large share of the table and read all of it (seen on
+ * transitions and idea_logs with a batch of 5,000 jobs).
+ */
 
 const TERMINAL = claudeJobMachine.terminal;
 
@@ -41,26 +49,42 @@ async function deleteJobs(trx: Trx, ids: readonly string[], days: number, counts
   if (ids.length === 0) return;
   const { rows: gone } = await sql<{ id: string; idea_id: string | null; from_at: string; to_at: string }>`
     DELETE FROM claude_jobs
-    WHERE id = ANY(${ids}::uuid[]) AND status IN (${sql.join(TERMINAL)})
-      AND coalesce(finished_at, created_at) < now() - ${days} * interval '1 day'
-    RETURNING id, idea_id, created_at::text AS from_at, (coalesce(finished_at, created_at) + ${LOG_MARGIN})::text AS to_at
+    WHERE ctid = ANY(ARRAY(
+        SELECT found.ctid FROM unnest(${ids}::uuid[]) AS u(id)
+        CROSS JOIN LATERAL (SELECT j.ctid FROM claude_jobs AS j WHERE j.id = u.id OFFSET 0) AS found
+      ))
+      AND status IN (${sql.join(TERMINAL)}) AND coalesce(finished_at, created_at) < now() - ${days} * interval '1 day'
+    RETURNING id, idea_id,
+      greatest(created_at, coalesce(finished_at, created_at) - ${LOG_MARGIN})::text AS from_at,
+      (coalesce(finished_at, created_at) + ${LOG_MARGIN})::text AS to_at
   `.execute(trx);
   if (gone.length === 0) return;
   counts.agedOutJobs += gone.length;
   const history = await sql`
-    DELETE FROM transitions WHERE entity_type = 'CLAUDE_JOB' AND entity_id = ANY(${gone.map((job) => job.id)}::uuid[])
+    DELETE FROM transitions WHERE ctid = ANY(ARRAY(
+      SELECT found.ctid FROM unnest(${gone.map((job) => job.id)}::uuid[]) AS u(id)
+      CROSS JOIN LATERAL (
+        SELECT t.ctid FROM transitions AS t WHERE t.entity_type = 'CLAUDE_JOB' AND t.entity_id = u.id OFFSET 0
+      ) AS found
+    ))
   `.execute(trx);
   counts.agedOutHistory += Number(history.numAffectedRows ?? 0);
   const ideaJobs = gone.filter((job) => job.idea_id !== null);
   if (ideaJobs.length > 0) {
-    // By the log's primary key (idea_id, created_at): the range of the job's life in its idea's log.
+    // Through the log's primary key (idea_id, created_at): around the job's end in its idea's log.
     const logs = await sql`
-      DELETE FROM idea_logs AS l
-      USING unnest(${ideaJobs.map((job) => job.idea_id)}::uuid[], ${ideaJobs.map((job) => job.id)}::uuid[],
-        ${ideaJobs.map((job) => job.from_at)}::timestamptz[], ${ideaJobs.map((job) => job.to_at)}::timestamptz[])
-        AS j(idea_id, job_id, from_at, to_at)
-      WHERE l.idea_id = j.idea_id AND l.created_at >= j.from_at AND l.created_at <= j.to_at
-        AND l.job_id = j.job_id AND l.type = 'JOB_EVENT'
+      DELETE FROM idea_logs WHERE ctid = ANY(ARRAY(
+        SELECT found.ctid
+        FROM unnest(${ideaJobs.map((job) => job.idea_id)}::uuid[], ${ideaJobs.map((job) => job.id)}::uuid[],
+          ${ideaJobs.map((job) => job.from_at)}::timestamptz[], ${ideaJobs.map((job) => job.to_at)}::timestamptz[])
+          AS j(idea_id, job_id, from_at, to_at)
+        CROSS JOIN LATERAL (
+          SELECT l.ctid FROM idea_logs AS l
+          WHERE l.idea_id = j.idea_id AND l.created_at >= j.from_at AND l.created_at <= j.to_at
+            AND l.job_id = j.job_id AND l.type = 'JOB_EVENT'
+          OFFSET 0
+        ) AS found
+      ))
     `.execute(trx);
     counts.agedOutLogs += Number(logs.numAffectedRows ?? 0);
   }
