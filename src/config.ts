@@ -133,15 +133,18 @@ const queueShards = z.string().transform((value, context) => {
   return shards;
 });
 
-/** Shortest retention allowed: the dashboard's series read up to 7 days of history. */
-export const MIN_RETENTION_DAYS = 7;
+/**
+ * Shortest retention allowed: the dashboard's longest series (7 days) reads its jobs' cost from the
+ * start of the UTC day its first hour falls in, up to 8 days back (src/metrics/series-frame.ts).
+ */
+export const MIN_RETENTION_DAYS = 8;
 
 /** Rows each retention walk reads and deletes per sweep unless RETENTION_BATCH says otherwise. */
 export const RETENTION_BATCH = 5_000;
 
 /**
  * Days to keep job traffic, or `forever` (null). At least MIN_RETENTION_DAYS: the dashboard's
- * series read up to 7 days of history.
+ * series read up to 8 days of history.
  */
 const retentionDays = z.string().transform((value, context) => {
   if (value.trim().toLowerCase() === 'forever') return null;

@@ -1,7 +1,7 @@
 /**
  * Workers rows of processes stopped more than JOB_RETENTION_DAYS ago: a row is written per worker
  * process ever started, and nothing else deletes them. The fleet's pages read the last 24 hours
- * and the series at most 7 days, so such a row is read by nothing.
+ * and the series at most 8 days, so such a row is read by nothing.
  *
  * A worker that still holds a job on its lease stays: the lease logic judges a job whose worker
  * row is missing as lapsed (src/jobs/worker-lease.ts), and the sweep fails it in its own time.

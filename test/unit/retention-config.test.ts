@@ -15,22 +15,22 @@ describe('retention configuration', () => {
     expect(retentionPolicyOf(config)).toEqual({ historyDays: null, jobDays: null, batch: 5_000 });
   });
 
-  it('takes whole days from 7 up, and a batch of its own', () => {
-    const config = loadConfig({ HISTORY_RETENTION_DAYS: '7', JOB_RETENTION_DAYS: ' 365 ', RETENTION_BATCH: '200' });
-    expect(retentionPolicyOf(config)).toEqual({ historyDays: 7, jobDays: 365, batch: 200 });
+  it('takes whole days from 8 up, and a batch of its own', () => {
+    const config = loadConfig({ HISTORY_RETENTION_DAYS: '8', JOB_RETENTION_DAYS: ' 365 ', RETENTION_BATCH: '200' });
+    expect(retentionPolicyOf(config)).toEqual({ historyDays: 8, jobDays: 365, batch: 200 });
   });
 
   it.each([
-    ['HISTORY_RETENTION_DAYS', '6'],
+    ['HISTORY_RETENTION_DAYS', '7'],
     ['HISTORY_RETENTION_DAYS', '0'],
     ['JOB_RETENTION_DAYS', '-1'],
     ['JOB_RETENTION_DAYS', '30.5'],
     ['JOB_RETENTION_DAYS', 'never'],
     ['HISTORY_RETENTION_DAYS', '36501'],
-  ])('refuses %s=%s, naming what is allowed (the series read 7 days of history)', (name, value) => {
+  ])('refuses %s=%s, naming what is allowed (the series read up to 8 days of history)', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(
-      `${name}=${JSON.stringify(value)} is not allowed: expected an integer from 7 to 36500 (days), or forever`,
+      `${name}=${JSON.stringify(value)} is not allowed: expected an integer from 8 to 36500 (days), or forever`,
     );
   });
 
