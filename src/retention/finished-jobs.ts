@@ -141,6 +141,7 @@ export async function ageOutHeldJobs(db: Db, days: number, batch: number, counts
           AND NOT EXISTS (SELECT 1 FROM claude_jobs AS j WHERE j.id = h.job_id)
       `.execute(trx);
     }
-    await writeCursor(trx, 'held_jobs', ids.length < batch ? FIRST_UUID : ids.at(-1)!);
+    const next = ids.length < batch ? FIRST_UUID : ids.at(-1)!;
+    if (next !== after) await writeCursor(trx, 'held_jobs', next);
   });
 }

@@ -31,7 +31,8 @@ export async function forgetStoppedWorkers(db: Db, days: number, batch: number):
       `.execute(trx);
       deleted = Number(result.numAffectedRows ?? 0);
     }
-    await writeCursor(trx, 'workers', ids.length < batch ? FIRST_UUID : ids.at(-1)!);
+    const next = ids.length < batch ? FIRST_UUID : ids.at(-1)!;
+    if (next !== after) await writeCursor(trx, 'workers', next);
     return deleted;
   });
 }
