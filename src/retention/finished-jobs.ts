@@ -33,18 +33,17 @@ const WALK_LAG = sql`interval '1 day'`;
  */
 const LOG_MARGIN = sql`interval '1 hour'`;
 
-/**
- * Every statement here reaches its rows through an index, one probe per id: OFFSET 0 keeps the
- * probes apart, and the rows found are deleted by their ctid. Given a few thousand ids at once,
- * the planner would otherwise estimate a large share of the table and read all of it (seen on
- * transitions and idea_logs with a batch of 5,000 jobs).
- */
-
 const TERMINAL = claudeJobMachine.terminal;
 
 type Counts = Pick<AgeOutReport, 'agedOutJobs' | 'agedOutHistory' | 'agedOutLogs'>;
 
-/** Deletes those of these jobs that are finished and old enough, with their history and job-event logs. */
+/**
+ * Deletes those of these jobs that are finished and old enough, with their history and job-event
+ * logs. Each statement reaches its rows through an index, one probe per id (OFFSET 0 keeps the
+ * probes apart), and deletes the rows found by their ctid: given a few thousand ids at once, the
+ * planner otherwise estimated a large share of the table and read all of it (transitions and
+ * idea_logs, with a batch of 5,000 jobs).
+ */
 async function deleteJobs(trx: Trx, ids: readonly string[], days: number, counts: Counts): Promise<void> {
   if (ids.length === 0) return;
   const { rows: gone } = await sql<{ id: string; idea_id: string | null; from_at: string; to_at: string }>`

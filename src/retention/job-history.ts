@@ -3,7 +3,8 @@
  *
  * The walk goes along transitions' primary key from the last id it judged, a batch of rows per
  * sweep, and stops at the first row still young: ids grow with created_at (both are taken as the
- * row is written), so everything before the cursor is judged and nothing is read twice. Backlog
+ * row is written, and its transaction ended long before the row is old), so everything before the
+ * cursor is judged and nothing is read twice. Backlog
  * history (every entity type but CLAUDE_JOB) is passed over and kept. A replay of the event stream
  * reads `id > after`, so an id that is gone leaves no hole a client could fall into.
  */
