@@ -15,7 +15,8 @@
  *    a crash between commit and add) is added again;
  * 6. owners' caps: deliveries parked at a cap whose owner has a free slot again are promoted;
  * 7. schedules: every enabled schedule's job scheduler installed again when Redis lost it or holds
- *    an older revision, and schedulers without an enabled row removed (src/schedules).
+ *    an older revision, and schedulers without an enabled row removed (src/schedules);
+ * 8. retention: job traffic older than its retention deleted, a bounded batch per walk (src/retention).
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
@@ -34,6 +35,7 @@ import { wakeParked } from '../fairness/parked-deliveries.js';
 import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
 import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
 import { reinstallSchedules } from '../schedules/index.js';
+import { type AgeOutReport, ageOut, emptyAgeOutReport, type RetentionPolicy } from '../retention/index.js';
 
 export interface SweepDeps {
   db: Db;
@@ -47,9 +49,11 @@ export interface SweepDeps {
   reconcileGraceMs: number;
   /** OWNER_MAX_RUNNING, for waking deliveries parked at owners' caps (absent: no fleet-wide cap). */
   ownerMaxRunning?: number | null | undefined;
+  /** HISTORY_RETENTION_DAYS, JOB_RETENTION_DAYS, RETENTION_BATCH (absent: only expired idempotency keys go). */
+  retention?: RetentionPolicy | undefined;
 }
 
-export interface SweepReport {
+export interface SweepReport extends AgeOutReport {
   requeued: number;
   exhausted: number;
   lost: number;
@@ -158,6 +162,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
     woken: 0,
     schedulesInstalled: 0,
     schedulesRemoved: 0,
+    ...emptyAgeOutReport(),
   };
   if (judgeLeases) {
     await requeueStaleClaims(deps, report);
@@ -172,6 +177,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
   const schedules = await reinstallSchedules(deps);
   report.schedulesInstalled = schedules.installed;
   report.schedulesRemoved = schedules.removed;
+  await ageOut(deps, report);
   if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
 }

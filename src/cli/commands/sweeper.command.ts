@@ -1,4 +1,5 @@
 import { createLogger } from '../../logger.js';
+import { retentionPolicyOf } from '../../retention/index.js';
 import { sweep } from '../../sweeper/sweep.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase, openTracing } from '../open-services.js';
@@ -27,6 +28,7 @@ export const sweeperCommand = defineCommand({
           maxRetries: config.JOB_MAX_RETRIES,
           reconcileGraceMs: config.RECONCILE_GRACE_MS,
           ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
+          retention: retentionPolicyOf(config),
         });
         process.stdout.write(`${JSON.stringify(report)}\n`);
         return (await closers.closeAll(logger)) ? 0 : 1;
