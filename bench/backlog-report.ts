@@ -30,21 +30,21 @@ export interface BacklogResults {
 }
 
 const ROOT = path.join(import.meta.dirname, '..');
-const RESULTS = path.join(ROOT, 'bench', 'results');
-const BENCHMARKS = path.join(ROOT, 'BENCHMARKS.md');
+export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+export const BENCHMARKS_FILE = path.join(ROOT, 'BENCHMARKS.md');
 export const SECTION_TITLE = "## A year's backlog: periodic costs at 1,000,000 queued jobs and 10,000,000 history rows (issue 23)";
 /** The section goes before this one when it is not there yet. */
 const FOLLOWING = '## Targets met and missed';
 
-const resultsFile = (label: Label) => path.join(RESULTS, `backlog-${label}.json`);
+const resultsFile = (dir: string, label: Label) => path.join(dir, `backlog-${label}.json`);
 
-export function saveResults(results: BacklogResults): void {
-  mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(resultsFile(results.label), `${JSON.stringify(results, null, 2)}\n`);
+export function saveResults(results: BacklogResults, dir = RESULTS_DIR): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(resultsFile(dir, results.label), `${JSON.stringify(results, null, 2)}\n`);
 }
 
-export function loadResults(label: Label): BacklogResults | null {
-  const file = resultsFile(label);
+export function loadResults(label: Label, dir = RESULTS_DIR): BacklogResults | null {
+  const file = resultsFile(dir, label);
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BacklogResults) : null;
 }
 
@@ -134,6 +134,6 @@ export function withSection(text: string, section: string): string {
   return at < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, at)}${section}\n${text.slice(at)}`;
 }
 
-export function writeSection(section: string): void {
-  writeFileSync(BENCHMARKS, withSection(readFileSync(BENCHMARKS, 'utf8'), section));
+export function writeSection(section: string, file = BENCHMARKS_FILE): void {
+  writeFileSync(file, withSection(readFileSync(file, 'utf8'), section));
 }

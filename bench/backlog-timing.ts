@@ -44,7 +44,9 @@ export async function runSweep({ cli, env, redisPid, postmasterPid }: SweepTarge
     postgres: postmasterPid === null ? 0 : cpuSecondsOfTree(postmasterPid),
     machine: machineCpuSeconds(),
   };
-  const child = spawn(process.execPath, [path.resolve(ROOT, cli), 'sweeper', '--once'], {
+  // The sources' CLI (src/cli/main.ts) through tsx, as the bench's own test runs it.
+  const loader = cli.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, path.resolve(ROOT, cli), 'sweeper', '--once'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,7 +13,10 @@
  * at plans, or for --reuse), --reuse (use jobfleet_bench_backlog as it is when it holds the
  * volumes: building it takes minutes), --calls N (5), --repeats N (5), --queued N and
  * --finished N (the big database's volumes: 1000000 and 2000000), --small 1000,100000, --cli
- * (the CLI the sweeps and the API run: dist/src/cli/main.js, built by the npm script first).
+ * (the CLI the sweeps and the API run: dist/src/cli/main.js, built by the npm script first),
+ * --db NAME (the big database's; the small ones' are NAME_1000 and so on), --benchmarks FILE
+ * (BENCHMARKS.md), --results DIR (bench/results), --ready-file FILE (written as soon as the big
+ * database holds its volumes: what it holds and how to reach it, for a look at plans meanwhile).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,10 +35,12 @@ import { answersPing } from '../test/helpers/redis-server.js';
 import { waitFor } from '../test/helpers/wait-for.js';
 import { buildVolumes, countVolumes, historyRowsOf, type VolumeCounts, type Volumes } from './backlog-volumes.js';
 import {
+  BENCHMARKS_FILE,
   type BacklogResults,
   type Label,
   LABELS,
   loadResults,
+  RESULTS_DIR,
   renderSection,
   type Row,
   saveResults,
@@ -55,6 +60,10 @@ const { values: options } = parseArgs({
     finished: { type: 'string', default: '2000000' },
     small: { type: 'string', default: '1000,100000' },
     cli: { type: 'string', default: 'dist/src/cli/main.js' },
+    db: { type: 'string', default: 'jobfleet_bench_backlog' },
+    benchmarks: { type: 'string', default: BENCHMARKS_FILE },
+    results: { type: 'string', default: RESULTS_DIR },
+    'ready-file': { type: 'string' },
   },
 });
 if (!LABELS.includes(options.label as Label)) throw new Error(`--label must be one of ${LABELS.join(', ')}`);
@@ -63,12 +72,12 @@ const CALLS = Number(options.calls);
 const REPEATS = Number(options.repeats);
 const BIG: Volumes = { queued: Number(options.queued), finished: Number(options.finished) };
 const SMALL = options.small.split(',').map(Number);
-const [ACCEPTANCE_LOW, ACCEPTANCE_HIGH] = [1_000, 100_000];
+/** The acceptance compares sweep 2 at the smallest and the largest of the small sizes (1,000 and 100,000). */
+const [ACCEPTANCE_LOW, ACCEPTANCE_HIGH] = [Math.min(...SMALL), Math.max(...SMALL)];
 /** Issue 23: a tenth of today's extra CPU of a 100,000-job sweep over a 1,000-job one (about 1.8 s). */
 const TARGET_EXTRA_CPU_S = 0.18;
 const REPLAY_TIMEOUT_MS = 120_000;
-const BIG_DB = 'jobfleet_bench_backlog';
-const READY_FILE = '/work/briefs/backlog-db-ready';
+const BIG_DB = options.db;
 
 const serverUrl = process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/postgres';
 const urlOf = (name: string) => Object.assign(new URL(withDefaultUser(serverUrl)), { pathname: `/${name}` }).toString();
@@ -234,15 +243,15 @@ try {
   // The big database: 1,000,000 queued, 10,000,000 history rows.
   const bigPrefix = 'bench-backlog-big';
   const volumes = (await reusable()) ?? (await createVolumes(BIG_DB, BIG));
-  // For whoever wants to EXPLAIN queries at volume, as soon as the volume exists (not on a trial at smaller ones).
-  if (BIG.queued >= 1_000_000)
+  // For whoever wants to EXPLAIN queries at volume, as soon as the volume exists.
+  if (options['ready-file'])
     writeFileSync(
-      READY_FILE,
+      options['ready-file'],
       [
         `database: ${BIG_DB} on ${new URL(serverUrl).host} (${urlOf(BIG_DB)}), kept after the run`,
         `holds: ${fmt(volumes.queued)} QUEUED claude_jobs of ${fmt(volumes.jobs)} (${volumes.jobsSize}), ${fmt(volumes.history)} transitions (${volumes.historySize})`,
         '  each queued job on a subject of its own (80% ideas, 20% tasks), 20 owners (owner-00..owner-19, one product each),',
-        '  2,000,000 finished jobs (DONE/FAILED) over the last 45 days, 4 history rows each, plus the subjects\u2019 creation rows; ANALYZEd',
+        `  ${fmt(BIG.finished)} finished jobs (DONE/FAILED) over the last 45 days, 4 history rows each, plus the subjects' creation rows; ANALYZEd`,
         `redis: ${redisUrl}, BULLMQ_PREFIX=${bigPrefix}: the queued jobs' entries once the first sweep added them;`,
         '  this redis-server belongs to the bench run and is killed when the run ends (Postgres is what stays)',
         '',
@@ -359,13 +368,13 @@ try {
     rows,
     raw,
   };
-  saveResults(results);
-  const other = loadResults(LABEL === 'before' ? 'after' : 'before');
-  writeSection(LABEL === 'before' ? renderSection(results, other) : renderSection(other, results));
+  saveResults(results, options.results);
+  const other = loadResults(LABEL === 'before' ? 'after' : 'before', options.results);
+  writeSection(LABEL === 'before' ? renderSection(results, other) : renderSection(other, results), options.benchmarks);
   console.log(
     `\nacceptance: extra CPU ${extraCpuS.toFixed(2)} s (target ≤ ${TARGET_EXTRA_CPU_S} s): ${results.acceptance.met ? 'met' : 'missed'}`,
   );
-  console.log(`wrote bench/results/backlog-${LABEL}.json and its column of BENCHMARKS.md`);
+  console.log(`wrote backlog-${LABEL}.json in ${options.results} and its column of ${options.benchmarks}`);
 } finally {
   await api?.stop();
   redis.kill('SIGTERM');
