@@ -15,8 +15,8 @@ export interface SweepRun {
   cpuS: number;
   /** The bench's own Redis server over the sweep. */
   redisCpuS: number;
-  /** The shared Postgres server (every backend of it, others' work included): indicative only. */
-  postgresCpuS: number;
+  /** The shared Postgres server (every backend of it, others' work included): indicative only; null when not on this machine. */
+  postgresCpuS: number | null;
   /** The share of every core's time the machine was busy over the sweep (others' work included). */
   machineBusy: number;
   /** The sweep's report (what it repaired). */
@@ -61,7 +61,7 @@ export async function runSweep({ cli, env, redisPid, postmasterPid }: SweepTarge
     wallS: (performance.now() - before.at) / 1000,
     cpuS: reapedCpuSeconds(process.pid) - before.reaped,
     redisCpuS: cpuSecondsOf([redisPid]) - before.redis,
-    postgresCpuS: postmasterPid === null ? 0 : cpuSecondsOfTree(postmasterPid) - before.postgres,
+    postgresCpuS: postmasterPid === null ? null : cpuSecondsOfTree(postmasterPid) - before.postgres,
   };
   if (code !== 0) throw new Error(`jobfleet sweeper --once exited with ${code}:\n${output}`);
   const report = output.split('\n').find((line) => line.startsWith('{'));
