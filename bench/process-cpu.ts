@@ -53,3 +53,12 @@ export function machineCpuSeconds(): { busy: number; total: number } {
   const busy = user! + nice! + system! + irq! + softirq! + steal!;
   return { busy: busy / TICKS_PER_SECOND, total: (busy + idle! + iowait!) / TICKS_PER_SECOND };
 }
+
+/**
+ * CPU seconds of a process's children that have exited and been reaped (its cutime and cstime):
+ * read around a child's whole life, what a short-lived child spent, since once it has exited its
+ * own /proc entry is gone.
+ */
+export function reapedCpuSeconds(pid: number): number {
+  return (statOf(pid)?.reaped ?? 0) / TICKS_PER_SECOND;
+}

@@ -133,6 +133,29 @@ const queueShards = z.string().transform((value, context) => {
   return shards;
 });
 
+/**
+ * Shortest retention allowed: the dashboard's longest series (7 days) reads its jobs' cost from the
+ * start of the UTC day its first hour falls in, up to 8 days back (src/metrics/series-frame.ts).
+ */
+export const MIN_RETENTION_DAYS = 8;
+
+/** Rows each retention walk reads and deletes per sweep unless RETENTION_BATCH says otherwise. */
+export const RETENTION_BATCH = 5_000;
+
+/**
+ * Days to keep job traffic, or `forever` (null). At least MIN_RETENTION_DAYS: the dashboard's
+ * series read up to 8 days of history.
+ */
+const retentionDays = z.string().transform((value, context) => {
+  if (value.trim().toLowerCase() === 'forever') return null;
+  const days = Number(value.trim());
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(days) || days < MIN_RETENTION_DAYS || days > 36_500) {
+    context.addIssue({ code: 'custom', message: `an integer from ${MIN_RETENTION_DAYS} to 36500 (days), or forever` });
+    return z.NEVER;
+  }
+  return days;
+});
+
 const dollars = z
   .string()
   .regex(/^\d+(\.\d+)?$/, { error: 'a non-negative number of US dollars' })
@@ -202,6 +225,11 @@ const schema = z.object({
   RECONCILE_GRACE_MS: integer(0).default(5_000),
   RECONCILE_FULL_INTERVAL_MS: integer(1_000).default(3_600_000),
   SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
+  // A month of job history covers the series' week and a look back at last month's incidents;
+  // jobs (their results, errors, cost) a quarter, for a quarter's bills and audits.
+  HISTORY_RETENTION_DAYS: retentionDays.default(30),
+  JOB_RETENTION_DAYS: retentionDays.default(90),
+  RETENTION_BATCH: integer(1, 1_000_000).default(RETENTION_BATCH),
 
   WORKSPACE_ROOT: absolutePath.default(path.join(homedir(), '.cache', 'jobfleet', 'workspaces')),
   WORKSPACE_GIT_AUTHOR: gitIdentity.default({ name: 'jobfleet', email: 'jobfleet@localhost' }),

@@ -55,8 +55,9 @@ describe('schema', () => {
       WHERE c.conrelid = 'claude_jobs'::regclass AND c.contype = 'f'
       ORDER BY a.attname
     `.execute(test.db);
-    // Subjects come from requests; product and tokens are copied from rows or the caller (0007).
-    expect(rows.map((row) => row.column)).toEqual(['idea_id', 'retry_of_job_id', 'sprint_run_id', 'task_id']);
+    // Subjects come from requests; product and tokens are copied from rows or the caller (0007);
+    // a retry's original is the failed job it retries, which may age out before it (0017).
+    expect(rows.map((row) => row.column)).toEqual(['idea_id', 'sprint_run_id', 'task_id']);
   });
 
   it('indexes the history by entity and by time', async () => {
@@ -115,6 +116,8 @@ describe('migrations', () => {
     'pbis',
     'products',
     'providers',
+    'retention_cursors',
+    'retention_held_jobs',
     'schedule_firings',
     'schedules',
     'sprint_runs',

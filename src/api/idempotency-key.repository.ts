@@ -51,13 +51,3 @@ export async function saveKey(trx: Trx, owner: KeyOwner, answer: StoredAnswer): 
     })
     .execute();
 }
-
-/** Deletes up to `limit` expired keys; an index on expires_at keeps this cheap. */
-export async function purgeExpiredKeys(db: Executor, limit = 100): Promise<number> {
-  const result = await sql`
-    DELETE FROM idempotency_keys WHERE (token_id, key) IN (
-      SELECT token_id, key FROM idempotency_keys WHERE expires_at <= now() ORDER BY expires_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
-    )
-  `.execute(db);
-  return Number(result.numAffectedRows ?? 0);
-}

@@ -13,7 +13,8 @@ import type { JsonValue } from '../db/column-types.js';
 import type { Db, Trx } from '../db/database.js';
 import { AppError } from '../errors/app-error.js';
 import type { ApiDeps, ApiEnv } from './api-deps.js';
-import { findLiveKey, lockKey, purgeExpiredKeys, saveKey } from './idempotency-key.repository.js';
+import { purgeExpiredKeys } from '../retention/index.js';
+import { findLiveKey, lockKey, saveKey } from './idempotency-key.repository.js';
 
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 

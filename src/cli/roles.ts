@@ -14,6 +14,7 @@ import { createCancelPublisher } from '../queues/job-signals.js';
 import type { JobKind } from '../queues/kinds.js';
 import { queueLayoutOf } from '../queues/queue-layout.js';
 import { createProducerConnection, type RedisClient, redisTargetOf } from '../queues/redis-connections.js';
+import { retentionPolicyOf } from '../retention/index.js';
 import { startScheduleFirings } from '../schedules/index.js';
 import { startSweeper } from '../sweeper/sweeper.js';
 import { VERSION } from '../version.js';
@@ -68,6 +69,7 @@ export function runSweeper(config: Config, db: Db, producer: Producer, closers: 
     reconcileGraceMs: config.RECONCILE_GRACE_MS,
     reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
     ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
+    retention: retentionPolicyOf(config),
     events: { redis: producer.connection, prefix: config.BULLMQ_PREFIX },
   });
   closers.add('sweeper', () => sweeper.close());

@@ -17,6 +17,7 @@ import type { OwnerBudgetTable, OwnerDailySpendTable } from './tables/owner-budg
 import type { OwnerCapTable } from './tables/owner-cap.table.js';
 import type { ProductTable } from './tables/product.table.js';
 import type { ProviderTable } from './tables/provider.table.js';
+import type { RetentionCursorTable, RetentionHeldJobTable } from './tables/retention.table.js';
 import type { ScheduleFiringTable, ScheduleTable } from './tables/schedule.table.js';
 import type { SprintRunTable } from './tables/sprint-run.table.js';
 import type { SprintTable } from './tables/sprint.table.js';
@@ -51,6 +52,8 @@ export interface Database {
   job_questions: JobQuestionTable;
   job_usage_records: JobUsageRecordTable;
   fleet_secrets: FleetSecretTable;
+  retention_cursors: RetentionCursorTable;
+  retention_held_jobs: RetentionHeldJobTable;
 }
 
 export type Db = Kysely<Database>;

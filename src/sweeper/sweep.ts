@@ -17,7 +17,8 @@
  *    when Redis may have lost data or a full check is due, else those new to QUEUED since the last);
  * 6. owners' caps: deliveries parked at a cap whose owner has a free slot again are promoted;
  * 7. schedules: every enabled schedule's job scheduler installed again when Redis lost it or holds
- *    an older revision, and schedulers without an enabled row removed (src/schedules).
+ *    an older revision, and schedulers without an enabled row removed (src/schedules);
+ * 8. retention: job traffic older than its retention deleted, a bounded batch per walk (src/retention).
  */
 // Installs the kind handlers and the job and run cascades a requeue or a lost worker sets off.
 import '../kinds/index.js';
@@ -36,6 +37,7 @@ import { wakeParked } from '../fairness/parked-deliveries.js';
 import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
 import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
 import { reinstallSchedules } from '../schedules/index.js';
+import { type AgeOutReport, ageOut, emptyAgeOutReport, type RetentionPolicy } from '../retention/index.js';
 import { DEFAULT_FULL_INTERVAL_MS, reconcile } from './reconcile.js';
 import type { FullCheckReason } from './redis-loss.js';
 import { skipSuperseded } from './superseded-jobs.js';
@@ -64,9 +66,11 @@ export interface SweepDeps {
   reconcileSlackMs?: number | undefined;
   /** OWNER_MAX_RUNNING, for waking deliveries parked at owners' caps (absent: no fleet-wide cap). */
   ownerMaxRunning?: number | null | undefined;
+  /** HISTORY_RETENTION_DAYS, JOB_RETENTION_DAYS, RETENTION_BATCH (absent: only expired idempotency keys go). */
+  retention?: RetentionPolicy | undefined;
 }
 
-export interface SweepReport {
+export interface SweepReport extends AgeOutReport {
   requeued: number;
   exhausted: number;
   lost: number;
@@ -183,6 +187,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true, afterPostgres
     woken: 0,
     schedulesInstalled: 0,
     schedulesRemoved: 0,
+    ...emptyAgeOutReport(),
   };
   if (judgeLeases) {
     await requeueStaleClaims(deps, report);
@@ -201,6 +206,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true, afterPostgres
   const schedules = await reinstallSchedules(deps);
   report.schedulesInstalled = schedules.installed;
   report.schedulesRemoved = schedules.removed;
+  await ageOut(deps, report);
   if (Object.values(report).some((count) => typeof count === 'number' && count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
 }

@@ -46,7 +46,8 @@ export function allImports(file: string, source: string): string[] {
  *   sprint never asks for a kind), schedules (whose firings enqueue jobs and start sprint runs),
  *   with events and metrics, which report on the fleet;
  * - jobs and backlog: the job services (enqueue, claim, finish, retry) and the backlog rows, with
- *   providers, budgets and fairness (providers' pauses, owners' daily budgets, owners' caps and turns);
+ *   providers, budgets and fairness (providers' pauses, owners' daily budgets, owners' caps and turns),
+ *   and retention (job traffic aged out by the sweeper);
  * - transitions: the door, history, and the cascades that know only machines and rows;
  * - db, queues, machines, spelling, with auth, executors and services (adapters to the outside);
  * - util, errors, config, logger, telemetry (tracing) and the leaves that define the job kinds and job budgets.
@@ -56,7 +57,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['api', 'cli'],
   ['workers', 'sweeper'],
   ['kinds', 'sprints', 'schedules', 'events', 'metrics'],
-  ['jobs', 'backlog', 'providers', 'budgets', 'fairness'],
+  ['jobs', 'backlog', 'providers', 'budgets', 'fairness', 'retention'],
   ['transitions'],
   ['db', 'queues', 'machines', 'spelling', 'auth', 'executors', 'services', 'workspaces'],
   ['util', 'errors', 'config', 'logger', 'version', 'package-root', 'job-kinds', 'job-budget', 'telemetry'],

@@ -1,4 +1,5 @@
 import { createLogger } from '../../logger.js';
+import { retentionPolicyOf } from '../../retention/index.js';
 import { sweep } from '../../sweeper/sweep.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase, openTracing } from '../open-services.js';
@@ -28,6 +29,7 @@ export const sweeperCommand = defineCommand({
           reconcileGraceMs: config.RECONCILE_GRACE_MS,
           reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
           ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
+          retention: retentionPolicyOf(config),
         });
         process.stdout.write(`${JSON.stringify(report)}\n`);
         return (await closers.closeAll(logger)) ? 0 : 1;
