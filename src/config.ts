@@ -223,6 +223,7 @@ const schema = z.object({
   JOB_MAX_RETRIES: integer(0, 100).default(2),
   SWEEP_INTERVAL_MS: integer(100).default(10_000),
   RECONCILE_GRACE_MS: integer(0).default(5_000),
+  RECONCILE_FULL_INTERVAL_MS: integer(1_000).default(3_600_000),
   SHUTDOWN_TIMEOUT_MS: integer(0).default(30_000),
   // A month of job history covers the series' week and a look back at last month's incidents;
   // jobs (their results, errors, cost) a quarter, for a quarter's bills and audits.

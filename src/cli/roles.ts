@@ -67,6 +67,7 @@ export function runSweeper(config: Config, db: Db, producer: Producer, closers: 
     staleClaimMs: config.STALE_CLAIM_MS,
     maxRetries: config.JOB_MAX_RETRIES,
     reconcileGraceMs: config.RECONCILE_GRACE_MS,
+    reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
     ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
     retention: retentionPolicyOf(config),
     events: { redis: producer.connection, prefix: config.BULLMQ_PREFIX },

@@ -8,11 +8,13 @@
  *    A job's lease is its worker's (src/jobs/worker-lease.ts: lapsed LEASE_MS after the worker's
  *    last beat, or when it stopped) unless it has one of its own (pull mode: lease_expires_at);
  *    both steps find the two kinds through indexes of their own, never by reading every held job;
- * 3. superseded: a QUEUED job with a newer QUEUED job of the same kind and subject is SKIPPED;
+ * 3. superseded: a QUEUED job with a newer QUEUED job of the same kind and subject is SKIPPED
+ *    (src/sweeper/superseded-jobs.ts: only subjects with a job new to QUEUED since the last sweep);
  * 4. providers: timed pauses whose time has passed end (PAUSED -> ACTIVE), and the pauses still in
  *    force are put on their queues again, in case Redis lost them;
  * 5. reconcile: every QUEUED job without a live queue entry (Redis restarted or lost its data,
- *    a crash between commit and add) is added again;
+ *    a crash between commit and add) is added again (src/sweeper/reconcile.ts: every QUEUED job
+ *    when Redis may have lost data or a full check is due, else those new to QUEUED since the last);
  * 6. owners' caps: deliveries parked at a cap whose owner has a free slot again are promoted;
  * 7. schedules: every enabled schedule's job scheduler installed again when Redis lost it or holds
  *    an older revision, and schedulers without an enabled row removed (src/schedules);
@@ -36,6 +38,9 @@ import { holdQueues, releaseQueues } from '../providers/provider-queues.js';
 import { endDuePauses, holdOf, pausedProviders } from '../providers/provider-states.js';
 import { reinstallSchedules } from '../schedules/index.js';
 import { type AgeOutReport, ageOut, emptyAgeOutReport, type RetentionPolicy } from '../retention/index.js';
+import { DEFAULT_FULL_INTERVAL_MS, reconcile } from './reconcile.js';
+import type { FullCheckReason } from './redis-loss.js';
+import { skipSuperseded } from './superseded-jobs.js';
 
 export interface SweepDeps {
   db: Db;
@@ -47,6 +52,18 @@ export interface SweepDeps {
   maxRetries: number;
   /** QUEUED rows younger than this are left to their enqueuer's own add. */
   reconcileGraceMs: number;
+  /**
+   * RECONCILE_FULL_INTERVAL_MS: reconcile and supersede look at every QUEUED job at least this
+   * often, even with no sign that Redis lost data.
+   * @defaultValue 1 hour
+   */
+  reconcileFullIntervalMs?: number | undefined;
+  /**
+   * How late an entry into QUEUED may commit after it was written and still be seen by the next
+   * incremental step (src/sweeper/queued-since.ts).
+   * @defaultValue 30 seconds
+   */
+  reconcileSlackMs?: number | undefined;
   /** OWNER_MAX_RUNNING, for waking deliveries parked at owners' caps (absent: no fleet-wide cap). */
   ownerMaxRunning?: number | null | undefined;
   /** HISTORY_RETENTION_DAYS, JOB_RETENTION_DAYS, RETENTION_BATCH (absent: only expired idempotency keys go). */
@@ -60,6 +77,8 @@ export interface SweepReport extends AgeOutReport {
   retried: number;
   superseded: number;
   readded: number;
+  /** Why reconcile checked every QUEUED job against Redis; null when it checked only those new to QUEUED. */
+  fullCheck: FullCheckReason | null;
   resumedProviders: number;
   /** Deliveries parked at their owner's cap promoted because a slot of the owner is free. */
   woken: number;
@@ -70,8 +89,6 @@ export interface SweepReport extends AgeOutReport {
 }
 
 const PAGE = 500;
-/** Jobs checked against Redis per pipeline. */
-const RECONCILE_CHUNK = 1_000;
 
 export interface SweepOptions {
   /**
@@ -80,6 +97,13 @@ export interface SweepOptions {
    * @defaultValue true
    */
   judgeLeases?: boolean;
+  /**
+   * Whether reconcile checks every QUEUED job whatever its marks in Redis say: after an outage of
+   * Postgres, when deliveries whose claims could not reach it may have failed for good in BullMQ
+   * while their rows stayed QUEUED. The report's `fullCheck` says whether it began.
+   * @defaultValue false
+   */
+  afterPostgresOutage?: boolean;
 }
 
 /**
@@ -150,7 +174,7 @@ async function lockLapsed(trx: Trx, status: 'CLAIMED' | 'RUNNING', lapse: Lapse)
     .execute();
 }
 
-export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOptions = {}): Promise<SweepReport> {
+export async function sweep(deps: SweepDeps, { judgeLeases = true, afterPostgresOutage = false }: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = {
     requeued: 0,
     exhausted: 0,
@@ -158,6 +182,7 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
     retried: 0,
     superseded: 0,
     readded: 0,
+    fullCheck: null,
     resumedProviders: 0,
     woken: 0,
     schedulesInstalled: 0,
@@ -168,17 +193,21 @@ export async function sweep(deps: SweepDeps, { judgeLeases = true }: SweepOption
     await requeueStaleClaims(deps, report);
     await failLostWorkers(deps, report);
   }
-  await skipSuperseded(deps, report);
+  report.superseded += await skipSuperseded({
+    ...deps,
+    fullIntervalMs: deps.reconcileFullIntervalMs ?? DEFAULT_FULL_INTERVAL_MS,
+    slackMs: deps.reconcileSlackMs,
+  });
   // Pauses first: after Redis lost everything, the jobs reconcile puts back must land on queues
   // already held, or a worker could take one before the hold is in place.
   await settleProviders(deps, report);
-  await reconcile(deps, report);
+  Object.assign(report, await reconcile(deps, afterPostgresOutage ? 'postgres_outage' : null));
   await wakeCappedOwners(deps, report);
   const schedules = await reinstallSchedules(deps);
   report.schedulesInstalled = schedules.installed;
   report.schedulesRemoved = schedules.removed;
   await ageOut(deps, report);
-  if (Object.values(report).some((count) => count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
+  if (Object.values(report).some((count) => typeof count === 'number' && count > 0)) deps.logger.info(report, 'sweep repaired the fleet');
   return report;
 }
 
@@ -272,58 +301,11 @@ async function failLostWorkers(deps: SweepDeps, report: SweepReport) {
   }
 }
 
-async function skipSuperseded(deps: SweepDeps, report: SweepReport) {
-  const skipped = await deps.db.transaction().execute(async (trx) => {
-    // Two enqueues racing each other can each miss the other's new row; this settles it.
-    const older = await sql<{ id: string; newer: string | null }>`
-      SELECT id, newer FROM (
-        SELECT id, first_value(id) OVER (PARTITION BY kind, subject_id ORDER BY created_at DESC, id DESC) AS newer
-        FROM claude_jobs WHERE status = 'QUEUED'
-      ) AS queued
-      WHERE id <> newer
-    `.execute(trx);
-    const { applied } = await transitionMany(
-      trx,
-      claudeJobMachine,
-      older.rows.map((row) => ({
-        id: row.id,
-        from: 'QUEUED' as const,
-        to: 'SKIPPED' as const,
-        set: { finished_at: new Date().toISOString() },
-        context: { reason: `superseded by job ${row.newer}` },
-      })),
-    );
-    return applied.map((change) => change.row as ClaudeJob);
-  });
-  report.superseded += skipped.length;
-  await deps.queues.remove(skipped).catch(() => undefined);
-}
-
 /** Slots freed by ends no worker saw (a cancel, a lost worker) wake their owners' parked deliveries. */
 async function wakeCappedOwners(deps: SweepDeps, report: SweepReport) {
   try {
     report.woken += await wakeParked({ ...deps, ownerMaxRunning: deps.ownerMaxRunning ?? null }, null);
   } catch (error) {
     deps.logger.warn({ err: (error as Error).message }, 'could not wake parked deliveries; the next sweep tries again');
-  }
-}
-
-async function reconcile(deps: SweepDeps, report: SweepReport) {
-  const queued = await deps.db
-    .selectFrom('claude_jobs')
-    .select(['id', 'kind', 'requeue_count', 'turn'])
-    .where('status', '=', 'QUEUED')
-    .where('created_at', '<', sql<Date>`now() - ${deps.reconcileGraceMs} * interval '1 millisecond'`)
-    .execute();
-  for (let start = 0; start < queued.length; start += RECONCILE_CHUNK) {
-    const chunk = queued.slice(start, start + RECONCILE_CHUNK);
-    try {
-      const missing = await deps.queues.missing(chunk);
-      await deps.queues.add(missing);
-      report.readded += missing.length;
-    } catch (error) {
-      deps.logger.warn({ err: (error as Error).message }, 'reconcile stopped: Redis did not answer; the next sweep tries again');
-      return;
-    }
   }
 }

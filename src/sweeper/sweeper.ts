@@ -6,7 +6,9 @@
  *
  * While this process cannot reach Postgres, no worker can renew its leases either: leases lapse
  * because of the outage, not because workers died. So after contact returns, the sweeper gives
- * every worker one lease to renew before it judges leases again; the other steps run at once.
+ * every worker one lease to renew before it judges leases again; the other steps run at once, and
+ * its reconcile checks every QUEUED job (claims failed meanwhile, and BullMQ may have given up on
+ * their deliveries).
  */
 import type { RedisClient } from '../queues/redis-connections.js';
 import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
@@ -35,6 +37,7 @@ export function startSweeper(options: SweeperOptions): Sweeper {
   let current: Promise<void> = Promise.resolve();
   let outOfReach = false;
   let judgeLeasesFrom = 0;
+  let fullCheckDue = false;
 
   const tick = async () => {
     try {
@@ -43,6 +46,7 @@ export function startSweeper(options: SweeperOptions): Sweeper {
       else if (outOfReach) {
         outOfReach = false;
         judgeLeasesFrom = Date.now() + options.leaseMs;
+        fullCheckDue = true;
         logger.info({ leaseMs: options.leaseMs }, 'Postgres is back; leases are judged again once workers had a lease to renew them');
       }
       if (leading && !relay) {
@@ -57,7 +61,13 @@ export function startSweeper(options: SweeperOptions): Sweeper {
         await relay.close();
         relay = null;
       }
-      if (leading) await sweep({ ...options, logger }, { judgeLeases: Date.now() >= judgeLeasesFrom });
+      if (leading) {
+        const report = await sweep(
+          { ...options, logger },
+          { judgeLeases: Date.now() >= judgeLeasesFrom, afterPostgresOutage: fullCheckDue },
+        );
+        if (report.fullCheck !== null) fullCheckDue = false;
+      }
     } catch (error) {
       if (isPostgresUnavailable(error)) outOfReach = true;
       logger.warn({ err: (error as Error).message }, 'sweep failed; the next one tries again');

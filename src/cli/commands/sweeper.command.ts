@@ -27,6 +27,7 @@ export const sweeperCommand = defineCommand({
           staleClaimMs: config.STALE_CLAIM_MS,
           maxRetries: config.JOB_MAX_RETRIES,
           reconcileGraceMs: config.RECONCILE_GRACE_MS,
+          reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
           ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
           retention: retentionPolicyOf(config),
         });

@@ -1,0 +1,93 @@
+/**
+ * The sweep's reconcile step: QUEUED jobs without a live queue entry (Redis lost its data, a crash
+ * between commit and add, an add that failed) are added again.
+ *
+ * Checking every QUEUED job against Redis costs in proportion to the backlog, every sweep. So
+ * every job is checked only when Redis may have lost data (src/sweeper/redis-loss.ts: a mark
+ * missing, a master's run id changed, a check left unfinished) or when a full check is due
+ * (RECONCILE_FULL_INTERVAL_MS, for what no signal tells: an entry removed by hand, a row that
+ * committed later than the slack). Otherwise only the jobs that entered QUEUED since the last
+ * check are (src/sweeper/queued-since.ts): a job seen present in Redis stays present until a
+ * worker takes it or Redis loses it, and a loss is what the marks tell.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
+import type { Logger } from '../logger.js';
+import type { AddableJob, JobQueues } from '../queues/job-queues.js';
+import { DEFAULT_SLACK_MS, jobsQueuedSince, settledPosition } from './queued-since.js';
+import { advanceMarks, beginFullCheck, type FullCheckReason, readCheckState } from './redis-loss.js';
+
+/** Jobs checked against Redis per pipeline. */
+const RECONCILE_CHUNK = 1_000;
+
+export const DEFAULT_FULL_INTERVAL_MS = 3_600_000;
+
+export interface ReconcileDeps {
+  db: Db;
+  queues: JobQueues;
+  logger: Logger;
+  /** QUEUED rows younger than this are left to their enqueuer's own add. */
+  reconcileGraceMs: number;
+  /**
+   * RECONCILE_FULL_INTERVAL_MS: every QUEUED job is checked at least this often, loss or not.
+   * @defaultValue 1 hour
+   */
+  reconcileFullIntervalMs?: number | undefined;
+  /**
+   * How late a job's entry into QUEUED may commit after it was written and still be checked by an
+   * incremental step (src/sweeper/queued-since.ts).
+   * @defaultValue 30 seconds
+   */
+  reconcileSlackMs?: number | undefined;
+}
+
+export interface Reconciled {
+  readded: number;
+  /** Why every QUEUED job was checked; null when only those new to QUEUED were. */
+  fullCheck: FullCheckReason | null;
+}
+
+/** `force`: a reason to check every QUEUED job that the marks cannot know of. */
+export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | null = null): Promise<Reconciled> {
+  const result: Reconciled = { readded: 0, fullCheck: null };
+  // Positions stay behind the grace too: a job skipped as too young is seen by a later step.
+  const behindMs = Math.max(deps.reconcileGraceMs, deps.reconcileSlackMs ?? DEFAULT_SLACK_MS);
+  try {
+    const state = await readCheckState(deps.queues, deps.reconcileFullIntervalMs ?? DEFAULT_FULL_INTERVAL_MS);
+    const full = state.full ?? force;
+    if (full !== null) {
+      const check = await beginFullCheck(deps.queues, state.runIds);
+      // Said once the marks say `checking`: from here, a check cut short is taken up by the next sweep.
+      result.fullCheck = full;
+      // Taken before the jobs are read: every entry into QUEUED up to it is older than what they show.
+      const upTo = await settledPosition(deps.db, '0', behindMs);
+      const queued = await deps.db
+        .selectFrom('claude_jobs')
+        .select(['id', 'kind', 'requeue_count', 'turn'])
+        .where('status', '=', 'QUEUED')
+        .where('created_at', '<', sql<Date>`now() - ${deps.reconcileGraceMs} * interval '1 millisecond'`)
+        .execute();
+      await addMissing(deps.queues, queued, result);
+      await check.finish(upTo);
+    } else if (state.full === null) {
+      const upTo = await settledPosition(deps.db, state.upTo, behindMs);
+      await addMissing(deps.queues, await jobsQueuedSince(deps.db, state.upTo, deps.reconcileGraceMs), result);
+      await advanceMarks(deps.queues, state.marks, upTo);
+    }
+  } catch (error) {
+    if (isPostgresUnavailable(error)) throw error;
+    // Nothing is marked as checked: the next sweep checks again from where the last check ended.
+    deps.logger.warn({ err: (error as Error).message }, 'reconcile stopped: Redis did not answer; the next sweep tries again');
+  }
+  return result;
+}
+
+/** Adds the jobs without a live entry, counting them as it goes (a later chunk may fail). */
+async function addMissing(queues: JobQueues, jobs: readonly AddableJob[], result: Reconciled): Promise<void> {
+  for (let start = 0; start < jobs.length; start += RECONCILE_CHUNK) {
+    const missing = await queues.missing(jobs.slice(start, start + RECONCILE_CHUNK));
+    await queues.add(missing);
+    result.readded += missing.length;
+  }
+}
