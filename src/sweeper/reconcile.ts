@@ -7,14 +7,16 @@
  * missing, a master's run id changed, a check left unfinished) or when a full check is due
  * (RECONCILE_FULL_INTERVAL_MS, for what no signal tells: an entry removed by hand, a row that
  * committed later than the slack). Otherwise only the jobs that entered QUEUED since the last
- * check are (src/sweeper/queued-since.ts): a job seen present in Redis stays present until a
- * worker takes it or Redis loses it, and a loss is what the marks tell.
+ * check are (src/sweeper/queued-since.ts), with those whose delivery BullMQ gave up on since
+ * (src/sweeper/given-up-deliveries.ts): a job seen present in Redis stays present until a worker
+ * takes it, BullMQ gives up on it, or Redis loses it, and a loss is what the marks tell.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { isPostgresUnavailable } from '../db/postgres-unavailable.js';
 import type { Logger } from '../logger.js';
 import type { AddableJob, JobQueues } from '../queues/job-queues.js';
+import { givenUpSince } from './given-up-deliveries.js';
 import { DEFAULT_SLACK_MS, jobsQueuedSince, settledPosition } from './queued-since.js';
 import { advanceMarks, beginFullCheck, type FullCheckReason, readCheckState } from './redis-loss.js';
 
@@ -71,9 +73,11 @@ export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | nu
       await addMissing(deps.queues, queued, result);
       await check.finish(upTo);
     } else if (state.full === null) {
+      const checkedAt = Date.now();
       const upTo = await settledPosition(deps.db, state.upTo, behindMs);
       await addMissing(deps.queues, await jobsQueuedSince(deps.db, state.upTo, deps.reconcileGraceMs), result);
-      await advanceMarks(deps.queues, state.marks, upTo);
+      await addMissing(deps.queues, await givenUpSince(deps.db, deps.queues, state.checkedAt - behindMs), result);
+      await advanceMarks(deps.queues, state.marks, upTo, checkedAt);
     }
   } catch (error) {
     if (isPostgresUnavailable(error)) throw error;

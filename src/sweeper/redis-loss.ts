@@ -38,12 +38,18 @@ interface Mark {
   fullAt: number;
   /** The history position (transitions id, as text) up to which every entry into QUEUED was checked. */
   upTo: string;
+  /**
+   * When the check that set upTo began (ms since the epoch): deliveries BullMQ gave up on since
+   * are looked at by the next check (src/sweeper/given-up-deliveries.ts). Absent in marks written
+   * before it was kept: fullAt stands in.
+   */
+  checkedAt?: number;
 }
 
 /** Where reconcile stands: a full check is due (and why), or an incremental one from a position. */
 export type CheckState =
   | { full: FullCheckReason; runIds: string[] }
-  | { full: null; runIds: string[]; upTo: string; marks: Map<string, string> };
+  | { full: null; runIds: string[]; upTo: string; checkedAt: number; marks: Map<string, string> };
 
 /** The key of a queue's mark: beside the queue's own keys, so in its slot on a cluster. */
 function markKeys(queues: JobQueues): string[] {
@@ -97,7 +103,8 @@ export async function readCheckState(queues: JobQueues, fullIntervalMs: number, 
   if (read.some((mark) => mark.runIds.join(',') !== runIds.join(','))) return { full: 'run_id_changed', runIds };
   if (read.some((mark) => now - mark.fullAt >= fullIntervalMs)) return { full: 'due', runIds };
   const [upTo] = read.map((mark) => BigInt(mark.upTo)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return { full: null, runIds, upTo: upTo!.toString(), marks: new Map(keys.map((key, index) => [key, values[index]!])) };
+  const checkedAt = Math.min(...read.map((mark) => mark.checkedAt ?? mark.fullAt));
+  return { full: null, runIds, upTo: upTo!.toString(), checkedAt, marks: new Map(keys.map((key, index) => [key, values[index]!])) };
 }
 
 /** A full check under way: its marks, written as `checking` when it began. */
@@ -112,18 +119,18 @@ export async function beginFullCheck(queues: JobQueues, runIds: string[], now = 
   await Promise.all(keys.map((key) => queues.connection.set(key, checking)));
   return {
     async finish(upTo) {
-      const checked = JSON.stringify({ ...(JSON.parse(checking) as Mark), state: 'checked', upTo } satisfies Mark);
+      const checked = JSON.stringify({ ...(JSON.parse(checking) as Mark), state: 'checked', upTo, checkedAt: now } satisfies Mark);
       await Promise.all(keys.map((key) => swap(queues, key, checking, checked)));
     },
   };
 }
 
-/** Moves the marks read by readCheckState on to a new position, each only if it is unchanged since. */
-export async function advanceMarks(queues: JobQueues, marks: Map<string, string>, upTo: string): Promise<void> {
+/**
+ * Moves the marks read by readCheckState on to a new position and check time, each only if it is
+ * unchanged since.
+ */
+export async function advanceMarks(queues: JobQueues, marks: Map<string, string>, upTo: string, checkedAt: number): Promise<void> {
   await Promise.all(
-    [...marks].map(([key, value]) => {
-      const mark = parse(value)!;
-      return mark.upTo === upTo ? true : swap(queues, key, value, JSON.stringify({ ...mark, upTo } satisfies Mark));
-    }),
+    [...marks].map(([key, value]) => swap(queues, key, value, JSON.stringify({ ...parse(value)!, upTo, checkedAt } satisfies Mark))),
   );
 }

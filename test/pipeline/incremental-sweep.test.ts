@@ -7,7 +7,8 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { Redis as IORedis, type Redis } from 'ioredis';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { claudeJobMachine } from '../../src/machines/index.js';
 import { bullJobId } from '../../src/queues/job-queues.js';
 import { type SweepDeps, sweep } from '../../src/sweeper/sweep.js';
@@ -128,6 +129,31 @@ describe('reconcile without a loss of Redis', () => {
     expect(await sweep(deps({ reconcileGraceMs: 3_600_000 }))).toMatchObject({ fullCheck: null, readded: 0 });
     // The position did not pass it: once older than the grace, it is found.
     expect(await sweep(deps())).toMatchObject({ fullCheck: null, readded: 1 });
+  });
+  it('adds a job checked before whose delivery BullMQ gave up on since the last check', async () => {
+    const [id] = await enqueueGrills(1);
+    await sweep(deps());
+    // As a worker cut off from Postgres fails its claims until the delivery's attempts run out.
+    const queue = grillQueue();
+    const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
+    const worker = new Worker(
+      queue.name,
+      async () => {
+        throw new UnrecoverableError('Postgres is out of reach');
+      },
+      { connection, prefix: queue.opts.prefix },
+    );
+    try {
+      await waitFor('the delivery to fail', async () => (await queue.getJobState(id!)) === 'failed');
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
+    const incremental = await sweep(deps());
+    expect(incremental).toMatchObject({ fullCheck: null, readded: 1 });
+    expect(['waiting', 'prioritized']).toContain(await queue.getJobState(id!));
+    // Seen once: the next check starts after it.
+    expect(await sweep(deps())).toMatchObject({ fullCheck: null, readded: 0 });
   });
 });
 
