@@ -3,14 +3,23 @@
  * filtered and scoped to what the subscriber may see; after a reconnect (Last-Event-ID), first
  * everything missed, replayed from the history table, with live events held back meanwhile so
  * nothing is lost or repeated. A new stream may ask for the most recent events the same way.
+ *
+ * Bounded: a replay reads at most `maxReplay` history rows (plus those committed while it runs),
+ * whatever its filters, since it filters in memory after reading. A Last-Event-ID further behind
+ * than that (a client back after a long absence, or an id from long ago) is replayed from the
+ * `maxReplay` newest rows: what it missed before them is not sent again, as a client that far
+ * behind rereads the state through the REST API anyway, and one filtering on a rare job would
+ * otherwise make a replay read the whole history to find a handful of rows.
  */
 import type { Db } from '../db/database.js';
 import type { EventHub } from './event-hub.js';
 import { type EventAudience, type EventFilter, type FleetEvent, matches, type OwnedEvent } from './fleet-event.js';
-import { eventsAfter } from './load-events.js';
+import { eventsAfter, replayFloor } from './load-events.js';
 import { recentEventsAnchor } from './recent-events.js';
 
 const REPLAY_PAGE = 500;
+/** The most history rows a replay reads (what it filters out counts too). */
+export const MAX_REPLAY_ROWS = 10_000;
 
 export interface EventStreamOptions {
   db: Db;
@@ -23,6 +32,8 @@ export interface EventStreamOptions {
   /** Without lastEventId: replay the most recent this many events first (a page opening, not a reconnect). */
   recent?: number | null;
   send(event: FleetEvent): Promise<void> | void;
+  /** The most history rows a replay reads. @defaultValue MAX_REPLAY_ROWS */
+  maxReplay?: number;
 }
 
 /** Starts the stream; resolves with a function that stops it. */
@@ -50,7 +61,7 @@ export async function openEventStream(options: EventStreamOptions): Promise<() =
 
   if (held) {
     try {
-      let after = lastEventId!;
+      let after = await replayFloor(db, lastEventId!, options.maxReplay ?? MAX_REPLAY_ROWS);
       for (;;) {
         const page = await eventsAfter(db, after, REPLAY_PAGE);
         for (const owned of page) {
