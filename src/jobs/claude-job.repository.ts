@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import { productIdsOf } from '../backlog/product.repository.js';
 import type { Executor } from '../db/database.js';
 import { fetchPage, type Page, type PageOf } from '../db/pagination.js';
 import type { ClaudeJob } from '../db/tables/claude-job.table.js';
@@ -41,8 +43,9 @@ export async function listJobs(db: Executor, filters: JobFilters, page: Page): P
   if (filters.subject_id) query = query.where('subject_id', '=', filters.subject_id);
   if (filters.product_id) query = query.where('product_id', '=', filters.product_id);
   if (filters.ownerId) {
-    const ownerId = filters.ownerId;
-    query = query.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
+    const products = await productIdsOf(db, filters.ownerId);
+    if (products.length === 0) return { items: [], next: null };
+    query = query.where('product_id', '=', sql<string>`ANY(${products}::uuid[])`);
   }
   return fetchPage(query, 'claude_jobs', page);
 }

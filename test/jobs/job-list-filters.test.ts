@@ -1,7 +1,7 @@
 /**
  * The job list's filters on a subject (idea, task, sprint run) and on the statuses few jobs end
- * in find exactly their jobs, through the indexes that keep them cheap among many others: a
- * task job of a per-task sprint run is found both by its task and by its run.
+ * in, and an owner's list, find exactly their jobs, through the indexes that keep them cheap
+ * among many others: a task job of a per-task sprint run is found both by its task and by its run.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +56,25 @@ describe('the job list', () => {
     for (const status of [['CANCELLED'], ['SKIPPED'], ['CANCELLED', 'SKIPPED'], ['CANCELLED', 'QUEUED']] as const) {
       expect(await list({ status: [...status] })).toEqual(ids(jobs.filter((job) => (status as readonly string[]).includes(job.status))));
     }
+  });
+
+  it("finds an owner's jobs across their products, and none for an owner without products", async () => {
+    const db = env.database.db;
+    const second = await createProduct(db, 'owner-a', 'Second');
+    const other = await createProduct(db, 'owner-b', 'Theirs');
+    const [mine, theirs] = [await createIdeas(db, second, 1), await createIdeas(db, other, 1)];
+    await db
+      .insertInto('claude_jobs')
+      .values([
+        { kind: 'IDEA_GRILL', idea_id: mine[0]!, product_id: second, owner_id: 'owner-a' },
+        { kind: 'IDEA_GRILL', idea_id: theirs[0]!, product_id: other, owner_id: 'owner-b' },
+      ] as never)
+      .execute();
+    const all = await db.selectFrom('claude_jobs').select(['id', 'owner_id']).execute();
+    expect(await list({ ownerId: 'owner-a' })).toEqual(ids(all.filter((job) => job.owner_id === 'owner-a')));
+    expect(await list({ ownerId: 'owner-b' })).toEqual(ids(all.filter((job) => job.owner_id === 'owner-b')));
+    expect(await list({ ownerId: 'owner-b', idea_id: mine[0]! })).toEqual([]);
+    expect(await list({ ownerId: 'nobody' })).toEqual([]);
   });
 
   it('reads the lists of few jobs through their indexes', async () => {

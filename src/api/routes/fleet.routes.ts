@@ -9,6 +9,7 @@ import { isJobKind } from '../../job-kinds.js';
 import { jobKind, claudeJobStatus } from '../../spelling/api-spelling.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
+import { productIdsOf } from '../../backlog/product.repository.js';
 import { createKeptAnswers } from '../../util/kept-answers.js';
 import { createRouter } from '../router.js';
 import { json } from '../schemas/common.schemas.js';
@@ -129,8 +130,7 @@ export function fleetRoutes(deps: ApiDeps) {
       .select(['kind', 'status'])
       .select(sql<string>`count(*)`.as('count'))
       .groupBy(['kind', 'status']);
-    if (ownerId !== null)
-      counts = counts.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
+    if (ownerId !== null) counts = counts.where('product_id', '=', sql<string>`ANY(${await productIdsOf(deps.db, ownerId)}::uuid[])`);
     const jobs: Record<string, Record<string, number>> = {};
     for (const row of await counts.execute()) {
       const kind = jobKind.toApi(row.kind);
