@@ -1,8 +1,8 @@
 /**
  * What the reads that run again and again cost on a database that already holds a backlog and a
  * long history (it builds nothing: point DATABASE_URL at one, e.g. the backlog benchmark's): the
- * Postgres part of a /metrics scrape, the statements it used to run against the one pass and the
- * history counts it runs now (first read and a read a scrape later), and a replay from an old
+ * Postgres part of a /metrics scrape, the statements it used to run against the jobs' figures and
+ * the history counts it runs now (first read and reads a scrape later, the live jobs' plans), and a replay from an old
  * Last-Event-ID with a filter that matches little, bounded and (over --unbounded rows, to
  * extrapolate from) not. Run it alone, under the bench lock:
  *
@@ -14,7 +14,7 @@ import { createDatabase } from '../src/db/database.js';
 import type { EventHub } from '../src/events/event-hub.js';
 import { openEventStream } from '../src/events/event-stream.js';
 import { createHistoryCounts } from '../src/metrics/history-counts.js';
-import { readJobFigures } from '../src/metrics/job-figures.js';
+import { createJobFigures, readLiveJobs } from '../src/metrics/job-figures.js';
 
 const { values: options } = parseArgs({ options: { unbounded: { type: 'string', default: '100000' } } });
 const db = createDatabase({ connectionString: process.env.DATABASE_URL!, poolMax: 2, applicationName: 'bench-bounded-reads' });
@@ -52,7 +52,18 @@ try {
   }
   console.log(`${'before: a scrape, Postgres part'.padEnd(64)} ${before.toFixed(0).padStart(7)} ms`);
 
-  await timed('after: job figures (one pass)', () => readJobFigures(db));
+  const figures = createJobFigures(db);
+  await timed("after: job figures, a process's first read", () => figures.read());
+  await timed('after: job figures, the next scrape', () => figures.read());
+  await timed('after: job figures, a scrape after that', () => figures.read());
+  await timed('after: job figures, the live jobs alone', () => readLiveJobs(db));
+  for (const statement of [
+    sql`SELECT kind, count(*) FROM claude_jobs WHERE status = 'QUEUED' GROUP BY kind`,
+    sql`SELECT kind, status, count(*) FROM claude_jobs WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY kind, status`,
+  ]) {
+    const plan = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ${statement}`.execute(db);
+    console.log(plan.rows.map((row) => `  ${row['QUERY PLAN']}`).join('\n'));
+  }
   const counts = createHistoryCounts(db);
   await timed("after: history counts, a process's first read", () => counts.read());
   await timed('after: history counts, the next scrape', () => counts.read());

@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import { registerLimitMetrics } from './limit-metrics.js';
 import { registerOwnerMetrics } from './owner-metrics.js';
 import { createHistoryCounts } from './history-counts.js';
-import { DURATION_BUCKETS, type JobFigures, readJobFigures } from './job-figures.js';
+import { createJobFigures, DURATION_BUCKETS, type JobFigures } from './job-figures.js';
 import { scrapeRead } from './scrape-read.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { JOB_KINDS } from '../queues/kinds.js';
@@ -78,8 +78,10 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
   });
 
   // The fleet's figures of one scrape are read once, shared by the collectors that use them, and
-  // kept METRICS_KEEP_MS; the history is counted from where the previous read ended.
-  const jobFigures = scrapeRead(() => readJobFigures(db), keepMs);
+  // kept METRICS_KEEP_MS; finished jobs and the history are counted from where the previous read
+  // ended, live jobs afresh from their partial indexes.
+  const figures = createJobFigures(db);
+  const jobFigures = scrapeRead(() => figures.read(), keepMs);
   const historyCounts = createHistoryCounts(db);
   const transitions = scrapeRead(() => historyCounts.read(), keepMs);
 
