@@ -71,7 +71,7 @@ try {
   // A filter that matches a job nobody watches: the replay reads rows and sends none.
   const filter = { job_id: '00000000-0000-4000-8000-000000000000' };
   const replay = (maxReplay: number) =>
-    openEventStream({ db, hub: quietHub, filter, audience: () => true, lastEventId: '0', maxReplay, send: () => {} }).then((stop) =>
+    openEventStream({ db, hub: quietHub, filter, audience: () => true, lastEventId: '0', maxReplay, send: () => {}, sendTruncated: () => {} }).then((stop) =>
       stop(),
     );
   const unbounded = Number(options.unbounded);

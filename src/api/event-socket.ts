@@ -125,6 +125,7 @@ export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
         lastEventId,
         // Nothing more leaves once the token is revoked, even what the hub had in flight.
         send: (event) => (revoked ? undefined : sendJson(event)),
+        sendTruncated: (notice) => (revoked ? undefined : sendJson(notice)),
       });
     } catch (error) {
       // The replay could not be read (Postgres away). `serve` runs detached from any request: a

@@ -149,6 +149,8 @@ export function eventRoutes(deps: ApiDeps) {
             // goes without an id, so the browser's Last-Event-ID stays on the last history row.
             send: (event) =>
               revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
+            // Without an id too: the replay's events that follow carry the ids to resume from.
+            sendTruncated: (notice) => (revoked ? undefined : stream.writeSSE({ event: notice.type, data: JSON.stringify(notice) })),
           });
           await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
           keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);
