@@ -2,9 +2,9 @@
  * What the reads that run again and again cost on a database that already holds a backlog and a
  * long history (it builds nothing: point DATABASE_URL at one, e.g. the backlog benchmark's): the
  * Postgres part of a /metrics scrape, the statements it used to run against the jobs' figures and
- * the history counts it runs now (first read and reads a scrape later, the live jobs' plans), and a replay from an old
- * Last-Event-ID with a filter that matches little, bounded and (over --unbounded rows, to
- * extrapolate from) not. Run it alone, under the bench lock:
+ * the history counts it runs now (a process's first read, reads a scrape later, the plans of the
+ * live jobs' counts), and a replay from an old Last-Event-ID with a filter that matches little,
+ * bounded and (over --unbounded rows, to extrapolate from) not. Run it alone, under the bench lock:
  *
  *   flock /tmp/jobfleet-bench.lock env DATABASE_URL=postgres://127.0.0.1/jobfleet_bench_backlog npx tsx bench/bounded-reads.ts
  */
@@ -71,9 +71,16 @@ try {
   // A filter that matches a job nobody watches: the replay reads rows and sends none.
   const filter = { job_id: '00000000-0000-4000-8000-000000000000' };
   const replay = (maxReplay: number) =>
-    openEventStream({ db, hub: quietHub, filter, audience: () => true, lastEventId: '0', maxReplay, send: () => {}, sendTruncated: () => {} }).then((stop) =>
-      stop(),
-    );
+    openEventStream({
+      db,
+      hub: quietHub,
+      filter,
+      audience: () => true,
+      lastEventId: '0',
+      maxReplay,
+      send: () => {},
+      sendTruncated: () => {},
+    }).then((stop) => stop());
   const unbounded = Number(options.unbounded);
   await timed(`before: replay from id 0, ${unbounded} rows read (of all)`, () => replay(unbounded));
   await timed('after: replay from id 0, bounded (10,000 rows)', () => replay(10_000));

@@ -125,15 +125,20 @@ const figuresRecord = (figures: JobFigures[]) => Object.fromEntries(figures.map(
 /** `count` grill jobs, queued (not in Redis: these tests read Postgres only). */
 async function queuedJobs(db: Db, count: number): Promise<string[]> {
   const ideas = await createIdeas(db, product, count, 'DRAFT');
-  const { created } = await db
-    .transaction()
-    .execute((trx) => insertJobs(trx, ideas.map((idea) => ({ kind: 'IDEA_GRILL' as const, subjectId: idea })), { actorTokenId: null }));
+  const { created } = await db.transaction().execute((trx) =>
+    insertJobs(
+      trx,
+      ideas.map((idea) => ({ kind: 'IDEA_GRILL' as const, subjectId: idea })),
+      { actorTokenId: null },
+    ),
+  );
   return created.map((job) => job.id);
 }
 
 /** Moves a job through the door, as a worker and its agent would. */
 function move(db: Db, id: string, from: 'QUEUED' | 'CLAIMED' | 'RUNNING', to: 'CLAIMED' | 'RUNNING' | 'DONE' | 'FAILED') {
-  const via = from === 'QUEUED' && to !== 'CLAIMED' ? (to === 'RUNNING' ? ['CLAIMED' as const] : ['CLAIMED' as const, 'RUNNING' as const]) : [];
+  const via =
+    from === 'QUEUED' && to !== 'CLAIMED' ? (to === 'RUNNING' ? ['CLAIMED' as const] : ['CLAIMED' as const, 'RUNNING' as const]) : [];
   const finishing = to === 'DONE' || to === 'FAILED';
   return transition(
     db as never,
@@ -155,7 +160,8 @@ function move(db: Db, id: string, from: 'QUEUED' | 'CLAIMED' | 'RUNNING', to: 'C
 const inTrx = <T>(db: Db, work: (trx: Db) => Promise<T>) => db.transaction().execute((trx) => work(trx as unknown as Db));
 
 /** Settles every history row: moves it out of the settle window. */
-const settleAll = (db: Db) => sql`UPDATE transitions SET created_at = created_at - interval '1 hour' WHERE created_at > now() - interval '1 minute'`.execute(db);
+const settleAll = (db: Db) =>
+  sql`UPDATE transitions SET created_at = created_at - interval '1 hour' WHERE created_at > now() - interval '1 minute'`.execute(db);
 
 describe('the job figures', () => {
   it('equal a full recount after new finishes, settled or fresh', async () => {

@@ -92,9 +92,7 @@ describe('a replay cut short', () => {
     // Exactly the bound behind: nothing skipped, no notice.
     expect(await replayed(floor, 5)).toEqual(history.slice(-5).map((row) => row.id));
     // A filter that passes none of the replayed rows still gets the notice: it may have missed some.
-    expect(await replayed('0', 2, { idea_id: '00000000-0000-4000-8000-000000000000' })).toEqual([
-      `truncated 0/${history.at(-3)!.id}`,
-    ]);
+    expect(await replayed('0', 2, { idea_id: '00000000-0000-4000-8000-000000000000' })).toEqual([`truncated 0/${history.at(-3)!.id}`]);
   });
 
   it('is told first over SSE and over WebSocket, each in its own framing', async () => {
@@ -105,9 +103,14 @@ describe('a replay cut short', () => {
       INSERT INTO transitions (entity_type, entity_id, from_status, to_status, trigger)
       SELECT 'IDEA', ${idea}::uuid, 'DRAFT', 'DRAFT', 'test' FROM generate_series(1, ${MAX_REPLAY_ROWS + 10})
     `.execute(db);
-    const ids = (await db.selectFrom('transitions').select('id').orderBy('id', 'desc').limit(MAX_REPLAY_ROWS + 1).execute()).map(
-      (row) => row.id,
-    );
+    const ids = (
+      await db
+        .selectFrom('transitions')
+        .select('id')
+        .orderBy('id', 'desc')
+        .limit(MAX_REPLAY_ROWS + 1)
+        .execute()
+    ).map((row) => row.id);
     const floor = ids.at(-1)!;
     const old = history[0]!.id;
     const headers = {
@@ -124,7 +127,10 @@ describe('a replay cut short', () => {
 
     for (const client of open(old)) {
       await client.connected;
-      expect(client.events[0]).toMatchObject({ type: 'replay_truncated', data: { type: 'replay_truncated', after: old, resumes_after: floor } });
+      expect(client.events[0]).toMatchObject({
+        type: 'replay_truncated',
+        data: { type: 'replay_truncated', after: old, resumes_after: floor },
+      });
       expect(client.events[0]!.id).toBeUndefined();
       expect(client.events.slice(1).map((event) => event.id)).toEqual([...ids.slice(0, -1)].reverse());
       client.close();
