@@ -20,7 +20,7 @@
  * finds (a counter reset).
  */
 import { sql } from 'kysely';
-import type { Db } from '../db/database.js';
+import type { Db, Executor } from '../db/database.js';
 import type { JobKind } from '../job-kinds.js';
 import type { ClaudeJobStatus } from '../machines/claude-job.machine.js';
 import { SETTLE_MS } from './history-counts.js';
@@ -108,7 +108,7 @@ const terminal = sql.join(TERMINAL_STATUSES.map((status) => sql.lit(status)));
  * led by kind (index-only while the visibility map is current). Held: through the partial indexes
  * on status IN ('CLAIMED', 'RUNNING'), a set as small as the fleet's running capacity.
  */
-export async function readLiveJobs(db: Db): Promise<JobFigures[]> {
+export async function readLiveJobs(db: Executor): Promise<JobFigures[]> {
   const queued = await sql<{ kind: JobKind; count: string }>`
     SELECT kind, count(*) AS count FROM claude_jobs WHERE status = 'QUEUED' GROUP BY kind
   `.execute(db);
@@ -137,7 +137,15 @@ export function createJobFigures(db: Db, settleMs = SETTLE_MS): JobFiguresReader
     SELECT entity_id FROM transitions
     WHERE id > ${after}::bigint AND entity_type = 'CLAUDE_JOB' AND to_status IN (${terminal})`;
 
-  const read = async (): Promise<JobFigures[]> => {
+  // One snapshot for the whole read, so a job that finishes meanwhile is counted live or finished, not both or neither.
+  const read = () =>
+    db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute((trx) => readIn(trx));
+
+  const readIn = async (db: Executor): Promise<JobFigures[]> => {
     const line = await sql<{ id: string | null }>`
       SELECT max(id)::text AS id FROM transitions
       WHERE id > ${settledThrough ?? '0'}::bigint AND created_at < now() - ${settleMs} * interval '1 millisecond'
