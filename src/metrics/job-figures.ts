@@ -101,6 +101,20 @@ function add(into: JobFigures, more: JobFigures): JobFigures {
   };
 }
 
+function negated(figures: JobFigures): JobFigures {
+  return {
+    ...figures,
+    count: -figures.count,
+    inputTokens: -figures.inputTokens,
+    outputTokens: -figures.outputTokens,
+    costUsd: -figures.costUsd,
+    timed: -figures.timed,
+    secondsSum: -figures.secondsSum,
+    buckets: figures.buckets.map((n) => -n),
+    budgetExceeded: -figures.budgetExceeded,
+  };
+}
+
 const terminal = sql.join(TERMINAL_STATUSES.map((status) => sql.lit(status)));
 
 /**
@@ -124,7 +138,7 @@ export async function readLiveJobs(db: Executor): Promise<JobFigures[]> {
 export function createJobFigures(db: Db, settleMs = SETTLE_MS): JobFiguresReader {
   /** The history id through which finished jobs are in `settled`; null before the first read. */
   let settledThrough: string | null = null;
-  const settled = new Map<string, JobFigures>();
+  let settled = new Map<string, JobFigures>();
   const keyOf = (kind: string, status: string) => `${kind}\u0000${status}`;
   const addTo = (map: Map<string, JobFigures>, figures: JobFigures) => {
     const key = keyOf(figures.kind, figures.status);
@@ -132,10 +146,12 @@ export function createJobFigures(db: Db, settleMs = SETTLE_MS): JobFiguresReader
     map.set(key, had ? add(had, figures) : figures);
   };
 
-  /** Terminal transitions of jobs after `after`, as a subquery (`t`). */
-  const terminalAfter = (after: string) => sql`
-    SELECT entity_id FROM transitions
-    WHERE id > ${after}::bigint AND entity_type = 'CLAUDE_JOB' AND to_status IN (${terminal})`;
+  const subtractFrom = (map: Map<string, JobFigures>, figures: JobFigures) => {
+    const key = keyOf(figures.kind, figures.status);
+    const left = add(map.get(key)!, negated(figures));
+    if (left.count === 0) map.delete(key);
+    else map.set(key, left);
+  };
 
   // One snapshot for the whole read, so a job that finishes meanwhile is counted live or finished, not both or neither.
   const read = () =>
@@ -152,33 +168,41 @@ export function createJobFigures(db: Db, settleMs = SETTLE_MS): JobFiguresReader
     `.execute(db);
     const nextLine = line.rows[0]?.id ?? settledThrough ?? '0';
 
-    if (settledThrough === null) {
-      // The first read: every finished job whose terminal transition is settled, read once. Jobs
-      // whose terminal transition lies past the line are left to the fold below, which reads them
-      // afresh at each read until the line passes them.
+    // The first read: every finished job, read once. Those whose terminal transition lies past the
+    // line are then taken out of the settled figures again (the read is one snapshot, and a job's
+    // status and its history row are written together, so they are among the finished jobs read):
+    // the fold reads them afresh at each read until the line passes them.
+    // The state moves only once every statement has answered: a read that fails leaves it as it was.
+    const first = settledThrough === null;
+    const from = settledThrough ?? nextLine;
+    const nextSettled = new Map(settled);
+    if (first) {
       const { rows } = await sql<FigureRow>`
         SELECT j.kind, j.status, ${finishedAggregates()} FROM claude_jobs j
-        WHERE j.status IN (${terminal}) AND j.id NOT IN (${terminalAfter(nextLine)})
-        GROUP BY j.kind, j.status
+        WHERE j.status IN (${terminal}) GROUP BY j.kind, j.status
       `.execute(db);
-      for (const row of rows) addTo(settled, toFigures(row));
-      settledThrough = nextLine;
+      for (const row of rows) addTo(nextSettled, toFigures(row));
     }
 
     const { rows } = await sql<FigureRow & { is_settled: boolean }>`
       SELECT j.kind, t.to_status AS status, t.id <= ${nextLine}::bigint AS is_settled, ${finishedAggregates()}
       FROM transitions t JOIN claude_jobs j ON j.id = t.entity_id
-      WHERE t.id > ${settledThrough}::bigint AND t.entity_type = 'CLAUDE_JOB' AND t.to_status IN (${terminal})
+      WHERE t.id > ${from}::bigint AND t.entity_type = 'CLAUDE_JOB' AND t.to_status IN (${terminal})
       GROUP BY j.kind, t.to_status, is_settled
     `.execute(db);
-    const totals = new Map(settled);
+    const totals = new Map(nextSettled);
     for (const row of rows) {
       const figures = toFigures(row);
-      if (row.is_settled) addTo(settled, figures);
-      addTo(totals, figures);
+      if (first) subtractFrom(nextSettled, figures);
+      else {
+        if (row.is_settled) addTo(nextSettled, figures);
+        addTo(totals, figures);
+      }
     }
+    const live = await readLiveJobs(db);
+    settled = nextSettled;
     settledThrough = nextLine;
-    return [...(await readLiveJobs(db)), ...totals.values()];
+    return [...live, ...totals.values()];
   };
 
   // Reads one at a time: two folding at once would add the same settled jobs twice.
