@@ -1,7 +1,9 @@
 /**
  * /metrics, in Prometheus text. Postgres is the truth, so the fleet's figures are read from it at
- * scrape time (every API process answers the same, whichever worker did the work); queue depths
- * come from BullMQ. The API process's own runtime metrics come from prom-client's defaults.
+ * scrape time, whichever worker did the work: the live jobs afresh (every API process answers the
+ * same), the finished jobs and the history as per process counters folded from where the previous
+ * read ended (job-figures.ts, history-counts.ts); queue depths come from BullMQ. The API process's
+ * own runtime metrics come from prom-client's defaults.
  *
  * Series labelled by owner (owner-metrics.ts) are kept in a registry apart: `render` includes
  * them, for a caller that may read every owner's figures; `renderPublic` leaves them out.
