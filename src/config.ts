@@ -189,6 +189,7 @@ const schema = z.object({
     .enum(['true', 'false'], { error: 'true or false' })
     .default('false')
     .transform((value) => value === 'true'),
+  METRICS_KEEP_MS: integer(0, 60 * 60 * 1000).default(5000),
 
   AGENT: z.enum(['dry-run', 'anthropic', 'command'], { error: 'one of dry-run, anthropic, command' }).default('dry-run'),
   AGENT_TIMEOUT_MS: integer(1000).default(30 * 60 * 1000),

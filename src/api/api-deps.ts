@@ -17,6 +17,7 @@ export interface ApiDeps {
     | 'BODY_LIMIT_BYTES'
     | 'HEARTBEAT_MS'
     | 'METRICS_PUBLIC'
+    | 'METRICS_KEEP_MS'
     | 'IDEMPOTENCY_TTL_MS'
     | 'BULLMQ_PREFIX'
     | 'PULL_LEASE_MS'

@@ -3,8 +3,9 @@
  * `connected` once the stream is live, then one message per event (its `type` is started,
  * step_started, step_completed, completed, failed or transition; or, with `id` null as they are
  * not replayed, a job notice: progress, question_asked, question_answered, question_closed), and
- * `pong` for every `ping`
- * the client sends. Authentication as for the API (Authorization header), or `?access_token=`
+ * `pong` for every `ping` the client sends. Before a replay from a `last_event_id` further behind
+ * than a replay reads: `{type: 'replay_truncated', after, resumes_after}` (event-stream.ts).
+ * Authentication as for the API (Authorization header), or `?access_token=`
  * for clients that cannot set headers; filters and `last_event_id` as query parameters. A handshake
  * from another site's page (its Origin is not this server) is refused with 403, and the socket is
  * closed with 1008 within the authenticator's cache window once its token is revoked. Every
@@ -125,6 +126,7 @@ export function attachEventSocket(server: Server, deps: ApiDeps): EventSocket {
         lastEventId,
         // Nothing more leaves once the token is revoked, even what the hub had in flight.
         send: (event) => (revoked ? undefined : sendJson(event)),
+        sendTruncated: (notice) => (revoked ? undefined : sendJson(notice)),
       });
     } catch (error) {
       // The replay could not be read (Postgres away). `serve` runs detached from any request: a

@@ -73,6 +73,9 @@ export function createAuthenticator(db: Db, dashboard: Dashboard | null = null):
   const touch = (tokenId: string) => {
     const now = Date.now();
     if ((touched.get(tokenId) ?? 0) + TOUCH_MS > now) return;
+    // Every token this process ever saw would stay here: bounded like the cache (forgetting a
+    // token's touch costs at most one more write of its last_used_at).
+    if (touched.size >= CACHE_MAX) touched.clear();
     touched.set(tokenId, now);
     void db
       .updateTable('api_tokens')

@@ -23,3 +23,14 @@ export function insertProduct(db: Executor, fields: ProductFields): Promise<Prod
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/**
+ * The ids of an owner's products. Lists of one owner's jobs name them as constants: as a subquery
+ * the planner cannot tell a small owner from a big one, and for an owner with few jobs it read
+ * every job in creation order looking for theirs (seconds at millions of jobs, per page); with the
+ * ids it goes through the jobs' product index.
+ */
+export async function productIdsOf(db: Executor, ownerId: string): Promise<string[]> {
+  const rows = await db.selectFrom('products').select('id').where('owner_id', '=', ownerId).execute();
+  return rows.map((row) => row.id);
+}

@@ -46,6 +46,7 @@ export async function runApi(config: Config, db: Db, producer: Producer, closers
       queues: producer.queues,
       heartbeatMs: config.HEARTBEAT_MS,
       ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
+      keepMs: config.METRICS_KEEP_MS,
     }),
     logger: apiLogger,
   };

@@ -3,14 +3,38 @@
  * filtered and scoped to what the subscriber may see; after a reconnect (Last-Event-ID), first
  * everything missed, replayed from the history table, with live events held back meanwhile so
  * nothing is lost or repeated. A new stream may ask for the most recent events the same way.
+ *
+ * Bounded: a replay reads at most `maxReplay` history rows (plus those committed while it runs),
+ * whatever its filters, since it filters in memory after reading. A Last-Event-ID further behind
+ * than that (a client back after a long absence, or an id from long ago) is replayed from the
+ * `maxReplay` newest rows: what it missed before them is not sent again, and one filtering on a
+ * rare job would otherwise make a replay read the whole history to find a handful of rows. Such a
+ * replay is not silent: before it, the subscriber gets a `replay_truncated` notice naming its
+ * Last-Event-ID and the id the replay resumes after, so a client knows events are missing and
+ * rereads the state it shows through the REST API. (A stream opened with `recent` and no
+ * Last-Event-ID missed nothing: its replay is a page's opening, and gets no notice.)
  */
 import type { Db } from '../db/database.js';
 import type { EventHub } from './event-hub.js';
 import { type EventAudience, type EventFilter, type FleetEvent, matches, type OwnedEvent } from './fleet-event.js';
-import { eventsAfter } from './load-events.js';
+import { eventsAfter, replayFloor } from './load-events.js';
 import { recentEventsAnchor } from './recent-events.js';
 
 const REPLAY_PAGE = 500;
+/** The most history rows a replay reads (what it filters out counts too). */
+export const MAX_REPLAY_ROWS = 10_000;
+
+/**
+ * Sent before a replay that skips history: the events after `after` up to and including
+ * `resumes_after` are not replayed (those of them the subscriber's filters pass are lost to it).
+ */
+export interface ReplayTruncated {
+  type: 'replay_truncated';
+  /** The Last-Event-ID the subscriber gave. */
+  after: string;
+  /** The id the replay resumes after: the first event replayed is the first one after it. */
+  resumes_after: string;
+}
 
 export interface EventStreamOptions {
   db: Db;
@@ -23,6 +47,10 @@ export interface EventStreamOptions {
   /** Without lastEventId: replay the most recent this many events first (a page opening, not a reconnect). */
   recent?: number | null;
   send(event: FleetEvent): Promise<void> | void;
+  /** Sends the notice of a replay cut short, before the replayed events (each transport frames it its own way). */
+  sendTruncated(notice: ReplayTruncated): Promise<void> | void;
+  /** The most history rows a replay reads. @defaultValue MAX_REPLAY_ROWS */
+  maxReplay?: number;
 }
 
 /** Starts the stream; resolves with a function that stops it. */
@@ -50,7 +78,10 @@ export async function openEventStream(options: EventStreamOptions): Promise<() =
 
   if (held) {
     try {
-      let after = lastEventId!;
+      let after = await replayFloor(db, lastEventId!, options.maxReplay ?? MAX_REPLAY_ROWS);
+      // Only a reconnect missed what lies before the floor; a page's opening (`recent`) asked for no more than it gets.
+      if (after !== lastEventId && options.lastEventId)
+        await options.sendTruncated({ type: 'replay_truncated', after: lastEventId!, resumes_after: after });
       for (;;) {
         const page = await eventsAfter(db, after, REPLAY_PAGE);
         for (const owned of page) {

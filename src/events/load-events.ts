@@ -24,6 +24,23 @@ export async function eventsAfter(db: Executor, afterId: string, limit: number):
   return enrich(db, rows);
 }
 
+/**
+ * Where a replay after `afterId` starts so that it reads at most `maxRows` rows: `afterId`, or,
+ * when more rows than that follow it, the id just before the `maxRows` newest. Read backwards
+ * through the primary key, so it costs `maxRows` index entries however old `afterId` is.
+ */
+export async function replayFloor(db: Executor, afterId: string, maxRows: number): Promise<string> {
+  const row = await db
+    .selectFrom('transitions')
+    .select('id')
+    .where('id', '>', afterId)
+    .orderBy('id', 'desc')
+    .offset(maxRows)
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? afterId : row.id;
+}
+
 /** Events before `beforeId` (null: the newest), newest first, at most `limit`. */
 export async function eventsBefore(db: Executor, beforeId: string | null, limit: number): Promise<OwnedEvent<HistoryEvent>[]> {
   let query = db.selectFrom('transitions').selectAll().orderBy('id', 'desc').limit(limit);

@@ -1,17 +1,22 @@
 /**
  * /metrics, in Prometheus text. Postgres is the truth, so the fleet's figures are read from it at
- * scrape time (every API process answers the same, whichever worker did the work); queue depths
- * come from BullMQ. The API process's own runtime metrics come from prom-client's defaults.
+ * scrape time, whichever worker did the work: the live jobs afresh (every API process answers the
+ * same), the finished jobs and the history as per process counters folded from where the previous
+ * read ended (job-figures.ts, history-counts.ts); queue depths come from BullMQ. The API process's
+ * own runtime metrics come from prom-client's defaults.
  *
  * Series labelled by owner (owner-metrics.ts) are kept in a registry apart: `render` includes
  * them, for a caller that may read every owner's figures; `renderPublic` leaves them out.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { sql } from 'kysely';
 import { registerLimitMetrics } from './limit-metrics.js';
 import { registerOwnerMetrics } from './owner-metrics.js';
+import { createHistoryCounts } from './history-counts.js';
+import { createJobFigures, DURATION_BUCKETS, type JobFigures } from './job-figures.js';
+import { scrapeRead } from './scrape-read.js';
 import type { JobQueues } from '../queues/job-queues.js';
 import { JOB_KINDS } from '../queues/kinds.js';
 import { claudeJobStatus, entityType, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
@@ -39,15 +44,18 @@ export interface FleetMetricsDeps {
   clock?: Clock;
   /** OWNER_MAX_RUNNING, the cap of owners without one of their own. @defaultValue null (none) */
   ownerMaxRunning?: number | null;
+  /** METRICS_KEEP_MS: how long one read of the fleet's figures answers scrapes. @defaultValue 0 */
+  keepMs?: number;
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
-export const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600];
+export { DURATION_BUCKETS };
 
 export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const { db, queues } = deps;
+  const keepMs = deps.keepMs ?? 0;
 
   new Gauge({
     name: 'jobfleet_queue_jobs',
@@ -71,6 +79,14 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     },
   });
 
+  // The fleet's figures of one scrape are read once, shared by the collectors that use them, and
+  // kept METRICS_KEEP_MS; finished jobs and the history are counted from where the previous read
+  // ended, live jobs afresh from their partial indexes.
+  const figures = createJobFigures(db);
+  const jobFigures = scrapeRead(() => figures.read(), keepMs);
+  const historyCounts = createHistoryCounts(db);
+  const transitions = scrapeRead(() => historyCounts.read(), keepMs);
+
   new Gauge({
     name: 'jobfleet_jobs',
     help: 'Jobs by kind and status (Postgres)',
@@ -78,13 +94,8 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db
-        .selectFrom('claude_jobs')
-        .select(['kind', 'status'])
-        .select(sql<string>`count(*)`.as('count'))
-        .groupBy(['kind', 'status'])
-        .execute();
-      for (const row of rows) this.set({ kind: jobKind.toApi(row.kind), status: claudeJobStatus.toApi(row.status) }, Number(row.count));
+      for (const row of await jobFigures())
+        this.set({ kind: jobKind.toApi(row.kind), status: claudeJobStatus.toApi(row.status) }, row.count);
     },
   });
 
@@ -95,15 +106,9 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db
-        .selectFrom('transitions')
-        .select(['entity_type', 'to_status'])
-        .select(sql<string>`count(*)`.as('count'))
-        .groupBy(['entity_type', 'to_status'])
-        .execute();
-      for (const row of rows) {
-        const spelling = STATUS_SPELLING[row.entity_type] as { toApi(s: string): string };
-        this.inc({ entity: entityType.toApi(row.entity_type), status: spelling.toApi(row.to_status) }, Number(row.count));
+      for (const row of await transitions()) {
+        const spelling = STATUS_SPELLING[row.entity] as { toApi(s: string): string };
+        this.inc({ entity: entityType.toApi(row.entity), status: spelling.toApi(row.status) }, row.count);
       }
     },
   });
@@ -130,10 +135,9 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await usage(db);
-      for (const row of rows) {
-        this.inc({ kind: jobKind.toApi(row.kind), direction: 'input' }, Number(row.input_tokens));
-        this.inc({ kind: jobKind.toApi(row.kind), direction: 'output' }, Number(row.output_tokens));
+      for (const row of await jobFigures()) {
+        this.inc({ kind: jobKind.toApi(row.kind), direction: 'input' }, row.inputTokens);
+        this.inc({ kind: jobKind.toApi(row.kind), direction: 'output' }, row.outputTokens);
       }
     },
   });
@@ -145,16 +149,16 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await usage(db)) this.inc({ kind: jobKind.toApi(row.kind) }, Number(row.cost_usd));
+      for (const row of await jobFigures()) this.inc({ kind: jobKind.toApi(row.kind) }, row.costUsd);
     },
   });
 
-  registry.registerMetric(durationHistogram(db) as never);
+  registry.registerMetric(durationHistogram(jobFigures) as never);
 
-  const budgetRefusals = registerLimitMetrics(registry, db);
+  const budgetRefusals = registerLimitMetrics(registry, db, jobFigures);
 
   const owners = new Registry();
-  registerOwnerMetrics(owners, { db, clock: deps.clock ?? systemClock, ownerMaxRunning: deps.ownerMaxRunning ?? null });
+  registerOwnerMetrics(owners, { db, clock: deps.clock ?? systemClock, ownerMaxRunning: deps.ownerMaxRunning ?? null, keepMs });
   const everything = Registry.merge([registry, owners]);
 
   return {
@@ -165,21 +169,8 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
   };
 }
 
-function usage(db: Db) {
-  return db
-    .selectFrom('claude_jobs')
-    .select('kind')
-    .select([
-      sql<string>`coalesce(sum(input_tokens), 0)`.as('input_tokens'),
-      sql<string>`coalesce(sum(output_tokens), 0)`.as('output_tokens'),
-      sql<string>`coalesce(sum(cost_usd), 0)`.as('cost_usd'),
-    ])
-    .groupBy('kind')
-    .execute();
-}
-
-/** How long finished jobs ran (started to finished), as a histogram read from Postgres. */
-function durationHistogram(db: Db) {
+/** How long finished jobs ran (started to finished), as a histogram of the scrape's job figures. */
+function durationHistogram(jobFigures: () => Promise<JobFigures[]>) {
   const name = 'jobfleet_job_duration_seconds';
   return {
     name,
@@ -187,30 +178,24 @@ function durationHistogram(db: Db) {
     type: 'histogram',
     aggregator: 'sum',
     async get() {
-      const rows = await db
-        .selectFrom('claude_jobs')
-        .select('kind')
-        .select(sql<string>`count(*)`.as('count'))
-        .select(sql<string>`sum(extract(epoch from finished_at - started_at))`.as('sum'))
-        .select(
-          DURATION_BUCKETS.map((le, i) =>
-            sql<string>`count(*) FILTER (WHERE extract(epoch from finished_at - started_at) <= ${le})`.as(`b${i}`),
-          ),
-        )
-        .where('status', 'in', ['DONE', 'FAILED'])
-        .where('started_at', 'is not', null)
-        .where('finished_at', 'is not', null)
-        .groupBy('kind')
-        .execute();
+      const byKind = new Map<string, { count: number; sum: number; buckets: number[] }>();
+      for (const row of await jobFigures()) {
+        if ((row.status !== 'DONE' && row.status !== 'FAILED') || row.timed === 0) continue;
+        const kind = jobKind.toApi(row.kind);
+        const into = byKind.get(kind) ?? { count: 0, sum: 0, buckets: DURATION_BUCKETS.map(() => 0) };
+        into.count += row.timed;
+        into.sum += row.secondsSum;
+        row.buckets.forEach((n, i) => (into.buckets[i]! += n));
+        byKind.set(kind, into);
+      }
       const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
-      for (const row of rows as unknown as Record<string, string>[]) {
-        const kind = jobKind.toApi(row.kind as never);
+      for (const [kind, figures] of byKind) {
         DURATION_BUCKETS.forEach((le, i) =>
-          values.push({ metricName: `${name}_bucket`, labels: { kind, le }, value: Number(row[`b${i}`]) }),
+          values.push({ metricName: `${name}_bucket`, labels: { kind, le }, value: figures.buckets[i]! }),
         );
-        values.push({ metricName: `${name}_bucket`, labels: { kind, le: '+Inf' }, value: Number(row.count) });
-        values.push({ metricName: `${name}_sum`, labels: { kind }, value: Number(row.sum) });
-        values.push({ metricName: `${name}_count`, labels: { kind }, value: Number(row.count) });
+        values.push({ metricName: `${name}_bucket`, labels: { kind, le: '+Inf' }, value: figures.count });
+        values.push({ metricName: `${name}_sum`, labels: { kind }, value: figures.sum });
+        values.push({ metricName: `${name}_count`, labels: { kind }, value: figures.count });
       }
       return { name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
     },

@@ -5,17 +5,20 @@
  * is labelled by owner: owner-metrics.ts). Refused enqueues are the exception: only the API
  * process that refused one knows of it, so that counter lives in the process's memory.
  */
-import { sql } from 'kysely';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/database.js';
 import { PROVIDER_LIMITS } from '../errors/provider-limit.js';
 import { jobKind } from '../spelling/api-spelling.js';
+import type { JobFigures } from './job-figures.js';
 
 /** Series are bounded: a fleet has a handful of providers. */
 const MAX_PROVIDERS = 100;
 
-/** Registers the metrics; returns the refusal counter the enqueue route increments. */
-export function registerLimitMetrics(registry: Registry, db: Db): Counter {
+/**
+ * Registers the metrics; returns the refusal counter the enqueue route increments. The jobs
+ * stopped at a budget come from the scrape's one read of the jobs (job-figures.ts).
+ */
+export function registerLimitMetrics(registry: Registry, db: Db, jobFigures: () => Promise<JobFigures[]>): Counter {
   new Gauge({
     name: 'jobfleet_provider_paused',
     help: 'Whether each provider is paused (1) or not (0), for each reason a pause can have',
@@ -50,15 +53,8 @@ export function registerLimitMetrics(registry: Registry, db: Db): Counter {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db
-        .selectFrom('claude_jobs')
-        .select('kind')
-        .select(sql<string>`count(*)`.as('count'))
-        .where('status', '=', 'FAILED')
-        .where(sql<boolean>`error->>'code' = 'budget_exceeded'`)
-        .groupBy('kind')
-        .execute();
-      for (const row of rows) this.inc({ kind: jobKind.toApi(row.kind) }, Number(row.count));
+      for (const row of await jobFigures())
+        if (row.status === 'FAILED' && row.budgetExceeded > 0) this.inc({ kind: jobKind.toApi(row.kind) }, row.budgetExceeded);
     },
   });
 

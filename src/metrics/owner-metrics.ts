@@ -11,6 +11,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/database.js';
 import { type OwnerLoad, ownerLoads } from '../fairness/owner-caps.js';
 import { type Clock, utcDay } from '../util/clock.js';
+import { scrapeRead } from './scrape-read.js';
 
 export const MAX_OWNERS = 1000;
 
@@ -19,11 +20,25 @@ export interface OwnerMetricsDeps {
   clock: Clock;
   /** OWNER_MAX_RUNNING; null: owners without a cap of their own have none. */
   ownerMaxRunning: number | null;
+  /** METRICS_KEEP_MS: how long one read answers scrapes. */
+  keepMs: number;
 }
 
 export function registerOwnerMetrics(registry: Registry, deps: OwnerMetricsDeps): void {
   const { db, clock } = deps;
-  const loads = scrapeShared(async () => biggestOwners(await ownerLoads(db, null, deps.ownerMaxRunning)));
+  const loads = scrapeRead(async () => biggestOwners(await ownerLoads(db, null, deps.ownerMaxRunning)), deps.keepMs);
+  const spend = scrapeRead(
+    () =>
+      db
+        .selectFrom('owner_daily_spend')
+        .select(['owner_id', 'cost_usd'])
+        .where('day', '=', utcDay(clock()))
+        .orderBy('cost_usd', 'desc')
+        .orderBy('owner_id')
+        .limit(MAX_OWNERS)
+        .execute(),
+    deps.keepMs,
+  );
 
   new Gauge({
     name: 'jobfleet_owner_spend_usd',
@@ -32,15 +47,7 @@ export function registerOwnerMetrics(registry: Registry, deps: OwnerMetricsDeps)
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db
-        .selectFrom('owner_daily_spend')
-        .select(['owner_id', 'cost_usd'])
-        .where('day', '=', utcDay(clock()))
-        .orderBy('cost_usd', 'desc')
-        .orderBy('owner_id')
-        .limit(MAX_OWNERS)
-        .execute();
-      for (const row of rows) this.set({ owner: row.owner_id }, Number(row.cost_usd));
+      for (const row of await spend()) this.set({ owner: row.owner_id }, Number(row.cost_usd));
     },
   });
 
@@ -73,18 +80,4 @@ export function registerOwnerMetrics(registry: Registry, deps: OwnerMetricsDeps)
 /** The MAX_OWNERS owners with the most jobs running or queued (ties by name, so a scrape is stable). */
 function biggestOwners(loads: OwnerLoad[]): OwnerLoad[] {
   return loads.sort((a, b) => b.running + b.queued - (a.running + a.queued) || (a.ownerId < b.ownerId ? -1 : 1)).slice(0, MAX_OWNERS);
-}
-
-/**
- * One read for the gauges of one scrape: prom-client collects a registry's metrics together, so
- * the gauges that ask while the read is under way share it, and the next scrape reads again.
- */
-function scrapeShared<T>(read: () => Promise<T>): () => Promise<T> {
-  let inFlight: Promise<T> | null = null;
-  return () => {
-    inFlight ??= read().finally(() => {
-      inFlight = null;
-    });
-    return inFlight;
-  };
 }

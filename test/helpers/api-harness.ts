@@ -50,6 +50,7 @@ export async function createApiHarness(env: TestEnv, options: { dashboard?: Dash
       queues,
       heartbeatMs: env.config.HEARTBEAT_MS,
       ownerMaxRunning: env.config.OWNER_MAX_RUNNING ?? null,
+      keepMs: env.config.METRICS_KEEP_MS,
       ...(options.clock && { clock: options.clock }),
     }),
     logger: env.logger,

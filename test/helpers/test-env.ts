@@ -41,6 +41,8 @@ export const FAST_TIMINGS = {
   SWEEP_INTERVAL_MS: '200',
   RECONCILE_GRACE_MS: '0',
   SHUTDOWN_TIMEOUT_MS: '10000',
+  // A test scrapes again after a change and expects to see it.
+  METRICS_KEEP_MS: '0',
   LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
 } as const;
 

@@ -40,6 +40,7 @@ describe('an event stream whose replay fails', () => {
       audience: () => true,
       lastEventId: '41',
       send: () => undefined,
+      sendTruncated: () => undefined,
     });
     await expect(opening).rejects.toThrow('ECONNREFUSED');
     expect(listeners.size).toBe(0);

@@ -3,7 +3,8 @@
  * Server-Sent Events, filterable by job, idea, sprint run, product, job kind, status reached and
  * owner, scoped to what the token may
  * see (src/events/fleet-event.ts audienceOf). A client reconnecting with Last-Event-ID (the header,
- * or ?last_event_id=) first gets every status change it missed (notices are not replayed); a new
+ * or ?last_event_id=) first gets every status change it missed (notices are not replayed), up to
+ * the replay's bound, told by `replay_truncated` when it was further behind than that; a new
  * one may ask for the most recent events first (?replay=N), as a page does to fill its feed. The
  * stream ends within the authenticator's cache window once its token is revoked.
  */
@@ -96,6 +97,7 @@ export function eventRoutes(deps: ApiDeps) {
         'Each event: `id` (replay from it with Last-Event-ID), `event` (connected, started, step_started, step_completed, completed, failed, provider_paused, provider_resumed or transition) and JSON `data` with the entity, from, to, trigger and the job, step, sprint run and idea it concerns; a provider event has data.provider (name, reason, message, until). ' +
         "Job notices come on the same stream without an `id` (they are not replayed): `progress` (data.progress: the agent's message and percent), `question_asked`, `question_answered`, `question_closed` (data.question) and `budget_exceeded` (data.budget: ceiling, limit, used). " +
         "A read token gets its owner's events; a worker token every owner's job events and nothing else of the backlog; both get the providers' events, which belong to no owner. " +
+        'A reconnect replays at most the 10,000 newest history rows after its Last-Event-ID: one further behind first gets `event: replay_truncated` (no `id`) with data `{"type": "replay_truncated", "after": <its Last-Event-ID>, "resumes_after": <id>}`, meaning the events after `after` up to `resumes_after` were skipped, and should reread what it shows through the API; a stream opened with `replay` and no Last-Event-ID gets none. ' +
         "Filters narrow both the replay (`replay`, Last-Event-ID) and the live events, and combine (an event must pass each given): `job_id`, `idea_id`, `sprint_run_id`, `product_id`; `kind` (job kinds, comma-separated: only job events, status changes and notices, carry one); `status` (the event's `to`, comma-separated, API spelling); `owner_id` (one owner's events; a provider's belong to no owner). An unknown kind or status, an empty owner_id or a malformed Last-Event-ID is refused with 422 validation_failed. " +
         'The stream ends within 5 seconds of its token being revoked.',
       request: { query: EventQuery },
@@ -149,6 +151,8 @@ export function eventRoutes(deps: ApiDeps) {
             // goes without an id, so the browser's Last-Event-ID stays on the last history row.
             send: (event) =>
               revoked ? undefined : stream.writeSSE({ id: event.id ?? undefined, event: event.type, data: JSON.stringify(event) }),
+            // Without an id too: the replay's events that follow carry the ids to resume from.
+            sendTruncated: (notice) => (revoked ? undefined : stream.writeSSE({ event: notice.type, data: JSON.stringify(notice) })),
           });
           await stream.writeSSE({ event: 'connected', data: JSON.stringify({ type: 'connected', filter }) });
           keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => undefined), KEEPALIVE_MS);

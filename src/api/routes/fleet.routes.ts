@@ -9,6 +9,8 @@ import { isJobKind } from '../../job-kinds.js';
 import { jobKind, claudeJobStatus } from '../../spelling/api-spelling.js';
 import type { ApiDeps } from '../api-deps.js';
 import { authedRoute } from '../auth.middleware.js';
+import { productIdsOf } from '../../backlog/product.repository.js';
+import { createKeptAnswers } from '../../util/kept-answers.js';
 import { createRouter } from '../router.js';
 import { json } from '../schemas/common.schemas.js';
 
@@ -116,6 +118,36 @@ export function fleetRoutes(deps: ApiDeps) {
     },
   );
 
+  /**
+   * The counts read the scope's jobs whole (every job, for an admin), and every open fleet page
+   * asks for them every 10 s: an answer is kept METRICS_KEEP_MS per scope (an owner, or all), so
+   * the pages of one scope polling together cost one read per interval.
+   */
+  const stats = createKeptAnswers<z.infer<typeof Stats>>(deps.config.METRICS_KEEP_MS);
+  const readStats = async (ownerId: string | null): Promise<z.infer<typeof Stats>> => {
+    let counts = deps.db
+      .selectFrom('claude_jobs')
+      .select(['kind', 'status'])
+      .select(sql<string>`count(*)`.as('count'))
+      .groupBy(['kind', 'status']);
+    if (ownerId !== null) counts = counts.where('product_id', '=', sql<string>`ANY(${await productIdsOf(deps.db, ownerId)}::uuid[])`);
+    const jobs: Record<string, Record<string, number>> = {};
+    for (const row of await counts.execute()) {
+      const kind = jobKind.toApi(row.kind);
+      jobs[kind] = { ...(jobs[kind] ?? {}), [claudeJobStatus.toApi(row.status)]: Number(row.count) };
+    }
+    const workers = await deps.db
+      .selectFrom('workers')
+      .select(
+        sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${aliveWindow(deps)} * interval '1 millisecond')`.as(
+          'alive',
+        ),
+      )
+      .select(sql<string>`count(*) FILTER (WHERE heartbeat_at > now() - interval '24 hours')`.as('total'))
+      .executeTakeFirstOrThrow();
+    return { jobs, workers: { alive: Number(workers.alive), total: Number(workers.total) } };
+  };
+
   app.openapi(
     authedRoute(['read', 'worker'], {
       method: 'get',
@@ -126,28 +158,7 @@ export function fleetRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const ownerId = callerOf(c).ownerId;
-      let counts = deps.db
-        .selectFrom('claude_jobs')
-        .select(['kind', 'status'])
-        .select(sql<string>`count(*)`.as('count'))
-        .groupBy(['kind', 'status']);
-      if (ownerId !== null)
-        counts = counts.where('product_id', 'in', (eb) => eb.selectFrom('products').select('id').where('owner_id', '=', ownerId));
-      const jobs: Record<string, Record<string, number>> = {};
-      for (const row of await counts.execute()) {
-        const kind = jobKind.toApi(row.kind);
-        jobs[kind] = { ...(jobs[kind] ?? {}), [claudeJobStatus.toApi(row.status)]: Number(row.count) };
-      }
-      const workers = await deps.db
-        .selectFrom('workers')
-        .select(
-          sql<string>`count(*) FILTER (WHERE stopped_at IS NULL AND heartbeat_at > now() - ${aliveWindow(deps)} * interval '1 millisecond')`.as(
-            'alive',
-          ),
-        )
-        .select(sql<string>`count(*) FILTER (WHERE heartbeat_at > now() - interval '24 hours')`.as('total'))
-        .executeTakeFirstOrThrow();
-      return c.json({ jobs, workers: { alive: Number(workers.alive), total: Number(workers.total) } }, 200);
+      return c.json(await stats.get(ownerId === null ? 'all' : `owner:${ownerId}`, () => readStats(ownerId)), 200);
     },
   );
   return app;

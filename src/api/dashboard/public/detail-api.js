@@ -102,6 +102,11 @@ export const readProblem = (what, answer) =>
 /** The connection indicator: live, or reconnecting (EventSource reconnects by itself). */
 export function watchConnection(source, onConnected) {
   const connection = document.getElementById('connection');
+  // A replay cut short (replay_truncated: the page was away too long) skipped events; the page
+  // rereads everything at `connected`, which follows the replay, so it only says so.
+  source.addEventListener('replay_truncated', () => {
+    connection.title = 'some events were skipped while the page was away; it was read again on reconnecting';
+  });
   source.addEventListener('connected', () => {
     connection.dataset.state = 'live';
     connection.textContent = 'live';

@@ -392,6 +392,17 @@ function listen(filters) {
     else if (event.entity === 'job') scheduleJobsRefresh();
   };
   for (const type of [...STATUS_EVENTS, ...NOTICES]) source.addEventListener(type, onEvent);
+  // Away so long that the replay skipped events (it reads a bounded stretch of history): the feed
+  // says where the gap is, and the figures it would have moved are read from the API again.
+  source.addEventListener('replay_truncated', (message) => {
+    const notice = JSON.parse(message.data);
+    const item = document.createElement('li');
+    item.className = 'type-replay_truncated';
+    item.dataset.notice = 'replay_truncated';
+    item.textContent = `${new Date().toLocaleTimeString()}  events after ${notice.after} up to ${notice.resumes_after} were skipped (the stream was away too long); figures reread`;
+    feed.prepend(item);
+    scheduleJobsRefresh();
+  });
   const opened = source;
   source.addEventListener('connected', () => {
     if (opened !== source) return;
