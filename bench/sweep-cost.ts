@@ -27,6 +27,7 @@ import { loadConfig } from '../src/config.js';
 import { createJobQueues } from '../src/queues/job-queues.js';
 import { queueLayoutOf } from '../src/queues/queue-layout.js';
 import { createProducerConnection, redisTargetOf } from '../src/queues/redis-connections.js';
+import { sweepDepsOf } from '../src/cli/roles.js';
 import { sweep } from '../src/sweeper/sweep.js';
 
 const { values: options } = parseArgs({
@@ -146,16 +147,7 @@ async function inProcessCpu(db: Db): Promise<number> {
   const connection = createProducerConnection(redisTargetOf(config), logger);
   await new Promise<void>((resolve) => (connection.status === 'ready' ? resolve() : connection.once('ready', () => resolve())));
   const queues = createJobQueues({ connection, layout: queueLayoutOf(config), logger, timeoutMs: 60_000 });
-  const deps = {
-    db,
-    queues,
-    logger,
-    leaseMs: config.LEASE_MS,
-    staleClaimMs: config.STALE_CLAIM_MS,
-    maxRetries: config.JOB_MAX_RETRIES,
-    reconcileGraceMs: config.RECONCILE_GRACE_MS,
-    reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
-  };
+  const deps = sweepDepsOf(config, db, queues, logger);
   try {
     await sweep(deps);
     const samples: number[] = [];

@@ -16,6 +16,7 @@ import { queueLayoutOf } from '../queues/queue-layout.js';
 import { createProducerConnection, type RedisClient, redisTargetOf } from '../queues/redis-connections.js';
 import { retentionPolicyOf } from '../retention/index.js';
 import { startScheduleFirings } from '../schedules/index.js';
+import type { SweepDeps } from '../sweeper/sweep.js';
 import { startSweeper } from '../sweeper/sweeper.js';
 import { VERSION } from '../version.js';
 import { startWorkerPool, type WorkerPool } from '../workers/worker-pool.js';
@@ -56,13 +57,12 @@ export async function runWorkers(
   return pool;
 }
 
-export function runSweeper(config: Config, db: Db, producer: Producer, closers: Closers, logger: Logger): void {
-  const sweeper = startSweeper({
+/** What a sweep needs, as the configuration says: for the sweeper role and `sweeper --once` alike. */
+export function sweepDepsOf(config: Config, db: Db, queues: JobQueues, logger: Logger): SweepDeps {
+  return {
     db,
-    queues: producer.queues,
+    queues,
     logger,
-    connectionString: config.DATABASE_URL,
-    intervalMs: config.SWEEP_INTERVAL_MS,
     leaseMs: config.LEASE_MS,
     staleClaimMs: config.STALE_CLAIM_MS,
     maxRetries: config.JOB_MAX_RETRIES,
@@ -70,6 +70,14 @@ export function runSweeper(config: Config, db: Db, producer: Producer, closers: 
     reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
     ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
     retention: retentionPolicyOf(config),
+  };
+}
+
+export function runSweeper(config: Config, db: Db, producer: Producer, closers: Closers, logger: Logger): void {
+  const sweeper = startSweeper({
+    ...sweepDepsOf(config, db, producer.queues, logger),
+    connectionString: config.DATABASE_URL,
+    intervalMs: config.SWEEP_INTERVAL_MS,
     events: { redis: producer.connection, prefix: config.BULLMQ_PREFIX },
   });
   closers.add('sweeper', () => sweeper.close());

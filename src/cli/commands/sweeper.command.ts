@@ -1,9 +1,8 @@
 import { createLogger } from '../../logger.js';
-import { retentionPolicyOf } from '../../retention/index.js';
 import { sweep } from '../../sweeper/sweep.js';
 import { Closers, shutdownSignal } from '../lifecycle.js';
 import { openDatabase, openTracing } from '../open-services.js';
-import { openProducer, runSweeper } from '../roles.js';
+import { openProducer, runSweeper, sweepDepsOf } from '../roles.js';
 import { defineCommand } from './command.js';
 
 export const sweeperCommand = defineCommand({
@@ -19,18 +18,7 @@ export const sweeperCommand = defineCommand({
       const db = await openDatabase(config, closers, 'jobfleet-sweeper');
       const producer = openProducer(config, closers, logger);
       if (values.once) {
-        const report = await sweep({
-          db,
-          queues: producer.queues,
-          logger,
-          leaseMs: config.LEASE_MS,
-          staleClaimMs: config.STALE_CLAIM_MS,
-          maxRetries: config.JOB_MAX_RETRIES,
-          reconcileGraceMs: config.RECONCILE_GRACE_MS,
-          reconcileFullIntervalMs: config.RECONCILE_FULL_INTERVAL_MS,
-          ownerMaxRunning: config.OWNER_MAX_RUNNING ?? null,
-          retention: retentionPolicyOf(config),
-        });
+        const report = await sweep(sweepDepsOf(config, db, producer.queues, logger));
         process.stdout.write(`${JSON.stringify(report)}\n`);
         return (await closers.closeAll(logger)) ? 0 : 1;
       }
