@@ -8,7 +8,7 @@ import type { Database, Executor, Trx } from '../db/database.js';
 import { fetchPage, type Page, type PageOf } from '../db/pagination.js';
 import { AppError } from '../errors/app-error.js';
 import { type OwnedEntity, nounOf, visibleOwnership } from './ownership.js';
-import { ownedProductIds, underProducts } from './owner-scope.js';
+import { ownerScope } from './owner-scope.js';
 
 export type BacklogTable = 'products' | 'pbis' | 'stories' | 'tasks' | 'sprints' | 'sprint_runs' | 'steps' | 'ideas';
 export type Row<T extends BacklogTable> = import('kysely').Selectable<Database[T]>;
@@ -66,9 +66,9 @@ export async function listVisibleRows<E extends keyof typeof TABLE_OF>(
     if (entity === 'PRODUCT') {
       query = query.where(sql.ref('products.owner_id'), '=', options.ownerId);
     } else {
-      const productIds = await ownedProductIds(db, options.ownerId);
-      if (productIds.length === 0) return { items: [], next: null };
-      query = query.where(underProducts(entity as Exclude<E, 'PRODUCT'>, table, productIds));
+      const scope = await ownerScope(db, entity as Exclude<E, 'PRODUCT'>, table, options.ownerId);
+      if (scope === null) return { items: [], next: null };
+      query = query.where(scope);
     }
   }
   return (await fetchPage(query, table, options.page)) as unknown as PageOf<Row<(typeof TABLE_OF)[E]>>;
