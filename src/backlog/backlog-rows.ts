@@ -7,7 +7,8 @@ import { sql } from 'kysely';
 import type { Database, Executor, Trx } from '../db/database.js';
 import { fetchPage, type Page, type PageOf } from '../db/pagination.js';
 import { AppError } from '../errors/app-error.js';
-import { type OwnedEntity, nounOf, ownershipChain, visibleOwnership } from './ownership.js';
+import { type OwnedEntity, nounOf, visibleOwnership } from './ownership.js';
+import { ownerScope } from './owner-scope.js';
 
 export type BacklogTable = 'products' | 'pbis' | 'stories' | 'tasks' | 'sprints' | 'sprint_runs' | 'steps' | 'ideas';
 export type Row<T extends BacklogTable> = import('kysely').Selectable<Database[T]>;
@@ -62,9 +63,13 @@ export async function listVisibleRows<E extends keyof typeof TABLE_OF>(
   }
   if (options.statuses?.length) query = query.where(sql.ref(`${table}.status`), 'in', options.statuses);
   if (options.ownerId !== null) {
-    query = query.where(
-      sql<boolean>`EXISTS (SELECT 1 FROM ${sql.raw(ownershipChain(entity))} WHERE x.id = ${sql.ref(`${table}.id`)} AND p.owner_id = ${options.ownerId})`,
-    );
+    if (entity === 'PRODUCT') {
+      query = query.where(sql.ref('products.owner_id'), '=', options.ownerId);
+    } else {
+      const scope = await ownerScope(db, entity as Exclude<E, 'PRODUCT'>, table, options.ownerId);
+      if (scope === null) return { items: [], next: null };
+      query = query.where(scope);
+    }
   }
   return (await fetchPage(query, table, options.page)) as unknown as PageOf<Row<(typeof TABLE_OF)[E]>>;
 }
