@@ -16,18 +16,13 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { OwnedEntity } from './ownership.js';
+import { productIdsOf } from './product.repository.js';
 
 /**
  * Above this many parents the owner is big, and the rows are filtered through the join instead
  * (the creation-order walk finds their rows soon); it bounds the statement's size.
  */
 export const PARENTS_AS_CONSTANTS = 1000;
-
-/** The ids of the owner's products (an owner has a handful). */
-export async function ownedProductIds(db: Executor, ownerId: string): Promise<string[]> {
-  const rows = await db.selectFrom('products').select('id').where('owner_id', '=', ownerId).execute();
-  return rows.map((row) => row.id);
-}
 
 type Scoped = Exclude<OwnedEntity, 'CLAUDE_JOB' | 'PRODUCT'>;
 
@@ -56,7 +51,7 @@ const among = (ids: readonly string[]) => (ids.length === 1 ? sql`= ${ids[0]}::u
  * when the owner has none (no product, or no parent of this kind).
  */
 export async function ownerScope(db: Executor, entity: Scoped, table: string, ownerId: string): Promise<RawBuilder<boolean> | null> {
-  const productIds = await ownedProductIds(db, ownerId);
+  const productIds = await productIdsOf(db, ownerId);
   if (productIds.length === 0) return null;
   const parent = PARENTS[entity];
   if (parent === null) return sql<boolean>`${sql.ref(`${table}.product_id`)} ${among(productIds)}`;
