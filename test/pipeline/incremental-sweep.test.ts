@@ -155,6 +155,37 @@ describe('reconcile without a loss of Redis', () => {
     // Seen once: the next check starts after it.
     expect(await sweep(deps())).toMatchObject({ fullCheck: null, readded: 0 });
   });
+
+  it('checks every QUEUED job when BullMQ may have trimmed deliveries it gave up on since the last check', async () => {
+    const queue = grillQueue();
+    // Only this test's deliveries in the queue (earlier tests' cancelled jobs leave theirs).
+    await queue.drain(true);
+    await queue.clean(0, 0, 'failed');
+    const ids = await enqueueGrills(3);
+    await sweep(deps());
+    const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
+    const worker = new Worker(
+      queue.name,
+      async () => {
+        throw new UnrecoverableError('Postgres is out of reach');
+      },
+      { connection, prefix: queue.opts.prefix },
+    );
+    try {
+      await waitFor('the deliveries to fail', async () => (await queue.getFailedCount()) === ids.length);
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
+    // More deliveries failed than BullMQ keeps (KEEP_FAILED, 2 here): the oldest failed one was
+    // trimmed away, as removeOnFail does, and no trace of it is left for the incremental check.
+    const [oldest] = await queue.getJobs(['failed'], 0, 0, true);
+    await oldest!.remove();
+    expect(await queue.getFailedCount()).toBe(2);
+    const check = await sweep(deps({ keepFailed: 2 }));
+    expect(check).toMatchObject({ fullCheck: 'given_up_trimmed', readded: ids.length });
+    for (const id of ids) expect(await inRedis(id)).toBe(true);
+  });
 });
 
 describe('reconcile after Redis may have lost data', () => {
