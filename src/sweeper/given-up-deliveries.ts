@@ -8,17 +8,31 @@
  * The failed set is read newest first and only back to the time given, so a check costs the
  * deliveries that failed since the last one (bounded anyway by what BullMQ keeps, KEEP_FAILED).
  * Most of them are deliveries of jobs that really failed: only rows still QUEUED are returned.
+ *
+ * BullMQ keeps only the newest KEEP_FAILED.count failed deliveries of a queue: a worker cut off
+ * from Postgres with a backlog can exhaust more than that between two checks, and those trimmed
+ * away leave no trace at all. A failed set read to its end, as full as BullMQ keeps it, and with
+ * nothing older than the time given is told as `trimmed`: reconcile then checks every QUEUED job.
  */
 import type { Db } from '../db/database.js';
-import type { AddableJob, JobQueues } from '../queues/job-queues.js';
+import { type AddableJob, type JobQueues, KEEP_FAILED } from '../queues/job-queues.js';
 
 /** Failed deliveries read per call. */
 const PAGE = 200;
 /** Rows looked up per statement. */
 const LOOKUP = 1_000;
 
-export async function givenUpSince(db: Db, queues: JobQueues, sinceMs: number): Promise<AddableJob[]> {
+export interface GivenUp {
+  /** The QUEUED jobs among the deliveries given up on since the time. */
+  jobs: AddableJob[];
+  /** Whether BullMQ may have trimmed some given up on since: their rows are then not among `jobs`. */
+  trimmed: boolean;
+}
+
+/** `keepFailed`: how many failed deliveries BullMQ keeps per queue (KEEP_FAILED.count). */
+export async function givenUpSince(db: Db, queues: JobQueues, sinceMs: number, keepFailed: number = KEEP_FAILED.count): Promise<GivenUp> {
   const ids = new Set<string>();
+  let trimmed = false;
   for (const queue of queues.all()) {
     for (let start = 0; ; start += PAGE) {
       const page = await queue.getJobs(['failed'], start, start + PAGE - 1, false);
@@ -26,7 +40,12 @@ export async function givenUpSince(db: Db, queues: JobQueues, sinceMs: number): 
         if ((delivery.finishedOn ?? 0) >= sinceMs && typeof delivery.data?.id === 'string') ids.add(delivery.data.id);
       }
       const oldest = page.at(-1);
-      if (page.length < PAGE || oldest === undefined || (oldest.finishedOn ?? 0) < sinceMs) break;
+      if (oldest !== undefined && (oldest.finishedOn ?? 0) < sinceMs) break;
+      if (page.length < PAGE) {
+        // The whole set failed since the last check: if it is as full as BullMQ keeps it, older ones may be gone.
+        if (start + page.length >= keepFailed) trimmed = true;
+        break;
+      }
     }
   }
   const wanted = [...ids];
@@ -41,5 +60,5 @@ export async function givenUpSince(db: Db, queues: JobQueues, sinceMs: number): 
         .execute()),
     );
   }
-  return found;
+  return { jobs: found, trimmed };
 }

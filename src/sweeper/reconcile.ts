@@ -42,6 +42,12 @@ export interface ReconcileDeps {
    * @defaultValue 30 seconds
    */
   reconcileSlackMs?: number | undefined;
+  /**
+   * How many failed deliveries BullMQ keeps per queue: a failed set this full, all of it failed
+   * since the last check, may have lost some to trimming (src/sweeper/given-up-deliveries.ts).
+   * @defaultValue KEEP_FAILED.count
+   */
+  keepFailed?: number | undefined;
 }
 
 export interface Reconciled {
@@ -74,9 +80,11 @@ export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | nu
       await check.finish(upTo);
     } else if (state.full === null) {
       const checkedAt = Date.now();
+      const givenUp = await givenUpSince(deps.db, deps.queues, state.checkedAt - behindMs, deps.keepFailed);
+      if (givenUp.trimmed) return await reconcile(deps, 'given_up_trimmed');
       const upTo = await settledPosition(deps.db, state.upTo, behindMs);
       await addMissing(deps.queues, await jobsQueuedSince(deps.db, state.upTo, deps.reconcileGraceMs), result);
-      await addMissing(deps.queues, await givenUpSince(deps.db, deps.queues, state.checkedAt - behindMs), result);
+      await addMissing(deps.queues, givenUp.jobs, result);
       await advanceMarks(deps.queues, state.marks, upTo, checkedAt);
     }
   } catch (error) {

@@ -24,8 +24,11 @@ import type { JobQueues } from '../queues/job-queues.js';
  * Why a sweep checks every QUEUED job against Redis rather than the ones new since the last check.
  * `postgres_outage` is the sweeper's own (src/sweeper/sweeper.ts): while Postgres was away, claims
  * failed and BullMQ may have given up on deliveries whose rows stayed QUEUED, which no mark tells.
+ * `given_up_trimmed` is reconcile's: more deliveries failed since the last check than BullMQ
+ * keeps, so some rows still QUEUED may have lost their delivery without a trace
+ * (src/sweeper/given-up-deliveries.ts).
  */
-export type FullCheckReason = 'mark_missing' | 'run_id_changed' | 'check_unfinished' | 'due' | 'postgres_outage';
+export type FullCheckReason = 'mark_missing' | 'run_id_changed' | 'check_unfinished' | 'due' | 'postgres_outage' | 'given_up_trimmed';
 
 /** A mark's content: the same in every queue's mark after a full check. */
 interface Mark {

@@ -11,7 +11,10 @@
  *
  * Where the last settle stopped (a history position, src/sweeper/queued-since.ts) is kept in
  * Redis beside the queues; only Postgres is read to settle, so losing that key costs nothing but
- * one settle of every QUEUED job, as does a full settle every RECONCILE_FULL_INTERVAL_MS.
+ * one settle of every QUEUED job, as does a full settle every RECONCILE_FULL_INTERVAL_MS. While
+ * Redis does not answer, the position is unknown rather than lost: the settle waits for Redis to
+ * answer again (nothing is delivered meanwhile, and the enqueues still supersede for themselves),
+ * instead of reading every QUEUED job at each sweep of an outage, when the backlog grows.
  */
 import { sql } from 'kysely';
 import type { Db, Executor } from '../db/database.js';
@@ -43,6 +46,7 @@ export async function skipSuperseded(deps: SupersedeDeps): Promise<number> {
   const key = `${deps.queues.prefix}:sweep:superseded`;
   const startedAt = Date.now();
   const last = await readSettled(deps.queues, key);
+  if (last === unanswered) return 0;
   const full = last === null || startedAt - last.fullAt >= deps.fullIntervalMs;
   // Taken before the jobs are read, as reconcile's position is.
   const upTo = await settledPosition(deps.db, full ? '0' : last.upTo, deps.slackMs ?? DEFAULT_SLACK_MS);
@@ -67,10 +71,17 @@ export async function skipSuperseded(deps: SupersedeDeps): Promise<number> {
   return skipped.length;
 }
 
-/** The last settle's position; null (settle everything) when Redis lost it or does not answer. */
-async function readSettled(queues: JobQueues, key: string): Promise<Settled | null> {
+const unanswered = Symbol('Redis did not answer');
+
+/** The last settle's position; null (settle everything) when Redis lost it or it does not parse. */
+async function readSettled(queues: JobQueues, key: string): Promise<Settled | null | typeof unanswered> {
+  let value: string | null;
   try {
-    const value = await queues.connection.get(key);
+    value = await queues.connection.get(key);
+  } catch {
+    return unanswered;
+  }
+  try {
     return value === null ? null : (JSON.parse(value) as Settled);
   } catch {
     return null;

@@ -64,6 +64,11 @@ export interface SweepDeps {
    * @defaultValue 30 seconds
    */
   reconcileSlackMs?: number | undefined;
+  /**
+   * How many failed deliveries BullMQ keeps per queue (src/sweeper/given-up-deliveries.ts).
+   * @defaultValue KEEP_FAILED.count
+   */
+  keepFailed?: number | undefined;
   /** OWNER_MAX_RUNNING, for waking deliveries parked at owners' caps (absent: no fleet-wide cap). */
   ownerMaxRunning?: number | null | undefined;
   /** HISTORY_RETENTION_DAYS, JOB_RETENTION_DAYS, RETENTION_BATCH (absent: only expired idempotency keys go). */

@@ -12,6 +12,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { claudeJobMachine } from '../../src/machines/index.js';
 import { bullJobId } from '../../src/queues/job-queues.js';
 import { type SweepDeps, sweep } from '../../src/sweeper/sweep.js';
+import { skipSuperseded } from '../../src/sweeper/superseded-jobs.js';
 import { transitionMany } from '../../src/transitions/index.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
 import { inTrx, planChatJob } from '../helpers/fixtures.js';
@@ -155,6 +156,37 @@ describe('reconcile without a loss of Redis', () => {
     // Seen once: the next check starts after it.
     expect(await sweep(deps())).toMatchObject({ fullCheck: null, readded: 0 });
   });
+
+  it('checks every QUEUED job when BullMQ may have trimmed deliveries it gave up on since the last check', async () => {
+    const queue = grillQueue();
+    // Only this test's deliveries in the queue (earlier tests' cancelled jobs leave theirs).
+    await queue.drain(true);
+    await queue.clean(0, 0, 'failed');
+    const ids = await enqueueGrills(3);
+    await sweep(deps());
+    const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
+    const worker = new Worker(
+      queue.name,
+      async () => {
+        throw new UnrecoverableError('Postgres is out of reach');
+      },
+      { connection, prefix: queue.opts.prefix },
+    );
+    try {
+      await waitFor('the deliveries to fail', async () => (await queue.getFailedCount()) === ids.length);
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
+    // More deliveries failed than BullMQ keeps (KEEP_FAILED, 2 here): the oldest failed one was
+    // trimmed away, as removeOnFail does, and no trace of it is left for the incremental check.
+    const [oldest] = await queue.getJobs(['failed'], 0, 0, true);
+    await oldest!.remove();
+    expect(await queue.getFailedCount()).toBe(2);
+    const check = await sweep(deps({ keepFailed: 2 }));
+    expect(check).toMatchObject({ fullCheck: 'given_up_trimmed', readded: ids.length });
+    for (const id of ids) expect(await inRedis(id)).toBe(true);
+  });
 });
 
 describe('reconcile after Redis may have lost data', () => {
@@ -247,6 +279,30 @@ describe('supersede settles the subjects with a job new to QUEUED', () => {
     expect(await sweep(deps({ reconcileFullIntervalMs: 0 }))).toMatchObject({ superseded: 1 });
     expect(await statusOf(older)).toBe('SKIPPED');
     expect(await statusOf(newer)).toBe('QUEUED');
+  });
+
+  it('leaves the settle to a later sweep while Redis does not answer, instead of settling every QUEUED job each time', async () => {
+    const db = env.database.db;
+    const [idea] = await createIdeas(db, await createProduct(db), 1, 'PLAN_READY');
+    const older = await chat(idea!);
+    await chat(idea!);
+    // A pair settled already as far as the position says (as in the test above).
+    const { max } = await db.selectFrom('transitions').select(sql<string>`max(id)::text`.as('max')).executeTakeFirstOrThrow();
+    await api.queues.connection.set(`${env.prefix}:sweep:superseded`, JSON.stringify({ upTo: max, fullAt: Date.now() }));
+
+    await redis.stop();
+    try {
+      await waitFor('the producer connection to drop', async () => producerStatus() !== 'ready');
+      // The position is in Redis: unread, it is not taken as lost (which would read every QUEUED job, every sweep of an outage).
+      expect(await skipSuperseded({ db, queues: api.queues, fullIntervalMs: 3_600_000, slackMs: 0 })).toBe(0);
+      expect(await statusOf(older)).toBe('QUEUED');
+    } finally {
+      await redis.start();
+      await waitFor('the producer connection to come back', async () => producerStatus() === 'ready', { timeoutMs: 15_000 });
+    }
+    // Redis came back empty: the position is gone, and the next settle looks at every QUEUED job.
+    expect(await skipSuperseded({ db, queues: api.queues, fullIntervalMs: 3_600_000, slackMs: 0 })).toBe(1);
+    expect(await statusOf(older)).toBe('SKIPPED');
   });
 
   it('settles a subject whose older job was requeued after a newer one was enqueued', async () => {
