@@ -18,6 +18,8 @@ import { createHistoryCounts } from './history-counts.js';
 import { createJobFigures, DURATION_BUCKETS, type JobFigures } from './job-figures.js';
 import { scrapeRead } from './scrape-read.js';
 import type { JobQueues } from '../queues/job-queues.js';
+import type { JobKind } from '../job-kinds.js';
+import type { ClaudeJobStatus } from '../machines/claude-job.machine.js';
 import { JOB_KINDS } from '../queues/kinds.js';
 import { claudeJobStatus, entityType, jobKind, STATUS_SPELLING } from '../spelling/api-spelling.js';
 
@@ -33,6 +35,12 @@ export interface FleetMetrics {
    * expects of a counter scraped per process.
    */
   recordBudgetRefusal(count?: number): void;
+  /**
+   * Every job counted by kind and status, from the scrape's own read (kept METRICS_KEEP_MS): the
+   * live statuses counted afresh, the finished ones counted by this process as they finish (jobs
+   * retention deleted since the process started stay counted). For the fleet's stats.
+   */
+  jobCounts(): Promise<{ kind: JobKind; status: ClaudeJobStatus; count: number }[]>;
 }
 
 export interface FleetMetricsDeps {
@@ -166,6 +174,7 @@ export function createFleetMetrics(deps: FleetMetricsDeps): FleetMetrics {
     render: () => everything.metrics(),
     renderPublic: () => registry.metrics(),
     recordBudgetRefusal: (count = 1) => budgetRefusals.inc(count),
+    jobCounts: async () => (await jobFigures()).map(({ kind, status, count }) => ({ kind, status, count })),
   };
 }
 

@@ -4,7 +4,11 @@
  * answer is its own (a kept answer past its time is read again: test/unit/kept-answers.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claudeJobMachine } from '../../src/machines/index.js';
+import { claudeJobStatus, jobKind } from '../../src/spelling/api-spelling.js';
+import { transitionMany } from '../../src/transitions/index.js';
 import { createApiHarness, type ApiHarness } from '../helpers/api-harness.js';
+import { inTrx } from '../helpers/fixtures.js';
 import { createIdeas, createProduct } from '../helpers/subjects.js';
 import { createTestEnv, type TestEnv } from '../helpers/test-env.js';
 
@@ -46,5 +50,31 @@ describe('the fleet stats', () => {
     // Carol's scope was never asked: read now, with what is there now.
     await addJobs('carol', 1);
     expect(await stats('carol')).toEqual({ idea_grill: { queued: 1 } });
+  });
+});
+
+describe("an admin's fleet stats", () => {
+  it('count every job by kind and status, live and finished, as a full count of the table does', async () => {
+    await addJobs('dave', 3);
+    const db = env.database.db;
+    const [first] = await db.selectFrom('claude_jobs').select('id').where('owner_id', '=', 'dave').execute();
+    await inTrx(db, (trx) =>
+      transitionMany(trx, claudeJobMachine, [{ id: first!.id, from: 'QUEUED', to: 'CANCELLED', trigger: 'user_cancels' }]),
+    );
+    const full = await db
+      .selectFrom('claude_jobs')
+      .select(['kind', 'status'])
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .groupBy(['kind', 'status'])
+      .execute();
+    const expected: Record<string, Record<string, number>> = {};
+    for (const row of full) {
+      const kind = jobKind.toApi(row.kind);
+      expected[kind] = { ...(expected[kind] ?? {}), [claudeJobStatus.toApi(row.status)]: Number(row.count) };
+    }
+    const reply = await api.call('GET', '/api/v1/stats', undefined, { authorization: `Bearer ${await api.token(['admin'])}` });
+    expect(reply.status).toBe(200);
+    expect(reply.body.jobs).toEqual(expected);
+    expect(reply.body.jobs.idea_grill.cancelled).toBeGreaterThanOrEqual(1);
   });
 });

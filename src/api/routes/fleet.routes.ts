@@ -119,22 +119,31 @@ export function fleetRoutes(deps: ApiDeps) {
   );
 
   /**
-   * The counts read the scope's jobs whole (every job, for an admin), and every open fleet page
-   * asks for them every 10 s: an answer is kept METRICS_KEEP_MS per scope (an owner, or all), so
-   * the pages of one scope polling together cost one read per interval.
+   * An admin's counts are the metrics scrape's own read (src/metrics/job-figures.ts): the live
+   * jobs counted through their partial indexes, the finished ones as they finish, so a poll does
+   * not read every job the fleet has kept. An owner's are counted through the jobs' product index,
+   * so they cost that owner's jobs. Every open fleet page asks every 10 s: an answer is kept
+   * METRICS_KEEP_MS per scope (an owner, or all), so the pages of one scope cost one read per interval.
    */
   const stats = createKeptAnswers<z.infer<typeof Stats>>(deps.config.METRICS_KEEP_MS);
+  const countJobs = async (ownerId: string | null) => {
+    if (ownerId === null) return deps.metrics.jobCounts();
+    return (
+      await deps.db
+        .selectFrom('claude_jobs')
+        .select(['kind', 'status'])
+        .select(sql<string>`count(*)`.as('count'))
+        .where('product_id', '=', sql<string>`ANY(${await productIdsOf(deps.db, ownerId)}::uuid[])`)
+        .groupBy(['kind', 'status'])
+        .execute()
+    ).map((row) => ({ ...row, count: Number(row.count) }));
+  };
   const readStats = async (ownerId: string | null): Promise<z.infer<typeof Stats>> => {
-    let counts = deps.db
-      .selectFrom('claude_jobs')
-      .select(['kind', 'status'])
-      .select(sql<string>`count(*)`.as('count'))
-      .groupBy(['kind', 'status']);
-    if (ownerId !== null) counts = counts.where('product_id', '=', sql<string>`ANY(${await productIdsOf(deps.db, ownerId)}::uuid[])`);
     const jobs: Record<string, Record<string, number>> = {};
-    for (const row of await counts.execute()) {
+    for (const row of await countJobs(ownerId)) {
+      if (row.count === 0) continue;
       const kind = jobKind.toApi(row.kind);
-      jobs[kind] = { ...(jobs[kind] ?? {}), [claudeJobStatus.toApi(row.status)]: Number(row.count) };
+      jobs[kind] = { ...(jobs[kind] ?? {}), [claudeJobStatus.toApi(row.status)]: row.count };
     }
     const workers = await deps.db
       .selectFrom('workers')
