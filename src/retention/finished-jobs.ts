@@ -44,8 +44,8 @@ type Counts = Pick<AgeOutReport, 'agedOutJobs' | 'agedOutHistory' | 'agedOutLogs
  * planner otherwise estimated a large share of the table and read all of it (transitions and
  * idea_logs, with a batch of 5,000 jobs).
  */
-async function deleteJobs(trx: Trx, ids: readonly string[], days: number, counts: Counts): Promise<void> {
-  if (ids.length === 0) return;
+async function deleteJobs(trx: Trx, ids: readonly string[], days: number, counts: Counts): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
   const { rows: gone } = await sql<{ id: string; idea_id: string | null; from_at: string; to_at: string }>`
     DELETE FROM claude_jobs
     WHERE ctid = ANY(ARRAY(
@@ -57,7 +57,7 @@ async function deleteJobs(trx: Trx, ids: readonly string[], days: number, counts
       greatest(created_at, coalesce(finished_at, created_at) - ${LOG_MARGIN})::text AS from_at,
       (coalesce(finished_at, created_at) + ${LOG_MARGIN})::text AS to_at
   `.execute(trx);
-  if (gone.length === 0) return;
+  if (gone.length === 0) return new Set();
   counts.agedOutJobs += gone.length;
   const history = await sql`
     DELETE FROM transitions WHERE ctid = ANY(ARRAY(
@@ -87,6 +87,7 @@ async function deleteJobs(trx: Trx, ids: readonly string[], days: number, counts
     `.execute(trx);
     counts.agedOutLogs += Number(logs.numAffectedRows ?? 0);
   }
+  return new Set(gone.map((job) => job.id));
 }
 
 /** One batch of the walk along claude_jobs' creation order. */
@@ -104,13 +105,15 @@ export async function ageOutFinishedJobs(db: Db, days: number, batch: number, co
     `.execute(trx);
     const last = rows.at(-1);
     if (!last) return;
-    await deleteJobs(
+    const gone = await deleteJobs(
       trx,
       rows.filter((row) => row.due).map((row) => row.id),
       days,
       counts,
     );
-    const held = rows.filter((row) => !row.due).map((row) => row.id);
+    // A job judged due that the delete did not take (it changed meanwhile) is held too, so the
+    // walk passing it does not leave it behind for good.
+    const held = rows.filter((row) => !gone.has(row.id)).map((row) => row.id);
     if (held.length > 0) {
       await sql`INSERT INTO retention_held_jobs (job_id) SELECT unnest(${held}::uuid[]) ON CONFLICT DO NOTHING`.execute(trx);
     }

@@ -11,6 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { type AgeOutReport, ageOut, emptyAgeOutReport, type RetentionPolicy } from '../../src/retention/index.js';
 import { idea, inTrx, pbi, product, sprint, sprintRun, step, story, task } from '../helpers/fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let test: TestDatabase;
 let db: Db;
@@ -280,6 +281,40 @@ describe('retention of job traffic', () => {
     await drain(POLICY);
     expect(await jobExists(stuck)).toBe(false);
     expect(await count('retention_held_jobs')).toBe(0);
+  });
+
+  it('holds a job judged due that changed before its delete, so the walk passing it does not leave it for good', async () => {
+    const world = await backlog(200);
+    const changing = await job(world, { status: 'DONE', days: 120 });
+    // Another transaction holds the row while the walk judges it due; the delete waits for it,
+    // and finds it no longer due once that transaction moved its end to now.
+    let commit!: () => void;
+    const committed = new Promise<void>((resolve) => {
+      commit = resolve;
+    });
+    let updated!: () => void;
+    const holding = new Promise<void>((resolve) => {
+      updated = resolve;
+    });
+    const other = db.transaction().execute(async (trx) => {
+      await sql`UPDATE claude_jobs SET finished_at = now() WHERE id = ${changing}`.execute(trx);
+      updated();
+      await committed;
+    });
+    await holding;
+    const sweeping = sweepOnce();
+    await waitFor('the delete to wait on the row', async () => {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM claude_jobs%'
+      `.execute(db);
+      return rows[0]!.n > 0;
+    });
+    commit();
+    await other;
+    await sweeping;
+    expect(await jobExists(changing)).toBe(true);
+    expect(await count('retention_held_jobs', sql`job_id = ${changing}`)).toBe(1);
   });
 
   it('leaves a replay of the event stream from an id that aged out going on from the next id', async () => {
