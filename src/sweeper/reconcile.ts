@@ -70,13 +70,7 @@ export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | nu
       result.fullCheck = full;
       // Taken before the jobs are read: every entry into QUEUED up to it is older than what they show.
       const upTo = await settledPosition(deps.db, '0', behindMs);
-      const queued = await deps.db
-        .selectFrom('claude_jobs')
-        .select(['id', 'kind', 'requeue_count', 'turn'])
-        .where('status', '=', 'QUEUED')
-        .where('created_at', '<', sql<Date>`now() - ${deps.reconcileGraceMs} * interval '1 millisecond'`)
-        .execute();
-      await addMissing(deps.queues, queued, result);
+      for await (const page of queuedPages(deps.db, deps.reconcileGraceMs)) await addMissing(deps.queues, page, result);
       await check.finish(upTo);
     } else if (state.full === null) {
       const checkedAt = Date.now();
@@ -94,6 +88,34 @@ export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | nu
   }
   return result;
 }
+
+/**
+ * Every QUEUED job older than the grace, a page at a time in the order of the queued index
+ * (claude_jobs_queued_idx: kind, subject_id, created_at; the id breaks ties), so a full check
+ * holds one page in memory, not the whole backlog.
+ */
+async function* queuedPages(db: Db, graceMs: number): AsyncGenerator<QueuedPageRow[]> {
+  let after: QueuedPageRow | null = null;
+  for (;;) {
+    let query = db
+      .selectFrom('claude_jobs')
+      .select(['id', 'kind', 'requeue_count', 'turn', 'subject_id', sql<string>`created_at::text`.as('created')])
+      .where('status', '=', 'QUEUED')
+      .where('created_at', '<', sql<Date>`now() - ${graceMs} * interval '1 millisecond'`);
+    if (after !== null) {
+      const from: QueuedPageRow = after;
+      query = query.where(
+        sql<boolean>`(kind, subject_id, created_at, id) > (${from.kind}, ${from.subject_id}::uuid, ${from.created}::timestamptz, ${from.id}::uuid)`,
+      );
+    }
+    const page: QueuedPageRow[] = await query.orderBy(['kind', 'subject_id', 'created_at', 'id']).limit(RECONCILE_CHUNK).execute();
+    if (page.length > 0) yield page;
+    if (page.length < RECONCILE_CHUNK) return;
+    after = page.at(-1)!;
+  }
+}
+
+type QueuedPageRow = AddableJob & { subject_id: string; created: string };
 
 /** Adds the jobs without a live entry, counting them as it goes (a later chunk may fail). */
 async function addMissing(queues: JobQueues, jobs: readonly AddableJob[], result: Reconciled): Promise<void> {

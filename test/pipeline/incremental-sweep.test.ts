@@ -226,6 +226,15 @@ describe('reconcile after Redis may have lost data', () => {
     for (const id of ids) expect(await inRedis(id)).toBe(true);
   });
 
+  it('puts back a backlog larger than a page of the full check, every job once', async () => {
+    const ids = [...(await enqueueGrills(1000)), ...(await enqueueGrills(1000)), ...(await enqueueGrills(500))];
+    await sweep(deps());
+    await api.queues.connection.flushall();
+    expect(await sweep(deps())).toMatchObject({ fullCheck: 'mark_missing', readded: ids.length });
+    const counts = await grillQueue().getJobCounts('waiting', 'prioritized');
+    expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBe(ids.length);
+  });
+
   it('checks every QUEUED job after an outage of Postgres, when BullMQ may have given up on deliveries', async () => {
     const [id] = await enqueueGrills(1);
     await sweep(deps());
