@@ -101,7 +101,9 @@ every backend of the shared server, so indicative only; "machine busy" is the sh
 cores' time in use over the sweep, anyone's work included (the machine is shared). API: a \`jobfleet api\` process on the big
 database, admin token; each route called once (first) and then 5 times (median). Replay: GET
 /api/v1/events with Last-Event-ID of the history row an hour or a day old, timed to the
-\`connected\` event the route sends once the replay is done (cut off at 120 s).
+\`connected\` event the route sends once the replay is done (cut off at 120 s). The history is
+dated from the moment the volumes are built, so the replays mean the same only on a fresh build
+(a \`--reuse\` an hour later finds no row newer than an hour).
 
 Run alone, under the bench lock, on the base code (\`--label before\`) and after the change
 (\`--label after\`), each run filling its column and keeping the other (bench/results/backlog-*.json):
