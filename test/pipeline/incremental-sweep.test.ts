@@ -69,6 +69,28 @@ async function inRedis(id: string): Promise<boolean> {
   return (await api.queues.queueOf(job).getJob(bullJobId(job))) !== undefined;
 }
 
+/**
+ * Fails the grill queue's deliveries for good, as a worker cut off from Postgres does once their
+ * attempts run out, until `done` holds.
+ */
+async function failDeliveries(what: string, done: () => Promise<boolean>): Promise<void> {
+  const queue = grillQueue();
+  const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
+  const worker = new Worker(
+    queue.name,
+    async () => {
+      throw new UnrecoverableError('Postgres is out of reach');
+    },
+    { connection, prefix: queue.opts.prefix },
+  );
+  try {
+    await waitFor(what, done);
+  } finally {
+    await worker.close();
+    await connection.quit();
+  }
+}
+
 const markKeys = () => api.queues.all().map((queue) => queue.toKey('jobfleet-reconciled'));
 
 const producerStatus = () => (api.queues.connection as Redis).status;
@@ -136,20 +158,7 @@ describe('reconcile without a loss of Redis', () => {
     await sweep(deps());
     // As a worker cut off from Postgres fails its claims until the delivery's attempts run out.
     const queue = grillQueue();
-    const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
-    const worker = new Worker(
-      queue.name,
-      async () => {
-        throw new UnrecoverableError('Postgres is out of reach');
-      },
-      { connection, prefix: queue.opts.prefix },
-    );
-    try {
-      await waitFor('the delivery to fail', async () => (await queue.getJobState(id!)) === 'failed');
-    } finally {
-      await worker.close();
-      await connection.quit();
-    }
+    await failDeliveries('the delivery to fail', async () => (await queue.getJobState(id!)) === 'failed');
     const incremental = await sweep(deps());
     expect(incremental).toMatchObject({ fullCheck: null, readded: 1 });
     expect(['waiting', 'prioritized']).toContain(await queue.getJobState(id!));
@@ -164,20 +173,7 @@ describe('reconcile without a loss of Redis', () => {
     await queue.clean(0, 0, 'failed');
     const ids = await enqueueGrills(3);
     await sweep(deps());
-    const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
-    const worker = new Worker(
-      queue.name,
-      async () => {
-        throw new UnrecoverableError('Postgres is out of reach');
-      },
-      { connection, prefix: queue.opts.prefix },
-    );
-    try {
-      await waitFor('the deliveries to fail', async () => (await queue.getFailedCount()) === ids.length);
-    } finally {
-      await worker.close();
-      await connection.quit();
-    }
+    await failDeliveries('the deliveries to fail', async () => (await queue.getFailedCount()) === ids.length);
     // More deliveries failed than BullMQ keeps (KEEP_FAILED, 2 here): the oldest failed one was
     // trimmed away, as removeOnFail does, and no trace of it is left for the incremental check.
     const [oldest] = await queue.getJobs(['failed'], 0, 0, true);
