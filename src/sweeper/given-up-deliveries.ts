@@ -14,6 +14,7 @@
  * away leave no trace at all. A failed set read to its end, as full as BullMQ keeps it, and with
  * nothing older than the time given is told as `trimmed`: reconcile then checks every QUEUED job.
  */
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { type AddableJob, type JobQueues, KEEP_FAILED } from '../queues/job-queues.js';
 
@@ -29,8 +30,23 @@ export interface GivenUp {
   trimmed: boolean;
 }
 
-/** `keepFailed`: how many failed deliveries BullMQ keeps per queue (KEEP_FAILED.count). */
-export async function givenUpSince(db: Db, queues: JobQueues, sinceMs: number, keepFailed: number = KEEP_FAILED.count): Promise<GivenUp> {
+export interface GivenUpOptions {
+  /** Deliveries that failed from this time on (ms since the epoch). */
+  sinceMs: number;
+  /**
+   * RECONCILE_GRACE_MS: rows younger than this are left alone, as by every reconcile. The caller's
+   * `sinceMs` reaches at least this far back, so such a row is looked at again once it is older.
+   */
+  graceMs: number;
+  /** How many failed deliveries BullMQ keeps per queue. @defaultValue KEEP_FAILED.count */
+  keepFailed?: number | undefined;
+}
+
+export async function givenUpSince(
+  db: Db,
+  queues: JobQueues,
+  { sinceMs, graceMs, keepFailed = KEEP_FAILED.count }: GivenUpOptions,
+): Promise<GivenUp> {
   const ids = new Set<string>();
   let trimmed = false;
   for (const queue of queues.all()) {
@@ -57,6 +73,7 @@ export async function givenUpSince(db: Db, queues: JobQueues, sinceMs: number, k
         .select(['id', 'kind', 'requeue_count', 'turn'])
         .where('id', 'in', wanted.slice(start, start + LOOKUP))
         .where('status', '=', 'QUEUED')
+        .where('created_at', '<', sql<Date>`now() - ${graceMs} * interval '1 millisecond'`)
         .execute()),
     );
   }

@@ -74,7 +74,11 @@ export async function reconcile(deps: ReconcileDeps, force: FullCheckReason | nu
       await check.finish(upTo);
     } else if (state.full === null) {
       const checkedAt = Date.now();
-      const givenUp = await givenUpSince(deps.db, deps.queues, state.checkedAt - behindMs, deps.keepFailed);
+      const givenUp = await givenUpSince(deps.db, deps.queues, {
+        sinceMs: state.checkedAt - behindMs,
+        graceMs: deps.reconcileGraceMs,
+        keepFailed: deps.keepFailed,
+      });
       if (givenUp.trimmed) return await reconcile(deps, 'given_up_trimmed');
       const upTo = await settledPosition(deps.db, state.upTo, behindMs);
       await addMissing(deps.queues, await jobsQueuedSince(deps.db, state.upTo, deps.reconcileGraceMs), result);

@@ -105,9 +105,11 @@ describe('a command agent reporting a provider limit', () => {
       ['PAUSED', 'rate_limited'],
       ['ACTIVE', 'pause_ended'],
     ]);
-    // The line asked for a second: the pause lasted that long, not the 300 ms default.
+    // The line asked for a second: the pause lasted that long, not the 300 ms default. Its end is
+    // reckoned from when the worker read the line, a few milliseconds before the PAUSED row was
+    // written, so the rows' times may lie a little under a second apart.
     const [paused, resumed] = history;
-    expect(resumed!.created_at.getTime() - paused!.created_at.getTime()).toBeGreaterThanOrEqual(1_000);
+    expect(resumed!.created_at.getTime() - paused!.created_at.getTime()).toBeGreaterThanOrEqual(900);
   });
 
   it('exit 75 alone pauses the provider for the default time, and the job ends DONE', async () => {
